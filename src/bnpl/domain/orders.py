@@ -1,0 +1,110 @@
+"""The order lifecycle as an explicit state machine, and the rules for items and returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from bnpl.domain.errors import InvalidInput, InvalidState, ReturnTooLarge
+from bnpl.domain.money import require_positive
+
+
+class OrderStatus(StrEnum):
+    AUTHORIZED = "authorized"  # hold on the limit
+    DECLINED = "declined"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    CAPTURED = "captured"  # shipped: principal receivable, merchant owed
+    DELIVERED = "delivered"  # trial window running or over
+    RETURNED = "returned"  # everything came back
+
+
+class Channel(StrEnum):
+    LIVE_STREAM = "live_stream"
+    SHORT_VIDEO = "short_video"
+    MALL = "mall"
+
+
+# action -> states it may start from, and the state it leads to (None: unchanged)
+TRANSITIONS: dict[str, tuple[frozenset[OrderStatus], OrderStatus | None]] = {
+    "capture": (frozenset({OrderStatus.AUTHORIZED}), OrderStatus.CAPTURED),
+    "cancel": (frozenset({OrderStatus.AUTHORIZED}), OrderStatus.CANCELLED),
+    "expire": (frozenset({OrderStatus.AUTHORIZED}), OrderStatus.EXPIRED),
+    "deliver": (frozenset({OrderStatus.CAPTURED}), OrderStatus.DELIVERED),
+    "request_return": (frozenset({OrderStatus.CAPTURED, OrderStatus.DELIVERED}), None),
+    "convert_plan": (frozenset({OrderStatus.CAPTURED, OrderStatus.DELIVERED}), None),
+    "payoff": (frozenset({OrderStatus.CAPTURED, OrderStatus.DELIVERED}), None),
+}
+
+
+def transition(status: OrderStatus, action: str) -> OrderStatus:
+    """The status after ``action``, or :class:`InvalidState` if it is not allowed now."""
+    sources, target = TRANSITIONS[action]
+    if status not in sources:
+        raise InvalidState(f"cannot {action.replace('_', ' ')} an order that is {status.value}")
+    return target or status
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    sku: str
+    category: str
+    unit_price: int
+    quantity: int
+
+    @property
+    def amount(self) -> int:
+        return self.unit_price * self.quantity
+
+
+def validate_items(items: list[Item], merchant_categories: frozenset[str]) -> int:
+    """Checks a basket and returns its total in fen."""
+    if not items:
+        raise InvalidInput("an order needs at least one item")
+    skus = [i.sku for i in items]
+    if len(set(skus)) != len(skus):
+        raise InvalidInput("each sku may appear once per order; use quantity")
+    for item in items:
+        require_positive(item.unit_price, f"unit price of {item.sku}")
+        require_positive(item.quantity, f"quantity of {item.sku}")
+        if merchant_categories and item.category not in merchant_categories:
+            raise InvalidInput(f"the merchant does not sell category {item.category!r}")
+    return sum(i.amount for i in items)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemHolding:
+    """An order line with what has already come back or is on its way back."""
+
+    sku: str
+    unit_price: int
+    quantity: int
+    returned: int
+    pending: int
+
+    @property
+    def returnable(self) -> int:
+        return self.quantity - self.returned - self.pending
+
+
+def return_amount(holdings: list[ItemHolding], requested: dict[str, int]) -> int:
+    """Value in fen of returning ``requested`` (sku -> quantity); refuses more than was bought."""
+    if not requested:
+        raise InvalidInput("a return needs at least one item")
+    by_sku = {h.sku: h for h in holdings}
+    total = 0
+    for sku, qty in requested.items():
+        require_positive(qty, f"return quantity of {sku}")
+        holding = by_sku.get(sku)
+        if holding is None:
+            raise InvalidInput(f"sku {sku!r} is not in this order")
+        if qty > holding.returnable:
+            raise ReturnTooLarge(f"cannot return {qty} of {sku!r}: {holding.returnable} left to return")
+        total += holding.unit_price * qty
+    return total
+
+
+def within_trial(today: date, trial_ends_on: date | None) -> bool:
+    """Before delivery there is no trial end yet, and a return (refusal) is always allowed."""
+    return trial_ends_on is None or today <= trial_ends_on

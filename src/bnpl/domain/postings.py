@@ -1,0 +1,194 @@
+"""The journal entry for each business event. Pure functions from amounts to balanced entries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+from bnpl.domain.allocation import Allocation, Cut
+from bnpl.domain.ledger import Account, Entry, EntryBuilder
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRef:
+    customer_id: int
+    merchant_id: int
+    order_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ObligationAmounts:
+    obligation_id: int
+    principal: int
+    fee: int
+
+
+def capture(
+    day: date,
+    ref: OrderRef,
+    obligations: Sequence[ObligationAmounts],
+    mdr: int,
+    merchant_fee: int,
+) -> Entry:
+    """Shipment: the customer owes the schedule, the merchant is owed the price less MDR and any
+    fee it pays for the customer (商家贴息)."""
+    principal = sum(o.principal for o in obligations)
+    customer_fee = sum(o.fee for o in obligations)
+    c, m, o_id = ref.customer_id, ref.merchant_id, ref.order_id
+    b = EntryBuilder("capture", day, f"order {o_id} shipped")
+    for o in obligations:
+        b.debit(
+            Account.CUSTOMER_PRINCIPAL,
+            o.principal,
+            customer_id=c,
+            order_id=o_id,
+            obligation_id=o.obligation_id,
+        )
+        b.debit(Account.CUSTOMER_FEE, o.fee, customer_id=c, order_id=o_id, obligation_id=o.obligation_id)
+    b.credit(Account.MERCHANT_PAYABLE, principal - mdr, merchant_id=m, order_id=o_id)
+    b.debit(Account.MERCHANT_PAYABLE, merchant_fee, merchant_id=m, order_id=o_id)
+    b.credit(Account.MDR_INCOME, mdr, merchant_id=m, order_id=o_id)
+    b.credit(Account.FEE_INCOME, customer_fee + merchant_fee, order_id=o_id)
+    return b.build()
+
+
+def repayment(
+    day: date,
+    customer_id: int,
+    allocations: Sequence[tuple[Allocation, int]],
+    overpaid: int,
+    from_credit_balance: bool = False,
+    memo: str = "",
+) -> Entry:
+    """Money in (cash, or the customer's credit balance) allocated to obligations.
+
+    ``allocations`` pairs each allocation with its order id; ``overpaid`` becomes credit balance.
+    """
+    source = Account.CUSTOMER_CREDIT if from_credit_balance else Account.CASH
+    total = sum(a.amount for a, _ in allocations) + overpaid
+    kind = "apply_credit" if from_credit_balance else "repayment"
+    b = EntryBuilder(kind, day, memo)
+    b.debit(source, total, customer_id=customer_id if from_credit_balance else None)
+    for a, order_id in allocations:
+        account = Account.CUSTOMER_FEE if a.component == "fee" else Account.CUSTOMER_PRINCIPAL
+        b.credit(
+            account,
+            a.amount,
+            customer_id=customer_id,
+            order_id=order_id,
+            obligation_id=a.obligation_id,
+        )
+    b.credit(Account.CUSTOMER_CREDIT, overpaid, customer_id=customer_id)
+    return b.build()
+
+
+def confirmed_return(
+    day: date,
+    ref: OrderRef,
+    principal_cuts: Sequence[Cut],
+    fee_cuts: Sequence[Cut],
+    mdr_refund: int,
+    merchant_fee_refund: int,
+    merchant_settled: bool,
+) -> Entry:
+    """Goods back: what the customer owes falls (paid parts are refunded to their credit balance),
+    and the merchant gives back the price less the MDR and subsidy it no longer owes. After
+    settlement the merchant's share is clawed back through merchant receivable."""
+    c, m, o_id = ref.customer_id, ref.merchant_id, ref.order_id
+    returned = sum(x.reduce_due for x in principal_cuts)
+    fee_cut = sum(x.reduce_due for x in fee_cuts)
+    refund = sum(x.refund_paid for x in principal_cuts) + sum(x.refund_paid for x in fee_cuts)
+    b = EntryBuilder("return", day, f"return on order {o_id}")
+    for x in principal_cuts:
+        b.credit(
+            Account.CUSTOMER_PRINCIPAL,
+            x.reduce_due - x.refund_paid,
+            customer_id=c,
+            order_id=o_id,
+            obligation_id=x.obligation_id,
+        )
+    for x in fee_cuts:
+        b.credit(
+            Account.CUSTOMER_FEE,
+            x.reduce_due - x.refund_paid,
+            customer_id=c,
+            order_id=o_id,
+            obligation_id=x.obligation_id,
+        )
+    b.credit(Account.CUSTOMER_CREDIT, refund, customer_id=c, order_id=o_id)
+    merchant_account = Account.MERCHANT_RECEIVABLE if merchant_settled else Account.MERCHANT_PAYABLE
+    b.debit(merchant_account, returned - mdr_refund - merchant_fee_refund, merchant_id=m, order_id=o_id)
+    b.debit(Account.MDR_INCOME, mdr_refund, merchant_id=m, order_id=o_id)
+    b.debit(Account.FEE_INCOME, fee_cut + merchant_fee_refund, order_id=o_id)
+    return b.build()
+
+
+def plan_conversion(
+    day: date,
+    ref: OrderRef,
+    closed: Sequence[ObligationAmounts],
+    opened: Sequence[ObligationAmounts],
+) -> Entry:
+    """Pay-after-trial converted to instalments: unpaid principal moves to the new obligations and
+    the disclosed fee becomes receivable."""
+    c, o_id = ref.customer_id, ref.order_id
+    b = EntryBuilder("plan_conversion", day, f"order {o_id} converted to instalments")
+    for o in closed:
+        b.credit(
+            Account.CUSTOMER_PRINCIPAL,
+            o.principal,
+            customer_id=c,
+            order_id=o_id,
+            obligation_id=o.obligation_id,
+        )
+        b.credit(Account.CUSTOMER_FEE, o.fee, customer_id=c, order_id=o_id, obligation_id=o.obligation_id)
+    for o in opened:
+        b.debit(
+            Account.CUSTOMER_PRINCIPAL,
+            o.principal,
+            customer_id=c,
+            order_id=o_id,
+            obligation_id=o.obligation_id,
+        )
+        b.debit(Account.CUSTOMER_FEE, o.fee, customer_id=c, order_id=o_id, obligation_id=o.obligation_id)
+    fee_change = sum(o.fee for o in opened) - sum(o.fee for o in closed)
+    b.credit(Account.FEE_INCOME, fee_change, order_id=o_id)
+    return b.build()
+
+
+def fee_waiver(
+    day: date, customer_id: int, order_id: int, fees: Sequence[ObligationAmounts], memo: str
+) -> Entry:
+    b = EntryBuilder("fee_waiver", day, memo)
+    for o in fees:
+        b.credit(
+            Account.CUSTOMER_FEE,
+            o.fee,
+            customer_id=customer_id,
+            order_id=order_id,
+            obligation_id=o.obligation_id,
+        )
+    b.debit(Account.FEE_INCOME, sum(o.fee for o in fees), order_id=order_id)
+    return b.build()
+
+
+def settlement(
+    day: date, merchant_id: int, payables: Sequence[tuple[int, int]], receivable_offset: int
+) -> Entry:
+    """Pay a merchant what is due on ``payables`` (order id, amount), netting clawbacks it owes."""
+    b = EntryBuilder("settlement", day, f"settlement to merchant {merchant_id}")
+    for order_id, amount in payables:
+        b.debit(Account.MERCHANT_PAYABLE, amount, merchant_id=merchant_id, order_id=order_id)
+    total = sum(a for _, a in payables)
+    b.credit(Account.MERCHANT_RECEIVABLE, receivable_offset, merchant_id=merchant_id)
+    b.credit(Account.CASH, total - receivable_offset)
+    return b.build()
+
+
+def credit_refund(day: date, customer_id: int, amount: int) -> Entry:
+    """Pay a customer's credit balance back out to them."""
+    b = EntryBuilder("credit_refund", day, "credit balance refunded")
+    b.debit(Account.CUSTOMER_CREDIT, amount, customer_id=customer_id)
+    b.credit(Account.CASH, amount)
+    return b.build()

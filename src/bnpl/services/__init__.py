@@ -1,0 +1,1 @@
+"""Use cases tying the domain to the store. The API, CLI, console and simulator all call these."""

@@ -1,0 +1,154 @@
+"""Settings, the business clock, who is acting, and the unit of work every use case runs in."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol, TypeVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import Connection
+
+from bnpl.domain.allocation import DEFAULT_WATERFALL, Waterfall
+from bnpl.domain.decision import DecisionPolicy
+from bnpl.domain.errors import Forbidden
+from bnpl.store.db import in_transaction, make_engine
+
+T = TypeVar("T")
+
+DEFAULT_TZ = "Asia/Shanghai"
+PLACEHOLDER_SECRETS = {"", "changeme", "dev-admin-key", "dev-webhook-secret"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///var/bnpl.db"
+    environment: str = "development"  # development | production
+    admin_key: str = "dev-admin-key"
+    webhook_secret: str = "dev-webhook-secret"
+    authorization_ttl_days: int = 7
+    assumed_delivery_days: int = 10  # delivery assumed this long after shipment without a receipt
+    timezone: str = DEFAULT_TZ
+    business_date: date | None = None  # pin "today" (demo, tests, replays)
+    waterfall: Waterfall = DEFAULT_WATERFALL
+    decision_policy: DecisionPolicy = field(default_factory=DecisionPolicy)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = os.environ
+        values: dict[str, object] = {}
+        if "BNPL_DATABASE_URL" in env:
+            values["database_url"] = env["BNPL_DATABASE_URL"]
+        for key in ("environment", "admin_key", "webhook_secret", "timezone"):
+            if f"BNPL_{key.upper()}" in env:
+                values[key] = env[f"BNPL_{key.upper()}"]
+        if env.get("BNPL_BUSINESS_DATE"):
+            values["business_date"] = date.fromisoformat(env["BNPL_BUSINESS_DATE"])
+        values.update(overrides)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse placeholder secrets outside development."""
+        if self.environment != "development":
+            for name in ("admin_key", "webhook_secret"):
+                if getattr(self, name) in PLACEHOLDER_SECRETS:
+                    raise ValueError(
+                        f"BNPL_{name.upper()} must be set to a real secret in {self.environment}"
+                    )
+
+
+class Clock(Protocol):
+    def today(self) -> date: ...
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """Business date is the calendar date in the platform's time zone."""
+
+    def __init__(self, tz: str = DEFAULT_TZ) -> None:
+        self.tz = ZoneInfo(tz)
+
+    def today(self) -> date:
+        return datetime.now(self.tz).date()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A business date that tests and the simulator move by hand."""
+
+    def __init__(self, day: date) -> None:
+        self.day = day
+
+    def today(self) -> date:
+        return self.day
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def advance(self, days: int = 1) -> date:
+        self.day += timedelta(days=days)
+        return self.day
+
+
+@dataclass(frozen=True)
+class Actor:
+    role: str  # admin | merchant | customer | provider | system
+    subject_id: int | None = None
+
+    def __str__(self) -> str:
+        return self.role if self.subject_id is None else f"{self.role}:{self.subject_id}"
+
+    def require(self, *roles: str) -> None:
+        if self.role not in roles and self.role != "admin":
+            raise Forbidden(f"{self.role} may not do this")
+
+
+SYSTEM = Actor("system")
+ADMIN = Actor("admin")
+
+
+@dataclass
+class Ctx:
+    """One unit of work: a transaction, the business date, and who is acting."""
+
+    conn: Connection
+    today: date
+    now: datetime
+    actor: Actor
+    settings: Settings
+
+
+class Platform:
+    """The running system: engine, clock and settings. Front ends ask it for units of work."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None, engine: Engine | None = None) -> None:
+        self.settings = settings
+        if clock is None:
+            clock = (
+                FixedClock(settings.business_date)
+                if settings.business_date
+                else SystemClock(settings.timezone)
+            )
+        self.clock = clock
+        self.engine = engine or make_engine(settings.database_url)
+
+    def run(self, actor: Actor, work: Callable[[Ctx], T]) -> T:
+        """Run ``work`` in one transaction (committed on success, retried on serialisation failure)."""
+        today, now = self.clock.today(), self.clock.now()
+        return in_transaction(self.engine, lambda conn: work(Ctx(conn, today, now, actor, self.settings)))
+
+    @contextmanager
+    def read(self, actor: Actor = SYSTEM) -> Iterator[Ctx]:
+        with self.engine.connect() as conn:
+            yield Ctx(conn, self.clock.today(), self.clock.now(), actor, self.settings)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,70 @@
+"""Idempotency keys: a replay returns the first answer, a reuse with another body is refused.
+
+The key is claimed with ``INSERT … ON CONFLICT DO NOTHING`` inside the same transaction as the
+effect, so a concurrent request with the same key waits on the unique index until the first
+commits, then finds the stored answer: two requests, one effect.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from bnpl.domain.errors import IdempotencyConflict, InvalidInput
+from bnpl.services.context import Ctx
+from bnpl.store.tables import idempotency_keys
+
+PENDING = -1
+
+
+@dataclass(frozen=True)
+class Stored:
+    status_code: int
+    response: Any
+
+
+def request_hash(method: str, path: str, body: Any) -> str:
+    payload = orjson.dumps({"method": method, "path": path, "body": body}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(payload).hexdigest()
+
+
+def claim(ctx: Ctx, scope: str, key: str, fingerprint: str) -> Stored | None:
+    """Claim ``key`` for this transaction, or return the answer stored under it."""
+    if not key or len(key) > 255:
+        raise InvalidInput("Idempotency-Key must be 1 to 255 characters")
+    insert = pg_insert if ctx.conn.dialect.name == "postgresql" else sqlite_insert
+    claimed = ctx.conn.execute(
+        insert(idempotency_keys)
+        .values(
+            scope=scope,
+            key=key,
+            request_hash=fingerprint,
+            status_code=PENDING,
+            response={},
+            created_at=ctx.now,
+        )
+        .on_conflict_do_nothing()
+        .returning(idempotency_keys.c.key)
+    ).first()
+    if claimed is not None:
+        return None
+    row = ctx.conn.execute(
+        select(idempotency_keys).where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
+    ).one()
+    if row.request_hash != fingerprint:
+        raise IdempotencyConflict("this Idempotency-Key was already used with a different request")
+    return Stored(row.status_code, row.response)
+
+
+def store(ctx: Ctx, scope: str, key: str, status_code: int, response: Any) -> None:
+    ctx.conn.execute(
+        idempotency_keys.update()
+        .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
+        .values(status_code=status_code, response=response)
+    )

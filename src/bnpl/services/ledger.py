@@ -1,0 +1,52 @@
+"""Posting journal entries and reading balances back from ledger lines."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from bnpl.domain.ledger import CREDIT_NORMAL, Account, Entry
+from bnpl.services.context import Ctx
+from bnpl.store.tables import journal_entries, ledger_lines
+
+
+def post(ctx: Ctx, entry: Entry) -> int:
+    """Write a balanced entry (the domain type refuses an unbalanced one) and return its id."""
+    entry_id: int = ctx.conn.execute(
+        journal_entries.insert()
+        .values(
+            kind=entry.kind,
+            business_date=entry.business_date,
+            memo=entry.memo,
+            reverses=entry.reverses,
+            created_at=ctx.now,
+        )
+        .returning(journal_entries.c.id)
+    ).scalar_one()
+    ctx.conn.execute(
+        ledger_lines.insert(),
+        [
+            {
+                "entry_id": entry_id,
+                "account": line.account.value,
+                "amount": line.amount,
+                "customer_id": line.customer_id,
+                "merchant_id": line.merchant_id,
+                "order_id": line.order_id,
+                "obligation_id": line.obligation_id,
+            }
+            for line in entry.lines
+        ],
+    )
+    return entry_id
+
+
+def account_balance(ctx: Ctx, account: Account, **refs: int) -> int:
+    """Balance of ``account`` restricted to ``refs`` (customer_id=…, merchant_id=…, order_id=…),
+    in its natural sign."""
+    query = select(func.coalesce(func.sum(ledger_lines.c.amount), 0)).where(
+        ledger_lines.c.account == account.value
+    )
+    for name, value in refs.items():
+        query = query.where(ledger_lines.c[name] == value)
+    total = int(ctx.conn.execute(query).scalar_one())
+    return -total if account in CREDIT_NORMAL else total

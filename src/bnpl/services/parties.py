@@ -1,0 +1,209 @@
+"""Merchants, customers, their credit accounts and API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from sqlalchemy import select
+
+from bnpl.domain.decision import available_credit
+from bnpl.domain.errors import InvalidInput, NotFound
+from bnpl.domain.money import DEFAULT_CURRENCY
+from bnpl.services import audit
+from bnpl.services.context import Actor, Ctx
+from bnpl.store.tables import api_keys, credit_accounts, customers, merchants
+
+ACCOUNT_STATES = ("active", "frozen", "closed", "blocked")
+
+
+def hash_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def issue_key(ctx: Ctx, role: str, subject_id: int | None) -> str:
+    """A new API key; only its hash is stored, so the raw key is shown once."""
+    raw = f"{role[0]}k_{secrets.token_urlsafe(24)}"
+    ctx.conn.execute(
+        api_keys.insert().values(key_hash=hash_key(raw), role=role, subject_id=subject_id, created_at=ctx.now)
+    )
+    return raw
+
+
+def actor_for_key(ctx: Ctx, raw: str) -> Actor | None:
+    row = ctx.conn.execute(
+        select(api_keys.c.role, api_keys.c.subject_id).where(api_keys.c.key_hash == hash_key(raw))
+    ).first()
+    return Actor(row.role, row.subject_id) if row else None
+
+
+def _check_int(value: int, what: str, low: int, high: int) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise InvalidInput(f"{what} must be an integer from {low} to {high}")
+    return value
+
+
+def create_merchant(
+    ctx: Ctx,
+    name: str,
+    mdr_bps: int,
+    trial_days: int = 7,
+    settlement_delay_days: int = 7,
+    categories: list[str] | None = None,
+) -> dict[str, Any]:
+    ctx.actor.require("admin")
+    if not name.strip():
+        raise InvalidInput("merchant name must not be empty")
+    _check_int(mdr_bps, "mdr_bps", 0, 2000)
+    _check_int(trial_days, "trial_days", 0, 30)
+    _check_int(settlement_delay_days, "settlement_delay_days", 0, 90)
+    cats = sorted({c.strip() for c in categories or [] if c.strip()})
+    merchant_id = ctx.conn.execute(
+        merchants.insert()
+        .values(
+            name=name.strip(),
+            mdr_bps=mdr_bps,
+            trial_days=trial_days,
+            settlement_delay_days=settlement_delay_days,
+            categories=cats,
+            created_at=ctx.now,
+        )
+        .returning(merchants.c.id)
+    ).scalar_one()
+    key = issue_key(ctx, "merchant", merchant_id)
+    view = get_merchant(ctx, merchant_id)
+    audit.record(ctx, f"merchant:{merchant_id}", "merchant.created", "merchant", merchant_id, None, view)
+    return {**view, "api_key": key}
+
+
+def get_merchant(ctx: Ctx, merchant_id: int) -> dict[str, Any]:
+    if ctx.actor.role == "merchant" and ctx.actor.subject_id != merchant_id:
+        raise NotFound(f"merchant {merchant_id} not found")
+    row = ctx.conn.execute(select(merchants).where(merchants.c.id == merchant_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"merchant {merchant_id} not found")
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "mdr_bps": row["mdr_bps"],
+        "trial_days": row["trial_days"],
+        "settlement_delay_days": row["settlement_delay_days"],
+        "categories": list(row["categories"]),
+    }
+
+
+def create_customer(
+    ctx: Ctx, name: str, credit_limit: int, timezone: str = "Asia/Shanghai"
+) -> dict[str, Any]:
+    ctx.actor.require("admin")
+    if not name.strip():
+        raise InvalidInput("customer name must not be empty")
+    _check_int(credit_limit, "credit_limit", 0, 100_000_000)
+    customer_id = ctx.conn.execute(
+        customers.insert()
+        .values(name=name.strip(), timezone=timezone, created_at=ctx.now)
+        .returning(customers.c.id)
+    ).scalar_one()
+    ctx.conn.execute(
+        credit_accounts.insert().values(
+            customer_id=customer_id,
+            currency=DEFAULT_CURRENCY,
+            credit_limit=credit_limit,
+            outstanding=0,
+            holds=0,
+            credit_balance=0,
+            state="active",
+            updated_at=ctx.now,
+        )
+    )
+    key = issue_key(ctx, "customer", customer_id)
+    view = get_customer(ctx, customer_id)
+    audit.record(ctx, f"customer:{customer_id}", "customer.created", "customer", customer_id, None, view)
+    return {**view, "api_key": key}
+
+
+def account_view(row: Any) -> dict[str, Any]:
+    return {
+        "currency": row.currency,
+        "limit": row.credit_limit,
+        "outstanding": row.outstanding,
+        "holds": row.holds,
+        "available": available_credit(row.credit_limit, row.outstanding, row.holds),
+        "credit_balance": row.credit_balance,
+        "state": row.state,
+    }
+
+
+def get_customer(ctx: Ctx, customer_id: int) -> dict[str, Any]:
+    if ctx.actor.role == "customer" and ctx.actor.subject_id != customer_id:
+        raise NotFound(f"customer {customer_id} not found")
+    row = ctx.conn.execute(
+        select(customers.c.id, customers.c.name, customers.c.timezone, credit_accounts)
+        .join(credit_accounts, credit_accounts.c.customer_id == customers.c.id)
+        .where(customers.c.id == customer_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"customer {customer_id} not found")
+    return {"id": row.id, "name": row.name, "timezone": row.timezone, "account": account_view(row)}
+
+
+def lock_account(ctx: Ctx, customer_id: int) -> Any:
+    """Lock the customer's credit account: always the first lock a use case takes."""
+    row = ctx.conn.execute(
+        select(credit_accounts).where(credit_accounts.c.customer_id == customer_id).with_for_update()
+    ).first()
+    if row is None:
+        raise NotFound(f"customer {customer_id} not found")
+    return row
+
+
+def change_account(ctx: Ctx, customer_id: int, **deltas: int) -> None:
+    """Add ``deltas`` to the cached outstanding / holds / credit balance of a locked account."""
+    values = {name: credit_accounts.c[name] + delta for name, delta in deltas.items() if delta}
+    if values:
+        ctx.conn.execute(
+            credit_accounts.update()
+            .where(credit_accounts.c.customer_id == customer_id)
+            .values(**values, updated_at=ctx.now)
+        )
+
+
+def set_account(
+    ctx: Ctx, customer_id: int, credit_limit: int | None = None, state: str | None = None
+) -> dict[str, Any]:
+    """Admin change of limit or state. A limit never drops below what is used (freeze instead)."""
+    ctx.actor.require("admin")
+    row = lock_account(ctx, customer_id)
+    before = account_view(row)
+    values: dict[str, Any] = {}
+    if credit_limit is not None:
+        _check_int(credit_limit, "credit_limit", 0, 100_000_000)
+        if credit_limit < row.outstanding + row.holds:
+            raise InvalidInput(
+                f"limit {credit_limit} is below what is in use ({row.outstanding + row.holds}); "
+                "freeze the line instead"
+            )
+        values["credit_limit"] = credit_limit
+    if state is not None:
+        if state not in ACCOUNT_STATES:
+            raise InvalidInput(f"state must be one of {', '.join(ACCOUNT_STATES)}")
+        values["state"] = state
+    if not values:
+        raise InvalidInput("nothing to change")
+    ctx.conn.execute(
+        credit_accounts.update()
+        .where(credit_accounts.c.customer_id == customer_id)
+        .values(**values, updated_at=ctx.now)
+    )
+    after: dict[str, Any] = get_customer(ctx, customer_id)["account"]
+    audit.record(
+        ctx,
+        f"customer:{customer_id}",
+        "account.changed",
+        "credit_account",
+        customer_id,
+        before,
+        after,
+    )
+    return after

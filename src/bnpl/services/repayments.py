@@ -1,0 +1,216 @@
+"""Repayments: any amount at any time through the waterfall; overpayment becomes credit balance,
+which later purchases and refunds use; early payoff of an order."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import bindparam, select
+
+from bnpl.domain import postings
+from bnpl.domain.allocation import Allocation, Due, allocate
+from bnpl.domain.errors import Conflict, CurrencyMismatch, InvalidAmount, NotFound
+from bnpl.domain.money import DEFAULT_CURRENCY, require_positive
+from bnpl.services import audit
+from bnpl.services.context import Ctx
+from bnpl.services.ledger import post
+from bnpl.services.parties import change_account, lock_account
+from bnpl.store.tables import ledger_lines, obligations, payments
+
+_pay = (
+    obligations.update()
+    .where(obligations.c.id == bindparam("oid"))
+    .values(
+        principal_paid=obligations.c.principal_paid + bindparam("p"),
+        fee_paid=obligations.c.fee_paid + bindparam("f"),
+    )
+)
+
+
+def open_dues(ctx: Ctx, customer_id: int, order_id: int | None = None) -> tuple[list[Due], dict[int, int]]:
+    """What is left to pay on each open obligation, and each obligation's order id."""
+    query = select(obligations).where(
+        obligations.c.customer_id == customer_id, obligations.c.status == "open"
+    )
+    if order_id is not None:
+        query = query.where(obligations.c.order_id == order_id)
+    dues: list[Due] = []
+    orders_of: dict[int, int] = {}
+    for o in ctx.conn.execute(query):
+        dues.append(Due(o.id, o.due_date, o.seq, o.fee - o.fee_paid, o.principal - o.principal_paid))
+        orders_of[o.id] = o.order_id
+    return dues, orders_of
+
+
+def apply_money(
+    ctx: Ctx,
+    customer_id: int,
+    amount: int,
+    from_credit_balance: bool,
+    order_id: int | None = None,
+    memo: str = "",
+) -> tuple[int | None, list[Allocation], int]:
+    """Allocate ``amount`` over the customer's open obligations and post it.
+
+    The caller holds the account lock. Returns the entry id (None if nothing moved), the
+    allocations and what was left over (credited to the balance when the money is new cash).
+    """
+    dues, orders_of = open_dues(ctx, customer_id, order_id)
+    allocs, left = allocate(amount, dues, ctx.settings.waterfall)
+    overpaid = 0 if from_credit_balance else left
+    if not allocs and not overpaid:
+        return None, [], left
+    entry = postings.repayment(
+        ctx.today,
+        customer_id,
+        [(a, orders_of[a.obligation_id]) for a in allocs],
+        overpaid,
+        from_credit_balance,
+        memo,
+    )
+    entry_id = post(ctx, entry)
+    per_obligation: dict[int, dict[str, int]] = defaultdict(lambda: {"p": 0, "f": 0})
+    for a in allocs:
+        per_obligation[a.obligation_id]["p" if a.component == "principal" else "f"] += a.amount
+    ctx.conn.execute(_pay, [{"oid": oid, **v} for oid, v in per_obligation.items()])
+    _close_paid(ctx, list(per_obligation))
+    principal_paid = sum(a.amount for a in allocs if a.component == "principal")
+    used = sum(a.amount for a in allocs)
+    credit_change = overpaid - (used if from_credit_balance else 0)
+    change_account(ctx, customer_id, outstanding=-principal_paid, credit_balance=credit_change)
+    return entry_id, allocs, left
+
+
+def _close_paid(ctx: Ctx, obligation_ids: list[int]) -> None:
+    if obligation_ids:
+        ctx.conn.execute(
+            obligations.update()
+            .where(
+                obligations.c.id.in_(obligation_ids),
+                obligations.c.principal_paid == obligations.c.principal,
+                obligations.c.fee_paid == obligations.c.fee,
+            )
+            .values(status="paid")
+        )
+
+
+def use_credit_balance(ctx: Ctx, customer_id: int, credit_balance: int) -> None:
+    """Spend an existing credit balance on open obligations (after a purchase or a refund)."""
+    if credit_balance > 0:
+        apply_money(
+            ctx,
+            customer_id,
+            credit_balance,
+            from_credit_balance=True,
+            memo="credit balance applied",
+        )
+
+
+def repay(
+    ctx: Ctx,
+    customer_id: int,
+    amount: int,
+    currency: str = DEFAULT_CURRENCY,
+    provider_ref: str | None = None,
+    source: str = "api",
+    order_id: int | None = None,
+) -> dict[str, Any]:
+    """Money received from the customer. ``provider_ref`` makes a provider's payment count once;
+    ``order_id`` keeps the allocation to one order (early payoff)."""
+    ctx.actor.require("customer", "provider")
+    if ctx.actor.role == "customer" and ctx.actor.subject_id != customer_id:
+        raise NotFound(f"customer {customer_id} not found")
+    require_positive(amount)
+    if currency != DEFAULT_CURRENCY:
+        raise CurrencyMismatch(f"repayments are in {DEFAULT_CURRENCY}, not {currency}")
+    lock_account(ctx, customer_id)
+    if provider_ref is not None:
+        seen = ctx.conn.execute(select(payments).where(payments.c.provider_ref == provider_ref)).first()
+        if seen is not None:
+            if seen.customer_id != customer_id or seen.amount != amount:
+                raise Conflict(f"payment {provider_ref} was already recorded with different details")
+            return payment_view(ctx, seen.id, replayed=True)
+    entry_id, _allocs, left = apply_money(ctx, customer_id, amount, False, order_id, memo=source)
+    assert entry_id is not None  # a positive cash amount always posts
+    payment_id = ctx.conn.execute(
+        payments.insert()
+        .values(
+            customer_id=customer_id,
+            provider_ref=provider_ref,
+            amount=amount,
+            currency=currency,
+            source=source,
+            entry_id=entry_id,
+            business_date=ctx.today,
+            created_at=ctx.now,
+        )
+        .returning(payments.c.id)
+    ).scalar_one()
+    audit.record(
+        ctx,
+        f"customer:{customer_id}",
+        "payment.received",
+        "payment",
+        payment_id,
+        None,
+        {"amount": amount, "allocated": amount - left, "to_credit_balance": left, "source": source},
+    )
+    return payment_view(ctx, payment_id)
+
+
+def payment_view(ctx: Ctx, payment_id: int, replayed: bool = False) -> dict[str, Any]:
+    p = ctx.conn.execute(select(payments).where(payments.c.id == payment_id)).one()
+    lines = ctx.conn.execute(
+        select(ledger_lines).where(ledger_lines.c.entry_id == p.entry_id, ledger_lines.c.amount < 0)
+    ).all()
+    allocations = [
+        {
+            "order_id": x.order_id,
+            "obligation_id": x.obligation_id,
+            "component": "fee" if x.account == "customer_fee_receivable" else "principal",
+            "amount": -x.amount,
+        }
+        for x in lines
+        if x.obligation_id is not None
+    ]
+    to_credit = sum(-x.amount for x in lines if x.account == "customer_credit_balance")
+    return {
+        "id": p.id,
+        "customer_id": p.customer_id,
+        "amount": p.amount,
+        "currency": p.currency,
+        "provider_ref": p.provider_ref,
+        "business_date": p.business_date.isoformat(),
+        "allocations": allocations,
+        "to_credit_balance": to_credit,
+        "replayed": replayed,
+    }
+
+
+def refund_credit_balance(ctx: Ctx, customer_id: int, amount: int) -> dict[str, Any]:
+    """Pay (part of) a customer's credit balance back out to them."""
+    ctx.actor.require("customer")
+    if ctx.actor.role == "customer" and ctx.actor.subject_id != customer_id:
+        raise NotFound(f"customer {customer_id} not found")
+    require_positive(amount)
+    account = lock_account(ctx, customer_id)
+    if amount > account.credit_balance:
+        raise InvalidAmount(f"credit balance is {account.credit_balance}, cannot refund {amount}")
+    entry_id = post(ctx, postings.credit_refund(ctx.today, customer_id, amount))
+    change_account(ctx, customer_id, credit_balance=-amount)
+    audit.record(
+        ctx,
+        f"customer:{customer_id}",
+        "credit_balance.refunded",
+        "customer",
+        customer_id,
+        {"credit_balance": account.credit_balance},
+        {"credit_balance": account.credit_balance - amount},
+    )
+    return {
+        "customer_id": customer_id,
+        "refunded": amount,
+        "entry_id": entry_id,
+        "credit_balance": account.credit_balance - amount,
+    }
