@@ -4,8 +4,8 @@ settle merchants. Each step is idempotent, so running a day twice changes nothin
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select

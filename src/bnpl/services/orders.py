@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -250,7 +250,7 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
         "approved_amount": decision.approved_amount,
         "reasons": reasons,
         "inputs": {
-            **inputs.__dict__,
+            **asdict(inputs),
             "categories": list(inputs.categories),
             "device_id": cmd.device_id,
             "address_hash": cmd.address_hash,

@@ -23,12 +23,14 @@ T = TypeVar("T")
 RETRYABLE_SQLSTATES = {"40001", "40P01"}
 
 
-def make_engine(url: str, pool_size: int = 10) -> Engine:
+def make_engine(url: str, pool_size: int = 10, schema: str | None = None) -> Engine:
+    """An engine for ``url``; ``schema`` (PostgreSQL) isolates a test run or a benchmark."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url)
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=False)
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    connect_args = {"options": f"-csearch_path={schema}"} if schema else {}
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, connect_args=connect_args)
 
 
 def _sqlite_engine(url: str) -> Engine:
