@@ -32,14 +32,15 @@ class Plan:
         return self.fee_rate > 0
 
 
+# Instalments start a month after the trial ends; pay-after-trial is due the day it ends.
 PAY_AFTER_TRIAL = Plan("pay_after_trial", 1, 0, 0, Decimal(0), "Pay after trial", "先用后付")
 PLANS: dict[str, Plan] = {
     p.code: p
     for p in (
         PAY_AFTER_TRIAL,
-        Plan("m3", 3, 1, 0, Decimal("0.023"), "3 monthly instalments", "分3期"),
-        Plan("m6", 6, 1, 0, Decimal("0.045"), "6 monthly instalments", "分6期"),
-        Plan("m12", 12, 1, 0, Decimal("0.075"), "12 monthly instalments", "分12期"),
+        Plan("m3", 3, 1, 30, Decimal("0.023"), "3 monthly instalments", "分3期"),
+        Plan("m6", 6, 1, 30, Decimal("0.045"), "6 monthly instalments", "分6期"),
+        Plan("m12", 12, 1, 30, Decimal("0.075"), "12 monthly instalments", "分12期"),
     )
 }
 

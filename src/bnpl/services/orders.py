@@ -77,6 +77,7 @@ def order_view(
     decision: Any,
 ) -> dict[str, Any]:
     """The one public shape of an order (rows or plain dicts go in)."""
+
     def iso(d: date | None) -> str | None:
         return d.isoformat() if d else None
 

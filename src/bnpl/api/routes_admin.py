@@ -1,0 +1,107 @@
+"""Plans, the payment-provider callback, and operator endpoints (end of day, ledger, audit)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import asdict
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from bnpl.api.deps import ActorDep, PlatformDep, read
+from bnpl.api.problems import ApiError, problem
+from bnpl.api.schemas import PaymentCallbackIn
+from bnpl.domain.plans import PLANS, build_schedule, plan_fee
+from bnpl.domain.plans import apr as plan_apr
+from bnpl.services import audit, checks, daily, repayments
+from bnpl.services.context import Actor
+
+router = APIRouter()
+
+
+@router.get("/health", tags=["ops"])
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/plans", tags=["plans"])
+def plans(
+    platform: PlatformDep,
+    amount: int = Query(100_00, gt=0, le=10**10, description="fen"),
+    trial_days: int = Query(7, ge=0, le=30),
+) -> list[dict[str, Any]]:
+    """Plans on offer, with the fee and APR disclosed for ``amount`` fen delivered today."""
+    today = platform.clock.today()
+    out = []
+    for plan in PLANS.values():
+        schedule = build_schedule(plan, amount, today + timedelta(days=trial_days))
+        out.append(
+            {
+                "code": plan.code,
+                "name_en": plan.name_en,
+                "name_zh": plan.name_zh,
+                "instalments": plan.instalments,
+                "fee_rate": str(plan.fee_rate),
+                "fee": plan_fee(plan, amount),
+                "apr": str(plan_apr(amount, schedule, today)),
+                "example": [{"due_in_days": (s.due_date - today).days, "amount": s.total} for s in schedule],
+            }
+        )
+    return out
+
+
+@router.post("/payments/callback", tags=["repayments"])
+async def payment_callback(
+    request: Request,
+    platform: PlatformDep,
+    signature: Annotated[str | None, Header(alias="X-Bnpl-Signature")] = None,
+) -> JSONResponse:
+    """Payment provider's notice of a customer payment, signed with HMAC-SHA256 of the raw body
+    (``X-Bnpl-Signature: sha256=<hex>``). The provider's payment id makes a resend count once."""
+    raw = await request.body()
+    expected = (
+        "sha256=" + hmac.new(platform.settings.webhook_secret.encode(), raw, hashlib.sha256).hexdigest()
+    )
+    if not signature or not hmac.compare_digest(signature, expected):
+        raise ApiError(401, "bad-signature", "the X-Bnpl-Signature header does not match the body")
+    try:
+        body = PaymentCallbackIn.model_validate_json(raw)
+    except ValidationError as exc:
+        return problem(422, "validation-error", str(exc.errors()[0]["msg"]))
+    if body.status != "succeeded":
+        return JSONResponse({"accepted": True, "applied": False})
+    provider = Actor("provider")
+    result = await run_in_threadpool(
+        lambda: platform.run(
+            provider,
+            lambda ctx: repayments.repay(
+                ctx, body.customer_id, body.amount, body.currency, body.payment_id, "callback"
+            ),
+        )
+    )
+    return JSONResponse({"accepted": True, "applied": True, "payment": result})
+
+
+@router.post("/admin/eod", tags=["ops"])
+def end_of_day(platform: PlatformDep, actor: ActorDep) -> Any:
+    """Admin: run today's jobs (expire authorizations, assume deliveries, settle merchants)."""
+    actor.require("admin")
+    return daily.run_day(platform)
+
+
+@router.get("/admin/ledger/check", tags=["ops"])
+def ledger_check(platform: PlatformDep, actor: ActorDep) -> Any:
+    actor.require("admin")
+    return read(platform, actor, checks.check_ledger)
+
+
+@router.get("/admin/audit/verify", tags=["ops"])
+def audit_verify(platform: PlatformDep, actor: ActorDep) -> Any:
+    actor.require("admin")
+    checked, broken = read(platform, actor, lambda ctx: audit.verify(ctx.conn))
+    return {"ok": not broken, "records": checked, "tampered": [asdict(t) for t in broken]}

@@ -1,0 +1,161 @@
+"""The order lifecycle over HTTP: authorize, capture, deliver, return, cancel, convert, pay off."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from bnpl.api.deps import ActorDep, IdempotencyKey, PlatformDep, execute, read
+from bnpl.api.schemas import AmountIn, AuthorizeIn, ConvertIn, ReturnIn
+from bnpl.domain.errors import InvalidInput
+from bnpl.domain.orders import Item
+from bnpl.services import orders
+
+router = APIRouter(tags=["orders"])
+
+
+@router.post("/orders", status_code=201)
+def authorize(
+    body: AuthorizeIn, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    """Merchant checkout: decide, and on approval hold the amount on the customer's credit line.
+
+    A decline is a normal answer (201 with ``status: declined`` and reasons), not an error."""
+    if actor.role != "merchant":
+        raise InvalidInput("orders are created with a merchant's API key")
+    cmd = orders.AuthorizeCommand(
+        merchant_id=actor.subject_id or 0,
+        customer_id=body.customer_id,
+        items=[Item(i.sku, i.category, i.unit_price, i.quantity) for i in body.items],
+        plan_code=body.plan,
+        channel=body.channel,
+        currency=body.currency,
+        fee_payer=body.fee_payer,
+        stream_id=body.stream_id,
+        creator_id=body.creator_id,
+        device_id=body.device_id,
+        address_hash=body.address_hash,
+    )
+    return execute(request, platform, actor, key, body, lambda ctx: orders.authorize(ctx, cmd), status=201)
+
+
+@router.get("/orders")
+def list_orders(
+    platform: PlatformDep,
+    actor: ActorDep,
+    limit: int = Query(50, ge=1, le=500),
+    customer_id: int | None = None,
+    merchant_id: int | None = None,
+) -> Any:
+    """Newest first. Merchants see only their orders, customers only theirs."""
+    return read(platform, actor, lambda ctx: orders.list_orders(ctx, merchant_id, customer_id, limit))
+
+
+@router.get("/orders/{order_id}")
+def get_order(order_id: int, platform: PlatformDep, actor: ActorDep) -> Any:
+    return read(platform, actor, lambda ctx: orders.get_order(ctx, order_id))
+
+
+def _action(name: str, doc: str) -> None:
+    service = getattr(orders, name)
+
+    def handler(
+        order_id: int, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
+    ) -> JSONResponse:
+        return execute(request, platform, actor, key, None, lambda ctx: service(ctx, order_id))
+
+    handler.__doc__ = doc
+    router.add_api_route(f"/orders/{{order_id}}/{name}", handler, methods=["POST"], name=name, summary=doc)
+
+
+_action(
+    "capture",
+    "Merchant ships: the hold becomes what the customer owes; the merchant is owed the price less MDR.",
+)
+_action("deliver", "Receipt confirmed: the trial window starts and due dates are fixed.")
+_action("cancel", "Cancel an uncaptured authorization and release the hold.")
+
+
+@router.post("/orders/{order_id}/returns", status_code=201)
+def request_return(
+    order_id: int,
+    body: ReturnIn,
+    request: Request,
+    platform: PlatformDep,
+    actor: ActorDep,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Within the trial, return all or some items; what is due on them pauses until the merchant
+    confirms receipt or rejects the return."""
+    items: dict[str, int] = {}
+    for item in body.items:
+        items[item.sku] = items.get(item.sku, 0) + item.quantity
+    return execute(
+        request,
+        platform,
+        actor,
+        key,
+        body,
+        lambda ctx: orders.request_return(ctx, order_id, items, body.reason),
+        status=201,
+    )
+
+
+@router.get("/returns/{return_id}")
+def get_return(return_id: int, platform: PlatformDep, actor: ActorDep) -> Any:
+    return read(platform, actor, lambda ctx: orders.get_return(ctx, return_id))
+
+
+@router.post("/returns/{return_id}/confirm")
+def confirm_return(
+    return_id: int, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    """Merchant has the goods back: what is owed falls; paid parts go to the credit balance."""
+    return execute(request, platform, actor, key, None, lambda ctx: orders.confirm_return(ctx, return_id))
+
+
+@router.post("/returns/{return_id}/reject")
+def reject_return(
+    return_id: int, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    """Merchant refuses the return: the paused amounts are due again."""
+    return execute(request, platform, actor, key, None, lambda ctx: orders.reject_return(ctx, return_id))
+
+
+@router.post("/orders/{order_id}/convert")
+def convert(
+    order_id: int,
+    body: ConvertIn,
+    request: Request,
+    platform: PlatformDep,
+    actor: ActorDep,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Customer, during the trial: turn pay-after-trial into monthly instalments (fee disclosed
+    at ``GET /plans``)."""
+    return execute(
+        request, platform, actor, key, body, lambda ctx: orders.convert_plan(ctx, order_id, body.plan)
+    )
+
+
+@router.get("/orders/{order_id}/payoff-quote")
+def payoff_quote(order_id: int, platform: PlatformDep, actor: ActorDep) -> Any:
+    """Everything left on the order today; fees of instalments not yet due are waived."""
+    return read(platform, actor, lambda ctx: orders.payoff_quote(ctx, order_id))
+
+
+@router.post("/orders/{order_id}/payoff", status_code=201)
+def payoff(
+    order_id: int,
+    body: AmountIn,
+    request: Request,
+    platform: PlatformDep,
+    actor: ActorDep,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Early payoff of one order; any excess becomes credit balance."""
+    return execute(
+        request, platform, actor, key, body, lambda ctx: orders.payoff(ctx, order_id, body.amount), status=201
+    )

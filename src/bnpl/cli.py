@@ -1,0 +1,365 @@
+"""The `bnpl` command line: set-up, the demo server, the order lifecycle, end of day and checks.
+
+Every command calls the same services as the API. Bad input prints one line and exits non-zero.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import date
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from bnpl.domain.errors import DomainError
+from bnpl.services.context import ADMIN, SYSTEM, Ctx, FixedClock, Platform, Settings
+
+app = typer.Typer(
+    help="bnpl — use first, pay later (先用后付) credit platform.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+merchant_app = typer.Typer(help="Merchants.", no_args_is_help=True)
+customer_app = typer.Typer(help="Customers and credit accounts.", no_args_is_help=True)
+order_app = typer.Typer(help="The order lifecycle.", no_args_is_help=True)
+return_app = typer.Typer(help="Returns within the trial window.", no_args_is_help=True)
+eod_app = typer.Typer(help="End of day.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+for sub, name in (
+    (db_app, "db"),
+    (merchant_app, "merchant"),
+    (customer_app, "customer"),
+    (order_app, "order"),
+    (return_app, "return"),
+    (eod_app, "eod"),
+    (ledger_app, "ledger"),
+    (audit_app, "audit"),
+):
+    app.add_typer(sub, name=name)
+
+out = Console()
+err = Console(stderr=True)
+_state: dict[str, Any] = {}
+
+DateOpt = Annotated[str | None, typer.Option("--date", help="business date YYYY-MM-DD (default: today)")]
+
+
+class CliError(Exception):
+    pass
+
+
+def platform(day: str | None = None) -> Platform:
+    if "platform" not in _state:
+        settings = Settings.from_env()
+        chosen = day or _state.get("date")
+        clock = FixedClock(_parse_date(chosen)) if chosen else None
+        _state["platform"] = Platform(settings, clock=clock)
+        from bnpl.store.migrate import upgrade
+
+        upgrade(_state["platform"].engine)  # zero set-up: the schema follows the code
+    p: Platform = _state["platform"]
+    return p
+
+
+def _parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CliError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def emit(value: Any) -> None:
+    out.print_json(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def run(work: Callable[[Ctx], Any], actor: Any = ADMIN) -> Any:
+    return platform().run(actor, work)
+
+
+@app.callback()
+def main_options(date_: DateOpt = None) -> None:
+    """Options for every command."""
+    if date_:
+        _state["date"] = date_
+
+
+# --- set-up and serving -------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema (Alembic) on BNPL_DATABASE_URL."""
+    platform()  # migrates on open
+    out.print(f"schema up to date on {platform().engine.url.render_as_string(hide_password=True)}")
+
+
+@app.command()
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    demo: Annotated[bool, typer.Option(help="create demo merchants and customers first")] = False,
+    workers: int = 1,
+) -> None:
+    """Run the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    p = platform()
+    if demo:
+        from bnpl.demo import seed
+
+        seed(p, out)
+    from bnpl.api.app import create_app
+
+    out.print(f"bnpl API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(p), host=host, port=port, log_level="warning", workers=workers)
+
+
+# --- parties ------------------------------------------------------------------------------
+
+
+@merchant_app.command("create")
+def merchant_create(
+    name: str,
+    mdr_bps: Annotated[int, typer.Option(help="merchant discount rate, basis points")] = 60,
+    trial_days: int = 7,
+    settlement_delay_days: int = 7,
+    category: Annotated[list[str] | None, typer.Option(help="a category it sells (repeat)")] = None,
+) -> None:
+    from bnpl.services import parties
+
+    emit(
+        run(lambda c: parties.create_merchant(c, name, mdr_bps, trial_days, settlement_delay_days, category))
+    )
+
+
+@merchant_app.command("show")
+def merchant_show(merchant_id: int) -> None:
+    from bnpl.services import parties, settlement
+
+    def work(c: Ctx) -> Any:
+        return {
+            **parties.get_merchant(c, merchant_id),
+            "balances": settlement.merchant_balances(c, merchant_id),
+        }
+
+    emit(run(work))
+
+
+@customer_app.command("create")
+def customer_create(name: str, limit: Annotated[int, typer.Option(help="credit limit in fen")]) -> None:
+    from bnpl.services import parties
+
+    emit(run(lambda c: parties.create_customer(c, name, limit)))
+
+
+@customer_app.command("show")
+def customer_show(customer_id: int) -> None:
+    from bnpl.services import parties
+
+    emit(run(lambda c: parties.get_customer(c, customer_id)))
+
+
+@customer_app.command("set")
+def customer_set(
+    customer_id: int,
+    limit: Annotated[int | None, typer.Option(help="new credit limit in fen")] = None,
+    state: Annotated[str | None, typer.Option(help="active | frozen | closed | blocked")] = None,
+) -> None:
+    from bnpl.services import parties
+
+    emit(run(lambda c: parties.set_account(c, customer_id, limit, state)))
+
+
+@customer_app.command("statement")
+def customer_statement(customer_id: int) -> None:
+    from bnpl.services import statements
+
+    emit(run(lambda c: statements.statement(c, customer_id)))
+
+
+@app.command()
+def repay(customer_id: int, amount: Annotated[int, typer.Argument(help="amount in fen")]) -> None:
+    """Record a repayment from a customer (allocated by the waterfall)."""
+    from bnpl.services import repayments
+
+    emit(run(lambda c: repayments.repay(c, customer_id, amount, source="cli")))
+
+
+# --- orders -------------------------------------------------------------------------------
+
+
+def _item(spec: str) -> Any:
+    from bnpl.domain.orders import Item
+
+    parts = spec.split(":")
+    if len(parts) != 4:
+        raise CliError(f"an item is sku:category:unit_price_fen:quantity, got {spec!r}")
+    sku, category, price, qty = parts
+    try:
+        return Item(sku, category, int(price), int(qty))
+    except ValueError:
+        raise CliError(f"price and quantity must be whole numbers in {spec!r}") from None
+
+
+@order_app.command("authorize")
+def order_authorize(
+    merchant: Annotated[int, typer.Option(help="merchant id")],
+    customer: Annotated[int, typer.Option(help="customer id")],
+    item: Annotated[list[str], typer.Option(help="sku:category:unit_price_fen:quantity (repeat)")],
+    plan: str = "pay_after_trial",
+    channel: str = "mall",
+    fee_payer: str = "customer",
+) -> None:
+    """Decide on a checkout and hold the amount on approval."""
+    from bnpl.services import orders
+
+    cmd = orders.AuthorizeCommand(
+        merchant, customer, [_item(i) for i in item], plan, channel, fee_payer=fee_payer
+    )
+    emit(run(lambda c: orders.authorize(c, cmd)))
+
+
+@order_app.command("show")
+def order_show(order_id: int) -> None:
+    from bnpl.services import orders
+
+    emit(run(lambda c: orders.get_order(c, order_id)))
+
+
+@order_app.command("capture")
+def order_capture(order_id: int) -> None:
+    """Ship: the hold becomes principal receivable, the merchant is owed the price less MDR."""
+    from bnpl.services import orders
+
+    emit(run(lambda c: orders.capture(c, order_id)))
+
+
+@order_app.command("deliver")
+def order_deliver(order_id: int) -> None:
+    """Confirm receipt: the trial window starts."""
+    from bnpl.services import orders
+
+    emit(run(lambda c: orders.deliver(c, order_id)))
+
+
+@order_app.command("cancel")
+def order_cancel(order_id: int) -> None:
+    from bnpl.services import orders
+
+    emit(run(lambda c: orders.cancel(c, order_id)))
+
+
+@order_app.command("convert")
+def order_convert(order_id: int, plan: Annotated[str, typer.Option(help="m3 | m6 | m12")]) -> None:
+    from bnpl.services import orders
+
+    emit(run(lambda c: orders.convert_plan(c, order_id, plan)))
+
+
+@order_app.command("payoff")
+def order_payoff(
+    order_id: int, amount: Annotated[int | None, typer.Option(help="fen; default the quote")] = None
+) -> None:
+    from bnpl.services import orders
+
+    def work(c: Ctx) -> Any:
+        return orders.payoff(
+            c, order_id, amount if amount is not None else orders.payoff_quote(c, order_id)["amount"]
+        )
+
+    emit(run(work))
+
+
+@order_app.command("return")
+def order_return(
+    order_id: int,
+    item: Annotated[list[str], typer.Option(help="sku:quantity (repeat)")],
+    reason: str | None = None,
+) -> None:
+    """Request a return of some or all items within the trial."""
+    from bnpl.services import orders
+
+    wanted: dict[str, int] = {}
+    for spec in item:
+        sku, _, qty = spec.partition(":")
+        if not qty.isdigit():
+            raise CliError(f"a returned item is sku:quantity, got {spec!r}")
+        wanted[sku] = wanted.get(sku, 0) + int(qty)
+    emit(run(lambda c: orders.request_return(c, order_id, wanted, reason)))
+
+
+@return_app.command("confirm")
+def return_confirm(return_id: int) -> None:
+    from bnpl.services import orders
+
+    emit(run(lambda c: orders.confirm_return(c, return_id)))
+
+
+@return_app.command("reject")
+def return_reject(return_id: int) -> None:
+    from bnpl.services import orders
+
+    emit(run(lambda c: orders.reject_return(c, return_id)))
+
+
+# --- end of day and checks ----------------------------------------------------------------
+
+
+@eod_app.command("run")
+def eod_run(date_: DateOpt = None) -> None:
+    """Run a business date: expire authorizations, assume deliveries, settle merchants."""
+    from bnpl.services import daily
+
+    if date_:
+        _state["date"] = date_
+    emit(daily.run_day(platform()))
+
+
+@ledger_app.command("check")
+def ledger_check() -> None:
+    """Recompute every ledger invariant; exit 1 if any fails."""
+    from bnpl.services import checks
+
+    with platform().read(SYSTEM) as c:
+        result = checks.check_ledger(c)
+    emit(result)
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit hash chains and name the first altered record; exit 1 if any."""
+    from bnpl.services import audit
+
+    with platform().read(SYSTEM) as c:
+        checked, broken = audit.verify(c.conn)
+    if broken:
+        for t in broken:
+            err.print(f"[red]audit record {t.record_id}[/red] (stream {t.stream}, #{t.seq}): {t.problem}")
+        raise typer.Exit(1)
+    out.print(f"audit log intact: {checked} records verified")
+
+
+def main() -> None:
+    try:
+        app()
+    except DomainError as exc:
+        err.print(f"error: {exc.detail}", highlight=False)
+        sys.exit(1)
+    except CliError as exc:
+        err.print(f"error: {exc}", highlight=False)
+        sys.exit(2)
+    except Exception as exc:  # a one-line message, never a traceback to the user
+        if os.environ.get("BNPL_DEBUG"):
+            raise
+        err.print(
+            f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", highlight=False
+        )
+        sys.exit(1)
