@@ -73,8 +73,9 @@ def apply_money(
     per_obligation: dict[int, dict[str, int]] = defaultdict(lambda: {"p": 0, "f": 0})
     for a in allocs:
         per_obligation[a.obligation_id]["p" if a.component == "principal" else "f"] += a.amount
-    ctx.conn.execute(_pay, [{"oid": oid, **v} for oid, v in per_obligation.items()])
-    _close_paid(ctx, list(per_obligation))
+    if per_obligation:
+        ctx.conn.execute(_pay, [{"oid": oid, **v} for oid, v in per_obligation.items()])
+        _close_paid(ctx, list(per_obligation))
     principal_paid = sum(a.amount for a in allocs if a.component == "principal")
     used = sum(a.amount for a in allocs)
     credit_change = overpaid - (used if from_credit_balance else 0)
