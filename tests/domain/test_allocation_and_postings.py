@@ -49,6 +49,7 @@ def test_allocation_conserves_money_and_never_overpays(amount: int, ds: list[Due
 def test_default_waterfall_pays_oldest_due_first_fee_before_principal() -> None:
     ds = [Due(2, D0 + timedelta(days=30), 2, 5, 100), Due(1, D0, 1, 5, 100)]
     allocs, left = allocate(107, ds)
+    assert left == 0
     assert [(a.obligation_id, a.component, a.amount) for a in allocs] == [
         (1, "fee", 5),
         (1, "principal", 100),

@@ -1,0 +1,3 @@
+from bnpl.cli import main
+
+main()

@@ -1,0 +1,92 @@
+"""Races on PostgreSQL: many checkouts against one limit, many retries of one Idempotency-Key.
+
+The second test drives a real uvicorn server on 127.0.0.1 from 20 threads at once.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from bnpl.api.app import create_app
+from bnpl.domain.orders import Item
+from bnpl.services import checks, orders
+from bnpl.services.context import Actor, Platform
+from bnpl.services.parties import issue_key
+from tests.world import World
+
+
+def test_fifty_threads_never_exceed_one_limit(pg_platform: Platform) -> None:
+    w = World.create(pg_platform, limit=1000_00)
+    barrier = threading.Barrier(50)
+
+    def checkout(i: int) -> str:
+        cmd = orders.AuthorizeCommand(w.merchant_id, w.customer_id, [Item(f"sku-{i}", "tea", 30_00, 1)])
+        barrier.wait()
+        return str(
+            pg_platform.run(Actor("merchant", w.merchant_id), lambda c: orders.authorize(c, cmd))["status"]
+        )
+
+    with ThreadPoolExecutor(50) as pool:
+        outcomes = list(pool.map(checkout, range(50)))
+    assert outcomes.count("authorized") == 33  # 33 × 30 = 990 ≤ 1000 < 34 × 30
+    assert outcomes.count("declined") == 17
+    account = w.account()
+    assert account["holds"] == 990_00 and account["available"] == 10_00
+    with pg_platform.read() as c:
+        assert checks.check_ledger(c)["ok"]
+
+
+@pytest.fixture
+def server(pg_platform: Platform) -> Iterator[tuple[str, Platform]]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    config = uvicorn.Config(create_app(pg_platform), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not srv.started and time.monotonic() < deadline:
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", pg_platform
+    srv.should_exit = True
+    thread.join(5)
+
+
+def test_twenty_concurrent_requests_with_one_key_make_one_order(server: tuple[str, Platform]) -> None:
+    base, platform = server
+    w = World.create(platform, limit=1000_00)
+    key = platform.run(Actor("admin"), lambda c: issue_key(c, "merchant", w.merchant_id))
+    body = {
+        "customer_id": w.customer_id,
+        "items": [{"sku": "x", "category": "tea", "unit_price": 10_00, "quantity": 1}],
+    }
+    barrier = threading.Barrier(20)
+
+    def send(_: int) -> Any:
+        with httpx.Client(timeout=30) as client:
+            barrier.wait()
+            return client.post(
+                f"{base}/orders",
+                json=body,
+                headers={"Authorization": f"Bearer {key}", "Idempotency-Key": "same-key"},
+            )
+
+    with ThreadPoolExecutor(20) as pool:
+        responses = list(pool.map(send, range(20)))
+    assert {r.status_code for r in responses} == {201}
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert sum(r.headers["Idempotent-Replayed"] == "false" for r in responses) == 1
+    with platform.read(Actor("admin")) as c:
+        assert len(orders.list_orders(c)) == 1
+    assert w.account()["holds"] == 10_00

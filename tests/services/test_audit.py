@@ -1,0 +1,72 @@
+"""The audit log: every state change is recorded, and an edit behind the application's back is caught."""
+
+from __future__ import annotations
+
+import itertools
+
+from sqlalchemy import select, text
+
+from bnpl.services import audit
+from bnpl.services.context import Platform
+from bnpl.store.tables import audit_log
+from tests.world import World
+
+
+def test_every_step_is_audited_with_actor_and_before_after(platform: Platform) -> None:
+    w = World.create(platform)
+    order_id = w.buy(("tea", 10_00, 1))
+    w.repay(10_00)
+    with platform.read() as c:
+        rows = c.conn.execute(
+            select(audit_log)
+            .where(audit_log.c.stream == f"customer:{w.customer_id}")
+            .order_by(audit_log.c.seq)
+        ).all()
+    assert [r.action for r in rows] == [
+        "customer.created",
+        "order.authorized",
+        "order.captured",
+        "order.delivered",
+        "payment.received",
+    ]
+    captured = rows[2]
+    assert captured.actor == f"merchant:{w.merchant_id}" and captured.entity_id == str(order_id)
+    assert captured.before == {"status": "authorized"} and captured.after["status"] == "captured"
+    assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
+    assert all(r.prev_hash == p.hash for p, r in itertools.pairwise(rows))
+
+
+def test_verify_names_the_first_altered_record(platform: Platform) -> None:
+    w = World.create(platform)
+    w.buy(("tea", 10_00, 1))
+    w.buy(("tea", 20_00, 1))
+    with platform.read() as c:
+        checked, broken = audit.verify(c.conn)
+        assert broken == [] and checked >= 8
+        target = c.conn.execute(
+            select(audit_log.c.id, audit_log.c.seq)
+            .where(audit_log.c.action == "order.captured")
+            .order_by(audit_log.c.id)
+            .limit(1)
+        ).one()
+    # an operator edits a record directly in the database
+    with platform.engine.begin() as conn:
+        conn.execute(text("UPDATE audit_log SET actor = 'admin' WHERE id = :id"), {"id": target.id})
+    with platform.read() as c:
+        _, broken = audit.verify(c.conn)
+    assert [b.record_id for b in broken] == [target.id]
+    assert "altered" in broken[0].problem
+
+
+def test_verify_notices_a_deleted_record(platform: Platform) -> None:
+    w = World.create(platform)
+    w.buy(("tea", 10_00, 1))
+    with platform.read() as c:
+        victim = c.conn.execute(
+            select(audit_log.c.id).where(audit_log.c.action == "order.authorized")
+        ).scalar_one()
+    with platform.engine.begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE id = :id"), {"id": victim})
+    with platform.read() as c:
+        _, broken = audit.verify(c.conn)
+    assert len(broken) == 1 and "removed" in broken[0].problem

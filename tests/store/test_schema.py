@@ -1,0 +1,47 @@
+"""The migrations build exactly the tables the code declares, and the database guards the ledger."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from bnpl.services.context import Platform
+from bnpl.store.tables import metadata
+from tests.world import World
+
+
+def test_migrations_match_the_declared_schema(platform: Platform) -> None:
+    with platform.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
+
+
+def test_the_ledger_refuses_updates_and_deletes(platform: Platform) -> None:
+    w = World.create(platform)
+    w.buy(("tea", 10_00, 1))
+    for statement in (
+        "UPDATE ledger_lines SET amount = amount + 1",
+        "DELETE FROM ledger_lines",
+        "UPDATE journal_entries SET memo = 'x'",
+        "DELETE FROM journal_entries",
+    ):
+        with pytest.raises(DBAPIError, match="append-only"), platform.engine.begin() as conn:
+            conn.execute(text(statement))
+    w.ledger_ok()
+
+
+def test_postgres_refuses_an_unbalanced_entry_at_commit(pg_platform: Platform) -> None:
+    with pytest.raises(DBAPIError, match="does not balance"), pg_platform.engine.begin() as conn:
+        entry = conn.execute(
+            text(
+                "INSERT INTO journal_entries (kind, business_date, memo, created_at) "
+                "VALUES ('manual', '2026-01-01', '', now()) RETURNING id"
+            )
+        ).scalar_one()
+        conn.execute(
+            text("INSERT INTO ledger_lines (entry_id, account, amount) VALUES (:e, 'cash', 100)"),
+            {"e": entry},
+        )

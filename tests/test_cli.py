@@ -1,0 +1,80 @@
+"""The `bnpl` command as a user runs it: a real process on a fresh SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture
+def bnpl(tmp_path: Path) -> Any:
+    env = {
+        **os.environ,
+        "BNPL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "BNPL_BUSINESS_DATE": "2026-03-02",
+    }
+
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bnpl", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+        )
+        if ok:
+            assert proc.returncode == 0, proc.stderr
+        return proc
+
+    return run
+
+
+def data(proc: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(proc.stdout)
+
+
+def test_a_purchase_from_the_command_line(bnpl: Any) -> None:
+    merchant = data(bnpl("merchant", "create", "Tea House", "--mdr-bps", "80", "--category", "tea"))
+    customer = data(bnpl("customer", "create", "Shopper", "--limit", "50000"))
+    order = data(
+        bnpl(
+            "order",
+            "authorize",
+            "--merchant",
+            str(merchant["id"]),
+            "--customer",
+            str(customer["id"]),
+            "--item",
+            "tea-1:tea:12000:2",
+        )
+    )
+    assert order["status"] == "authorized" and order["amount"] == 24000
+    assert data(bnpl("order", "capture", str(order["id"])))["status"] == "captured"
+    bnpl("order", "deliver", str(order["id"]))
+    bnpl("repay", str(customer["id"]), "4000")
+    statement = data(bnpl("customer", "statement", str(customer["id"])))
+    assert statement["total_owed"] == 20000
+    eod = data(bnpl("--date", "2026-03-20", "eod", "run"))
+    assert eod["merchants_settled"] == 1
+    assert data(bnpl("ledger", "check"))["ok"] is True
+    assert "intact" in bnpl("audit", "verify").stdout
+
+
+def test_bad_input_is_one_line_and_a_nonzero_exit(bnpl: Any) -> None:
+    for args, words in [
+        (("order", "capture", "42"), "order 42 not found"),
+        (("customer", "create", "X", "--limit", "-5"), "credit_limit"),
+        (("order", "authorize", "--merchant", "1", "--customer", "1", "--item", "bad"), "sku:category"),
+        (("--date", "2026-13-01", "ledger", "check"), "not a date"),
+    ]:
+        proc = bnpl(*args, ok=False)
+        assert proc.returncode != 0
+        assert words in proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
