@@ -1,0 +1,17 @@
+"""The API app for bench/authorize.py: the real application on the benchmark's own schema."""
+
+from __future__ import annotations
+
+import os
+
+from bnpl.api.app import create_app
+from bnpl.services.context import Platform, Settings
+from bnpl.store.db import make_engine
+
+_url = os.environ["BNPL_BENCH_URL"]
+app = create_app(
+    Platform(
+        Settings(database_url=_url),
+        engine=make_engine(_url, pool_size=20, schema=os.environ["BNPL_BENCH_SCHEMA"]),
+    )
+)

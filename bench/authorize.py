@@ -1,0 +1,234 @@
+"""Benchmark: authorize + capture through the service layer and through HTTP, on PostgreSQL.
+
+Usage: python bench/authorize.py [--seconds 10] [--processes 4] [--rate 300]
+
+Reads BNPL_DATABASE_URL (default: the local PostgreSQL test database), works in a schema of its
+own that it drops afterwards, and prints one JSON object as its last line:
+  service_rps        authorize+capture pairs committed per second through the services
+  service_tps        transactions per second (each pair is two)
+  http_rps           requests per second achieved when offering --rate requests/s over HTTP
+  http_p50_ms, http_p99_ms   latency of those requests (a mix of authorize and capture)
+All orders go to one merchant, as in a live-stream burst; customers are spread over many accounts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+CUSTOMERS = 2000
+
+
+def _platform(url: str, schema: str, pool: int = 4) -> Any:
+    from bnpl.services.context import Platform, Settings
+    from bnpl.store.db import make_engine
+
+    return Platform(Settings(database_url=url), engine=make_engine(url, pool_size=pool, schema=schema))
+
+
+def setup(url: str, schema: str) -> dict[str, Any]:
+    from bnpl.services import parties
+    from bnpl.services.context import ADMIN
+    from bnpl.store.db import make_engine
+    from bnpl.store.migrate import upgrade
+
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    admin.dispose()
+    p = _platform(url, schema)
+    upgrade(p.engine)
+
+    def world(c: Any) -> dict[str, Any]:
+        m = parties.create_merchant(c, "Live Stream Merchant", 60, 7, 3, ["tea"])
+        customers = [parties.create_customer(c, f"Bench {i}", 10**8)["id"] for i in range(CUSTOMERS)]
+        return {"merchant_id": m["id"], "merchant_key": m["api_key"], "customers": customers}
+
+    result: dict[str, Any] = p.run(ADMIN, world)
+    p.dispose()
+    return result
+
+
+def drop(url: str, schema: str) -> None:
+    from bnpl.store.db import make_engine
+
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    admin.dispose()
+
+
+def service_worker(args: tuple[str, str, dict[str, Any], int, float, Any]) -> int:
+    url, schema, world, index, seconds, start_at = args
+    from bnpl.domain.orders import Item
+    from bnpl.services import orders
+    from bnpl.services.context import Actor
+
+    p = _platform(url, schema, pool=2)
+    merchant = Actor("merchant", world["merchant_id"])
+    customers = world["customers"][index::8]
+    done = 0
+    while time.time() < start_at:
+        time.sleep(0.001)
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        cid = customers[done % len(customers)]
+        cmd = orders.AuthorizeCommand(
+            world["merchant_id"], cid, [Item("sku-1", "tea", 99_00, 1)], channel="live_stream"
+        )
+        order = p.run(merchant, lambda c, cmd=cmd: orders.authorize(c, cmd))
+        p.run(merchant, lambda c, oid=order["id"]: orders.capture(c, oid))
+        done += 1
+    p.dispose()
+    return done
+
+
+def bench_service(
+    url: str, schema: str, world: dict[str, Any], processes: int, seconds: float
+) -> dict[str, float]:
+    start_at = time.time() + 1.0
+    with mp.get_context("spawn").Pool(processes) as pool:
+        counts = pool.map(
+            service_worker, [(url, schema, world, i, seconds, start_at) for i in range(processes)]
+        )
+    pairs = sum(counts)
+    return {"service_rps": round(pairs / seconds, 1), "service_tps": round(2 * pairs / seconds, 1)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def offer_load(
+    base: str, world: dict[str, Any], rate: float, seconds: float
+) -> tuple[list[float], int]:
+    import httpx
+
+    latencies: list[float] = []
+    errors = 0
+    headers = {"Authorization": f"Bearer {world['merchant_key']}"}
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=10) as client:
+
+        async def one(i: int) -> None:
+            nonlocal errors
+            cid = world["customers"][i % len(world["customers"])]
+            body = {
+                "customer_id": cid,
+                "channel": "live_stream",
+                "items": [{"sku": "sku-1", "category": "tea", "unit_price": 99_00, "quantity": 1}],
+            }
+            t0 = time.perf_counter()
+            r = await client.post("/orders", json=body, headers={"Idempotency-Key": f"a-{i}"})
+            latencies.append(time.perf_counter() - t0)
+            if r.status_code != 201:
+                errors += 1
+                return
+            t0 = time.perf_counter()
+            r = await client.post(f"/orders/{r.json()['id']}/capture", headers={"Idempotency-Key": f"c-{i}"})
+            latencies.append(time.perf_counter() - t0)
+            errors += r.status_code != 200
+
+        tasks = []
+        interval = 2 / rate  # each task sends two requests
+        begin = time.perf_counter()
+        i = 0
+        while time.perf_counter() - begin < seconds:
+            tasks.append(asyncio.create_task(one(i)))
+            i += 1
+            await asyncio.sleep(max(0.0, begin + i * interval - time.perf_counter()))
+        await asyncio.gather(*tasks)
+        elapsed = time.perf_counter() - begin
+    return latencies, errors if elapsed else errors
+
+
+def bench_http(
+    url: str, schema: str, world: dict[str, Any], rate: float, seconds: float, workers: int
+) -> dict[str, float]:
+    port = free_port()
+    env = {**os.environ, "BNPL_BENCH_URL": url, "BNPL_BENCH_SCHEMA": schema}
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        asyncio.run(offer_load(f"http://127.0.0.1:{port}", world, 20, 1.0))  # warm up every worker
+        t0 = time.perf_counter()
+        latencies, errors = asyncio.run(offer_load(f"http://127.0.0.1:{port}", world, rate, seconds))
+        elapsed = time.perf_counter() - t0
+    finally:
+        server.terminate()
+        server.wait(10)
+    cuts = statistics.quantiles(latencies, n=100)
+    return {
+        "http_rps": round(len(latencies) / elapsed, 1),
+        "http_offered_rps": rate,
+        "http_p50_ms": round(cuts[49] * 1000, 2),
+        "http_p99_ms": round(cuts[98] * 1000, 2),
+        "http_errors": errors,
+        "http_requests": len(latencies),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--processes", type=int, default=4)
+    parser.add_argument("--rate", type=float, default=300)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    args = parser.parse_args()
+    url = os.environ.get("BNPL_DATABASE_URL", DEFAULT_URL)
+    if not url.startswith("postgres"):
+        sys.exit("bench/authorize.py measures PostgreSQL; set BNPL_DATABASE_URL=postgresql://...")
+    schema = f"bnpl_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        world = setup(url, schema)
+        result: dict[str, Any] = {
+            "database": "postgresql",
+            "processes": args.processes,
+            "seconds": args.seconds,
+        }
+        result |= bench_service(url, schema, world, args.processes, args.seconds)
+        result |= bench_http(url, schema, world, args.rate, args.seconds, args.workers)
+    finally:
+        drop(url, schema)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
