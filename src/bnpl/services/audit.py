@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from bnpl.services.context import Ctx
@@ -50,6 +50,15 @@ def _digest(record: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
+_HEAD = (
+    select(audit_log.c.seq, audit_log.c.hash)
+    .where(audit_log.c.stream == bindparam("stream"))
+    .order_by(audit_log.c.seq.desc())
+    .limit(1)
+)
+_APPEND = audit_log.insert()
+
+
 def record(
     ctx: Ctx,
     stream: str,
@@ -60,16 +69,11 @@ def record(
     after: dict[str, Any] | None = None,
 ) -> None:
     """Append one record. The caller holds the lock that serialises ``stream``."""
-    head = ctx.conn.execute(
-        select(audit_log.c.seq, audit_log.c.hash)
-        .where(audit_log.c.stream == stream)
-        .order_by(audit_log.c.seq.desc())
-        .limit(1)
-    ).first()
+    head = ctx.conn.execute(_HEAD, {"stream": stream}).first()
     rec: dict[str, Any] = {
         "stream": stream,
         "seq": head.seq + 1 if head else 1,
-        "at": ctx.now.replace(microsecond=ctx.now.microsecond),
+        "at": ctx.now,
         "business_date": ctx.today,
         "actor": str(ctx.actor),
         "action": action,
@@ -80,7 +84,7 @@ def record(
         "prev_hash": head.hash if head else GENESIS,
     }
     rec["hash"] = _digest(rec)
-    ctx.conn.execute(audit_log.insert().values(**rec))
+    ctx.conn.execute(_APPEND, rec)
 
 
 @dataclass(frozen=True)

@@ -8,22 +8,24 @@ from bnpl.domain.ledger import CREDIT_NORMAL, Account, Entry
 from bnpl.services.context import Ctx
 from bnpl.store.tables import journal_entries, ledger_lines
 
+_NEW_ENTRY = journal_entries.insert().returning(journal_entries.c.id)
+_NEW_LINES = ledger_lines.insert()
+
 
 def post(ctx: Ctx, entry: Entry) -> int:
     """Write a balanced entry (the domain type refuses an unbalanced one) and return its id."""
     entry_id: int = ctx.conn.execute(
-        journal_entries.insert()
-        .values(
-            kind=entry.kind,
-            business_date=entry.business_date,
-            memo=entry.memo,
-            reverses=entry.reverses,
-            created_at=ctx.now,
-        )
-        .returning(journal_entries.c.id)
+        _NEW_ENTRY,
+        {
+            "kind": entry.kind,
+            "business_date": entry.business_date,
+            "memo": entry.memo,
+            "reverses": entry.reverses,
+            "created_at": ctx.now,
+        },
     ).scalar_one()
     ctx.conn.execute(
-        ledger_lines.insert(),
+        _NEW_LINES,
         [
             {
                 "entry_id": entry_id,

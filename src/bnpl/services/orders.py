@@ -59,6 +59,17 @@ class AuthorizeCommand:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+# Statements on the checkout path, built once.
+_MERCHANT = select(merchants).where(merchants.c.id == bindparam("mid"))
+_NEW_DECISION = decisions.insert().returning(decisions.c.id)
+_NEW_ORDER = orders.insert().returning(orders.c.id)
+_NEW_ITEMS = order_items.insert()
+_ORDER_CUSTOMER = select(orders.c.customer_id).where(orders.c.id == bindparam("oid"))
+_LOCK_ORDER = select(orders).where(orders.c.id == bindparam("oid")).with_for_update()
+_UPDATE_ORDER = orders.update().where(orders.c.id == bindparam("b_id"))
+_NEW_OBLIGATIONS = obligations.insert().returning(obligations.c.id, sort_by_parameter_order=True)
+
+
 def _stream(customer_id: int) -> str:
     return f"customer:{customer_id}"
 
@@ -192,11 +203,11 @@ def list_orders(
 
 def _lock_order(ctx: Ctx, order_id: int, *roles: str) -> tuple[Any, Any]:
     """Lock the customer's account, then the order (the fixed lock order); check the actor."""
-    customer_id = ctx.conn.execute(select(orders.c.customer_id).where(orders.c.id == order_id)).scalar()
+    customer_id = ctx.conn.execute(_ORDER_CUSTOMER, {"oid": order_id}).scalar()
     if customer_id is None:
         raise NotFound(f"order {order_id} not found")
     account = lock_account(ctx, customer_id)
-    order = ctx.conn.execute(select(orders).where(orders.c.id == order_id).with_for_update()).mappings().one()
+    order = ctx.conn.execute(_LOCK_ORDER, {"oid": order_id}).mappings().one()
     if not _can_see(ctx, order):
         raise NotFound(f"order {order_id} not found")
     if ctx.actor.role not in roles and ctx.actor.role not in ("admin", "system"):
@@ -205,7 +216,7 @@ def _lock_order(ctx: Ctx, order_id: int, *roles: str) -> tuple[Any, Any]:
 
 
 def _update_order(ctx: Ctx, order_id: int, **values: Any) -> None:
-    ctx.conn.execute(orders.update().where(orders.c.id == order_id).values(**values))
+    ctx.conn.execute(_UPDATE_ORDER, {"b_id": order_id, **values})
 
 
 # --- authorize -------------------------------------------------------------------------------
@@ -223,7 +234,7 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
         raise InvalidInput(f"channel must be one of {', '.join(c.value for c in Channel)}")
     if cmd.fee_payer not in FEE_PAYERS:
         raise InvalidInput(f"fee_payer must be one of {', '.join(FEE_PAYERS)}")
-    merchant = ctx.conn.execute(select(merchants).where(merchants.c.id == cmd.merchant_id)).first()
+    merchant = ctx.conn.execute(_MERCHANT, {"mid": cmd.merchant_id}).first()
     if merchant is None:
         raise NotFound(f"merchant {cmd.merchant_id} not found")
     amount = validate_items(cmd.items, frozenset(merchant.categories))
@@ -262,9 +273,7 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
         "business_date": ctx.today,
         "created_at": ctx.now,
     }
-    decision_row["id"] = ctx.conn.execute(
-        decisions.insert().values(**decision_row).returning(decisions.c.id)
-    ).scalar_one()
+    decision_row["id"] = ctx.conn.execute(_NEW_DECISION, decision_row).scalar_one()
 
     status = OrderStatus.AUTHORIZED if decision.approved else OrderStatus.DECLINED
     order_row: dict[str, Any] = {
@@ -298,9 +307,7 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
         "settled_on": None,
         "created_at": ctx.now,
     }
-    order_row["id"] = ctx.conn.execute(
-        orders.insert().values(**order_row).returning(orders.c.id)
-    ).scalar_one()
+    order_row["id"] = ctx.conn.execute(_NEW_ORDER, order_row).scalar_one()
     item_rows = [
         {
             "order_id": order_row["id"],
@@ -313,7 +320,7 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
         }
         for i in cmd.items
     ]
-    ctx.conn.execute(order_items.insert(), item_rows)
+    ctx.conn.execute(_NEW_ITEMS, item_rows)
     if decision.approved:
         change_account(ctx, cmd.customer_id, holds=amount)
     audit.record(
@@ -348,7 +355,7 @@ def capture(ctx: Ctx, order_id: int) -> dict[str, Any]:
     schedule = build_schedule(plan, amount, trial_end, fee=customer_fee)
     ids = (
         ctx.conn.execute(
-            obligations.insert().returning(obligations.c.id, sort_by_parameter_order=True),
+            _NEW_OBLIGATIONS,
             [
                 {
                     "order_id": order_id,
@@ -435,10 +442,12 @@ def deliver(ctx: Ctx, order_id: int, on: date | None = None, assumed: bool = Fal
 
 
 def _redate(ctx: Ctx, order_id: int, plan_code: str, trial_end: date) -> None:
+    # Returns close obligations from the tail and conversion retires the old ones, so the live
+    # obligations are the first instalments of the current plan, in seq order.
     live = (
         ctx.conn.execute(
             select(obligations.c.id)
-            .where(obligations.c.order_id == order_id, obligations.c.status != "closed")
+            .where(obligations.c.order_id == order_id, obligations.c.status.not_in(["closed", "converted"]))
             .order_by(obligations.c.seq)
         )
         .scalars()
@@ -447,7 +456,7 @@ def _redate(ctx: Ctx, order_id: int, plan_code: str, trial_end: date) -> None:
     dates = due_dates(get_plan(plan_code), trial_end)
     ctx.conn.execute(
         obligations.update().where(obligations.c.id == bindparam("oid")).values(due_date=bindparam("d")),
-        [{"oid": oid, "d": d} for oid, d in zip(live, dates, strict=True)],
+        [{"oid": oid, "d": d} for oid, d in zip(live, dates, strict=False)],
     )
 
 
@@ -595,15 +604,15 @@ def confirm_return(ctx: Ctx, return_id: int) -> dict[str, Any]:
         [Line(o.id, o.seq, o.principal, o.principal_paid) for o in live], ret.amount
     )
     remaining = order["amount"] - order["returned_amount"] - ret.amount
-    fee_now = sum(o.fee for o in live)
+    fee_now = sum(o.fee for o in live)  # may be below the plan's fee after an early-payoff waiver
     merchant_fee_refund = 0
     if order["fee_payer"] == "merchant":
-        merchant_fee_refund = order["merchant_fee"] - plan_fee(plan, remaining)
+        merchant_fee_refund = max(0, order["merchant_fee"] - plan_fee(plan, remaining))
         fee_cuts: list[Cut] = []
     else:
         fee_cuts = cut_from_tail(
             [Line(o.id, o.seq, o.fee, o.fee_paid) for o in live],
-            fee_now - plan_fee(plan, remaining),
+            max(0, fee_now - plan_fee(plan, remaining)),
         )
     new_mdr = _mdr(remaining, order["mdr_bps"])
     entry = postings.confirmed_return(
@@ -716,11 +725,11 @@ def convert_plan(ctx: Ctx, order_id: int, plan_code: str) -> dict[str, Any]:
             principal=obligations.c.principal_paid,
             status=bindparam("st"),
         ),
-        [{"oid": o.id, "st": "paid" if o.principal_paid else "closed"} for o in old],
+        [{"oid": o.id, "st": "converted"} for o in old],
     )
     ids = (
         ctx.conn.execute(
-            obligations.insert().returning(obligations.c.id, sort_by_parameter_order=True),
+            _NEW_OBLIGATIONS,
             [
                 {
                     "order_id": order_id,

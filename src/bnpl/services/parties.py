@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from bnpl.domain.decision import available_credit
 from bnpl.domain.errors import InvalidInput, NotFound
@@ -148,24 +148,44 @@ def get_customer(ctx: Ctx, customer_id: int) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "timezone": row.timezone, "account": account_view(row)}
 
 
+# Built once: the checkout path runs these thousands of times a second.
+_LOCK_ACCOUNT = (
+    select(credit_accounts).where(credit_accounts.c.customer_id == bindparam("cid")).with_for_update()
+)
+_CHANGE_ACCOUNT = (
+    credit_accounts.update()
+    .where(credit_accounts.c.customer_id == bindparam("cid"))
+    .values(
+        outstanding=credit_accounts.c.outstanding + bindparam("d_out"),
+        holds=credit_accounts.c.holds + bindparam("d_holds"),
+        credit_balance=credit_accounts.c.credit_balance + bindparam("d_credit"),
+        updated_at=bindparam("now"),
+    )
+)
+
+
 def lock_account(ctx: Ctx, customer_id: int) -> Any:
     """Lock the customer's credit account: always the first lock a use case takes."""
-    row = ctx.conn.execute(
-        select(credit_accounts).where(credit_accounts.c.customer_id == customer_id).with_for_update()
-    ).first()
+    row = ctx.conn.execute(_LOCK_ACCOUNT, {"cid": customer_id}).first()
     if row is None:
         raise NotFound(f"customer {customer_id} not found")
     return row
 
 
-def change_account(ctx: Ctx, customer_id: int, **deltas: int) -> None:
-    """Add ``deltas`` to the cached outstanding / holds / credit balance of a locked account."""
-    values = {name: credit_accounts.c[name] + delta for name, delta in deltas.items() if delta}
-    if values:
+def change_account(
+    ctx: Ctx, customer_id: int, outstanding: int = 0, holds: int = 0, credit_balance: int = 0
+) -> None:
+    """Add the deltas to the cached outstanding / holds / credit balance of a locked account."""
+    if outstanding or holds or credit_balance:
         ctx.conn.execute(
-            credit_accounts.update()
-            .where(credit_accounts.c.customer_id == customer_id)
-            .values(**values, updated_at=ctx.now)
+            _CHANGE_ACCOUNT,
+            {
+                "cid": customer_id,
+                "d_out": outstanding,
+                "d_holds": holds,
+                "d_credit": credit_balance,
+                "now": ctx.now,
+            },
         )
 
 
