@@ -107,17 +107,23 @@ def serve(
     workers: int = 1,
 ) -> None:
     """Run the HTTP API (OpenAPI at /docs)."""
-    import uvicorn
+    from bnpl.serving import serve as run_server
 
     p = platform()
     if demo:
         from bnpl.demo import seed
 
         seed(p, out)
-    from bnpl.api.app import create_app
-
     out.print(f"bnpl API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-    uvicorn.run(create_app(p), host=host, port=port, log_level="warning", workers=workers)
+    if workers > 1:
+        # each worker builds its own app from the environment; pass the business date along
+        if _state.get("date"):
+            os.environ["BNPL_BUSINESS_DATE"] = _state["date"]
+        run_server("bnpl.api.asgi:app", host, port, workers)
+    else:
+        from bnpl.api.app import create_app
+
+        run_server(create_app(p), host, port)
 
 
 # --- parties ------------------------------------------------------------------------------

@@ -1,0 +1,49 @@
+"""Serve the API from one or more processes.
+
+Several processes share one port through SO_REUSEPORT, and every socket sets TCP_NODELAY: with
+uvicorn's own ``--workers`` mode small responses were held back by Nagle's algorithm against the
+client's delayed ACK, adding about 40 ms to every request (measured with bench/authorize.py).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import socket
+from typing import Any
+
+import uvicorn
+
+
+def listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    return sock
+
+
+def _worker(app: str, host: str, port: int) -> None:
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[listen(host, port)])
+
+
+def serve(app: Any, host: str, port: int, workers: int = 1) -> None:
+    """Run ``app`` (an ASGI app, or an import string when ``workers`` > 1) until interrupted."""
+    if workers <= 1:
+        config = uvicorn.Config(app, log_level="warning", access_log=False)
+        uvicorn.Server(config).run(sockets=[listen(host, port)])
+        return
+    if not isinstance(app, str):
+        raise ValueError("several workers need the app as an import string")
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_worker, args=(app, host, port), daemon=True) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            p.join()
+    finally:
+        for p in procs:
+            p.terminate()
