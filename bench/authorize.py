@@ -4,8 +4,9 @@ Usage: python bench/authorize.py [--seconds 10] [--processes 4] [--rate 300]
 
 Reads BNPL_DATABASE_URL (default: the local PostgreSQL test database), works in a schema of its
 own that it drops afterwards, and prints one JSON object as its last line:
-  service_rps        authorize+capture pairs committed per second through the services
-  service_tps        transactions per second (each pair is two)
+  service_rps        authorizations per second through the services, each followed by its capture
+  service_tps        committed transactions per second in that run (authorize + capture = two)
+  service_authorize_only_rps   authorizations per second when nothing is captured
   http_rps           requests per second achieved when offering --rate requests/s over HTTP
   http_p50_ms, http_p99_ms   latency of those requests (a mix of authorize and capture)
 All orders go to one merchant, as in a live-stream burst; customers are spread over many accounts.
@@ -70,8 +71,8 @@ def drop(url: str, schema: str) -> None:
     admin.dispose()
 
 
-def service_worker(args: tuple[str, str, dict[str, Any], int, float, Any]) -> int:
-    url, schema, world, index, seconds, start_at = args
+def service_worker(args: tuple[str, str, dict[str, Any], int, float, float, bool]) -> int:
+    url, schema, world, index, seconds, start_at, with_capture = args
     from bnpl.domain.orders import Item
     from bnpl.services import orders
     from bnpl.services.context import Actor
@@ -89,7 +90,8 @@ def service_worker(args: tuple[str, str, dict[str, Any], int, float, Any]) -> in
             world["merchant_id"], cid, [Item("sku-1", "tea", 99_00, 1)], channel="live_stream"
         )
         order = p.run(merchant, lambda c, cmd=cmd: orders.authorize(c, cmd))
-        p.run(merchant, lambda c, oid=order["id"]: orders.capture(c, oid))
+        if with_capture:
+            p.run(merchant, lambda c, oid=order["id"]: orders.capture(c, oid))
         done += 1
     p.dispose()
     return done
@@ -98,13 +100,16 @@ def service_worker(args: tuple[str, str, dict[str, Any], int, float, Any]) -> in
 def bench_service(
     url: str, schema: str, world: dict[str, Any], processes: int, seconds: float
 ) -> dict[str, float]:
-    start_at = time.time() + 1.0
-    with mp.get_context("spawn").Pool(processes) as pool:
-        counts = pool.map(
-            service_worker, [(url, schema, world, i, seconds, start_at) for i in range(processes)]
-        )
-    pairs = sum(counts)
-    return {"service_rps": round(pairs / seconds, 1), "service_tps": round(2 * pairs / seconds, 1)}
+    result = {}
+    for with_capture, key in ((False, "service_authorize_only_rps"), (True, "service_rps")):
+        start_at = time.time() + 1.0
+        jobs = [(url, schema, world, i, seconds, start_at, with_capture) for i in range(processes)]
+        with mp.get_context("spawn").Pool(processes) as pool:
+            done = sum(pool.map(service_worker, jobs))
+        result[key] = round(done / seconds, 1)
+    # service_rps: authorizations per second, each one captured in turn (two transactions)
+    result["service_tps"] = round(2 * result["service_rps"], 1)
+    return result
 
 
 def free_port() -> int:

@@ -38,7 +38,7 @@ from bnpl.services.context import Ctx
 from bnpl.services.ledger import post
 from bnpl.services.parties import change_account, lock_account
 from bnpl.services.repayments import repay, use_credit_balance
-from bnpl.store.tables import decisions, merchants, obligations, order_items, orders, returns
+from bnpl.store.tables import credit_accounts, decisions, merchants, obligations, order_items, orders, returns
 
 FEE_PAYERS = ("customer", "merchant")
 
@@ -64,7 +64,15 @@ _MERCHANT = select(merchants).where(merchants.c.id == bindparam("mid"))
 _NEW_DECISION = decisions.insert().returning(decisions.c.id)
 _NEW_ORDER = orders.insert().returning(orders.c.id)
 _NEW_ITEMS = order_items.insert()
-_ORDER_CUSTOMER = select(orders.c.customer_id).where(orders.c.id == bindparam("oid"))
+# one round trip: lock the account of the order's customer
+_LOCK_ACCOUNT_OF_ORDER = (
+    select(credit_accounts)
+    .where(
+        credit_accounts.c.customer_id
+        == select(orders.c.customer_id).where(orders.c.id == bindparam("oid")).scalar_subquery()
+    )
+    .with_for_update()
+)
 _LOCK_ORDER = select(orders).where(orders.c.id == bindparam("oid")).with_for_update()
 _UPDATE_ORDER = orders.update().where(orders.c.id == bindparam("b_id"))
 _NEW_OBLIGATIONS = obligations.insert().returning(obligations.c.id, sort_by_parameter_order=True)
@@ -203,10 +211,9 @@ def list_orders(
 
 def _lock_order(ctx: Ctx, order_id: int, *roles: str) -> tuple[Any, Any]:
     """Lock the customer's account, then the order (the fixed lock order); check the actor."""
-    customer_id = ctx.conn.execute(_ORDER_CUSTOMER, {"oid": order_id}).scalar()
-    if customer_id is None:
+    account = ctx.conn.execute(_LOCK_ACCOUNT_OF_ORDER, {"oid": order_id}).first()
+    if account is None:
         raise NotFound(f"order {order_id} not found")
-    account = lock_account(ctx, customer_id)
     order = ctx.conn.execute(_LOCK_ORDER, {"oid": order_id}).mappings().one()
     if not _can_see(ctx, order):
         raise NotFound(f"order {order_id} not found")
