@@ -163,6 +163,10 @@ class Lifecycle(RuleBasedStateMachine):
         assert isinstance(clock, FixedClock)
         clock.advance(days)
         daily.run_day(self.platform)
+        before = self.entries()
+        again = daily.run_day(self.platform)  # invariant 4: re-running a day changes nothing
+        assert (again["expired"], again["deliveries_assumed"], again["merchants_settled"]) == (0, 0, 0)
+        assert self.entries() == before
 
     # --- invariants ---
     @invariant()

@@ -8,7 +8,16 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from bnpl.api.deps import ActorDep, IdempotencyKey, PlatformDep, execute, read
-from bnpl.api.schemas import AmountIn, AuthorizeIn, ConvertIn, ReturnIn
+from bnpl.api.schemas import (
+    AmountIn,
+    AuthorizeIn,
+    ConvertIn,
+    OrderEventOut,
+    OrderOut,
+    PayoffQuoteOut,
+    ReturnIn,
+    ReturnOut,
+)
 from bnpl.domain.errors import InvalidInput
 from bnpl.domain.orders import Item
 from bnpl.services import orders
@@ -16,7 +25,7 @@ from bnpl.services import orders
 router = APIRouter(tags=["orders"])
 
 
-@router.post("/orders", status_code=201)
+@router.post("/orders", status_code=201, response_model=OrderOut)
 def authorize(
     body: AuthorizeIn, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -41,7 +50,7 @@ def authorize(
     return execute(request, platform, actor, key, body, lambda ctx: orders.authorize(ctx, cmd), status=201)
 
 
-@router.get("/orders")
+@router.get("/orders", response_model=list[OrderOut])
 def list_orders(
     platform: PlatformDep,
     actor: ActorDep,
@@ -53,7 +62,7 @@ def list_orders(
     return read(platform, actor, lambda ctx: orders.list_orders(ctx, merchant_id, customer_id, limit))
 
 
-@router.get("/orders/{order_id}")
+@router.get("/orders/{order_id}", response_model=OrderOut)
 def get_order(order_id: int, platform: PlatformDep, actor: ActorDep) -> Any:
     return read(platform, actor, lambda ctx: orders.get_order(ctx, order_id))
 
@@ -67,7 +76,14 @@ def _action(name: str, doc: str) -> None:
         return execute(request, platform, actor, key, None, lambda ctx: service(ctx, order_id))
 
     handler.__doc__ = doc
-    router.add_api_route(f"/orders/{{order_id}}/{name}", handler, methods=["POST"], name=name, summary=doc)
+    router.add_api_route(
+        f"/orders/{{order_id}}/{name}",
+        handler,
+        methods=["POST"],
+        name=name,
+        summary=doc,
+        response_model=OrderEventOut,
+    )
 
 
 _action(
@@ -78,7 +94,7 @@ _action("deliver", "Receipt confirmed: the trial window starts and due dates are
 _action("cancel", "Cancel an uncaptured authorization and release the hold.")
 
 
-@router.post("/orders/{order_id}/returns", status_code=201)
+@router.post("/orders/{order_id}/returns", status_code=201, response_model=ReturnOut)
 def request_return(
     order_id: int,
     body: ReturnIn,
@@ -103,12 +119,12 @@ def request_return(
     )
 
 
-@router.get("/returns/{return_id}")
+@router.get("/returns/{return_id}", response_model=ReturnOut)
 def get_return(return_id: int, platform: PlatformDep, actor: ActorDep) -> Any:
     return read(platform, actor, lambda ctx: orders.get_return(ctx, return_id))
 
 
-@router.post("/returns/{return_id}/confirm")
+@router.post("/returns/{return_id}/confirm", response_model=ReturnOut)
 def confirm_return(
     return_id: int, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -116,7 +132,7 @@ def confirm_return(
     return execute(request, platform, actor, key, None, lambda ctx: orders.confirm_return(ctx, return_id))
 
 
-@router.post("/returns/{return_id}/reject")
+@router.post("/returns/{return_id}/reject", response_model=ReturnOut)
 def reject_return(
     return_id: int, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -124,7 +140,7 @@ def reject_return(
     return execute(request, platform, actor, key, None, lambda ctx: orders.reject_return(ctx, return_id))
 
 
-@router.post("/orders/{order_id}/convert")
+@router.post("/orders/{order_id}/convert", response_model=OrderOut)
 def convert(
     order_id: int,
     body: ConvertIn,
@@ -140,7 +156,7 @@ def convert(
     )
 
 
-@router.get("/orders/{order_id}/payoff-quote")
+@router.get("/orders/{order_id}/payoff-quote", response_model=PayoffQuoteOut)
 def payoff_quote(order_id: int, platform: PlatformDep, actor: ActorDep) -> Any:
     """Everything left on the order today; fees of instalments not yet due are waived."""
     return read(platform, actor, lambda ctx: orders.payoff_quote(ctx, order_id))

@@ -16,6 +16,7 @@ from bnpl.api.schemas import (
     CustomerOut,
     MerchantIn,
     MerchantOut,
+    PaymentOut,
 )
 from bnpl.services import parties, repayments, settlement, statements
 
@@ -91,7 +92,9 @@ def statement(customer_id: int, platform: PlatformDep, actor: ActorDep) -> Any:
     return read(platform, actor, lambda ctx: statements.statement(ctx, customer_id))
 
 
-@router.post("/customers/{customer_id}/repayments", status_code=201, tags=["repayments"])
+@router.post(
+    "/customers/{customer_id}/repayments", status_code=201, tags=["repayments"], response_model=PaymentOut
+)
 def repay(
     customer_id: int,
     body: AmountIn,

@@ -118,3 +118,112 @@ class Problem(BaseModel):
     status: int
     detail: str
     code: str
+
+
+# --- responses (documentation of what comes back; money in fen, dates ISO 8601) -------------
+
+
+class ReasonOut(BaseModel):
+    code: str
+    en: str
+    zh: str
+
+
+class DecisionOut(BaseModel):
+    id: int
+    outcome: Literal["approve", "decline", "review", "approve_lower"]
+    approved_amount: int
+    reasons: list[ReasonOut]
+    versions: dict[str, str]
+
+
+class ItemOut(BaseModel):
+    sku: str
+    category: str
+    unit_price: int
+    quantity: int
+    returned_quantity: int
+    pending_quantity: int
+
+
+class InstalmentOut(BaseModel):
+    obligation_id: int
+    seq: int
+    due_date: str
+    principal: int
+    fee: int
+    principal_paid: int
+    fee_paid: int
+    status: Literal["open", "paid", "closed", "converted"]
+
+
+class OrderOut(BaseModel):
+    id: int
+    merchant_id: int
+    customer_id: int
+    status: Literal["authorized", "declined", "cancelled", "expired", "captured", "delivered", "returned"]
+    currency: str
+    amount: int
+    returned_amount: int
+    pending_return_amount: int
+    plan: str
+    fee_payer: str
+    channel: str
+    stream_id: str | None
+    creator_id: str | None
+    mdr_amount: int
+    merchant_fee: int
+    authorized_on: str | None
+    expires_on: str | None
+    captured_on: str | None
+    delivered_on: str | None
+    trial_ends_on: str | None
+    settle_on: str | None
+    settled_on: str | None
+    items: list[ItemOut]
+    schedule: list[InstalmentOut]
+    decision: DecisionOut | None
+
+
+class OrderEventOut(BaseModel):
+    id: int
+    status: str
+
+
+class ReturnOut(BaseModel):
+    id: int
+    order_id: int
+    status: Literal["requested", "confirmed", "rejected"]
+    amount: int
+    items: dict[str, int]
+    reason: str | None
+    requested_on: str
+    resolved_on: str | None
+
+
+class AllocationOut(BaseModel):
+    order_id: int | None
+    obligation_id: int | None
+    component: Literal["fee", "principal"]
+    amount: int
+
+
+class PaymentOut(BaseModel):
+    id: int
+    customer_id: int
+    amount: int
+    currency: str
+    provider_ref: str | None
+    business_date: str
+    allocations: list[AllocationOut]
+    to_credit_balance: int
+    replayed: bool
+
+
+class PayoffQuoteOut(BaseModel):
+    order_id: int
+    principal: int
+    fees: int
+    fees_waived: int
+    amount: int
+    business_date: str

@@ -46,15 +46,24 @@ class Settings:
         for key in ("environment", "admin_key", "webhook_secret", "timezone"):
             if f"BNPL_{key.upper()}" in env:
                 values[key] = env[f"BNPL_{key.upper()}"]
+        for key in ("authorization_ttl_days", "assumed_delivery_days"):
+            if env.get(f"BNPL_{key.upper()}"):
+                values[key] = int(env[f"BNPL_{key.upper()}"])
         if env.get("BNPL_BUSINESS_DATE"):
             values["business_date"] = date.fromisoformat(env["BNPL_BUSINESS_DATE"])
+        if env.get("BNPL_WATERFALL"):  # e.g. "obligation_first" or "component_first"
+            values["waterfall"] = Waterfall(walk=env["BNPL_WATERFALL"])  # type: ignore[arg-type]
         values.update(overrides)
         settings = cls(**values)  # type: ignore[arg-type]
         settings.check()
         return settings
 
     def check(self) -> None:
-        """Refuse placeholder secrets outside development."""
+        """Refuse placeholder secrets outside development, and nonsense values anywhere."""
+        if self.waterfall.walk not in ("obligation_first", "component_first"):
+            raise ValueError("BNPL_WATERFALL must be obligation_first or component_first")
+        if not 0 < self.authorization_ttl_days <= 90 or not 0 <= self.assumed_delivery_days <= 60:
+            raise ValueError("BNPL_AUTHORIZATION_TTL_DAYS must be 1-90 and BNPL_ASSUMED_DELIVERY_DAYS 0-60")
         if self.environment != "development":
             for name in ("admin_key", "webhook_secret"):
                 if getattr(self, name) in PLACEHOLDER_SECRETS:
