@@ -197,6 +197,16 @@ def repay(customer_id: int, amount: Annotated[int, typer.Argument(help="amount i
     emit(run(lambda c: repayments.repay(c, customer_id, amount, source="cli")))
 
 
+@app.command("reverse-payment")
+def reverse_payment(
+    payment_id: int, reason: Annotated[str, typer.Option(help="why (bounced, chargeback)")]
+) -> None:
+    """Undo a payment with a reversing entry; what it paid is due again."""
+    from bnpl.services import repayments
+
+    emit(run(lambda c: repayments.reverse_payment(c, payment_id, reason)))
+
+
 # --- orders -------------------------------------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from bnpl.services import audit, checks, daily, orders, parties, repayments
 from bnpl.services.context import ADMIN, SYSTEM, Actor, FixedClock, Platform, Settings
 from bnpl.store.db import make_engine
 from bnpl.store.migrate import upgrade
-from bnpl.store.tables import journal_entries, order_items, returns
+from bnpl.store.tables import journal_entries, order_items, payments, returns
 from tests.conftest import PG_URL, START, truncate
 
 _template: dict[str, Path] = {}
@@ -156,6 +156,14 @@ class Lifecycle(RuleBasedStateMachine):
             return orders.payoff(c, oid, orders.payoff_quote(c, oid)["amount"] + extra)
 
         self.attempt(owner, work)
+
+    @rule(data=st.data())
+    def reverse_payment(self, data: st.DataObject) -> None:
+        with self.platform.read() as c:
+            paid = c.conn.execute(select(payments.c.id)).scalars().all()
+        if paid:
+            pid = data.draw(st.sampled_from(paid))
+            self.attempt(ADMIN, lambda c: repayments.reverse_payment(c, pid, "chargeback"))
 
     @rule(days=st.integers(1, 12))
     def next_days(self, days: int) -> None:

@@ -253,3 +253,29 @@ def test_running_a_day_twice_changes_nothing(platform: Platform) -> None:
     assert entries(platform) == count
     with platform.read() as c:
         assert c.conn.execute(select(func.count()).select_from(ledger_lines)).scalar_one() == lines
+
+
+def test_a_bounced_payment_is_undone_by_a_reversing_entry(platform: Platform) -> None:
+    w = World.create(platform)
+    order_id = w.buy(("tea", 60_00, 1))
+    payment = w.repay(70_00)  # 10 yuan too much: credit balance
+    assert w.account()["credit_balance"] == 10_00
+    lines_before = entries(platform)
+    result = platform.run(ADMIN, lambda c: repayments.reverse_payment(c, payment["id"], "card chargeback"))
+    assert result["amount"] == 70_00 and entries(platform) == lines_before + 1
+    acct = w.account()
+    assert (acct["outstanding"], acct["credit_balance"]) == (60_00, 0)
+    assert w.order(order_id)["schedule"][0]["status"] == "open"
+    with pytest.raises(InvalidState, match="already reversed"):
+        platform.run(ADMIN, lambda c: repayments.reverse_payment(c, payment["id"], "again"))
+    w.ledger_ok()
+
+
+def test_a_reversal_is_refused_once_its_overpayment_is_spent(platform: Platform) -> None:
+    w = World.create(platform)
+    w.buy(("tea", 10_00, 1))
+    payment = w.repay(50_00)
+    platform.run(w.customer, lambda c: repayments.refund_credit_balance(c, w.customer_id, 40_00))
+    with pytest.raises(InvalidState, match="already been used"):
+        platform.run(ADMIN, lambda c: repayments.reverse_payment(c, payment["id"], "chargeback"))
+    w.ledger_ok()

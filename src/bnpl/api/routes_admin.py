@@ -13,9 +13,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from bnpl.api.deps import ActorDep, PlatformDep, read
+from bnpl.api.deps import ActorDep, IdempotencyKey, PlatformDep, execute, read
 from bnpl.api.problems import ApiError, problem
-from bnpl.api.schemas import PaymentCallbackIn
+from bnpl.api.schemas import PaymentCallbackIn, ReverseIn
 from bnpl.domain.plans import PLANS, build_schedule, plan_fee
 from bnpl.domain.plans import apr as plan_apr
 from bnpl.services import audit, checks, daily, repayments
@@ -85,6 +85,27 @@ async def payment_callback(
         )
     )
     return JSONResponse({"accepted": True, "applied": True, "payment": result})
+
+
+@router.post("/admin/payments/{payment_id}/reverse", tags=["repayments"])
+def reverse_payment(
+    payment_id: int,
+    body: ReverseIn,
+    request: Request,
+    platform: PlatformDep,
+    actor: ActorDep,
+    key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Admin: a payment bounced or was charged back. A reversing entry undoes it (nothing is
+    edited) and what it paid is due again."""
+    return execute(
+        request,
+        platform,
+        actor,
+        key,
+        body,
+        lambda ctx: repayments.reverse_payment(ctx, payment_id, body.reason),
+    )
 
 
 @router.post("/admin/eod", tags=["ops"])

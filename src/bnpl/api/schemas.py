@@ -100,8 +100,8 @@ class AmountIn(Strict):
     currency: StrictStr = "CNY"
 
 
-class DeliverIn(Strict):
-    pass
+class ReverseIn(Strict):
+    reason: Annotated[StrictStr, Field(min_length=1, max_length=500)]
 
 
 class PaymentCallbackIn(Strict):

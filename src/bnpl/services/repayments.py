@@ -10,13 +10,14 @@ from sqlalchemy import bindparam, select
 
 from bnpl.domain import postings
 from bnpl.domain.allocation import Allocation, Due, allocate
-from bnpl.domain.errors import Conflict, CurrencyMismatch, InvalidAmount, NotFound
+from bnpl.domain.errors import Conflict, CurrencyMismatch, InvalidAmount, InvalidInput, InvalidState, NotFound
+from bnpl.domain.ledger import Account, Entry, Line, reversal
 from bnpl.domain.money import DEFAULT_CURRENCY, require_positive
 from bnpl.services import audit
 from bnpl.services.context import Ctx
 from bnpl.services.ledger import post
 from bnpl.services.parties import change_account, lock_account
-from bnpl.store.tables import ledger_lines, obligations, payments
+from bnpl.store.tables import journal_entries, ledger_lines, obligations, payments
 
 _pay = (
     obligations.update()
@@ -215,3 +216,57 @@ def refund_credit_balance(ctx: Ctx, customer_id: int, amount: int) -> dict[str, 
         "entry_id": entry_id,
         "credit_balance": account.credit_balance - amount,
     }
+
+
+def reverse_payment(ctx: Ctx, payment_id: int, reason: str) -> dict[str, Any]:
+    """A payment that bounced or was charged back: post the reversing entry and reopen what it paid.
+
+    Refused when its overpayment has already been spent from the credit balance, or when an
+    obligation it paid has since been closed by a return or a plan conversion: reverse those first.
+    """
+    ctx.actor.require("admin")
+    if not reason.strip():
+        raise InvalidInput("say why the payment is reversed")
+    p = ctx.conn.execute(select(payments).where(payments.c.id == payment_id)).first()
+    if p is None:
+        raise NotFound(f"payment {payment_id} not found")
+    account = lock_account(ctx, p.customer_id)
+    if ctx.conn.execute(select(journal_entries.c.id).where(journal_entries.c.reverses == p.entry_id)).first():
+        raise InvalidState(f"payment {payment_id} is already reversed")
+    lines = ctx.conn.execute(select(ledger_lines).where(ledger_lines.c.entry_id == p.entry_id)).all()
+    original = Entry(
+        "repayment",
+        p.business_date,
+        tuple(
+            Line(Account(x.account), x.amount, x.customer_id, x.merchant_id, x.order_id, x.obligation_id)
+            for x in lines
+        ),
+    )
+    overpaid = -sum(x.amount for x in lines if x.account == Account.CUSTOMER_CREDIT.value)
+    if overpaid > account.credit_balance:
+        raise InvalidState("the overpayment has already been used; reverse what used it first")
+    paid: dict[int, dict[str, int]] = defaultdict(lambda: {"p": 0, "f": 0})
+    for x in lines:
+        if x.obligation_id is not None:
+            paid[x.obligation_id]["f" if x.account == Account.CUSTOMER_FEE.value else "p"] += -x.amount
+    if paid:
+        statuses = ctx.conn.execute(
+            select(obligations.c.id, obligations.c.status).where(obligations.c.id.in_(list(paid)))
+        ).all()
+        if any(s.status not in ("open", "paid") for s in statuses):
+            raise InvalidState("an obligation this payment paid has since been returned or converted")
+        ctx.conn.execute(_pay, [{"oid": oid, "p": -v["p"], "f": -v["f"]} for oid, v in paid.items()])
+        ctx.conn.execute(obligations.update().where(obligations.c.id.in_(list(paid))).values(status="open"))
+    entry_id = post(ctx, reversal(original, p.entry_id, ctx.today))
+    principal = sum(v["p"] for v in paid.values())
+    change_account(ctx, p.customer_id, outstanding=principal, credit_balance=-overpaid)
+    audit.record(
+        ctx,
+        f"customer:{p.customer_id}",
+        "payment.reversed",
+        "payment",
+        payment_id,
+        None,
+        {"amount": p.amount, "reason": reason, "entry_id": entry_id},
+    )
+    return {"payment_id": payment_id, "reversal_entry_id": entry_id, "amount": p.amount, "reason": reason}

@@ -200,7 +200,7 @@ journal_entries = Table(
     Column("kind", String(32), nullable=False),
     Column("business_date", Date, nullable=False),
     Column("memo", Text, nullable=False),
-    Column("reverses", BigInteger, ForeignKey("journal_entries.id")),
+    Column("reverses", BigInteger, ForeignKey("journal_entries.id"), unique=True),  # reversed at most once
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 

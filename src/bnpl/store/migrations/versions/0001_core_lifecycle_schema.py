@@ -96,6 +96,7 @@ def upgrade() -> None:
             name=op.f("fk_journal_entries_reverses_journal_entries"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_journal_entries")),
+        sa.UniqueConstraint("reverses", name=op.f("uq_journal_entries_reverses")),
     )
     op.create_table(
         "merchants",
