@@ -7,7 +7,7 @@ import hmac
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -15,6 +15,10 @@ from bnpl.api.problems import ApiError
 from bnpl.services import idempotency
 from bnpl.services.context import ADMIN, Actor, Ctx, Platform
 from bnpl.services.parties import actor_for_key
+
+MAX_ID = 2**62
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 def get_platform(request: Request) -> Platform:

@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from bnpl.api.deps import ActorDep, IdempotencyKey, PlatformDep, execute, read
+from bnpl.api.deps import ActorDep, Id, IdempotencyKey, PlatformDep, execute, read
 from bnpl.api.problems import ApiError, problem
 from bnpl.api.schemas import PaymentCallbackIn, ReverseIn
 from bnpl.domain.plans import PLANS, build_schedule, plan_fee
@@ -89,7 +89,7 @@ async def payment_callback(
 
 @router.post("/admin/payments/{payment_id}/reverse", tags=["repayments"])
 def reverse_payment(
-    payment_id: int,
+    payment_id: Id,
     body: ReverseIn,
     request: Request,
     platform: PlatformDep,

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from bnpl.api.deps import ActorDep, IdempotencyKey, PlatformDep, execute, read
+from bnpl.api.deps import ActorDep, Id, IdempotencyKey, OptionalId, PlatformDep, execute, read
 from bnpl.api.schemas import (
     AmountIn,
     AuthorizeIn,
@@ -55,15 +55,15 @@ def list_orders(
     platform: PlatformDep,
     actor: ActorDep,
     limit: int = Query(50, ge=1, le=500),
-    customer_id: int | None = None,
-    merchant_id: int | None = None,
+    customer_id: OptionalId = None,
+    merchant_id: OptionalId = None,
 ) -> Any:
     """Newest first. Merchants see only their orders, customers only theirs."""
     return read(platform, actor, lambda ctx: orders.list_orders(ctx, merchant_id, customer_id, limit))
 
 
 @router.get("/orders/{order_id}", response_model=OrderOut)
-def get_order(order_id: int, platform: PlatformDep, actor: ActorDep) -> Any:
+def get_order(order_id: Id, platform: PlatformDep, actor: ActorDep) -> Any:
     return read(platform, actor, lambda ctx: orders.get_order(ctx, order_id))
 
 
@@ -71,7 +71,7 @@ def _action(name: str, doc: str) -> None:
     service = getattr(orders, name)
 
     def handler(
-        order_id: int, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
+        order_id: Id, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
     ) -> JSONResponse:
         return execute(request, platform, actor, key, None, lambda ctx: service(ctx, order_id))
 
@@ -96,7 +96,7 @@ _action("cancel", "Cancel an uncaptured authorization and release the hold.")
 
 @router.post("/orders/{order_id}/returns", status_code=201, response_model=ReturnOut)
 def request_return(
-    order_id: int,
+    order_id: Id,
     body: ReturnIn,
     request: Request,
     platform: PlatformDep,
@@ -120,13 +120,13 @@ def request_return(
 
 
 @router.get("/returns/{return_id}", response_model=ReturnOut)
-def get_return(return_id: int, platform: PlatformDep, actor: ActorDep) -> Any:
+def get_return(return_id: Id, platform: PlatformDep, actor: ActorDep) -> Any:
     return read(platform, actor, lambda ctx: orders.get_return(ctx, return_id))
 
 
 @router.post("/returns/{return_id}/confirm", response_model=ReturnOut)
 def confirm_return(
-    return_id: int, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
+    return_id: Id, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Merchant has the goods back: what is owed falls; paid parts go to the credit balance."""
     return execute(request, platform, actor, key, None, lambda ctx: orders.confirm_return(ctx, return_id))
@@ -134,7 +134,7 @@ def confirm_return(
 
 @router.post("/returns/{return_id}/reject", response_model=ReturnOut)
 def reject_return(
-    return_id: int, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
+    return_id: Id, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
 ) -> JSONResponse:
     """Merchant refuses the return: the paused amounts are due again."""
     return execute(request, platform, actor, key, None, lambda ctx: orders.reject_return(ctx, return_id))
@@ -142,7 +142,7 @@ def reject_return(
 
 @router.post("/orders/{order_id}/convert", response_model=OrderOut)
 def convert(
-    order_id: int,
+    order_id: Id,
     body: ConvertIn,
     request: Request,
     platform: PlatformDep,
@@ -157,14 +157,14 @@ def convert(
 
 
 @router.get("/orders/{order_id}/payoff-quote", response_model=PayoffQuoteOut)
-def payoff_quote(order_id: int, platform: PlatformDep, actor: ActorDep) -> Any:
+def payoff_quote(order_id: Id, platform: PlatformDep, actor: ActorDep) -> Any:
     """Everything left on the order today; fees of instalments not yet due are waived."""
     return read(platform, actor, lambda ctx: orders.payoff_quote(ctx, order_id))
 
 
 @router.post("/orders/{order_id}/payoff", status_code=201)
 def payoff(
-    order_id: int,
+    order_id: Id,
     body: AmountIn,
     request: Request,
     platform: PlatformDep,

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from bnpl.api.deps import ActorDep, IdempotencyKey, PlatformDep, execute, read
+from bnpl.api.deps import ActorDep, Id, IdempotencyKey, PlatformDep, execute, read
 from bnpl.api.schemas import (
     AccountOut,
     AccountPatch,
@@ -42,12 +42,12 @@ def create_merchant(
 
 
 @router.get("/merchants/{merchant_id}", response_model=MerchantOut, tags=["merchants"])
-def get_merchant(merchant_id: int, platform: PlatformDep, actor: ActorDep) -> Any:
+def get_merchant(merchant_id: Id, platform: PlatformDep, actor: ActorDep) -> Any:
     return read(platform, actor, lambda ctx: parties.get_merchant(ctx, merchant_id))
 
 
 @router.get("/merchants/{merchant_id}/balances", tags=["merchants"])
-def merchant_balances(merchant_id: int, platform: PlatformDep, actor: ActorDep) -> Any:
+def merchant_balances(merchant_id: Id, platform: PlatformDep, actor: ActorDep) -> Any:
     """What the platform owes the merchant (payable) and what it owes back (receivable)."""
 
     def work(ctx: Any) -> Any:
@@ -74,12 +74,12 @@ def create_customer(
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut, tags=["customers"])
-def get_customer(customer_id: int, platform: PlatformDep, actor: ActorDep) -> Any:
+def get_customer(customer_id: Id, platform: PlatformDep, actor: ActorDep) -> Any:
     return read(platform, actor, lambda ctx: parties.get_customer(ctx, customer_id))
 
 
 @router.patch("/customers/{customer_id}/account", response_model=AccountOut, tags=["customers"])
-def patch_account(customer_id: int, body: AccountPatch, platform: PlatformDep, actor: ActorDep) -> Any:
+def patch_account(customer_id: Id, body: AccountPatch, platform: PlatformDep, actor: ActorDep) -> Any:
     """Admin: change a credit limit or freeze, block, close or reopen a line."""
     return platform.run(
         actor, lambda ctx: parties.set_account(ctx, customer_id, body.credit_limit, body.state)
@@ -87,7 +87,7 @@ def patch_account(customer_id: int, body: AccountPatch, platform: PlatformDep, a
 
 
 @router.get("/customers/{customer_id}/statement", tags=["customers"])
-def statement(customer_id: int, platform: PlatformDep, actor: ActorDep) -> Any:
+def statement(customer_id: Id, platform: PlatformDep, actor: ActorDep) -> Any:
     """What the customer owes and when, and the history of their money from the ledger."""
     return read(platform, actor, lambda ctx: statements.statement(ctx, customer_id))
 
@@ -96,7 +96,7 @@ def statement(customer_id: int, platform: PlatformDep, actor: ActorDep) -> Any:
     "/customers/{customer_id}/repayments", status_code=201, tags=["repayments"], response_model=PaymentOut
 )
 def repay(
-    customer_id: int,
+    customer_id: Id,
     body: AmountIn,
     request: Request,
     platform: PlatformDep,
@@ -117,7 +117,7 @@ def repay(
 
 @router.post("/customers/{customer_id}/refunds", status_code=201, tags=["repayments"])
 def refund(
-    customer_id: int,
+    customer_id: Id,
     body: AmountIn,
     request: Request,
     platform: PlatformDep,

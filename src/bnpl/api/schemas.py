@@ -7,6 +7,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 Fen = Annotated[StrictInt, Field(gt=0, le=10**12, description="amount in fen (1 yuan = 100 fen)")]
+Id = Annotated[StrictInt, Field(ge=1, le=2**62)]
+# printable text: NUL and other control characters are refused (PostgreSQL cannot store NUL)
+Text = Annotated[StrictStr, Field(pattern=r"^[^\x00-\x1f]*$")]
 Currency = Literal["CNY"]
 
 
@@ -15,11 +18,11 @@ class Strict(BaseModel):
 
 
 class MerchantIn(Strict):
-    name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    name: Annotated[Text, Field(min_length=1, max_length=200)]
     mdr_bps: Annotated[StrictInt, Field(ge=0, le=2000, description="merchant discount rate in basis points")]
     trial_days: Annotated[StrictInt, Field(ge=0, le=30)] = 7
     settlement_delay_days: Annotated[StrictInt, Field(ge=0, le=90)] = 7
-    categories: list[Annotated[StrictStr, Field(min_length=1, max_length=64)]] = []
+    categories: list[Annotated[Text, Field(min_length=1, max_length=64)]] = []
 
 
 class MerchantOut(BaseModel):
@@ -33,9 +36,9 @@ class MerchantOut(BaseModel):
 
 
 class CustomerIn(Strict):
-    name: Annotated[StrictStr, Field(min_length=1, max_length=200)]
+    name: Annotated[Text, Field(min_length=1, max_length=200)]
     credit_limit: Annotated[StrictInt, Field(ge=0, le=100_000_000)]
-    timezone: StrictStr = "Asia/Shanghai"
+    timezone: Annotated[Text, Field(max_length=64)] = "Asia/Shanghai"
 
 
 class AccountOut(BaseModel):
@@ -62,33 +65,33 @@ class AccountPatch(Strict):
 
 
 class ItemIn(Strict):
-    sku: Annotated[StrictStr, Field(min_length=1, max_length=64)]
-    category: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    sku: Annotated[Text, Field(min_length=1, max_length=64)]
+    category: Annotated[Text, Field(min_length=1, max_length=64)]
     unit_price: Fen
     quantity: Annotated[StrictInt, Field(gt=0, le=10_000)]
 
 
 class AuthorizeIn(Strict):
-    customer_id: StrictInt
+    customer_id: Id
     items: Annotated[list[ItemIn], Field(min_length=1, max_length=100)]
     plan: StrictStr = "pay_after_trial"
     channel: Literal["live_stream", "short_video", "mall"] = "mall"
     currency: StrictStr = "CNY"
     fee_payer: Literal["customer", "merchant"] = "customer"
-    stream_id: Annotated[StrictStr, Field(max_length=64)] | None = None
-    creator_id: Annotated[StrictStr, Field(max_length=64)] | None = None
-    device_id: Annotated[StrictStr, Field(max_length=128)] | None = None
-    address_hash: Annotated[StrictStr, Field(max_length=128)] | None = None
+    stream_id: Annotated[Text, Field(max_length=64)] | None = None
+    creator_id: Annotated[Text, Field(max_length=64)] | None = None
+    device_id: Annotated[Text, Field(max_length=128)] | None = None
+    address_hash: Annotated[Text, Field(max_length=128)] | None = None
 
 
 class ReturnItemIn(Strict):
-    sku: StrictStr
-    quantity: Annotated[StrictInt, Field(gt=0)]
+    sku: Annotated[Text, Field(min_length=1, max_length=64)]
+    quantity: Annotated[StrictInt, Field(gt=0, le=10_000)]
 
 
 class ReturnIn(Strict):
     items: Annotated[list[ReturnItemIn], Field(min_length=1)]
-    reason: Annotated[StrictStr, Field(max_length=500)] | None = None
+    reason: Annotated[Text, Field(max_length=500)] | None = None
 
 
 class ConvertIn(Strict):
@@ -101,12 +104,12 @@ class AmountIn(Strict):
 
 
 class ReverseIn(Strict):
-    reason: Annotated[StrictStr, Field(min_length=1, max_length=500)]
+    reason: Annotated[Text, Field(min_length=1, max_length=500)]
 
 
 class PaymentCallbackIn(Strict):
-    payment_id: Annotated[StrictStr, Field(min_length=1, max_length=128)]
-    customer_id: StrictInt
+    payment_id: Annotated[Text, Field(min_length=1, max_length=128)]
+    customer_id: Id
     amount: Fen
     currency: StrictStr = "CNY"
     status: Literal["succeeded", "failed"]

@@ -55,11 +55,14 @@ class Money:
         return f"{sign}{yuan}.{fen:02d} {self.currency}"
 
 
+MAX_AMOUNT = 10**12  # fen; far above any order, far below 64-bit overflow
+
+
 def require_positive(amount: int, what: str = "amount") -> int:
     if type(amount) is not int:
         raise InvalidAmount(f"{what} must be an integer number of fen")
-    if amount <= 0:
-        raise InvalidAmount(f"{what} must be positive, got {amount}")
+    if not 0 < amount <= MAX_AMOUNT:
+        raise InvalidAmount(f"{what} must be from 1 to {MAX_AMOUNT}, got {amount}")
     return amount
 
 

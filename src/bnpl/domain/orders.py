@@ -38,11 +38,18 @@ TRANSITIONS: dict[str, tuple[frozenset[OrderStatus], OrderStatus | None]] = {
 }
 
 
+ACTION_WORDS = {
+    "request_return": "return items of",
+    "convert_plan": "convert the plan of",
+    "payoff": "pay off",
+}
+
+
 def transition(status: OrderStatus, action: str) -> OrderStatus:
     """The status after ``action``, or :class:`InvalidState` if it is not allowed now."""
     sources, target = TRANSITIONS[action]
     if status not in sources:
-        raise InvalidState(f"cannot {action.replace('_', ' ')} an order that is {status.value}")
+        raise InvalidState(f"cannot {ACTION_WORDS.get(action, action)} an order that is {status.value}")
     return target or status
 
 
@@ -70,7 +77,7 @@ def validate_items(items: list[Item], merchant_categories: frozenset[str]) -> in
         require_positive(item.quantity, f"quantity of {item.sku}")
         if merchant_categories and item.category not in merchant_categories:
             raise InvalidInput(f"the merchant does not sell category {item.category!r}")
-    return sum(i.amount for i in items)
+    return require_positive(sum(i.amount for i in items), "order total")
 
 
 @dataclass(frozen=True, slots=True)

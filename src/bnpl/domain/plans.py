@@ -45,6 +45,18 @@ PLANS: dict[str, Plan] = {
 }
 
 
+MIN_INSTALMENT = 100  # fen: no instalment plan whose payments would be under one yuan
+
+
+def check_plan_amount(plan: Plan, principal: int) -> None:
+    """Instalments must each be worth paying: refuse m12 on a 5-fen basket."""
+    if plan.instalments > 1 and principal < plan.instalments * MIN_INSTALMENT:
+        raise InvalidInput(
+            f"{plan.code} needs at least {plan.instalments * MIN_INSTALMENT} fen "
+            f"({MIN_INSTALMENT} per instalment); this is {principal}"
+        )
+
+
 def get_plan(code: str) -> Plan:
     try:
         return PLANS[code]

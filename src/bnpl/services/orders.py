@@ -32,7 +32,14 @@ from bnpl.domain.orders import (
     validate_items,
     within_trial,
 )
-from bnpl.domain.plans import PAY_AFTER_TRIAL, build_schedule, due_dates, get_plan, plan_fee
+from bnpl.domain.plans import (
+    PAY_AFTER_TRIAL,
+    build_schedule,
+    check_plan_amount,
+    due_dates,
+    get_plan,
+    plan_fee,
+)
 from bnpl.services import audit
 from bnpl.services.context import Ctx
 from bnpl.services.ledger import post
@@ -219,6 +226,9 @@ def _lock_order(ctx: Ctx, order_id: int, *roles: str) -> tuple[Any, Any]:
         raise NotFound(f"order {order_id} not found")
     if ctx.actor.role not in roles and ctx.actor.role not in ("admin", "system"):
         raise Forbidden(f"a {ctx.actor.role} may not do this to an order")
+    last_step = max(d for d in (order["authorized_on"], order["captured_on"], order["delivered_on"]) if d)
+    if ctx.today < last_step:
+        raise InvalidState(f"the business date {ctx.today} is before this order's last step on {last_step}")
     return account, order
 
 
@@ -245,6 +255,7 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
     if merchant is None:
         raise NotFound(f"merchant {cmd.merchant_id} not found")
     amount = validate_items(cmd.items, frozenset(merchant.categories))
+    check_plan_amount(plan, amount)
 
     account = lock_account(ctx, cmd.customer_id)
     inputs = DecisionInput(
@@ -553,7 +564,10 @@ def get_return(ctx: Ctx, return_id: int) -> dict[str, Any]:
     r = ctx.conn.execute(select(returns).where(returns.c.id == return_id)).first()
     if r is None:
         raise NotFound(f"return {return_id} not found")
-    get_order(ctx, r.order_id)  # visibility check
+    try:
+        get_order(ctx, r.order_id)  # visibility check
+    except NotFound:
+        raise NotFound(f"return {return_id} not found") from None
     return {
         "id": r.id,
         "order_id": r.order_id,
@@ -719,6 +733,7 @@ def convert_plan(ctx: Ctx, order_id: int, plan_code: str) -> dict[str, Any]:
     unpaid = sum(o.principal - o.principal_paid for o in old)
     if unpaid == 0:
         raise InvalidState("nothing is left to pay on this order")
+    check_plan_amount(plan, unpaid)
     trial_end = order["trial_ends_on"] or provisional_trial_end(
         ctx, order["captured_on"], order["trial_days"]
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import bindparam, select
 
@@ -38,6 +39,13 @@ def actor_for_key(ctx: Ctx, raw: str) -> Actor | None:
     return Actor(row.role, row.subject_id) if row else None
 
 
+def _check_name(name: str, what: str) -> None:
+    if not name.strip():
+        raise InvalidInput(f"{what} must not be empty")
+    if any(ord(ch) < 32 for ch in name):
+        raise InvalidInput(f"{what} must not contain control characters")
+
+
 def _check_int(value: int, what: str, low: int, high: int) -> int:
     if type(value) is not int or not low <= value <= high:
         raise InvalidInput(f"{what} must be an integer from {low} to {high}")
@@ -53,8 +61,7 @@ def create_merchant(
     categories: list[str] | None = None,
 ) -> dict[str, Any]:
     ctx.actor.require("admin")
-    if not name.strip():
-        raise InvalidInput("merchant name must not be empty")
+    _check_name(name, "merchant name")
     _check_int(mdr_bps, "mdr_bps", 0, 2000)
     _check_int(trial_days, "trial_days", 0, 30)
     _check_int(settlement_delay_days, "settlement_delay_days", 0, 90)
@@ -97,8 +104,13 @@ def create_customer(
     ctx: Ctx, name: str, credit_limit: int, timezone: str = "Asia/Shanghai"
 ) -> dict[str, Any]:
     ctx.actor.require("admin")
-    if not name.strip():
-        raise InvalidInput("customer name must not be empty")
+    _check_name(name, "customer name")
+    try:
+        ZoneInfo(timezone)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise InvalidInput(
+            f"unknown time zone {timezone!r}; use an IANA name such as Asia/Shanghai"
+        ) from None
     _check_int(credit_limit, "credit_limit", 0, 100_000_000)
     customer_id = ctx.conn.execute(
         customers.insert()
@@ -136,7 +148,9 @@ def account_view(row: Any) -> dict[str, Any]:
 
 
 def get_customer(ctx: Ctx, customer_id: int) -> dict[str, Any]:
-    if ctx.actor.role == "customer" and ctx.actor.subject_id != customer_id:
+    """A customer sees their own account, staff see any; merchants see none (a credit line and its
+    history are the customer's private data, not the merchant's)."""
+    if (ctx.actor.role == "customer" and ctx.actor.subject_id != customer_id) or ctx.actor.role == "merchant":
         raise NotFound(f"customer {customer_id} not found")
     row = ctx.conn.execute(
         select(customers.c.id, customers.c.name, customers.c.timezone, credit_accounts)
