@@ -4,12 +4,34 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
 
 from bnpl.services import audit
 from bnpl.services.context import Platform
 from bnpl.store.tables import audit_log
 from tests.world import World
+
+
+def behind_the_back(platform: Platform, sql: str, **params: object) -> None:
+    """What someone with database access could do: switch off the append-only guard, then edit."""
+    with platform.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_log_no_update"))
+            conn.execute(text("DROP TRIGGER audit_log_no_delete"))
+        conn.execute(text(sql), params)
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only"))
+
+
+def test_the_audit_log_refuses_edits(platform: Platform) -> None:
+    World.create(platform)
+    for sql in ("UPDATE audit_log SET actor = 'admin'", "DELETE FROM audit_log"):
+        with pytest.raises(DBAPIError, match="append-only"), platform.engine.begin() as conn:
+            conn.execute(text(sql))
 
 
 def test_every_step_is_audited_with_actor_and_before_after(platform: Platform) -> None:
@@ -50,8 +72,7 @@ def test_verify_names_the_first_altered_record(platform: Platform) -> None:
             .limit(1)
         ).one()
     # an operator edits a record directly in the database
-    with platform.engine.begin() as conn:
-        conn.execute(text("UPDATE audit_log SET actor = 'admin' WHERE id = :id"), {"id": target.id})
+    behind_the_back(platform, "UPDATE audit_log SET actor = 'admin' WHERE id = :id", id=target.id)
     with platform.read() as c:
         _, broken = audit.verify(c.conn)
     assert [b.record_id for b in broken] == [target.id]
@@ -65,8 +86,7 @@ def test_verify_notices_a_deleted_record(platform: Platform) -> None:
         victim = c.conn.execute(
             select(audit_log.c.id).where(audit_log.c.action == "order.authorized")
         ).scalar_one()
-    with platform.engine.begin() as conn:
-        conn.execute(text("DELETE FROM audit_log WHERE id = :id"), {"id": victim})
+    behind_the_back(platform, "DELETE FROM audit_log WHERE id = :id", id=victim)
     with platform.read() as c:
         _, broken = audit.verify(c.conn)
     assert len(broken) == 1 and "removed" in broken[0].problem

@@ -279,3 +279,43 @@ def test_a_reversal_is_refused_once_its_overpayment_is_spent(platform: Platform)
     with pytest.raises(InvalidState, match="already been used"):
         platform.run(ADMIN, lambda c: repayments.reverse_payment(c, payment["id"], "chargeback"))
     w.ledger_ok()
+
+
+def test_return_after_a_conversion_takes_back_the_fee_charged_on_what_was_converted(
+    platform: Platform,
+) -> None:
+    w = World.create(platform)
+    order_id = w.buy(("pot", 90_00, 1), ("cup", 10_00, 1))
+    w.repay(60_00)
+    platform.run(w.customer, lambda c: orders.convert_plan(c, order_id, "m3"))  # fee on the 40 left: 92 fen
+    w.confirm_return(w.return_items(order_id, {"pot": 1}))
+    acct = w.account()
+    assert acct["outstanding"] == 0 and w.statement()["total_owed"] == 0
+    assert acct["credit_balance"] == 50_00  # paid 60 for goods now worth 10
+    w.ledger_ok()
+
+
+def test_a_payoff_overpayment_pays_the_customers_other_orders_first(platform: Platform) -> None:
+    w = World.create(platform)
+    first = w.buy(("tea", 30_00, 1))
+    w.buy(("cup", 20_00, 1))
+    platform.run(w.customer, lambda c: orders.payoff(c, first, 50_00))
+    acct = w.account()
+    assert (acct["outstanding"], acct["credit_balance"]) == (0, 0)
+    w.ledger_ok()
+
+
+def test_reversals_that_would_break_the_books_are_refused(platform: Platform) -> None:
+    w = World.create(platform, limit=100_00)
+    w.buy(("tea", 100_00, 1))
+    first = w.repay(100_00)
+    w.buy(("tea", 100_00, 1))
+    with pytest.raises(InvalidState, match="over their limit"):
+        platform.run(ADMIN, lambda c: repayments.reverse_payment(c, first["id"], "chargeback"))
+    other = World.create(platform)
+    order_id = other.buy(("cup", 40_00, 1), ("pot", 60_00, 1))
+    paid = other.repay(100_00)
+    other.confirm_return(other.return_items(order_id, {"cup": 1}))
+    with pytest.raises(InvalidState, match="changed since this payment"):
+        platform.run(ADMIN, lambda c: repayments.reverse_payment(c, paid["id"], "chargeback"))
+    w.ledger_ok()

@@ -65,6 +65,9 @@ class Item:
         return self.unit_price * self.quantity
 
 
+MAX_QUANTITY = 10_000
+
+
 def validate_items(items: list[Item], merchant_categories: frozenset[str]) -> int:
     """Checks a basket and returns its total in fen."""
     if not items:
@@ -75,6 +78,8 @@ def validate_items(items: list[Item], merchant_categories: frozenset[str]) -> in
     for item in items:
         require_positive(item.unit_price, f"unit price of {item.sku}")
         require_positive(item.quantity, f"quantity of {item.sku}")
+        if item.quantity > MAX_QUANTITY:
+            raise InvalidInput(f"quantity of {item.sku} must be at most {MAX_QUANTITY}")
         if merchant_categories and item.category not in merchant_categories:
             raise InvalidInput(f"the merchant does not sell category {item.category!r}")
     return require_positive(sum(i.amount for i in items), "order total")

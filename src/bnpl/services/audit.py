@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
@@ -42,9 +42,10 @@ def _digest(record: dict[str, Any]) -> str:
     }
     for key in ("at", "business_date"):
         value = fields[key]
-        if isinstance(value, datetime):
-            # SQLite hands back naive UTC timestamps; hash one canonical form.
-            value = value.replace(tzinfo=None)
+        # one canonical form: naive UTC (SQLite hands back naive UTC; PostgreSQL an aware
+        # timestamp in the session's time zone)
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
         if isinstance(value, (date, datetime)):
             fields[key] = value.isoformat()
     return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()

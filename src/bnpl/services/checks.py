@@ -54,6 +54,10 @@ def check_ledger(ctx: Ctx) -> dict[str, Any]:
             problems.append(f"obligation {row.id} is {row.status} but still has a ledger balance")
         if min(want) < 0:
             problems.append(f"obligation {row.id} is overpaid")
+        if min(row.principal_paid, row.fee_paid) < 0:
+            problems.append(f"obligation {row.id} has a negative amount paid")
+        if row.status == "open" and want == [0, 0] and (row.principal or row.fee):
+            problems.append(f"obligation {row.id} is fully paid but still open")
     problems += [
         f"ledger lines name unknown obligation {oid}" for oid, v in per_obligation.items() if v != [0, 0]
     ]

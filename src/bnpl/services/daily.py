@@ -1,5 +1,6 @@
 """The core steps of a business day: expire stale authorizations, assume overdue deliveries,
-settle merchants. Each step is idempotent, so running a day twice changes nothing."""
+settle merchants. Each step is idempotent, so running a day twice changes nothing, and each order
+or merchant is its own transaction, so a crash loses nothing already done."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy import select
 from bnpl.domain.errors import InvalidState
 from bnpl.services import orders as order_service
 from bnpl.services.context import SYSTEM, Ctx, Platform
-from bnpl.services.settlement import settle_due
+from bnpl.services.settlement import merchants_due, settle_merchant
 from bnpl.store.tables import orders
 
 
@@ -50,7 +51,11 @@ def run_day(platform: Platform) -> dict[str, Any]:
     for row in undelivered:
         on = row.captured_on + timedelta(days=platform.settings.assumed_delivery_days)
         assumed += _quietly(platform, partial(order_service.deliver, order_id=row.id, on=on, assumed=True))
-    settlements = platform.run(SYSTEM, settle_due)
+    settlements = []
+    for merchant_id in platform.run(SYSTEM, merchants_due):
+        summary = platform.run(SYSTEM, partial(settle_merchant, merchant_id=merchant_id))
+        if summary:
+            settlements.append(summary)
     return {
         "business_date": today.isoformat(),
         "expired": expired,

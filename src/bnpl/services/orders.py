@@ -625,7 +625,12 @@ def confirm_return(ctx: Ctx, return_id: int) -> dict[str, Any]:
         [Line(o.id, o.seq, o.principal, o.principal_paid) for o in live], ret.amount
     )
     remaining = order["amount"] - order["returned_amount"] - ret.amount
-    fee_now = sum(o.fee for o in live)  # may be below the plan's fee after an early-payoff waiver
+    # The fee was charged on the current plan's principal (after a conversion, only what was
+    # unpaid then), so it falls to the plan fee on what is left of that principal. It never rises:
+    # after an early-payoff waiver the fee now may already be below it.
+    cut_of = {c.obligation_id: c.reduce_due for c in principal_cuts}
+    plan_principal = sum(o.principal - cut_of.get(o.id, 0) for o in live if o.status != "converted")
+    fee_now = sum(o.fee for o in live)
     merchant_fee_refund = 0
     if order["fee_payer"] == "merchant":
         merchant_fee_refund = max(0, order["merchant_fee"] - plan_fee(plan, remaining))
@@ -633,7 +638,7 @@ def confirm_return(ctx: Ctx, return_id: int) -> dict[str, Any]:
     else:
         fee_cuts = cut_from_tail(
             [Line(o.id, o.seq, o.fee, o.fee_paid) for o in live],
-            max(0, fee_now - plan_fee(plan, remaining)),
+            max(0, fee_now - plan_fee(plan, plan_principal)),
         )
     new_mdr = _mdr(remaining, order["mdr_bps"])
     entry = postings.confirmed_return(
@@ -843,6 +848,8 @@ def payoff(ctx: Ctx, order_id: int, amount: int) -> dict[str, Any]:
             [{"oid": o.id} for o in future],
         )
     payment = repay(ctx, order["customer_id"], amount, source="payoff", order_id=order_id)
+    # whatever the payoff left over pays the customer's other orders before it sits as credit
+    use_credit_balance(ctx, order["customer_id"], lock_account(ctx, order["customer_id"]).credit_balance)
     audit.record(
         ctx,
         _stream(order["customer_id"]),

@@ -249,16 +249,25 @@ def reverse_payment(ctx: Ctx, payment_id: int, reason: str) -> dict[str, Any]:
     for x in lines:
         if x.obligation_id is not None:
             paid[x.obligation_id]["f" if x.account == Account.CUSTOMER_FEE.value else "p"] += -x.amount
+    if p.source == "payoff":
+        raise InvalidState("an early payoff waived fees; reverse it by hand with the waiver, not here")
+    principal = sum(v["p"] for v in paid.values())
+    if account.outstanding + account.holds + principal > account.credit_limit:
+        raise InvalidState(
+            "reversing would take the customer over their limit; release holds or raise the limit first"
+        )
     if paid:
-        statuses = ctx.conn.execute(
-            select(obligations.c.id, obligations.c.status).where(obligations.c.id.in_(list(paid)))
-        ).all()
-        if any(s.status not in ("open", "paid") for s in statuses):
-            raise InvalidState("an obligation this payment paid has since been returned or converted")
+        now = {o.id: o for o in ctx.conn.execute(select(obligations).where(obligations.c.id.in_(list(paid))))}
+        for oid, v in paid.items():
+            o = now[oid]
+            if o.status not in ("open", "paid") or o.principal_paid < v["p"] or o.fee_paid < v["f"]:
+                raise InvalidState(
+                    f"obligation {oid} changed since this payment (a return or a conversion); "
+                    "it cannot be reversed"
+                )
         ctx.conn.execute(_pay, [{"oid": oid, "p": -v["p"], "f": -v["f"]} for oid, v in paid.items()])
         ctx.conn.execute(obligations.update().where(obligations.c.id.in_(list(paid))).values(status="open"))
     entry_id = post(ctx, reversal(original, p.entry_id, ctx.today))
-    principal = sum(v["p"] for v in paid.values())
     change_account(ctx, p.customer_id, outstanding=principal, credit_balance=-overpaid)
     audit.record(
         ctx,

@@ -6,7 +6,6 @@ orders to one merchant never queues on a hot row. Clawbacks (merchant receivable
 
 from __future__ import annotations
 
-from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import func, select
@@ -18,53 +17,73 @@ from bnpl.services.context import Ctx
 from bnpl.services.ledger import account_balance, post
 from bnpl.store.tables import ledger_lines, orders
 
+CHUNK = 5_000  # ids per IN list: PostgreSQL takes at most 65,535 parameters in one statement
 
-def settle_due(ctx: Ctx, merchant_id: int | None = None) -> list[dict[str, Any]]:
-    """Settle every order captured with ``settle_on`` on or before today; returns one summary per
-    merchant paid."""
-    ctx.actor.require("system")
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
+
+
+def merchants_due(ctx: Ctx) -> list[int]:
+    """Merchants with orders whose settlement delay has passed and that are not yet settled."""
     query = (
-        select(orders.c.id, orders.c.merchant_id)
+        select(orders.c.merchant_id)
         .where(orders.c.settle_on <= ctx.today, orders.c.settled_on.is_(None))
-        .order_by(orders.c.id)
-        .with_for_update()
+        .distinct()
+        .order_by(orders.c.merchant_id)
     )
-    if merchant_id is not None:
-        query = query.where(orders.c.merchant_id == merchant_id)
-    due = ctx.conn.execute(query).all()
-    by_merchant: dict[int, list[int]] = defaultdict(list)
-    for row in due:
-        by_merchant[row.merchant_id].append(row.id)
-    summaries = []
-    for mid, order_ids in sorted(by_merchant.items()):
-        owed = dict(
+    return list(ctx.conn.execute(query).scalars())
+
+
+def settle_merchant(ctx: Ctx, merchant_id: int) -> dict[str, Any] | None:
+    """Pay one merchant what is owed on its orders due today, netting clawbacks it owes.
+
+    One transaction per merchant, so one merchant's large day never holds up the others."""
+    ctx.actor.require("system")
+    order_ids = list(
+        ctx.conn.execute(
+            select(orders.c.id)
+            .where(
+                orders.c.merchant_id == merchant_id,
+                orders.c.settle_on <= ctx.today,
+                orders.c.settled_on.is_(None),
+            )
+            .order_by(orders.c.id)
+            .with_for_update()
+        ).scalars()
+    )
+    if not order_ids:
+        return None
+    owed: dict[int, int] = {}
+    for chunk in _chunks(order_ids):
+        owed.update(
             ctx.conn.execute(
                 select(ledger_lines.c.order_id, -func.sum(ledger_lines.c.amount))
                 .where(
                     ledger_lines.c.account == Account.MERCHANT_PAYABLE.value,
-                    ledger_lines.c.order_id.in_(order_ids),
+                    ledger_lines.c.order_id.in_(chunk),
                 )
                 .group_by(ledger_lines.c.order_id)
             ).all()
         )
-        payables = [(oid, int(owed[oid])) for oid in order_ids if owed.get(oid, 0) > 0]
-        total = sum(a for _, a in payables)
-        receivable = account_balance(ctx, Account.MERCHANT_RECEIVABLE, merchant_id=mid)
-        offset = max(0, min(receivable, total))
-        entry_id = post(ctx, postings.settlement(ctx.today, mid, payables, offset)) if total else None
-        ctx.conn.execute(orders.update().where(orders.c.id.in_(order_ids)).values(settled_on=ctx.today))
-        summary = {
-            "merchant_id": mid,
-            "orders": len(order_ids),
-            "gross": total,
-            "clawback_netted": offset,
-            "paid": total - offset,
-            "entry_id": entry_id,
-            "business_date": ctx.today.isoformat(),
-        }
-        audit.record(ctx, f"merchant:{mid}", "merchant.settled", "merchant", mid, None, summary)
-        summaries.append(summary)
-    return summaries
+    payables = [(oid, int(owed[oid])) for oid in order_ids if owed.get(oid, 0) > 0]
+    total = sum(a for _, a in payables)
+    receivable = account_balance(ctx, Account.MERCHANT_RECEIVABLE, merchant_id=merchant_id)
+    offset = max(0, min(receivable, total))
+    entry_id = post(ctx, postings.settlement(ctx.today, merchant_id, payables, offset)) if total else None
+    for chunk in _chunks(order_ids):
+        ctx.conn.execute(orders.update().where(orders.c.id.in_(chunk)).values(settled_on=ctx.today))
+    summary = {
+        "merchant_id": merchant_id,
+        "orders": len(order_ids),
+        "gross": total,
+        "clawback_netted": offset,
+        "paid": total - offset,
+        "entry_id": entry_id,
+        "business_date": ctx.today.isoformat(),
+    }
+    audit.record(ctx, f"merchant:{merchant_id}", "merchant.settled", "merchant", merchant_id, None, summary)
+    return summary
 
 
 def merchant_balances(ctx: Ctx, merchant_id: int) -> dict[str, int]:

@@ -392,18 +392,18 @@ def downgrade() -> None:
     # ### end Alembic commands ###
 
 
-APPEND_ONLY = ("journal_entries", "ledger_lines")
+APPEND_ONLY = ("journal_entries", "ledger_lines", "audit_log")
 
 
 def _ledger_guards() -> None:
-    """Two guards beside the Python checks: the ledger is append-only, and (on PostgreSQL) an
-    entry whose lines do not sum to zero cannot commit."""
+    """Guards beside the Python checks: the ledger and the audit log are append-only, and (on
+    PostgreSQL) a journal entry whose lines do not sum to zero cannot commit."""
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             """
             CREATE FUNCTION bnpl_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
-                RAISE EXCEPTION 'the ledger is append-only: % on % refused', TG_OP, TG_TABLE_NAME;
+                RAISE EXCEPTION 'append-only table: % on % refused', TG_OP, TG_TABLE_NAME;
             END $$
             """
         )
@@ -435,7 +435,7 @@ def _ledger_guards() -> None:
             for verb in ("UPDATE", "DELETE"):
                 op.execute(
                     f"CREATE TRIGGER {table}_no_{verb.lower()} BEFORE {verb} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: {verb} on {table} refused'); END"
+                    f"BEGIN SELECT RAISE(ABORT, 'append-only table: {verb} on {table} refused'); END"
                 )
 
 
