@@ -73,6 +73,12 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(bnpl: Any) -> None:
         (("customer", "create", "X", "--limit", "-5"), "credit_limit"),
         (("order", "authorize", "--merchant", "1", "--customer", "1", "--item", "bad"), "sku:category"),
         (("--date", "2026-13-01", "ledger", "check"), "not a date"),
+        (
+            ("order", "authorize", "--merchant", "1", "--customer", "1", "--item", "[bold]x[/bold]"),
+            "[bold]x[/bold]",
+        ),
+        (("repay", "1", "99999999999999999999999"), "1 to 1000000000000"),
+        (("order", "show", "99999999999999999999999"), "too large"),
     ]:
         proc = bnpl(*args, ok=False)
         assert proc.returncode != 0

@@ -363,19 +363,23 @@ def audit_verify() -> None:
     out.print(f"audit log intact: {checked} records verified")
 
 
+def _fail(message: str, code: int) -> None:
+    # user input is echoed in messages: print it as plain text, never as Rich markup
+    err.print(f"error: {message}", markup=False, emoji=False, highlight=False)
+    sys.exit(code)
+
+
 def main() -> None:
     try:
         app()
     except DomainError as exc:
-        err.print(f"error: {exc.detail}", highlight=False)
-        sys.exit(1)
+        _fail(exc.detail, 1)
     except CliError as exc:
-        err.print(f"error: {exc}", highlight=False)
-        sys.exit(2)
+        _fail(str(exc), 2)
+    except OverflowError:
+        _fail("a number is too large", 2)
     except Exception as exc:  # a one-line message, never a traceback to the user
         if os.environ.get("BNPL_DEBUG"):
             raise
-        err.print(
-            f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", highlight=False
-        )
-        sys.exit(1)
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        _fail(f"{type(exc).__name__}: {first_line}", 1)

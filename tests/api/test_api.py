@@ -105,7 +105,15 @@ def test_more_bad_input(api: Api) -> None:
     s = api.setup()
     mkey, ckey, cid = s["merchant"]["api_key"], s["customer"]["api_key"], s["customer"]["id"]
     is_problem(api.checkout(s, currency="USD"), 422, "currency-mismatch")
-    is_problem(api.checkout(s, plan="m7"), 422, "invalid-input")
+    is_problem(api.checkout(s, plan="m7"), 422, "validation-error")
+    is_problem(api.post("/orders", ckey, {"customer_id": cid, "items": []}), 422, "validation-error")
+    only_merchants = {
+        "customer_id": cid,
+        "items": [{"sku": "t", "category": "tea", "unit_price": 1, "quantity": 1}],
+    }
+    is_problem(api.post("/orders", ckey, only_merchants), 403, "forbidden")
+    is_problem(api.get(f"/orders/{2**63}", ADMIN_KEY), 422, "validation-error")
+    is_problem(api.get(f"/customers/{cid}/statement", s["merchant"]["api_key"]), 404, "not-found")
     unknown = {"customer_id": 999, "items": [{"sku": "t", "category": "tea", "unit_price": 1, "quantity": 1}]}
     is_problem(api.post("/orders", mkey, unknown), 404, "not-found")
     is_problem(api.post("/orders/999/capture", mkey), 404, "not-found")
@@ -189,3 +197,16 @@ def test_plans_disclose_fee_and_apr(api: Api) -> None:
     assert sum(x["amount"] for x in plans["m3"]["example"]) == 120000 + plans["m3"]["fee"]
     assert api.client.get("/docs").status_code == 200
     assert "/orders" in api.client.get("/openapi.json").json()["paths"]
+
+
+def test_a_refusal_is_remembered_under_its_key(api: Api) -> None:
+    s = api.setup()
+    mkey = s["merchant"]["api_key"]
+    oid = api.checkout(s).json()["id"]
+    early = api.post(f"/orders/{oid}/deliver", mkey, idem="deliver-1")
+    is_problem(early, 409, "invalid-state")
+    api.post(f"/orders/{oid}/capture", mkey)
+    replay = api.post(f"/orders/{oid}/deliver", mkey, idem="deliver-1")
+    is_problem(replay, 409, "invalid-state")
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert api.post(f"/orders/{oid}/deliver", mkey, idem="deliver-2").json()["status"] == "delivered"

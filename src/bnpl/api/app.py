@@ -3,10 +3,13 @@ so tests and the demo can inject a business clock and a database."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from bnpl import __version__
 from bnpl.api import problems, routes_admin, routes_orders, routes_parties
+from bnpl.api.schemas import Problem
 from bnpl.services.context import Platform, Settings
 
 DESCRIPTION = """
@@ -18,13 +21,24 @@ Authenticate with `Authorization: Bearer <api key>` (admin, merchant or customer
 """
 
 
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Problem, "description": f"{title} (application/problem+json, stable `code`)"}
+    for status, title in (
+        (400, "Bad request"),
+        (401, "Unauthorized"),
+        (403, "Forbidden"),
+        (404, "Not found"),
+        (409, "Conflict: wrong state, or an Idempotency-Key reused with another body"),
+    )
+}
+
+
 def create_app(platform: Platform | None = None) -> FastAPI:
     platform = platform or Platform(Settings.from_env())
     app = FastAPI(title="bnpl", version=__version__, description=DESCRIPTION)
     app.state.platform = platform
     app.state.key_cache = {}
     problems.install(app)
-    app.include_router(routes_admin.router)
-    app.include_router(routes_parties.router)
-    app.include_router(routes_orders.router)
+    for router in (routes_admin.router, routes_parties.router, routes_orders.router):
+        app.include_router(router, responses=PROBLEMS)
     return app

@@ -9,9 +9,11 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from bnpl.api.problems import ApiError
+from bnpl.api.problems import ApiError, problem_body
+from bnpl.domain.errors import DomainError, IdempotencyConflict
 from bnpl.services import idempotency
 from bnpl.services.context import ADMIN, Actor, Ctx, Platform
 from bnpl.services.parties import actor_for_key
@@ -29,12 +31,15 @@ def get_platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
+bearer = HTTPBearer(auto_error=False, description="an admin, merchant or customer API key")
+
+
 def current_actor(
     request: Request,
     platform: PlatformDep,
-    authorization: Annotated[str | None, Header(description="Bearer <api key>")] = None,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
 ) -> Actor:
-    raw = (authorization or "").removeprefix("Bearer ").strip()
+    raw = credentials.credentials.strip() if credentials else ""
     if not raw:
         raise ApiError(401, "unauthenticated", "send 'Authorization: Bearer <api key>'")
     if hmac.compare_digest(raw.encode(), platform.settings.admin_key.encode()):
@@ -53,8 +58,13 @@ def current_actor(
 
 ActorDep = Annotated[Actor, Depends(current_actor)]
 IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", description="required on every POST that changes money or state"),
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="required on every POST that changes money or state; a replay returns the first answer",
+    ),
 ]
 
 
@@ -68,7 +78,10 @@ def execute(
     status: int = 200,
 ) -> JSONResponse:
     """Run ``work`` once per Idempotency-Key: a replay returns the stored answer, a reuse with a
-    different body is refused with 409, and concurrent requests with one key have one effect."""
+    different body is refused with 409, and concurrent requests with one key have one effect.
+
+    A refused request (4xx) is remembered too, after its transaction rolled back, so a replay gets
+    the same refusal even if the state has moved on since; a new attempt takes a new key."""
     if not key:
         raise ApiError(400, "idempotency-key-required", "send an Idempotency-Key header with this request")
     scope = str(actor)
@@ -84,8 +97,27 @@ def execute(
         idempotency.store(ctx, scope, key, status, result)
         return status, result, False
 
-    code, result, replayed = platform.run(actor, once)
-    return JSONResponse(result, status_code=code, headers={"Idempotent-Replayed": str(replayed).lower()})
+    try:
+        code, result, replayed = platform.run(actor, once)
+    except DomainError as exc:
+        if isinstance(exc, IdempotencyConflict):
+            raise
+        refused_status, refusal = exc.status, problem_body(exc.status, exc.code, exc.detail, **exc.extra)
+
+        def remember(ctx: Ctx) -> tuple[int, Any, bool]:
+            stored = idempotency.claim(ctx, scope, key, fingerprint)
+            if stored is not None:
+                return stored.status_code, stored.response, True
+            idempotency.store(ctx, scope, key, refused_status, refusal)
+            return refused_status, refusal, False
+
+        code, result, replayed = platform.run(actor, remember)
+    return JSONResponse(
+        result,
+        status_code=code,
+        media_type="application/problem+json" if code >= 400 else None,
+        headers={"Idempotent-Replayed": str(replayed).lower()},
+    )
 
 
 def read(platform: Platform, actor: Actor, work: Callable[[Ctx], Any]) -> Any:

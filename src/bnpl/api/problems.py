@@ -27,8 +27,8 @@ TITLES = {
 }
 
 
-def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
-    body = {
+def problem_body(status: int, code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {
         "type": f"urn:bnpl:problem:{code}",
         "title": TITLES.get(status, "Error"),
         "status": status,
@@ -36,7 +36,12 @@ def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
         "code": code,
         **extra,
     }
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def problem(status: int, code: str, detail: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(
+        problem_body(status, code, detail, **extra), status_code=status, media_type="application/problem+json"
+    )
 
 
 class ApiError(Exception):
@@ -60,6 +65,10 @@ def install(app: FastAPI) -> None:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return problem(400, "malformed-json", "the request body is not valid JSON")
+        if any(tuple(e.get("loc", ())) == ("header", "Idempotency-Key") for e in errors):
+            return problem(
+                400, "idempotency-key-required", "send an Idempotency-Key header (1-255 characters)"
+            )
         fields = [
             {"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "body", "message": e.get("msg", "")}
             for e in errors

@@ -55,7 +55,16 @@ def plans(
     return out
 
 
-@router.post("/payments/callback", tags=["repayments"])
+@router.post(
+    "/payments/callback",
+    tags=["repayments"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": PaymentCallbackIn.model_json_schema()}},
+        }
+    },
+)
 async def payment_callback(
     request: Request,
     platform: PlatformDep,
@@ -72,7 +81,11 @@ async def payment_callback(
     try:
         body = PaymentCallbackIn.model_validate_json(raw)
     except ValidationError as exc:
-        return problem(422, "validation-error", str(exc.errors()[0]["msg"]))
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            return problem(400, "malformed-json", "the request body is not valid JSON")
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        return problem(422, "validation-error", f"{where}: {first['msg']}")
     if body.status != "succeeded":
         return JSONResponse({"accepted": True, "applied": False})
     provider = Actor("provider")
@@ -94,7 +107,7 @@ def reverse_payment(
     request: Request,
     platform: PlatformDep,
     actor: ActorDep,
-    key: IdempotencyKey = None,
+    key: IdempotencyKey,
 ) -> JSONResponse:
     """Admin: a payment bounced or was charged back. A reversing entry undoes it (nothing is
     edited) and what it paid is due again."""

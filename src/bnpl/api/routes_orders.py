@@ -18,7 +18,7 @@ from bnpl.api.schemas import (
     ReturnIn,
     ReturnOut,
 )
-from bnpl.domain.errors import InvalidInput
+from bnpl.domain.errors import Forbidden
 from bnpl.domain.orders import Item
 from bnpl.services import orders
 
@@ -27,13 +27,13 @@ router = APIRouter(tags=["orders"])
 
 @router.post("/orders", status_code=201, response_model=OrderOut)
 def authorize(
-    body: AuthorizeIn, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
+    body: AuthorizeIn, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey
 ) -> JSONResponse:
     """Merchant checkout: decide, and on approval hold the amount on the customer's credit line.
 
     A decline is a normal answer (201 with ``status: declined`` and reasons), not an error."""
     if actor.role != "merchant":
-        raise InvalidInput("orders are created with a merchant's API key")
+        raise Forbidden("orders are created with a merchant's API key")
     cmd = orders.AuthorizeCommand(
         merchant_id=actor.subject_id or 0,
         customer_id=body.customer_id,
@@ -71,7 +71,7 @@ def _action(name: str, doc: str) -> None:
     service = getattr(orders, name)
 
     def handler(
-        order_id: Id, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
+        order_id: Id, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey
     ) -> JSONResponse:
         return execute(request, platform, actor, key, None, lambda ctx: service(ctx, order_id))
 
@@ -101,7 +101,7 @@ def request_return(
     request: Request,
     platform: PlatformDep,
     actor: ActorDep,
-    key: IdempotencyKey = None,
+    key: IdempotencyKey,
 ) -> JSONResponse:
     """Within the trial, return all or some items; what is due on them pauses until the merchant
     confirms receipt or rejects the return."""
@@ -126,7 +126,7 @@ def get_return(return_id: Id, platform: PlatformDep, actor: ActorDep) -> Any:
 
 @router.post("/returns/{return_id}/confirm", response_model=ReturnOut)
 def confirm_return(
-    return_id: Id, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
+    return_id: Id, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey
 ) -> JSONResponse:
     """Merchant has the goods back: what is owed falls; paid parts go to the credit balance."""
     return execute(request, platform, actor, key, None, lambda ctx: orders.confirm_return(ctx, return_id))
@@ -134,7 +134,7 @@ def confirm_return(
 
 @router.post("/returns/{return_id}/reject", response_model=ReturnOut)
 def reject_return(
-    return_id: Id, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
+    return_id: Id, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey
 ) -> JSONResponse:
     """Merchant refuses the return: the paused amounts are due again."""
     return execute(request, platform, actor, key, None, lambda ctx: orders.reject_return(ctx, return_id))
@@ -147,7 +147,7 @@ def convert(
     request: Request,
     platform: PlatformDep,
     actor: ActorDep,
-    key: IdempotencyKey = None,
+    key: IdempotencyKey,
 ) -> JSONResponse:
     """Customer, during the trial: turn pay-after-trial into monthly instalments (fee disclosed
     at ``GET /plans``)."""
@@ -169,7 +169,7 @@ def payoff(
     request: Request,
     platform: PlatformDep,
     actor: ActorDep,
-    key: IdempotencyKey = None,
+    key: IdempotencyKey,
 ) -> JSONResponse:
     """Early payoff of one order; any excess becomes credit balance."""
     return execute(

@@ -25,7 +25,7 @@ router = APIRouter()
 
 @router.post("/merchants", status_code=201, response_model=MerchantOut, tags=["merchants"])
 def create_merchant(
-    body: MerchantIn, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
+    body: MerchantIn, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey
 ) -> JSONResponse:
     """Admin: register a merchant. The response carries its API key, shown only this once."""
     return execute(
@@ -59,7 +59,7 @@ def merchant_balances(merchant_id: Id, platform: PlatformDep, actor: ActorDep) -
 
 @router.post("/customers", status_code=201, response_model=CustomerOut, tags=["customers"])
 def create_customer(
-    body: CustomerIn, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey = None
+    body: CustomerIn, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey
 ) -> JSONResponse:
     """Admin: open a customer with a credit account. The response carries the customer's API key."""
     return execute(
@@ -101,7 +101,7 @@ def repay(
     request: Request,
     platform: PlatformDep,
     actor: ActorDep,
-    key: IdempotencyKey = None,
+    key: IdempotencyKey,
 ) -> JSONResponse:
     """Pay any amount at any time: fees then principal, oldest due first; the rest becomes credit."""
     return execute(
@@ -122,7 +122,7 @@ def refund(
     request: Request,
     platform: PlatformDep,
     actor: ActorDep,
-    key: IdempotencyKey = None,
+    key: IdempotencyKey,
 ) -> JSONResponse:
     """Pay the customer's credit balance (overpayments, refunds of returns) back out."""
     return execute(

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 Fen = Annotated[StrictInt, Field(gt=0, le=10**12, description="amount in fen (1 yuan = 100 fen)")]
 Id = Annotated[StrictInt, Field(ge=1, le=2**62)]
+PlanCode = Literal["pay_after_trial", "m3", "m6", "m12"]
 # printable text: NUL and other control characters are refused (PostgreSQL cannot store NUL)
 Text = Annotated[StrictStr, Field(pattern=r"^[^\x00-\x1f]*$")]
 Currency = Literal["CNY"]
@@ -74,7 +75,7 @@ class ItemIn(Strict):
 class AuthorizeIn(Strict):
     customer_id: Id
     items: Annotated[list[ItemIn], Field(min_length=1, max_length=100)]
-    plan: StrictStr = "pay_after_trial"
+    plan: PlanCode = "pay_after_trial"
     channel: Literal["live_stream", "short_video", "mall"] = "mall"
     currency: StrictStr = "CNY"
     fee_payer: Literal["customer", "merchant"] = "customer"
@@ -95,7 +96,7 @@ class ReturnIn(Strict):
 
 
 class ConvertIn(Strict):
-    plan: StrictStr
+    plan: Literal["m3", "m6", "m12"]
 
 
 class AmountIn(Strict):
