@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from bnpl.domain.errors import InvalidState, ReturnTooLarge
+from bnpl.domain.errors import InvalidInput, InvalidState, ReturnTooLarge
 from bnpl.services import daily, orders, parties, repayments, settlement
 from bnpl.services.context import ADMIN, Platform
 from bnpl.store.tables import journal_entries, ledger_lines
@@ -319,3 +319,19 @@ def test_reversals_that_would_break_the_books_are_refused(platform: Platform) ->
     with pytest.raises(InvalidState, match="changed since this payment"):
         platform.run(ADMIN, lambda c: repayments.reverse_payment(c, paid["id"], "chargeback"))
     w.ledger_ok()
+
+
+def test_a_step_dated_before_the_orders_last_step_is_refused(platform: Platform) -> None:
+    w = World.create(platform)
+    order = w.authorize(("tea", 10_00, 1))
+    platform.clock.advance(-1)  # type: ignore[attr-defined]
+    with pytest.raises(InvalidState, match="before this order's last step"):
+        platform.run(w.merchant, lambda c: orders.capture(c, order["id"]))
+    assert w.order(order["id"])["status"] == "authorized"
+
+
+def test_instalment_plans_need_at_least_a_yuan_per_instalment(platform: Platform) -> None:
+    w = World.create(platform)
+    with pytest.raises(InvalidInput, match="m12 needs at least 1200 fen"):
+        w.authorize(("tea", 11_99, 1), plan="m12")
+    assert w.authorize(("tea", 12_00, 1), plan="m12")["status"] == "authorized"
