@@ -24,6 +24,15 @@ class ObligationAmounts:
     fee: int
 
 
+def _receivable(b: EntryBuilder, ref: OrderRef, obligations: Sequence[ObligationAmounts], sign: int) -> None:
+    """Principal and fee receivable per obligation: debited (+1) when owed, credited (-1) when not."""
+    post = b.debit if sign > 0 else b.credit
+    for o in obligations:
+        refs = {"customer_id": ref.customer_id, "order_id": ref.order_id, "obligation_id": o.obligation_id}
+        post(Account.CUSTOMER_PRINCIPAL, o.principal, **refs)
+        post(Account.CUSTOMER_FEE, o.fee, **refs)
+
+
 def capture(
     day: date,
     ref: OrderRef,
@@ -35,17 +44,9 @@ def capture(
     fee it pays for the customer (商家贴息)."""
     principal = sum(o.principal for o in obligations)
     customer_fee = sum(o.fee for o in obligations)
-    c, m, o_id = ref.customer_id, ref.merchant_id, ref.order_id
+    m, o_id = ref.merchant_id, ref.order_id
     b = EntryBuilder("capture", day, f"order {o_id} shipped")
-    for o in obligations:
-        b.debit(
-            Account.CUSTOMER_PRINCIPAL,
-            o.principal,
-            customer_id=c,
-            order_id=o_id,
-            obligation_id=o.obligation_id,
-        )
-        b.debit(Account.CUSTOMER_FEE, o.fee, customer_id=c, order_id=o_id, obligation_id=o.obligation_id)
+    _receivable(b, ref, obligations, +1)
     b.credit(Account.MERCHANT_PAYABLE, principal - mdr, merchant_id=m, order_id=o_id)
     b.debit(Account.MERCHANT_PAYABLE, merchant_fee, merchant_id=m, order_id=o_id)
     b.credit(Account.MDR_INCOME, mdr, merchant_id=m, order_id=o_id)
@@ -132,26 +133,10 @@ def plan_conversion(
 ) -> Entry:
     """Pay-after-trial converted to instalments: unpaid principal moves to the new obligations and
     the disclosed fee becomes receivable."""
-    c, o_id = ref.customer_id, ref.order_id
+    o_id = ref.order_id
     b = EntryBuilder("plan_conversion", day, f"order {o_id} converted to instalments")
-    for o in closed:
-        b.credit(
-            Account.CUSTOMER_PRINCIPAL,
-            o.principal,
-            customer_id=c,
-            order_id=o_id,
-            obligation_id=o.obligation_id,
-        )
-        b.credit(Account.CUSTOMER_FEE, o.fee, customer_id=c, order_id=o_id, obligation_id=o.obligation_id)
-    for o in opened:
-        b.debit(
-            Account.CUSTOMER_PRINCIPAL,
-            o.principal,
-            customer_id=c,
-            order_id=o_id,
-            obligation_id=o.obligation_id,
-        )
-        b.debit(Account.CUSTOMER_FEE, o.fee, customer_id=c, order_id=o_id, obligation_id=o.obligation_id)
+    _receivable(b, ref, closed, -1)
+    _receivable(b, ref, opened, +1)
     fee_change = sum(o.fee for o in opened) - sum(o.fee for o in closed)
     b.credit(Account.FEE_INCOME, fee_change, order_id=o_id)
     return b.build()

@@ -34,6 +34,7 @@ from bnpl.domain.orders import (
 )
 from bnpl.domain.plans import (
     PAY_AFTER_TRIAL,
+    Instalment,
     build_schedule,
     check_plan_amount,
     due_dates,
@@ -360,6 +361,27 @@ def provisional_trial_end(ctx: Ctx, shipped_on: date, trial_days: int) -> date:
     return shipped_on + timedelta(days=ctx.settings.assumed_delivery_days + trial_days)
 
 
+def _open_obligations(
+    ctx: Ctx, order_id: int, customer_id: int, schedule: list[Instalment], first_seq: int = 1
+) -> list[int]:
+    """Insert one open obligation per instalment; returns their ids in schedule order."""
+    rows = [
+        {
+            "order_id": order_id,
+            "customer_id": customer_id,
+            "seq": first_seq + i,
+            "due_date": s.due_date,
+            "principal": s.principal,
+            "fee": s.fee,
+            "principal_paid": 0,
+            "fee_paid": 0,
+            "status": "open",
+        }
+        for i, s in enumerate(schedule)
+    ]
+    return list(ctx.conn.execute(_NEW_OBLIGATIONS, rows).scalars().all())
+
+
 def capture(ctx: Ctx, order_id: int) -> dict[str, Any]:
     """Shipment: the hold becomes principal receivable per the plan's schedule; the merchant is
     owed the price less MDR (and less the fee, when it subsidises the instalments)."""
@@ -371,27 +393,7 @@ def capture(ctx: Ctx, order_id: int) -> dict[str, Any]:
     customer_fee, merchant_fee = (fee, 0) if order["fee_payer"] == "customer" else (0, fee)
     trial_end = provisional_trial_end(ctx, ctx.today, order["trial_days"])
     schedule = build_schedule(plan, amount, trial_end, fee=customer_fee)
-    ids = (
-        ctx.conn.execute(
-            _NEW_OBLIGATIONS,
-            [
-                {
-                    "order_id": order_id,
-                    "customer_id": order["customer_id"],
-                    "seq": s.seq,
-                    "due_date": s.due_date,
-                    "principal": s.principal,
-                    "fee": s.fee,
-                    "principal_paid": 0,
-                    "fee_paid": 0,
-                    "status": "open",
-                }
-                for s in schedule
-            ],
-        )
-        .scalars()
-        .all()
-    )
+    ids = _open_obligations(ctx, order_id, order["customer_id"], schedule)
     mdr = _mdr(amount, order["mdr_bps"])
     ref = postings.OrderRef(order["customer_id"], order["merchant_id"], order_id)
     post(
@@ -754,27 +756,7 @@ def convert_plan(ctx: Ctx, order_id: int, plan_code: str) -> dict[str, Any]:
         ),
         [{"oid": o.id, "st": "converted"} for o in old],
     )
-    ids = (
-        ctx.conn.execute(
-            _NEW_OBLIGATIONS,
-            [
-                {
-                    "order_id": order_id,
-                    "customer_id": order["customer_id"],
-                    "seq": next_seq + s.seq,
-                    "due_date": s.due_date,
-                    "principal": s.principal,
-                    "fee": s.fee,
-                    "principal_paid": 0,
-                    "fee_paid": 0,
-                    "status": "open",
-                }
-                for s in schedule
-            ],
-        )
-        .scalars()
-        .all()
-    )
+    ids = _open_obligations(ctx, order_id, order["customer_id"], schedule, first_seq=next_seq + 1)
     post(
         ctx,
         postings.plan_conversion(
