@@ -1,0 +1,167 @@
+"""Declarative risk rules: data, versioned, validated on load, live or shadow.
+
+A rule set is a YAML document::
+
+    version: default-2026-11
+    rules:
+      - id: resale-category-cap
+        when: category_resale and amount > 2000_00
+        action: decline            # decline | review | reduce_amount | step_up
+        reason: RESALE_CATEGORY_CAP
+        mode: live                 # live rules change the outcome; shadow rules are only recorded
+        description: Phones, gold and gift cards are easy to resell; cap them.
+      - id: cap-new-accounts
+        when: customer.age_days < 7
+        action: reduce_amount
+        reduce_to: 500_00          # an expression for the largest amount to approve
+        reason: NEW_ACCOUNT_CAP
+        mode: shadow
+
+Loading returns every problem in the document at once, so an analyst fixes a file in one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from bnpl.risk.expressions import Expression, ExpressionError, compile_expression
+
+ACTIONS = ("decline", "review", "reduce_amount", "step_up")
+MODES = ("live", "shadow")
+MAX_RULES = 500
+
+
+class RuleSetError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    when: Expression
+    action: str
+    reason: str
+    mode: str
+    description: str = ""
+    reduce_to: Expression | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    version: str
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    rule_id: str
+    action: str
+    reason: str
+    mode: str
+    reduce_to: int | None = None
+
+
+def load_rules(text: str, allowed_names: Collection[str]) -> RuleSet:
+    """Parse and check a YAML rule set against the inputs rules may use."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RuleSetError([f"not valid YAML: {str(exc).splitlines()[0]}"]) from None
+    if not isinstance(doc, dict):
+        raise RuleSetError(["a rule set is a mapping with 'version' and 'rules'"])
+    problems: list[str] = []
+    version = doc.get("version")
+    if not isinstance(version, str) or not version.strip():
+        problems.append("'version' must be a non-empty string")
+    raw_rules = doc.get("rules")
+    if not isinstance(raw_rules, list):
+        raise RuleSetError([*problems, "'rules' must be a list"])
+    if len(raw_rules) > MAX_RULES:
+        raise RuleSetError([*problems, f"at most {MAX_RULES} rules"])
+    unknown_keys = set(doc) - {"version", "rules"}
+    if unknown_keys:
+        problems.append(f"unknown top-level keys: {', '.join(sorted(map(str, unknown_keys)))}")
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for n, raw in enumerate(raw_rules, start=1):
+        where = f"rule {n}"
+        if not isinstance(raw, dict):
+            problems.append(f"{where}: must be a mapping")
+            continue
+        rule_id = raw.get("id")
+        if not isinstance(rule_id, str) or not rule_id.strip():
+            problems.append(f"{where}: 'id' must be a non-empty string")
+            continue
+        where = f"rule {rule_id!r}"
+        if rule_id in seen:
+            problems.append(f"{where}: duplicate id")
+        seen.add(rule_id)
+        extra = set(raw) - {"id", "when", "action", "reason", "mode", "description", "reduce_to"}
+        if extra:
+            problems.append(f"{where}: unknown keys {', '.join(sorted(map(str, extra)))}")
+        action, mode, reason = raw.get("action"), raw.get("mode", "live"), raw.get("reason")
+        if action not in ACTIONS:
+            problems.append(f"{where}: 'action' must be one of {', '.join(ACTIONS)}")
+        if mode not in MODES:
+            problems.append(f"{where}: 'mode' must be live or shadow")
+        if not isinstance(reason, str) or not reason.isupper():
+            problems.append(f"{where}: 'reason' must be an upper-case reason code")
+        when = _compile(raw.get("when"), allowed_names, where, "when", problems)
+        reduce_to = None
+        if action == "reduce_amount":
+            reduce_to = _compile(raw.get("reduce_to"), allowed_names, where, "reduce_to", problems)
+        elif "reduce_to" in raw:
+            problems.append(f"{where}: 'reduce_to' only goes with action reduce_amount")
+        if when is not None and not problems:
+            rules.append(
+                Rule(
+                    rule_id,
+                    when,
+                    str(action),
+                    str(reason),
+                    str(mode),
+                    str(raw.get("description", "")),
+                    reduce_to,
+                )
+            )
+    if problems:
+        raise RuleSetError(problems)
+    return RuleSet(str(version), tuple(rules))
+
+
+def _compile(
+    source: Any, names: Collection[str], where: str, key: str, problems: list[str]
+) -> Expression | None:
+    if not isinstance(source, (str, int)):
+        problems.append(f"{where}: '{key}' must be an expression")
+        return None
+    try:
+        return compile_expression(str(source), names)
+    except ExpressionError as exc:
+        problems.append(f"{where}: '{key}': {exc}")
+        return None
+
+
+def evaluate(rule_set: RuleSet, inputs: Mapping[str, Any]) -> tuple[list[Hit], list[str]]:
+    """Every rule that fires (live and shadow), and the errors of rules that could not be
+    evaluated on these inputs (such a rule does not fire; the error is recorded, not raised)."""
+    hits: list[Hit] = []
+    errors: list[str] = []
+    for rule in rule_set.rules:
+        try:
+            if not rule.when.test(inputs):
+                continue
+            limit = None
+            if rule.reduce_to is not None:
+                value = rule.reduce_to.evaluate(inputs)
+                limit = max(0, int(value))
+            hits.append(Hit(rule.id, rule.action, rule.reason, rule.mode, limit))
+        except (ExpressionError, ArithmeticError, ValueError, TypeError) as exc:
+            errors.append(f"{rule.id}: {exc}")
+    return hits, errors

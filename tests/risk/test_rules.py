@@ -1,0 +1,89 @@
+"""Rule sets as data: loading reports every problem; live and shadow hits are told apart."""
+
+from __future__ import annotations
+
+import pytest
+
+from bnpl.risk.rules import RuleSetError, evaluate, load_rules
+
+NAMES = {"amount", "category_resale", "customer.age_days", "device.accounts_7d"}
+
+GOOD = """
+version: test-1
+rules:
+  - id: resale-cap
+    when: category_resale and amount > 2000_00
+    action: decline
+    reason: RESALE_CATEGORY_CAP
+  - id: new-account-cap
+    when: customer.age_days < 7
+    action: reduce_amount
+    reduce_to: 500_00
+    reason: NEW_ACCOUNT_CAP
+    mode: shadow
+  - id: shared-device
+    when: device.accounts_7d >= 4
+    action: review
+    reason: SHARED_DEVICE
+"""
+
+
+def test_a_good_rule_set_loads_and_fires() -> None:
+    rules = load_rules(GOOD, NAMES)
+    assert rules.version == "test-1" and [r.id for r in rules.rules] == [
+        "resale-cap",
+        "new-account-cap",
+        "shared-device",
+    ]
+    inputs = {"amount": 3000_00, "category_resale": True, "customer.age_days": 2, "device.accounts_7d": 1}
+    hits, errors = evaluate(rules, inputs)
+    assert errors == []
+    assert [(h.rule_id, h.mode) for h in hits] == [("resale-cap", "live"), ("new-account-cap", "shadow")]
+    assert hits[1].reduce_to == 500_00
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    bad = """
+version: ""
+rules:
+  - id: a
+    when: amount >
+    action: explode
+    reason: lower
+  - id: a
+    when: secret > 1
+    action: decline
+    reason: X
+    mode: sometimes
+  - when: true
+    action: decline
+    reason: Y
+"""
+    with pytest.raises(RuleSetError) as caught:
+        load_rules(bad, NAMES)
+    problems = caught.value.problems
+    assert any("'version'" in p for p in problems)
+    assert any("'action' must be one of" in p for p in problems)
+    assert any("upper-case reason" in p for p in problems)
+    assert any("duplicate id" in p for p in problems)
+    assert any("unknown input 'secret'" in p for p in problems)
+    assert any("live or shadow" in p for p in problems)
+    assert any("rule 3: 'id'" in p for p in problems)
+    assert len(problems) >= 7
+
+
+@pytest.mark.parametrize(
+    "text", ["[1, 2", "just text", "version: v\nrules: 5", "!!python/object:os.system x"]
+)
+def test_broken_documents_are_refused_clearly(text: str) -> None:
+    with pytest.raises(RuleSetError):
+        load_rules(text, NAMES)
+
+
+def test_a_rule_that_cannot_be_evaluated_is_recorded_not_raised() -> None:
+    rules = load_rules(
+        "version: v\nrules:\n  - {id: r, when: amount / customer.age_days > 1, action: review, reason: R}",
+        NAMES,
+    )
+    hits, errors = evaluate(rules, {"amount": 1, "customer.age_days": 0})
+    assert hits == [] and "by zero" in errors[0]
