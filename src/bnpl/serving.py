@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import gc
 import multiprocessing as mp
+import signal
 import socket
+import sys
 from typing import Any
 
 import uvicorn
@@ -52,6 +54,9 @@ def serve(app: Any, host: str, port: int, workers: int = 1) -> None:
         raise ValueError("several workers need the app as an import string")
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_worker, args=(app, host, port), daemon=True) for _ in range(workers)]
+    # a SIGTERM to the parent must stop the workers too: an orphan would keep serving old code on
+    # the shared port next to a restarted server
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     for p in procs:
         p.start()
     try:
@@ -60,3 +65,5 @@ def serve(app: Any, host: str, port: int, workers: int = 1) -> None:
     finally:
         for p in procs:
             p.terminate()
+        for p in procs:
+            p.join(10)

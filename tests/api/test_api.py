@@ -181,6 +181,10 @@ def test_payment_callback_verifies_its_signature_and_counts_once(api: Api) -> No
     secret = "dev-webhook-secret"
     bad = api.client.post("/payments/callback", content=raw, headers={"X-Bnpl-Signature": sign("wrong", raw)})
     is_problem(bad, 401, "bad-signature")
+    odd = api.client.post(
+        "/payments/callback", content=raw, headers={"X-Bnpl-Signature": "sha256=\u00e9".encode()}
+    )
+    is_problem(odd, 401, "bad-signature")
     headers = {"X-Bnpl-Signature": sign(secret, raw), "Content-Type": "application/json"}
     first = api.client.post("/payments/callback", content=raw, headers=headers)
     again = api.client.post("/payments/callback", content=raw, headers=headers)
@@ -196,7 +200,12 @@ def test_plans_disclose_fee_and_apr(api: Api) -> None:
     assert plans["m12"]["fee"] == 9000 and 0 < float(plans["m12"]["apr"]) < 0.24
     assert sum(x["amount"] for x in plans["m3"]["example"]) == 120000 + plans["m3"]["fee"]
     assert api.client.get("/docs").status_code == 200
-    assert "/orders" in api.client.get("/openapi.json").json()["paths"]
+    spec = api.client.get("/openapi.json").json()
+    create = spec["paths"]["/orders"]["post"]
+    assert "HTTPBearer" in spec["components"]["securitySchemes"]
+    assert any(p["name"] == "Idempotency-Key" and p["required"] for p in create["parameters"])
+    assert set(create["responses"]["409"]["content"]) == {"application/problem+json"}
+    assert "HTTPValidationError" not in json.dumps(spec)
 
 
 def test_a_refusal_is_remembered_under_its_key(api: Api) -> None:

@@ -45,6 +45,10 @@ def run(source: str) -> object:
         ("note > 5", False),  # a missing value is never above anything
         ("'live' + '_stream' == channel", True),
         ("not not true", True),
+        ("true == 1", False),
+        ("true in [1]", False),
+        ("'4' == 4", False),
+        ("'live' in channel", True),
         ("false or true and false", False),  # 'and' binds tighter than 'or'
     ],
 )
@@ -68,7 +72,9 @@ def test_meaning(source: str, expected: object) -> None:
         ("secret > 1", "unknown input 'secret'"),
         ("", "non-empty"),
         ("(amount > 1", "expected ')'"),
-        ("1" * 40, "at most 30 digits"),
+        ("1" * 40, "at most 20 digits"),
+        ("[" * 250 + "1" + "]" * 250, "nest"),
+        ("\u09ea00 > 1", "unexpected character"),
         ("x" * (MAX_LENGTH + 1), f"at most {MAX_LENGTH} characters"),
         ("(" * (MAX_DEPTH + 5) + "1" + ")" * (MAX_DEPTH + 5), "nest"),
         ("-" * 200 + "1", "nest"),
@@ -88,6 +94,8 @@ def test_hostile_or_broken_input_is_refused_at_compile_time(source: str, words: 
         ("amount and true", "expected true or false"),
         ("channel > 5", "cannot order"),
         ("1 in 5", "needs a list"),
+        ("1 in 'abc'", "needs a string on its left"),
+        ("amount % 0.5 > 1", "two whole numbers"),
     ],
 )
 def test_type_errors_are_clear_at_evaluation(source: str, words: str) -> None:

@@ -87,3 +87,13 @@ def test_a_rule_that_cannot_be_evaluated_is_recorded_not_raised() -> None:
     )
     hits, errors = evaluate(rules, {"amount": 1, "customer.age_days": 0})
     assert hits == [] and "by zero" in errors[0]
+
+
+def test_reduce_to_must_be_an_amount() -> None:
+    rules = load_rules(
+        "version: v\nrules:\n  - {id: r, when: true, action: reduce_amount, reduce_to: amount > 5, "
+        "reason: R}",
+        NAMES,
+    )
+    hits, errors = evaluate(rules, {"amount": 10})
+    assert hits == [] and "amount in fen" in errors[0]

@@ -295,13 +295,14 @@ def test_return_after_a_conversion_takes_back_the_fee_charged_on_what_was_conver
     w.ledger_ok()
 
 
-def test_a_payoff_overpayment_pays_the_customers_other_orders_first(platform: Platform) -> None:
-    w = World.create(platform)
+def test_a_payoff_overpayment_stays_as_credit_balance(platform: Platform) -> None:
+    w = World.create(platform, limit=5000_00)
     first = w.buy(("tea", 30_00, 1))
-    w.buy(("cup", 20_00, 1))
-    platform.run(w.customer, lambda c: orders.payoff(c, first, 50_00))
+    other = w.buy(("cup", 600_00, 1), plan="m6")
+    result = platform.run(w.customer, lambda c: orders.payoff(c, first, 50_00))
     acct = w.account()
-    assert (acct["outstanding"], acct["credit_balance"]) == (0, 0)
+    assert result["payment"]["to_credit_balance"] == acct["credit_balance"] == 20_00
+    assert all(s["fee_paid"] == 0 for s in w.order(other)["schedule"])  # no future fee prepaid
     w.ledger_ok()
 
 

@@ -45,3 +45,10 @@ def test_postgres_refuses_an_unbalanced_entry_at_commit(pg_platform: Platform) -
             text("INSERT INTO ledger_lines (entry_id, account, amount) VALUES (:e, 'cash', 100)"),
             {"e": entry},
         )
+
+
+def test_postgres_refuses_a_line_added_to_an_old_entry(pg_platform: Platform) -> None:
+    w = World.create(pg_platform)
+    w.buy(("tea", 10_00, 1))
+    with pytest.raises(DBAPIError, match="never added"), pg_platform.engine.begin() as conn:
+        conn.execute(text("INSERT INTO ledger_lines (entry_id, account, amount) VALUES (1, 'cash', 0)"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from bnpl import __version__
 from bnpl.api import problems, routes_admin, routes_orders, routes_parties
@@ -33,6 +34,24 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated schema, with errors described as they are sent: application/problem+json."""
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        problem_ref = {"$ref": "#/components/schemas/Problem"}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, response in operation.get("responses", {}).items():
+                    if status.isdigit() and int(status) >= 400:
+                        response["content"] = {"application/problem+json": {"schema": problem_ref}}
+        schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
+        schema.get("components", {}).get("schemas", {}).pop("ValidationError", None)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
 def create_app(platform: Platform | None = None) -> FastAPI:
     platform = platform or Platform(Settings.from_env())
     app = FastAPI(title="bnpl", version=__version__, description=DESCRIPTION)
@@ -41,4 +60,5 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     problems.install(app)
     for router in (routes_admin.router, routes_parties.router, routes_orders.router):
         app.include_router(router, responses=PROBLEMS)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -76,7 +76,7 @@ async def payment_callback(
     expected = (
         "sha256=" + hmac.new(platform.settings.webhook_secret.encode(), raw, hashlib.sha256).hexdigest()
     )
-    if not signature or not hmac.compare_digest(signature, expected):
+    if not signature or not hmac.compare_digest(signature.encode(), expected.encode()):
         raise ApiError(401, "bad-signature", "the X-Bnpl-Signature header does not match the body")
     try:
         body = PaymentCallbackIn.model_validate_json(raw)

@@ -10,7 +10,7 @@ Fen = Annotated[StrictInt, Field(gt=0, le=10**12, description="amount in fen (1 
 Id = Annotated[StrictInt, Field(ge=1, le=2**62)]
 PlanCode = Literal["pay_after_trial", "m3", "m6", "m12"]
 # printable text: NUL and other control characters are refused (PostgreSQL cannot store NUL)
-Text = Annotated[StrictStr, Field(pattern=r"^[^\x00-\x1f]*$")]
+Text = Annotated[StrictStr, Field(pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$")]
 Currency = Literal["CNY"]
 
 

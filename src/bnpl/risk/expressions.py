@@ -25,7 +25,7 @@ from typing import Any
 MAX_LENGTH = 2_000
 MAX_NODES = 300
 MAX_DEPTH = 40
-MAX_DIGITS = 30
+MAX_DIGITS = 20  # well inside Decimal's 28-digit precision, so arithmetic on literals is exact
 
 
 class ExpressionError(ValueError):
@@ -39,12 +39,12 @@ class ExpressionError(ValueError):
 _TOKEN = re.compile(
     r"""
     (?P<space>\s+)
-  | (?P<number>\d[\d_]*(?:\.\d[\d_]*)?)
+  | (?P<number>[0-9][0-9_]*(?:\.[0-9][0-9_]*)?)
   | (?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
   | (?P<name>[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*)
   | (?P<op>==|!=|<=|>=|[<>+\-*/%()\[\],])
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,
 )
 KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
 
@@ -238,12 +238,14 @@ class _Parser:
             self.depth -= 1
             return inner
         if tok.text == "[":
+            self.nested()
             items: list[Node] = []
             while self.tok.text != "]":
                 items.append(self.sum_())
                 if self.tok.text != "]":
                     self.take(",")
             self.take("]")
+            self.depth -= 1
             return self.node(ListOf(tuple(items)))
         raise ExpressionError(f"unexpected {tok.text or 'end of expression'!r}", tok.position)
 
@@ -278,19 +280,35 @@ def _arith(op: str, a: Any, b: Any, pos: int) -> Any:
         raise ExpressionError(f"'{op}' by zero", pos)
     if op == "/":
         return Decimal(a) / Decimal(b)
+    if not (isinstance(a, int) and isinstance(b, int)):
+        raise ExpressionError("'%' needs two whole numbers", pos)
     return a % b
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """Equality without Python's surprises: true is not 1, and a number is not a string."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a is b
+    if _is_number(a) and _is_number(b):
+        return bool(a == b)
+    return type(a) is type(b) and bool(a == b)
 
 
 def _compare(op: str, a: Any, b: Any, pos: int) -> bool:
     if op in ("in", "not in"):
-        if not isinstance(b, (list, tuple, str)):
+        if isinstance(b, str):
+            if not isinstance(a, str):
+                raise ExpressionError(f"'{op}' a string needs a string on its left", pos)
+            found = a in b
+        elif isinstance(b, (list, tuple)):
+            found = any(_equal(a, item) for item in b)
+        else:
             raise ExpressionError(f"'{op}' needs a list or a string on its right", pos)
-        found = a in b
         return found if op == "in" else not found
     if op == "==":
-        return bool(a == b)
+        return _equal(a, b)
     if op == "!=":
-        return bool(a != b)
+        return not _equal(a, b)
     if a is None or b is None:
         return False  # an unknown value is never above or below anything
     if not ((_is_number(a) and _is_number(b)) or (isinstance(a, str) and isinstance(b, str))):
@@ -359,7 +377,12 @@ class Expression:
     names: frozenset[str]
 
     def evaluate(self, inputs: Mapping[str, Any]) -> Any:
-        return _eval(self.tree, inputs)
+        try:
+            return _eval(self.tree, inputs)
+        except ExpressionError:
+            raise
+        except (ArithmeticError, TypeError, ValueError, RecursionError) as exc:  # e.g. a NaN input
+            raise ExpressionError(f"cannot evaluate: {type(exc).__name__}") from None
 
     def test(self, inputs: Mapping[str, Any]) -> bool:
         """Evaluate a condition: it must come out true or false."""

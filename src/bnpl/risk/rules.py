@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import yaml
@@ -33,6 +34,18 @@ from bnpl.risk.expressions import Expression, ExpressionError, compile_expressio
 ACTIONS = ("decline", "review", "reduce_amount", "step_up")
 MODES = ("live", "shadow")
 MAX_RULES = 500
+MAX_TEXT = 1_000_000
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """Safe YAML without anchors and aliases: a few hundred bytes of nested aliases can expand
+    into gigabytes (the "billion laughs")."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(None, None, "aliases are not allowed in rule sets", mark)
+        return super().compose_node(parent, index)
 
 
 class RuleSetError(ValueError):
@@ -69,9 +82,11 @@ class Hit:
 
 def load_rules(text: str, allowed_names: Collection[str]) -> RuleSet:
     """Parse and check a YAML rule set against the inputs rules may use."""
+    if len(text) > MAX_TEXT:
+        raise RuleSetError([f"a rule set may be at most {MAX_TEXT} characters"])
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        doc = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader without aliases
+    except (yaml.YAMLError, ValueError) as exc:
         raise RuleSetError([f"not valid YAML: {str(exc).splitlines()[0]}"]) from None
     if not isinstance(doc, dict):
         raise RuleSetError(["a rule set is a mapping with 'version' and 'rules'"])
@@ -118,18 +133,11 @@ def load_rules(text: str, allowed_names: Collection[str]) -> RuleSet:
             reduce_to = _compile(raw.get("reduce_to"), allowed_names, where, "reduce_to", problems)
         elif "reduce_to" in raw:
             problems.append(f"{where}: 'reduce_to' only goes with action reduce_amount")
+        description = raw.get("description", "")
+        if not isinstance(description, str) or len(description) > 500:
+            problems.append(f"{where}: 'description' must be text of at most 500 characters")
         if when is not None and not problems:
-            rules.append(
-                Rule(
-                    rule_id,
-                    when,
-                    str(action),
-                    str(reason),
-                    str(mode),
-                    str(raw.get("description", "")),
-                    reduce_to,
-                )
-            )
+            rules.append(Rule(rule_id, when, str(action), str(reason), str(mode), description, reduce_to))
     if problems:
         raise RuleSetError(problems)
     return RuleSet(str(version), tuple(rules))
@@ -138,6 +146,8 @@ def load_rules(text: str, allowed_names: Collection[str]) -> RuleSet:
 def _compile(
     source: Any, names: Collection[str], where: str, key: str, problems: list[str]
 ) -> Expression | None:
+    if isinstance(source, bool):  # YAML reads a bare true/false as a boolean
+        source = "true" if source else "false"
     if not isinstance(source, (str, int)):
         problems.append(f"{where}: '{key}' must be an expression")
         return None
@@ -160,6 +170,8 @@ def evaluate(rule_set: RuleSet, inputs: Mapping[str, Any]) -> tuple[list[Hit], l
             limit = None
             if rule.reduce_to is not None:
                 value = rule.reduce_to.evaluate(inputs)
+                if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+                    raise ExpressionError(f"reduce_to must come out as an amount in fen, got {value!r}")
                 limit = max(0, int(value))
             hits.append(Hit(rule.id, rule.action, rule.reason, rule.mode, limit))
         except (ExpressionError, ArithmeticError, ValueError, TypeError) as exc:

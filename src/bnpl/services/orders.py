@@ -829,9 +829,8 @@ def payoff(ctx: Ctx, order_id: int, amount: int) -> dict[str, Any]:
             .values(fee=obligations.c.fee_paid),
             [{"oid": o.id} for o in future],
         )
+    # any excess stays as credit balance (not spent on other orders' future instalments and fees)
     payment = repay(ctx, order["customer_id"], amount, source="payoff", order_id=order_id)
-    # whatever the payoff left over pays the customer's other orders before it sits as credit
-    use_credit_balance(ctx, order["customer_id"], lock_account(ctx, order["customer_id"]).credit_balance)
     audit.record(
         ctx,
         _stream(order["customer_id"]),

@@ -407,17 +407,34 @@ def _ledger_guards() -> None:
             END $$
             """
         )
+        # Checked once per entry at commit (not once per line: a settlement entry has a line per
+        # order, and summing the entry for every line was quadratic).
         op.execute(
             """
             CREATE FUNCTION bnpl_entry_balances() RETURNS trigger LANGUAGE plpgsql AS $$
-            DECLARE total bigint;
+            DECLARE total bigint; n bigint;
             BEGIN
-                SELECT COALESCE(SUM(amount), 0) INTO total FROM ledger_lines
-                WHERE entry_id = NEW.entry_id;
-                IF total <> 0 THEN
-                    RAISE EXCEPTION 'journal entry % does not balance (off by %)', NEW.entry_id, total;
+                SELECT COALESCE(SUM(amount), 0), COUNT(*) INTO total, n FROM ledger_lines
+                WHERE entry_id = NEW.id;
+                IF n = 0 OR total <> 0 THEN
+                    RAISE EXCEPTION 'journal entry % does not balance (% lines, off by %)', NEW.id, n, total;
                 END IF;
                 RETURN NULL;
+            END $$
+            """
+        )
+        # ...and a line can only join an entry written in the same transaction, so an entry
+        # checked at its commit can never be unbalanced later.
+        op.execute(
+            """
+            CREATE FUNCTION bnpl_line_joins_new_entry() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF (SELECT xmin FROM journal_entries WHERE id = NEW.entry_id)
+                   IS DISTINCT FROM pg_current_xact_id()::xid THEN
+                    RAISE EXCEPTION 'ledger lines are written with their entry, never added to entry % later',
+                        NEW.entry_id;
+                END IF;
+                RETURN NEW;
             END $$
             """
         )
@@ -427,8 +444,12 @@ def _ledger_guards() -> None:
                 "FOR EACH ROW EXECUTE FUNCTION bnpl_refuse_change()"
             )
         op.execute(
-            "CREATE CONSTRAINT TRIGGER ledger_lines_balanced AFTER INSERT ON ledger_lines "
+            "CREATE CONSTRAINT TRIGGER journal_entries_balanced AFTER INSERT ON journal_entries "
             "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION bnpl_entry_balances()"
+        )
+        op.execute(
+            "CREATE TRIGGER ledger_lines_with_entry BEFORE INSERT ON ledger_lines "
+            "FOR EACH ROW EXECUTE FUNCTION bnpl_line_joins_new_entry()"
         )
     else:
         for table in APPEND_ONLY:
@@ -441,10 +462,12 @@ def _ledger_guards() -> None:
 
 def _drop_ledger_guards() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS ledger_lines_balanced ON ledger_lines")
+        op.execute("DROP TRIGGER IF EXISTS journal_entries_balanced ON journal_entries")
+        op.execute("DROP TRIGGER IF EXISTS ledger_lines_with_entry ON ledger_lines")
         for table in APPEND_ONLY:
             op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
         op.execute("DROP FUNCTION IF EXISTS bnpl_entry_balances()")
+        op.execute("DROP FUNCTION IF EXISTS bnpl_line_joins_new_entry()")
         op.execute("DROP FUNCTION IF EXISTS bnpl_refuse_change()")
     else:
         for table in APPEND_ONLY:
