@@ -219,3 +219,21 @@ def test_a_refusal_is_remembered_under_its_key(api: Api) -> None:
     is_problem(replay, 409, "invalid-state")
     assert replay.headers["Idempotent-Replayed"] == "true"
     assert api.post(f"/orders/{oid}/deliver", mkey, idem="deliver-2").json()["status"] == "delivered"
+
+
+def test_end_of_day_over_http_settles_once_and_replays_its_summary(api: Api, platform: Any) -> None:
+    s = api.setup()
+    oid = api.checkout(s, amount=50_00).json()["id"]
+    api.post(f"/orders/{oid}/capture", s["merchant"]["api_key"])
+    platform.clock.advance(3)
+    first = api.post("/admin/eod", ADMIN_KEY, idem="eod-1")
+    assert first.status_code == 200 and first.json()["merchants_settled"] == 1
+    again = api.post("/admin/eod", ADMIN_KEY, idem="eod-1")
+    assert again.json() == first.json()
+    fresh = api.post("/admin/eod", ADMIN_KEY, idem="eod-2").json()
+    assert fresh["merchants_settled"] == 0  # the day already ran: nothing more to do
+    is_problem(
+        api.client.post("/admin/eod", headers={"Authorization": f"Bearer {ADMIN_KEY}"}),
+        400,
+        "idempotency-key-required",
+    )

@@ -104,14 +104,10 @@ def execute(
             raise
         refused_status, refusal = exc.status, problem_body(exc.status, exc.code, exc.detail, **exc.extra)
 
-        def remember(ctx: Ctx) -> tuple[int, Any, bool]:
-            stored = idempotency.claim(ctx, scope, key, fingerprint)
-            if stored is not None:
-                return stored.status_code, stored.response, True
-            idempotency.store(ctx, scope, key, refused_status, refusal)
-            return refused_status, refusal, False
-
-        code, result, replayed = platform.run(actor, remember)
+        stored, replayed = platform.run(
+            actor, lambda ctx: idempotency.remember(ctx, scope, key, fingerprint, refused_status, refusal)
+        )
+        code, result = stored.status_code, stored.response
     return JSONResponse(
         result,
         status_code=code,

@@ -18,7 +18,7 @@ from bnpl.api.problems import ApiError, problem
 from bnpl.api.schemas import PaymentCallbackIn, ReverseIn
 from bnpl.domain.plans import PLANS, build_schedule, plan_fee
 from bnpl.domain.plans import apr as plan_apr
-from bnpl.services import audit, checks, daily, repayments
+from bnpl.services import audit, checks, daily, idempotency, repayments
 from bnpl.services.context import Actor
 
 router = APIRouter()
@@ -122,10 +122,21 @@ def reverse_payment(
 
 
 @router.post("/admin/eod", tags=["ops"])
-def end_of_day(platform: PlatformDep, actor: ActorDep) -> Any:
-    """Admin: run today's jobs (expire authorizations, assume deliveries, settle merchants)."""
+def end_of_day(request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey) -> JSONResponse:
+    """Admin: run today's jobs (expire authorizations, assume deliveries, settle merchants).
+
+    The day runs one order or merchant per transaction and is idempotent by itself; the key
+    makes a retried request return the first run's summary."""
     actor.require("admin")
-    return daily.run_day(platform)
+    fingerprint = idempotency.request_hash("POST", request.url.path, None)
+    with platform.read(actor) as ctx:
+        stored = idempotency.lookup(ctx, str(actor), key, fingerprint)
+    if stored is None:
+        summary = daily.run_day(platform)
+        stored, _ = platform.run(
+            actor, lambda ctx: idempotency.remember(ctx, str(actor), key, fingerprint, 200, summary)
+        )
+    return JSONResponse(stored.response, status_code=stored.status_code)
 
 
 @router.get("/admin/ledger/check", tags=["ops"])

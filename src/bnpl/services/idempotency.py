@@ -54,12 +54,33 @@ def claim(ctx: Ctx, scope: str, key: str, fingerprint: str) -> Stored | None:
     ).first()
     if claimed is not None:
         return None
+    stored = lookup(ctx, scope, key, fingerprint)
+    assert stored is not None  # the insert conflicted with a committed row
+    return stored
+
+
+def lookup(ctx: Ctx, scope: str, key: str, fingerprint: str) -> Stored | None:
+    """The answer stored under ``key``, without claiming it (for work that spans transactions)."""
     row = ctx.conn.execute(
         select(idempotency_keys).where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
-    ).one()
+    ).first()
+    if row is None:
+        return None
     if row.request_hash != fingerprint:
         raise IdempotencyConflict("this Idempotency-Key was already used with a different request")
     return Stored(row.status_code, row.response)
+
+
+def remember(
+    ctx: Ctx, scope: str, key: str, fingerprint: str, status_code: int, response: Any
+) -> tuple[Stored, bool]:
+    """Store ``response`` under ``key`` unless another request stored one first; returns the
+    answer that stands and whether it was stored before (a replay)."""
+    stored = claim(ctx, scope, key, fingerprint)
+    if stored is not None:
+        return stored, True
+    store(ctx, scope, key, status_code, response)
+    return Stored(status_code, response), False
 
 
 def store(ctx: Ctx, scope: str, key: str, status_code: int, response: Any) -> None:
