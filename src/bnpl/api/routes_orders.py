@@ -17,6 +17,7 @@ from bnpl.api.schemas import (
     PayoffQuoteOut,
     ReturnIn,
     ReturnOut,
+    ReviewIn,
 )
 from bnpl.domain.errors import Forbidden
 from bnpl.domain.orders import Item
@@ -153,6 +154,32 @@ def convert(
     at ``GET /plans``)."""
     return execute(
         request, platform, actor, key, body, lambda ctx: orders.convert_plan(ctx, order_id, body.plan)
+    )
+
+
+@router.get("/reviews", response_model=list[OrderOut], tags=["risk"])
+def reviews(platform: PlatformDep, actor: ActorDep, limit: int = Query(100, ge=1, le=500)) -> Any:
+    """Admin: orders waiting for a manual review, oldest first."""
+    return read(platform, actor, lambda ctx: orders.list_reviews(ctx, limit))
+
+
+@router.post("/orders/{order_id}/review", response_model=OrderOut, tags=["risk"])
+def review(
+    order_id: Id,
+    body: ReviewIn,
+    request: Request,
+    platform: PlatformDep,
+    actor: ActorDep,
+    key: IdempotencyKey,
+) -> JSONResponse:
+    """Admin: approve or decline an order a risk rule sent to review."""
+    return execute(
+        request,
+        platform,
+        actor,
+        key,
+        body,
+        lambda ctx: orders.decide_review(ctx, order_id, body.approve, body.note),
     )
 
 

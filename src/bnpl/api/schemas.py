@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 Fen = Annotated[StrictInt, Field(gt=0, le=10**12, description="amount in fen (1 yuan = 100 fen)")]
 Id = Annotated[StrictInt, Field(ge=1, le=2**62)]
@@ -104,6 +104,11 @@ class AmountIn(Strict):
     currency: StrictStr = "CNY"
 
 
+class ReviewIn(Strict):
+    approve: StrictBool
+    note: Annotated[Text, Field(min_length=1, max_length=500)]
+
+
 class ReverseIn(Strict):
     reason: Annotated[Text, Field(min_length=1, max_length=500)]
 
@@ -165,7 +170,9 @@ class OrderOut(BaseModel):
     id: int
     merchant_id: int
     customer_id: int
-    status: Literal["authorized", "declined", "cancelled", "expired", "captured", "delivered", "returned"]
+    status: Literal[
+        "authorized", "review", "declined", "cancelled", "expired", "captured", "delivered", "returned"
+    ]
     currency: str
     amount: int
     returned_amount: int

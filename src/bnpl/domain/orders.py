@@ -12,12 +12,17 @@ from bnpl.domain.money import require_positive
 
 class OrderStatus(StrEnum):
     AUTHORIZED = "authorized"  # hold on the limit
+    REVIEW = "review"  # hold on the limit while an analyst decides
     DECLINED = "declined"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     CAPTURED = "captured"  # shipped: principal receivable, merchant owed
     DELIVERED = "delivered"  # trial window running or over
     RETURNED = "returned"  # everything came back
+
+
+# statuses in which the order's amount is held on the customer's credit line
+HOLDING_STATUSES = (OrderStatus.AUTHORIZED.value, OrderStatus.REVIEW.value)
 
 
 class Channel(StrEnum):
@@ -29,8 +34,10 @@ class Channel(StrEnum):
 # action -> states it may start from, and the state it leads to (None: unchanged)
 TRANSITIONS: dict[str, tuple[frozenset[OrderStatus], OrderStatus | None]] = {
     "capture": (frozenset({OrderStatus.AUTHORIZED}), OrderStatus.CAPTURED),
-    "cancel": (frozenset({OrderStatus.AUTHORIZED}), OrderStatus.CANCELLED),
-    "expire": (frozenset({OrderStatus.AUTHORIZED}), OrderStatus.EXPIRED),
+    "cancel": (frozenset({OrderStatus.AUTHORIZED, OrderStatus.REVIEW}), OrderStatus.CANCELLED),
+    "expire": (frozenset({OrderStatus.AUTHORIZED, OrderStatus.REVIEW}), OrderStatus.EXPIRED),
+    "approve_review": (frozenset({OrderStatus.REVIEW}), OrderStatus.AUTHORIZED),
+    "decline_review": (frozenset({OrderStatus.REVIEW}), OrderStatus.DECLINED),
     "deliver": (frozenset({OrderStatus.CAPTURED}), OrderStatus.DELIVERED),
     "request_return": (frozenset({OrderStatus.CAPTURED, OrderStatus.DELIVERED}), None),
     "convert_plan": (frozenset({OrderStatus.CAPTURED, OrderStatus.DELIVERED}), None),
@@ -42,6 +49,8 @@ ACTION_WORDS = {
     "request_return": "return items of",
     "convert_plan": "convert the plan of",
     "payoff": "pay off",
+    "approve_review": "approve",
+    "decline_review": "decline",
 }
 
 

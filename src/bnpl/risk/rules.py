@@ -25,16 +25,19 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bnpl.domain.decision import RuleHit
 from bnpl.risk.expressions import Expression, ExpressionError, compile_expression
 
 ACTIONS = ("decline", "review", "reduce_amount", "step_up")
 MODES = ("live", "shadow")
 MAX_RULES = 500
 MAX_TEXT = 1_000_000
+DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -71,13 +74,21 @@ class RuleSet:
     rules: tuple[Rule, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    rule_id: str
-    action: str
-    reason: str
-    mode: str
-    reduce_to: int | None = None
+def load_default_rules() -> RuleSet:
+    """The rule set shipped with the package (``risk/default_rules.yaml``)."""
+    from bnpl.risk.signals import SIGNAL_NAMES
+
+    return load_rules(DEFAULT_RULES.read_text(encoding="utf-8"), SIGNAL_NAMES)
+
+
+def load_rules_file(path: str) -> RuleSet:
+    from bnpl.risk.signals import SIGNAL_NAMES
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RuleSetError([f"cannot read {path}: {exc.strerror}"]) from None
+    return load_rules(text, SIGNAL_NAMES)
 
 
 def load_rules(text: str, allowed_names: Collection[str]) -> RuleSet:
@@ -158,10 +169,10 @@ def _compile(
         return None
 
 
-def evaluate(rule_set: RuleSet, inputs: Mapping[str, Any]) -> tuple[list[Hit], list[str]]:
+def evaluate(rule_set: RuleSet, inputs: Mapping[str, Any]) -> tuple[list[RuleHit], list[str]]:
     """Every rule that fires (live and shadow), and the errors of rules that could not be
     evaluated on these inputs (such a rule does not fire; the error is recorded, not raised)."""
-    hits: list[Hit] = []
+    hits: list[RuleHit] = []
     errors: list[str] = []
     for rule in rule_set.rules:
         try:
@@ -173,7 +184,7 @@ def evaluate(rule_set: RuleSet, inputs: Mapping[str, Any]) -> tuple[list[Hit], l
                 if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
                     raise ExpressionError(f"reduce_to must come out as an amount in fen, got {value!r}")
                 limit = max(0, int(value))
-            hits.append(Hit(rule.id, rule.action, rule.reason, rule.mode, limit))
+            hits.append(RuleHit(rule.id, rule.action, rule.reason, rule.mode, limit))
         except (ExpressionError, ArithmeticError, ValueError, TypeError) as exc:
             errors.append(f"{rule.id}: {exc}")
     return hits, errors

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bnpl.domain.ledger import Account
+from bnpl.domain.orders import HOLDING_STATUSES
 from bnpl.services.context import Ctx
 from bnpl.store.tables import credit_accounts, journal_entries, ledger_lines, obligations, orders
 
@@ -72,7 +73,7 @@ def check_ledger(ctx: Ctx) -> dict[str, Any]:
     holds = dict(
         ctx.conn.execute(
             select(orders.c.customer_id, func.sum(orders.c.amount))
-            .where(orders.c.status == "authorized")
+            .where(orders.c.status.in_(HOLDING_STATUSES))
             .group_by(orders.c.customer_id)
         ).all()
     )

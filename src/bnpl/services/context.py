@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -17,6 +17,9 @@ from bnpl.domain.allocation import DEFAULT_WATERFALL, Waterfall
 from bnpl.domain.decision import DecisionPolicy
 from bnpl.domain.errors import Forbidden
 from bnpl.store.db import in_transaction, make_engine
+
+if TYPE_CHECKING:
+    from bnpl.risk.rules import RuleSet
 
 T = TypeVar("T")
 
@@ -35,6 +38,8 @@ class Settings:
     timezone: str = DEFAULT_TZ
     business_date: date | None = None  # pin "today" (demo, tests, replays)
     waterfall: Waterfall = DEFAULT_WATERFALL
+    rules_path: str | None = "default"  # the packaged rule set; a YAML file; or None for no rules
+    review_ttl_days: int = 2  # an order in review expires (hold released) if nobody decides
     decision_policy: DecisionPolicy = field(default_factory=DecisionPolicy)
 
     @classmethod
@@ -51,6 +56,8 @@ class Settings:
                 values[key] = int(env[f"BNPL_{key.upper()}"])
         if env.get("BNPL_BUSINESS_DATE"):
             values["business_date"] = date.fromisoformat(env["BNPL_BUSINESS_DATE"])
+        if "BNPL_RULES" in env:  # a path, "default", or "none"
+            values["rules_path"] = None if env["BNPL_RULES"].lower() == "none" else env["BNPL_RULES"]
         if env.get("BNPL_WATERFALL"):  # e.g. "obligation_first" or "component_first"
             values["waterfall"] = Waterfall(walk=env["BNPL_WATERFALL"])  # type: ignore[arg-type]
         values.update(overrides)
@@ -133,6 +140,15 @@ class Ctx:
     now: datetime
     actor: Actor
     settings: Settings
+    rules: RuleSet | None = None
+
+
+def load_rule_set(path: str | None) -> RuleSet | None:
+    if not path:
+        return None
+    from bnpl.risk.rules import load_default_rules, load_rules_file
+
+    return load_default_rules() if path == "default" else load_rules_file(path)
 
 
 class Platform:
@@ -148,16 +164,19 @@ class Platform:
             )
         self.clock = clock
         self.engine = engine or make_engine(settings.database_url)
+        self.rules = load_rule_set(settings.rules_path)
 
     def run(self, actor: Actor, work: Callable[[Ctx], T]) -> T:
         """Run ``work`` in one transaction (committed on success, retried on serialisation failure)."""
         today, now = self.clock.today(), self.clock.now()
-        return in_transaction(self.engine, lambda conn: work(Ctx(conn, today, now, actor, self.settings)))
+        return in_transaction(
+            self.engine, lambda conn: work(Ctx(conn, today, now, actor, self.settings, self.rules))
+        )
 
     @contextmanager
     def read(self, actor: Actor = SYSTEM) -> Iterator[Ctx]:
         with self.engine.connect() as conn:
-            yield Ctx(conn, self.clock.today(), self.clock.now(), actor, self.settings)
+            yield Ctx(conn, self.clock.today(), self.clock.now(), actor, self.settings, self.rules)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bnpl.domain.errors import InvalidState
+from bnpl.domain.orders import HOLDING_STATUSES
 from bnpl.services import orders as order_service
 from bnpl.services.context import SYSTEM, Ctx, Platform
 from bnpl.services.settlement import merchants_due, settle_merchant
@@ -33,7 +34,7 @@ def run_day(platform: Platform) -> dict[str, Any]:
         today = ctx.today
         stale = (
             ctx.conn.execute(
-                select(orders.c.id).where(orders.c.status == "authorized", orders.c.expires_on < today)
+                select(orders.c.id).where(orders.c.status.in_(HOLDING_STATUSES), orders.c.expires_on < today)
             )
             .scalars()
             .all()

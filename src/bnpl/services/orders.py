@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, select
 
 from bnpl.domain import postings
 from bnpl.domain.allocation import Cut, Line, cut_from_tail
-from bnpl.domain.decision import DecisionInput, decide
+from bnpl.domain.decision import DecisionInput, Outcome, RuleHit, decide
 from bnpl.domain.errors import (
     CurrencyMismatch,
     Forbidden,
@@ -41,6 +41,8 @@ from bnpl.domain.plans import (
     get_plan,
     plan_fee,
 )
+from bnpl.risk.rules import evaluate as evaluate_rules
+from bnpl.risk.signals import gather as gather_signals
 from bnpl.services import audit
 from bnpl.services.context import Ctx
 from bnpl.services.ledger import post
@@ -270,8 +272,27 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
         channel=cmd.channel,
         merchant_id=cmd.merchant_id,
         categories=tuple(sorted({i.category for i in cmd.items})),
+        rules_version=ctx.rules.version if ctx.rules else None,
     )
-    decision = decide(inputs, ctx.settings.decision_policy)
+    signals: dict[str, Any] = {}
+    hits: list[RuleHit] = []
+    rule_errors: list[str] = []
+    if ctx.rules is not None:
+        signals = gather_signals(
+            ctx,
+            customer_id=cmd.customer_id,
+            merchant_id=cmd.merchant_id,
+            amount=amount,
+            plan=plan.code,
+            channel=cmd.channel,
+            categories=list(inputs.categories),
+            items=len(cmd.items),
+            account=account,
+            device_id=cmd.device_id,
+            address_hash=cmd.address_hash,
+        )
+        hits, rule_errors = evaluate_rules(ctx.rules, signals)
+    decision = decide(inputs, ctx.settings.decision_policy, tuple(hits))
     reasons = [{"code": r.code, "en": r.en, "zh": r.zh} for r in decision.reasons]
     decision_row = {
         "customer_id": cmd.customer_id,
@@ -287,14 +308,18 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
             "address_hash": cmd.address_hash,
             "stream_id": cmd.stream_id,
             "creator_id": cmd.creator_id,
+            "signals": {k: str(v) if isinstance(v, Decimal) else v for k, v in signals.items()},
         },
         "versions": decision.versions,
+        "rule_hits": {"hits": [asdict(h) for h in hits], "errors": rule_errors},
         "business_date": ctx.today,
         "created_at": ctx.now,
     }
     decision_row["id"] = ctx.conn.execute(_NEW_DECISION, decision_row).scalar_one()
 
-    status = OrderStatus.AUTHORIZED if decision.approved else OrderStatus.DECLINED
+    status = {Outcome.APPROVE: OrderStatus.AUTHORIZED, Outcome.REVIEW: OrderStatus.REVIEW}.get(
+        decision.outcome, OrderStatus.DECLINED
+    )
     order_row: dict[str, Any] = {
         "merchant_id": cmd.merchant_id,
         "customer_id": cmd.customer_id,
@@ -317,7 +342,12 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
         "mdr_amount": 0,
         "merchant_fee": 0,
         "authorized_on": ctx.today,
-        "expires_on": ctx.today + timedelta(days=ctx.settings.authorization_ttl_days),
+        "expires_on": ctx.today
+        + timedelta(
+            days=ctx.settings.review_ttl_days
+            if status == OrderStatus.REVIEW
+            else ctx.settings.authorization_ttl_days
+        ),
         "captured_on": None,
         "delivered_on": None,
         "delivery_assumed": 0,
@@ -340,7 +370,7 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
         for i in cmd.items
     ]
     ctx.conn.execute(_NEW_ITEMS, item_rows)
-    if decision.approved:
+    if decision.holds_credit:
         change_account(ctx, cmd.customer_id, holds=amount)
     audit.record(
         ctx,
@@ -841,3 +871,43 @@ def payoff(ctx: Ctx, order_id: int, amount: int) -> dict[str, Any]:
         {"amount": amount, "fees_waived": quote["fees_waived"]},
     )
     return {"quote": quote, "payment": payment, "order": get_order(ctx, order_id)}
+
+
+# --- manual review ----------------------------------------------------------------------------
+
+
+def list_reviews(ctx: Ctx, limit: int = 100) -> list[dict[str, Any]]:
+    """Orders waiting for an analyst, oldest first (they expire if nobody decides)."""
+    ctx.actor.require("admin")
+    ids = ctx.conn.execute(
+        select(orders.c.id)
+        .where(orders.c.status == OrderStatus.REVIEW.value)
+        .order_by(orders.c.id)
+        .limit(limit)
+    ).scalars()
+    return [get_order(ctx, oid) for oid in ids]
+
+
+def decide_review(ctx: Ctx, order_id: int, approve: bool, note: str) -> dict[str, Any]:
+    """An analyst approves (the hold stays, the order is authorized) or declines (hold released)."""
+    ctx.actor.require("admin")
+    if not note.strip():
+        raise InvalidInput("say why: the note is kept in the audit log")
+    _, order = _lock_order(ctx, order_id)
+    status = transition(OrderStatus(order["status"]), "approve_review" if approve else "decline_review")
+    values: dict[str, Any] = {"status": status.value}
+    if approve:  # the normal authorization window starts now
+        values["expires_on"] = ctx.today + timedelta(days=ctx.settings.authorization_ttl_days)
+    else:
+        change_account(ctx, order["customer_id"], holds=-order["amount"])
+    _update_order(ctx, order_id, **values)
+    audit.record(
+        ctx,
+        _stream(order["customer_id"]),
+        f"review.{'approved' if approve else 'declined'}",
+        "order",
+        order_id,
+        {"status": order["status"]},
+        {"status": status.value, "note": note},
+    )
+    return get_order(ctx, order_id)

@@ -93,6 +93,7 @@ decisions = Table(
     Column("reasons", JSON, nullable=False),
     Column("inputs", JSON, nullable=False),
     Column("versions", JSON, nullable=False),
+    Column("rule_hits", JSON),  # live and shadow hits, and rules that could not be evaluated
     Column("business_date", Date, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
@@ -134,6 +135,11 @@ orders = Table(
     Index("ix_orders_customer_id", "customer_id", "id"),
     Index("ix_orders_status_expires_on", "status", "expires_on"),
     Index("ix_orders_settle_on", "settle_on", "settled_on"),
+    # velocity windows (risk/signals.py)
+    Index("ix_orders_customer_created", "customer_id", "created_at"),
+    Index("ix_orders_merchant_created", "merchant_id", "created_at"),
+    Index("ix_orders_device_created", "device_id", "created_at"),
+    Index("ix_orders_address_created", "address_hash", "created_at"),
 )
 
 order_items = Table(

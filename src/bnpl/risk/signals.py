@@ -1,0 +1,158 @@
+"""The inputs risk rules see at checkout: the basket, the account, and velocity over sliding
+windows per customer, device, address, merchant and customer–merchant pair.
+
+Velocity is counted in the database from the orders table, so it is exact and keeps no state of
+its own (nothing to bound in memory): one round trip of indexed range counts. Counts that span
+customers (a device, an address) are serialised on PostgreSQL by transaction-level advisory locks
+on the device and the address, taken after the customer's account lock, so two concurrent
+checkouts on one device each see the other; SQLite serialises write transactions already.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from bnpl.services.context import Ctx
+from bnpl.store.tables import customers, orders
+
+WINDOWS = {
+    "10m": timedelta(minutes=10),
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+}
+# Easily resold goods: the usual targets of cash-out (套现) and reselling.
+RESALE_CATEGORIES = frozenset({"phones", "gold", "gift_cards", "top_up_cards"})
+
+# Every name a rule may use; rule sets are checked against this set when they load.
+SIGNAL_NAMES = frozenset(
+    {
+        "amount",
+        "plan",
+        "channel",
+        "items",
+        "categories",
+        "category_resale",
+        "account.limit",
+        "account.available",
+        "account.outstanding",
+        "account.utilisation",
+        "customer.age_days",
+        "customer.orders_total",
+        *(f"velocity.customer_{w}" for w in WINDOWS),
+        "velocity.pair_24h",
+        "merchant.orders_10m",
+        "merchant.orders_1h",
+        "device.present",
+        "device.known",
+        "device.customers_7d",
+        "device.orders_24h",
+        "address.present",
+        "address.known",
+        "address.customers_7d",
+        "address.orders_24h",
+    }
+)
+
+
+def _lock_key(kind: str, value: str) -> int:
+    return int.from_bytes(
+        hashlib.blake2b(f"{kind}:{value}".encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+def _count(*conditions: ColumnElement[bool]) -> Any:
+    return select(func.count()).where(*conditions).scalar_subquery()
+
+
+def _velocity(
+    customer_id: int,
+    merchant_id: int,
+    device_id: str | None,
+    address_hash: str | None,
+    since: dict[str, datetime],
+) -> Any:
+    """One SELECT of scalar subqueries: every count in a single round trip."""
+    o = orders.c
+    cols: dict[str, Any] = {
+        f"velocity.customer_{w}": _count(o.customer_id == customer_id, o.created_at >= t)
+        for w, t in since.items()
+    }
+    cols["customer.orders_total"] = _count(o.customer_id == customer_id)
+    cols["customer.created_at"] = (
+        select(customers.c.created_at).where(customers.c.id == customer_id).scalar_subquery()
+    )
+    cols["velocity.pair_24h"] = _count(
+        o.customer_id == customer_id, o.merchant_id == merchant_id, o.created_at >= since["24h"]
+    )
+    cols["merchant.orders_10m"] = _count(o.merchant_id == merchant_id, o.created_at >= since["10m"])
+    cols["merchant.orders_1h"] = _count(o.merchant_id == merchant_id, o.created_at >= since["1h"])
+    for name, column, value in (
+        ("device", o.device_id, device_id),
+        ("address", o.address_hash, address_hash),
+    ):
+        if value:
+            cols[f"{name}.known"] = _count(column == value, o.customer_id == customer_id)
+            cols[f"{name}.customers_7d"] = (
+                select(func.count(func.distinct(o.customer_id)))
+                .where(column == value, o.created_at >= since["7d"])
+                .scalar_subquery()
+            )
+            cols[f"{name}.orders_24h"] = _count(column == value, o.created_at >= since["24h"])
+    return select(*(c.label(k) for k, c in cols.items()))
+
+
+def gather(
+    ctx: Ctx,
+    *,
+    customer_id: int,
+    merchant_id: int,
+    amount: int,
+    plan: str,
+    channel: str,
+    categories: list[str],
+    items: int,
+    account: Any,
+    device_id: str | None,
+    address_hash: str | None,
+) -> dict[str, Any]:
+    """The signal values for one checkout. The caller holds the customer's account lock."""
+    if ctx.conn.dialect.name == "postgresql":
+        keys = sorted(_lock_key(k, v) for k, v in (("device", device_id), ("address", address_hash)) if v)
+        if keys:
+            ctx.conn.execute(select(*(func.pg_advisory_xact_lock(k) for k in keys)))
+    since = {w: ctx.now - d for w, d in WINDOWS.items()}
+    counts = dict(
+        ctx.conn.execute(_velocity(customer_id, merchant_id, device_id, address_hash, since)).mappings().one()
+    )
+    created: datetime = counts.pop("customer.created_at")
+    used = account.outstanding + account.holds
+    signals: dict[str, Any] = {
+        "amount": amount,
+        "plan": plan,
+        "channel": channel,
+        "items": items,
+        "categories": sorted(categories),
+        "category_resale": any(c in RESALE_CATEGORIES for c in categories),
+        "account.limit": account.credit_limit,
+        "account.available": max(0, account.credit_limit - used),
+        "account.outstanding": account.outstanding,
+        "account.utilisation": Decimal(used) / Decimal(account.credit_limit)
+        if account.credit_limit
+        else Decimal(1),
+        "customer.age_days": max(0, (ctx.now.date() - created.date()).days),
+        "device.present": bool(device_id),
+        "address.present": bool(address_hash),
+    }
+    for name in ("device", "address"):
+        signals[f"{name}.known"] = int(counts.pop(f"{name}.known", 0)) > 0
+        signals.setdefault(f"{name}.customers_7d", int(counts.pop(f"{name}.customers_7d", 0)))
+        signals.setdefault(f"{name}.orders_24h", int(counts.pop(f"{name}.orders_24h", 0)))
+    signals |= {k: int(v) for k, v in counts.items()}
+    return signals
