@@ -84,3 +84,26 @@ def test_bad_input_is_one_line_and_a_nonzero_exit(bnpl: Any) -> None:
         assert proc.returncode != 0
         assert words in proc.stderr
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_explaining_a_decision_and_working_the_review_queue(bnpl: Any) -> None:
+    merchant = data(bnpl("merchant", "create", "Phone Shop", "--category", "phones"))
+    customer = data(bnpl("customer", "create", "Shopper", "--limit", "1000000"))
+    order = data(
+        bnpl(
+            "order",
+            "authorize",
+            "--merchant",
+            str(merchant["id"]),
+            "--customer",
+            str(customer["id"]),
+            "--item",
+            "phone-x:phones:400000:1",
+        )
+    )
+    assert order["status"] == "declined"
+    text = bnpl("decision", "explain", str(order["decision"]["id"])).stdout
+    assert "was declined" in text and "RESALE_HIGH_VALUE" in text and "rule resale-goods-high-value" in text
+    assert data(bnpl("review", "list")) == []
+    proc = bnpl("review", "approve", str(order["id"]), "--note", "x", ok=False)
+    assert proc.returncode == 1 and "cannot approve an order that is declined" in proc.stderr

@@ -31,6 +31,8 @@ return_app = typer.Typer(help="Returns within the trial window.", no_args_is_hel
 eod_app = typer.Typer(help="End of day.", no_args_is_help=True)
 ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+review_app = typer.Typer(help="Orders a risk rule sent to manual review.", no_args_is_help=True)
+decision_app = typer.Typer(help="Checkout decisions.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (merchant_app, "merchant"),
@@ -40,6 +42,8 @@ for sub, name in (
     (eod_app, "eod"),
     (ledger_app, "ledger"),
     (audit_app, "audit"),
+    (review_app, "review"),
+    (decision_app, "decision"),
 ):
     app.add_typer(sub, name=name)
 
@@ -322,6 +326,58 @@ def return_reject(return_id: int) -> None:
     from bnpl.services import orders
 
     emit(run(lambda c: orders.reject_return(c, return_id)))
+
+
+# --- risk ---------------------------------------------------------------------------------
+
+
+@review_app.command("list")
+def review_list() -> None:
+    """Orders waiting for an analyst, oldest first."""
+    from bnpl.services import orders
+
+    emit(
+        [
+            {
+                "order_id": o["id"],
+                "customer_id": o["customer_id"],
+                "amount": o["amount"],
+                "reasons": [r["code"] for r in o["decision"]["reasons"]],
+                "expires_on": o["expires_on"],
+            }
+            for o in run(orders.list_reviews)
+        ]
+    )
+
+
+@review_app.command("approve")
+def review_approve(
+    order_id: int, note: Annotated[str, typer.Option(help="why (kept in the audit log)")]
+) -> None:
+    from bnpl.services import orders
+
+    emit(run(lambda c: orders.decide_review(c, order_id, True, note)))
+
+
+@review_app.command("decline")
+def review_decline(
+    order_id: int, note: Annotated[str, typer.Option(help="why (kept in the audit log)")]
+) -> None:
+    from bnpl.services import orders
+
+    emit(run(lambda c: orders.decide_review(c, order_id, False, note)))
+
+
+@decision_app.command("explain")
+def decision_explain(decision_id: int, json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """A stored decision in plain language: outcome, reasons, rules (live and shadow), versions."""
+    from bnpl.services import explain
+
+    view = run(lambda c: explain.get_decision(c, decision_id))
+    if json_out:
+        emit(view)
+    else:
+        out.print(explain.explain(view), markup=False, highlight=False)
 
 
 # --- end of day and checks ----------------------------------------------------------------

@@ -237,3 +237,21 @@ def test_end_of_day_over_http_settles_once_and_replays_its_summary(api: Api, pla
         400,
         "idempotency-key-required",
     )
+
+
+def test_decisions_are_explained_to_the_customer_and_in_full_to_staff(api: Api) -> None:
+    s = api.setup(limit=100_00)
+    order = api.checkout(s, amount=500_00).json()
+    did = order["decision"]["id"]
+    mine = api.get(f"/decisions/{did}", s["customer"]["api_key"]).json()
+    assert mine["outcome"] == "decline" and mine["reasons"][0]["code"] == "INSUFFICIENT_CREDIT"
+    assert "rule_hits" not in mine and "signals" not in mine
+    staff = api.get(f"/decisions/{did}", ADMIN_KEY).json()
+    assert staff["signals"]["amount"] == 500_00 and staff["rule_hits"] == []
+    is_problem(api.get(f"/decisions/{did}", s["merchant"]["api_key"]), 404, "not-found")
+    assert api.get("/reviews", ADMIN_KEY).json() == []
+    is_problem(
+        api.post(f"/orders/{order['id']}/review", ADMIN_KEY, {"approve": True, "note": "ok"}),
+        409,
+        "invalid-state",
+    )

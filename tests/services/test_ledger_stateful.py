@@ -157,6 +157,12 @@ class Lifecycle(RuleBasedStateMachine):
 
         self.attempt(owner, work)
 
+    @precondition(lambda self: self.orders)
+    @rule(data=st.data(), approve=st.booleans())
+    def review(self, data: st.DataObject, approve: bool) -> None:
+        oid = data.draw(st.sampled_from(self.orders))
+        self.attempt(ADMIN, lambda c: orders.decide_review(c, oid, approve, "analyst"))
+
     @rule(data=st.data())
     def reverse_payment(self, data: st.DataObject) -> None:
         with self.platform.read() as c:

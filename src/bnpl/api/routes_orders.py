@@ -21,7 +21,7 @@ from bnpl.api.schemas import (
 )
 from bnpl.domain.errors import Forbidden
 from bnpl.domain.orders import Item
-from bnpl.services import orders
+from bnpl.services import explain, orders
 
 router = APIRouter(tags=["orders"])
 
@@ -155,6 +155,13 @@ def convert(
     return execute(
         request, platform, actor, key, body, lambda ctx: orders.convert_plan(ctx, order_id, body.plan)
     )
+
+
+@router.get("/decisions/{decision_id}", tags=["risk"])
+def decision(decision_id: Id, platform: PlatformDep, actor: ActorDep) -> Any:
+    """A stored decision: customers see their reasons; staff also see the rules that fired (live and
+    shadow), the signals and the versions."""
+    return read(platform, actor, lambda ctx: explain.get_decision(ctx, decision_id))
 
 
 @router.get("/reviews", response_model=list[OrderOut], tags=["risk"])

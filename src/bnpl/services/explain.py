@@ -1,0 +1,69 @@
+"""Explaining a stored decision in plain language: to a customer (the reasons) and to an analyst
+(also the rules that fired, live and shadow, the signals they saw, and the versions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from bnpl.domain.errors import NotFound
+from bnpl.services.context import Ctx
+from bnpl.store.tables import decisions, orders
+
+OUTCOME_WORDS = {
+    "approve": "approved",
+    "decline": "declined",
+    "review": "sent to a manual review (the amount is held meanwhile)",
+    "approve_lower": "offered a lower amount",
+}
+
+
+def get_decision(ctx: Ctx, decision_id: int) -> dict[str, Any]:
+    row = ctx.conn.execute(select(decisions).where(decisions.c.id == decision_id)).mappings().first()
+    a = ctx.actor
+    if row is None or (a.role == "customer" and a.subject_id != row["customer_id"]) or a.role == "merchant":
+        raise NotFound(f"decision {decision_id} not found")
+    order_id = ctx.conn.execute(select(orders.c.id).where(orders.c.decision_id == decision_id)).scalar()
+    view: dict[str, Any] = {
+        "id": row["id"],
+        "order_id": order_id,
+        "customer_id": row["customer_id"],
+        "merchant_id": row["merchant_id"],
+        "business_date": row["business_date"].isoformat(),
+        "amount": row["amount"],
+        "outcome": row["outcome"],
+        "approved_amount": row["approved_amount"],
+        "reasons": row["reasons"],
+        "versions": row["versions"],
+    }
+    if a.role in ("admin", "system"):  # rule internals are for staff, not for gaming
+        hits = row["rule_hits"] or {"hits": [], "errors": []}
+        view |= {
+            "rule_hits": hits["hits"],
+            "rule_errors": hits["errors"],
+            "signals": row["inputs"].get("signals", {}),
+        }
+    return view
+
+
+def explain(view: dict[str, Any]) -> str:
+    """A few readable lines about one decision."""
+    yuan = f"{view['amount'] / 100:,.2f}"
+    outcome = OUTCOME_WORDS.get(view["outcome"], view["outcome"])
+    lines = [
+        f"Decision {view['id']} on {view['business_date']}: an order of {yuan} yuan from customer "
+        f"{view['customer_id']} at merchant {view['merchant_id']} was {outcome}."
+    ]
+    if view["outcome"] == "approve_lower":
+        lines.append(f"The most the customer may check out now is {view['approved_amount'] / 100:,.2f} yuan.")
+    for r in view["reasons"]:
+        lines.append(f"  because: {r['en']} / {r['zh']} [{r['code']}]")
+    for h in view.get("rule_hits", []):
+        effect = "changed the outcome" if h["mode"] == "live" else "recorded only (shadow)"
+        lines.append(f"  rule {h['rule_id']}: {h['action']} ({h['reason']}), {effect}")
+    for e in view.get("rule_errors", []):
+        lines.append(f"  rule could not be evaluated: {e}")
+    versions = ", ".join(f"{k} {v}" for k, v in sorted(view["versions"].items()))
+    lines.append(f"  decided by {versions}")
+    return "\n".join(lines)
