@@ -73,6 +73,14 @@ class RuleSet:
     version: str
     rules: tuple[Rule, ...]
 
+    @property
+    def names(self) -> frozenset[str]:
+        """The inputs the rules read: only these are gathered at checkout."""
+        used: set[str] = set()
+        for rule in self.rules:
+            used |= rule.when.names | (rule.reduce_to.names if rule.reduce_to else frozenset())
+        return frozenset(used)
+
 
 def load_default_rules() -> RuleSet:
     """The rule set shipped with the package (``risk/default_rules.yaml``)."""

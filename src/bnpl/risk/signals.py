@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from bnpl.services.context import Ctx
@@ -61,6 +62,9 @@ SIGNAL_NAMES = frozenset(
 )
 
 
+SHARED_KEY_SIGNALS = frozenset(n for n in SIGNAL_NAMES if n.startswith(("device.", "address.")))
+
+
 def _lock_key(kind: str, value: str) -> int:
     return int.from_bytes(
         hashlib.blake2b(f"{kind}:{value}".encode(), digest_size=8).digest(), "big", signed=True
@@ -71,41 +75,41 @@ def _count(*conditions: ColumnElement[bool]) -> Any:
     return select(func.count()).where(*conditions).scalar_subquery()
 
 
-def _velocity(
-    customer_id: int,
-    merchant_id: int,
-    device_id: str | None,
-    address_hash: str | None,
-    since: dict[str, datetime],
-) -> Any:
-    """One SELECT of scalar subqueries: every count in a single round trip."""
+@lru_cache(maxsize=64)
+def _velocity(needed: frozenset[str], has_device: bool, has_address: bool) -> Any:
+    """One SELECT of scalar subqueries: every count the rules need, in a single round trip.
+
+    Built once per shape (which signals, which keys present) with bound parameters, so a checkout
+    pays neither the building nor the compiling of this statement."""
     o = orders.c
+    cid: Any = bindparam("cid")
+    mid: Any = bindparam("mid")
+    since: dict[str, Any] = {w: bindparam(f"since_{w}") for w in WINDOWS}
     cols: dict[str, Any] = {
-        f"velocity.customer_{w}": _count(o.customer_id == customer_id, o.created_at >= t)
-        for w, t in since.items()
+        f"velocity.customer_{w}": _count(o.customer_id == cid, o.created_at >= t) for w, t in since.items()
     }
-    cols["customer.orders_total"] = _count(o.customer_id == customer_id)
-    cols["customer.created_at"] = (
-        select(customers.c.created_at).where(customers.c.id == customer_id).scalar_subquery()
-    )
+    cols["customer.orders_total"] = _count(o.customer_id == cid)
     cols["velocity.pair_24h"] = _count(
-        o.customer_id == customer_id, o.merchant_id == merchant_id, o.created_at >= since["24h"]
+        o.customer_id == cid, o.merchant_id == mid, o.created_at >= since["24h"]
     )
-    cols["merchant.orders_10m"] = _count(o.merchant_id == merchant_id, o.created_at >= since["10m"])
-    cols["merchant.orders_1h"] = _count(o.merchant_id == merchant_id, o.created_at >= since["1h"])
-    for name, column, value in (
-        ("device", o.device_id, device_id),
-        ("address", o.address_hash, address_hash),
+    cols["merchant.orders_10m"] = _count(o.merchant_id == mid, o.created_at >= since["10m"])
+    cols["merchant.orders_1h"] = _count(o.merchant_id == mid, o.created_at >= since["1h"])
+    for name, column, present in (
+        ("device", o.device_id, has_device),
+        ("address", o.address_hash, has_address),
     ):
-        if value:
-            cols[f"{name}.known"] = _count(column == value, o.customer_id == customer_id)
+        if present:
+            value: Any = bindparam(name)
+            cols[f"{name}.known"] = _count(column == value, o.customer_id == cid)
             cols[f"{name}.customers_7d"] = (
                 select(func.count(func.distinct(o.customer_id)))
                 .where(column == value, o.created_at >= since["7d"])
                 .scalar_subquery()
             )
             cols[f"{name}.orders_24h"] = _count(column == value, o.created_at >= since["24h"])
-    return select(*(c.label(k) for k, c in cols.items()))
+    wanted = [c.label(k) for k, c in cols.items() if k in needed]
+    created = select(customers.c.created_at).where(customers.c.id == cid).scalar_subquery()
+    return select(created.label("customer.created_at"), *wanted)
 
 
 def gather(
@@ -121,16 +125,24 @@ def gather(
     account: Any,
     device_id: str | None,
     address_hash: str | None,
+    needed: frozenset[str] = SIGNAL_NAMES,
 ) -> dict[str, Any]:
-    """The signal values for one checkout. The caller holds the customer's account lock."""
-    if ctx.conn.dialect.name == "postgresql":
+    """The signal values for one checkout (counts only where ``needed``: a busy merchant's hourly
+    count is not worth a scan if no rule reads it). The caller holds the account lock."""
+    if ctx.conn.dialect.name == "postgresql" and needed & SHARED_KEY_SIGNALS:
         keys = sorted(_lock_key(k, v) for k, v in (("device", device_id), ("address", address_hash)) if v)
         if keys:
             ctx.conn.execute(select(*(func.pg_advisory_xact_lock(k) for k in keys)))
     since = {w: ctx.now - d for w, d in WINDOWS.items()}
-    counts = dict(
-        ctx.conn.execute(_velocity(customer_id, merchant_id, device_id, address_hash, since)).mappings().one()
-    )
+    query = _velocity(needed, bool(device_id), bool(address_hash))
+    params: dict[str, Any] = {
+        "cid": customer_id,
+        "mid": merchant_id,
+        "device": device_id,
+        "address": address_hash,
+    }
+    params |= {f"since_{w}": t for w, t in since.items()}
+    counts = dict(ctx.conn.execute(query, params).mappings().one())
     created: datetime = counts.pop("customer.created_at")
     used = account.outstanding + account.holds
     signals: dict[str, Any] = {

@@ -290,6 +290,7 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
             account=account,
             device_id=cmd.device_id,
             address_hash=cmd.address_hash,
+            needed=ctx.rules.names,
         )
         hits, rule_errors = evaluate_rules(ctx.rules, signals)
     decision = decide(inputs, ctx.settings.decision_policy, tuple(hits))
