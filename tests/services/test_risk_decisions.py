@@ -113,3 +113,39 @@ def test_without_rules_only_the_policy_and_the_limit_decide(platform: Platform) 
     w = World.create(platform, limit=10_000_00)
     order = checkout(w, w.customer_id, 4000_00, category="phones")
     assert order["status"] == "authorized" and "rules" not in order["decision"]["versions"]
+
+
+def test_velocity_and_account_age_follow_the_business_clock(platform: Platform) -> None:
+    w = World.create(platform, limit=100_000_00)
+    for _ in range(9):  # one order a business day: never a burst
+        assert checkout(w, w.customer_id, 10_00)["status"] == "authorized"
+        platform.clock.advance(1)  # type: ignore[attr-defined]
+    platform.clock.advance(90)  # type: ignore[attr-defined]
+    # an old account on a new device is not a "new account on a new device"
+    assert checkout(w, w.customer_id, 1500_00, device="fresh-device")["status"] == "authorized"
+
+
+def test_a_lower_offer_of_nothing_is_a_decline(platform: Platform, tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: t\nrules:\n  - {id: z, when: true, action: reduce_amount, reduce_to: 0, reason: ZERO}\n"
+    )
+    platform.rules = load_rule_set(str(rules))
+    w = World.create(platform)
+    order = checkout(w, w.customer_id, 10_00)
+    assert order["decision"]["outcome"] == "decline" and order["decision"]["reasons"][0]["code"] == "ZERO"
+    assert "risk check applies" in order["decision"]["reasons"][0]["en"]
+
+
+def test_a_review_cannot_be_approved_after_its_window_nor_expire_before_it(platform: Platform) -> None:
+    w = World.create(platform, limit=1000_00)
+    for _ in range(4):
+        checkout(w, w.new_customer(), 10_00, device="dev-3")
+    held = checkout(w, w.new_customer(), 20_00, device="dev-3")
+    with pytest.raises(InvalidState, match="does not expire until"):
+        platform.run(ADMIN, lambda c: orders.expire(c, held["id"]))
+    platform.clock.advance(platform.settings.review_ttl_days + 1)  # type: ignore[attr-defined]
+    with pytest.raises(InvalidState, match="review window closed"):
+        platform.run(ADMIN, lambda c: orders.decide_review(c, held["id"], True, "late"))
+    assert daily.run_day(platform)["expired"] >= 1
+    w.ledger_ok()

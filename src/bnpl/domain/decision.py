@@ -102,7 +102,7 @@ def reason_for(code: str) -> Reason:
     return (
         REASONS.get(code)
         or RULE_REASONS.get(code)
-        or Reason(code, f"Declined by a risk check ({code}).", f"未通过风险校验（{code}）。")
+        or Reason(code, f"A risk check applies to this order ({code}).", f"该订单触发风险校验（{code}）。")
     )
 
 
@@ -184,9 +184,9 @@ def decide(
     if caps:
         lowest = min(caps, key=lambda h: h.reduce_to or 0)
         if inp.amount > (lowest.reduce_to or 0):
-            return Decision(
-                Outcome.APPROVE_LOWER, lowest.reduce_to or 0, (reason_for(lowest.reason),), versions
-            )
+            if not lowest.reduce_to:  # nothing left to offer
+                return refuse(lowest.reason)
+            return Decision(Outcome.APPROVE_LOWER, lowest.reduce_to, (reason_for(lowest.reason),), versions)
     reviews = [h.reason for h in live if h.action in ("review", "step_up")]
     if reviews:
         return Decision(

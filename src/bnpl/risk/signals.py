@@ -11,7 +11,7 @@ checkouts on one device each see the other; SQLite serialises write transactions
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -113,6 +113,11 @@ def _velocity(needed: frozenset[str], has_device: bool, has_address: bool) -> An
     return select(created.label("customer.created_at"), *wanted)
 
 
+def _utc_date(moment: datetime) -> Any:
+    """The UTC calendar date of a stored timestamp (PostgreSQL answers in the session's zone)."""
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
+
+
 def gather(
     ctx: Ctx,
     *,
@@ -159,7 +164,7 @@ def gather(
         "account.utilisation": Decimal(used) / Decimal(account.credit_limit)
         if account.credit_limit
         else Decimal(1),
-        "customer.age_days": max(0, (ctx.now.date() - created.date()).days),
+        "customer.age_days": max(0, (ctx.now.date() - _utc_date(created)).days),
         "device.present": bool(device_id),
         "address.present": bool(address_hash),
     }

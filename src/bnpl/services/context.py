@@ -51,7 +51,7 @@ class Settings:
         for key in ("environment", "admin_key", "webhook_secret", "timezone"):
             if f"BNPL_{key.upper()}" in env:
                 values[key] = env[f"BNPL_{key.upper()}"]
-        for key in ("authorization_ttl_days", "assumed_delivery_days"):
+        for key in ("authorization_ttl_days", "assumed_delivery_days", "review_ttl_days"):
             if env.get(f"BNPL_{key.upper()}"):
                 values[key] = int(env[f"BNPL_{key.upper()}"])
         if env.get("BNPL_BUSINESS_DATE"):
@@ -71,6 +71,8 @@ class Settings:
             raise ValueError("BNPL_WATERFALL must be obligation_first or component_first")
         if not 0 < self.authorization_ttl_days <= 90 or not 0 <= self.assumed_delivery_days <= 60:
             raise ValueError("BNPL_AUTHORIZATION_TTL_DAYS must be 1-90 and BNPL_ASSUMED_DELIVERY_DAYS 0-60")
+        if not 0 < self.review_ttl_days <= 30:
+            raise ValueError("BNPL_REVIEW_TTL_DAYS must be 1-30")
         if self.environment != "development":
             for name in ("admin_key", "webhook_secret"):
                 if getattr(self, name) in PLACEHOLDER_SECRETS:
@@ -98,7 +100,8 @@ class SystemClock:
 
 
 class FixedClock:
-    """A business date that tests and the simulator move by hand."""
+    """A business date that tests and the simulator move by hand. Timestamps fall on that date
+    (at the real time of day), so time windows such as velocity follow the business clock."""
 
     def __init__(self, day: date) -> None:
         self.day = day
@@ -107,7 +110,7 @@ class FixedClock:
         return self.day
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return datetime.combine(self.day, datetime.now(UTC).time(), tzinfo=UTC)
 
     def advance(self, days: int = 1) -> date:
         self.day += timedelta(days=days)

@@ -514,6 +514,8 @@ def _redate(ctx: Ctx, order_id: int, plan_code: str, trial_end: date) -> None:
 def _release(ctx: Ctx, order_id: int, action: str) -> dict[str, Any]:
     _, order = _lock_order(ctx, order_id, "merchant")
     status = transition(OrderStatus(order["status"]), action)
+    if action == "expire" and order["expires_on"] >= ctx.today:  # e.g. a review approved meanwhile
+        raise InvalidState(f"order {order_id} does not expire until after {order['expires_on']}")
     _update_order(ctx, order_id, status=status.value)
     change_account(ctx, order["customer_id"], holds=-order["amount"])
     audit.record(
@@ -894,8 +896,12 @@ def decide_review(ctx: Ctx, order_id: int, approve: bool, note: str) -> dict[str
     ctx.actor.require("admin")
     if not note.strip():
         raise InvalidInput("say why: the note is kept in the audit log")
-    _, order = _lock_order(ctx, order_id)
+    account, order = _lock_order(ctx, order_id)
     status = transition(OrderStatus(order["status"]), "approve_review" if approve else "decline_review")
+    if approve and order["expires_on"] < ctx.today:
+        raise InvalidState(f"the review window closed on {order['expires_on']}; the order expires")
+    if approve and account.state != "active":
+        raise InvalidState(f"the customer's credit line is {account.state}; decline instead")
     values: dict[str, Any] = {"status": status.value}
     if approve:  # the normal authorization window starts now
         values["expires_on"] = ctx.today + timedelta(days=ctx.settings.authorization_ttl_days)
