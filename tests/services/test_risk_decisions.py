@@ -22,11 +22,13 @@ def checkout(
     category: str = "tea",
     device: str | None = None,
     address: str | None = None,
+    as_merchant: bool = False,
 ) -> dict:
     cmd = orders.AuthorizeCommand(
         w.merchant_id, customer_id, [Item("sku", category, amount, 1)], device_id=device, address_hash=address
     )
-    return w.platform.run(w.merchant, lambda c: orders.authorize(c, cmd))
+    answer = w.platform.run(w.merchant, lambda c: orders.authorize(c, cmd))
+    return answer if as_merchant else w.order(answer["id"])  # staff see the real reasons
 
 
 def rule_hits(p: Platform, decision_id: int) -> dict:
@@ -149,3 +151,14 @@ def test_a_review_cannot_be_approved_after_its_window_nor_expire_before_it(platf
         platform.run(ADMIN, lambda c: orders.decide_review(c, held["id"], True, "late"))
     assert daily.run_day(platform)["expired"] >= 1
     w.ledger_ok()
+
+
+def test_merchants_learn_that_a_rule_acted_but_not_which(platform: Platform) -> None:
+    w = World.create(platform, limit=10_000_00)
+    order = checkout(w, w.customer_id, 4000_00, category="phones", as_merchant=True)
+    assert [r["code"] for r in order["decision"]["reasons"]] == ["RISK_CHECK"]
+    assert "rules" not in order["decision"]["versions"]
+    with platform.read(w.customer) as c:
+        assert orders.get_order(c, order["id"])["decision"]["reasons"][0]["code"] == "RESALE_HIGH_VALUE"
+    over = checkout(w, w.customer_id, 60_000_00, as_merchant=True)
+    assert over["decision"]["reasons"][0]["code"] == "ORDER_CAP"  # policy reasons stay readable

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, select
 
 from bnpl.domain import postings
 from bnpl.domain.allocation import Cut, Line, cut_from_tail
-from bnpl.domain.decision import DecisionInput, Outcome, RuleHit, decide
+from bnpl.domain.decision import REASONS, DecisionInput, Outcome, RuleHit, decide
 from bnpl.domain.errors import (
     CurrencyMismatch,
     Forbidden,
@@ -169,6 +169,25 @@ def order_view(
     }
 
 
+RISK_CHECK = {
+    "code": "RISK_CHECK",
+    "en": "The order did not pass a risk check.",
+    "zh": "订单未通过风险校验。",
+}
+
+
+def _for_actor(ctx: Ctx, view: dict[str, Any]) -> dict[str, Any]:
+    """Merchants learn that a risk rule acted, not which one: a merchant in on a cash-out ring
+    must not be able to probe the rules. Customers and staff see the real reasons."""
+    decision = view["decision"]
+    if ctx.actor.role != "merchant" or decision is None:
+        return view
+    reasons = [r if r["code"] in REASONS else RISK_CHECK for r in decision["reasons"]]
+    unique = list({r["code"]: r for r in reasons}.values())
+    versions = {k: v for k, v in decision["versions"].items() if k != "rules"}
+    return {**view, "decision": {**decision, "reasons": unique, "versions": versions}}
+
+
 def _can_see(ctx: Ctx, order: Any) -> bool:
     a = ctx.actor
     return (
@@ -201,7 +220,7 @@ def get_order(ctx: Ctx, order_id: int) -> dict[str, Any]:
     decision = (
         ctx.conn.execute(select(decisions).where(decisions.c.id == order["decision_id"])).mappings().first()
     )
-    return order_view(order, list(items), list(schedule), decision)
+    return _for_actor(ctx, order_view(order, list(items), list(schedule), decision))
 
 
 def list_orders(
@@ -382,7 +401,7 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
         None,
         {"amount": amount, "outcome": decision.outcome.value, "merchant_id": cmd.merchant_id},
     )
-    return order_view(order_row, item_rows, [], decision_row)
+    return _for_actor(ctx, order_view(order_row, item_rows, [], decision_row))
 
 
 # --- capture, deliver, cancel, expire ---------------------------------------------------------
