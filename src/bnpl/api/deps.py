@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -16,7 +15,7 @@ from bnpl.api.problems import ApiError, problem_body
 from bnpl.domain.errors import DomainError, IdempotencyConflict
 from bnpl.services import idempotency
 from bnpl.services.context import ADMIN, Actor, Ctx, Platform
-from bnpl.services.parties import actor_for_key
+from bnpl.services.parties import actor_for_key, hash_key
 
 MAX_ID = 2**62
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
@@ -45,7 +44,7 @@ def current_actor(
     if hmac.compare_digest(raw.encode(), platform.settings.admin_key.encode()):
         return ADMIN
     cache: dict[str, Actor] = request.app.state.key_cache
-    digest = hashlib.sha256(raw.encode()).hexdigest()
+    digest = hash_key(raw)
     actor = cache.get(digest)
     if actor is None:
         with platform.read() as ctx:

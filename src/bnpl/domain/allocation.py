@@ -7,7 +7,7 @@ component by component (every fee oldest first, then every principal).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import Literal
 
@@ -114,9 +114,3 @@ def cut_from_tail(lines: list[Line], amount: int) -> list[Cut]:
         for line in lines
         if reduce[line.obligation_id]
     ]
-
-
-def unpaid_after_cut(line: Line, cut: Cut | None) -> Line:
-    if cut is None:
-        return line
-    return replace(line, due=line.due - cut.reduce_due, paid=line.paid - cut.refund_paid)

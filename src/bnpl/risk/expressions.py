@@ -258,9 +258,6 @@ def _unquote(text: str) -> str:
 # --- evaluation -------------------------------------------------------------------------------
 
 
-Number = int | Decimal
-
-
 def _is_number(v: Any) -> bool:
     return isinstance(v, (int, Decimal)) and not isinstance(v, bool)
 

@@ -73,13 +73,13 @@ class RuleSet:
     version: str
     rules: tuple[Rule, ...]
 
-    @property
-    def names(self) -> frozenset[str]:
-        """The inputs the rules read: only these are gathered at checkout."""
+    names: frozenset[str] = frozenset()  # the inputs the rules read: only these are gathered
+
+    def __post_init__(self) -> None:
         used: set[str] = set()
         for rule in self.rules:
             used |= rule.when.names | (rule.reduce_to.names if rule.reduce_to else frozenset())
-        return frozenset(used)
+        object.__setattr__(self, "names", frozenset(used))
 
 
 def load_default_rules() -> RuleSet:

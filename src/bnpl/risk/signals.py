@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 
+from bnpl.domain.decision import available_credit
 from bnpl.services.context import Ctx
 from bnpl.store.tables import customers, orders
 
@@ -159,7 +160,7 @@ def gather(
         "categories": sorted(categories),
         "category_resale": any(c in RESALE_CATEGORIES for c in categories),
         "account.limit": account.credit_limit,
-        "account.available": max(0, account.credit_limit - used),
+        "account.available": available_credit(account.credit_limit, account.outstanding, account.holds),
         "account.outstanding": account.outstanding,
         "account.utilisation": Decimal(used) / Decimal(account.credit_limit)
         if account.credit_limit
@@ -168,9 +169,9 @@ def gather(
         "device.present": bool(device_id),
         "address.present": bool(address_hash),
     }
-    for name in ("device", "address"):
+    for name in ("device", "address"):  # counted only when the key is present and a rule reads it
         signals[f"{name}.known"] = int(counts.pop(f"{name}.known", 0)) > 0
-        signals.setdefault(f"{name}.customers_7d", int(counts.pop(f"{name}.customers_7d", 0)))
-        signals.setdefault(f"{name}.orders_24h", int(counts.pop(f"{name}.orders_24h", 0)))
+        signals[f"{name}.customers_7d"] = int(counts.pop(f"{name}.customers_7d", 0))
+        signals[f"{name}.orders_24h"] = int(counts.pop(f"{name}.orders_24h", 0))
     signals |= {k: int(v) for k, v in counts.items()}
     return signals
