@@ -421,7 +421,7 @@ def audit_verify() -> None:
 
 def _fail(message: str, code: int) -> None:
     # user input is echoed in messages: print it as plain text, never as Rich markup
-    err.print(f"error: {message}", markup=False, emoji=False, highlight=False)
+    err.print(f"error: {message}", markup=False, emoji=False, highlight=False, soft_wrap=True)
     sys.exit(code)
 
 
@@ -439,3 +439,10 @@ def main() -> None:
             raise
         first_line = str(exc).splitlines()[0] if str(exc) else ""
         _fail(f"{type(exc).__name__}: {first_line}", 1)
+
+
+# the credit commands live beside this module and use its helpers
+from bnpl.cli_credit import limit_app, model_app  # noqa: E402
+
+app.add_typer(model_app, name="model")
+app.add_typer(limit_app, name="limit")

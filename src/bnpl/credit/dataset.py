@@ -162,10 +162,23 @@ def german() -> Dataset:
     return from_frame("german", frame, bad, GERMAN_LABELS, GERMAN_DIRECTIONS)
 
 
-DATASETS = {"german": german}
+def _synthetic() -> Dataset:
+    from bnpl.credit.synthetic import synthetic
+
+    return synthetic()
+
+
+DATASETS = {"german": german, "synthetic": _synthetic}
 
 
 def load(name: str) -> Dataset:
     if name not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     return DATASETS[name]()
+
+
+def from_source(source: Mapping[str, str]) -> Dataset:
+    """A table named as the registry records it: ``{"dataset": name}`` or ``{"csv", "target", "bad"}``."""
+    if "csv" in source:
+        return from_csv(source["csv"], source["target"], source["bad"])
+    return load(source["dataset"])

@@ -38,8 +38,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from bnpl.domain.decision import Outcome
 from bnpl.domain.errors import NotFound
 from bnpl.domain.ledger import Account
-from bnpl.domain.orders import Channel
-from bnpl.risk.signals import RESALE_CATEGORIES
+from bnpl.domain.orders import RESALE_CATEGORIES, Channel
 from bnpl.store.tables import (
     credit_accounts,
     customers,

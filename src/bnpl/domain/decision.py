@@ -1,13 +1,16 @@
 """The one checkout decision function.
 
-Policy checks (account state, exposure caps) then the limit check, giving an outcome with reason
-codes a customer can read. Credit scoring and rules plug in here in later work, never beside it.
+Policy checks (account state, exposure caps), live risk rules, the credit assessment (grade,
+thin-file starter policy), then the limit, giving an outcome with reason codes a customer can read.
+Everything that decides a checkout plugs in here, never beside it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from bnpl.domain.credit import CREDIT_POLICY_VERSION, CreditAssessment, CreditPolicy
 
 POLICY_VERSION = "core-limit-1"
 
@@ -51,6 +54,26 @@ REASONS: dict[str, Reason] = {
             "订单金额超过单笔上限。",
         ),
         Reason("WITHIN_LIMIT", "The order fits within your available credit.", "订单金额在可用额度内。"),
+        Reason(
+            "CREDIT_SCORE",
+            "Your credit assessment does not allow use first, pay later at the moment.",
+            "您的信用评估暂不支持先用后付。",
+        ),
+        Reason(
+            "GRADE_ORDER_CAP",
+            "Your credit assessment allows a smaller amount for one order.",
+            "根据您的信用评估，单笔订单可用金额较低。",
+        ),
+        Reason(
+            "STARTER_LIMIT",
+            "New users start with a smaller amount; it grows as you repay on time.",
+            "新用户初始额度较低，按时还款后可提升。",
+        ),
+        Reason(
+            "STARTER_CATEGORY",
+            "New users cannot use pay later for this kind of goods yet.",
+            "新用户暂不支持该类商品先用后付。",
+        ),
     )
 }
 
@@ -155,18 +178,26 @@ def available_credit(limit: int, outstanding: int, holds: int) -> int:
 
 
 def decide(
-    inp: DecisionInput, policy: DecisionPolicy = DecisionPolicy(), hits: tuple[RuleHit, ...] = ()
+    inp: DecisionInput,
+    policy: DecisionPolicy = DecisionPolicy(),
+    hits: tuple[RuleHit, ...] = (),
+    credit: CreditAssessment | None = None,
+    credit_policy: CreditPolicy = CreditPolicy(),
 ) -> Decision:
-    """Policy, then live rules, then the limit. Declines win over a lower offer, which wins over
-    a review. ``approve_lower`` authorizes nothing: ``approved_amount`` is the most the customer
-    may check out now."""
+    """Policy, live rules, the credit assessment, then the limit. Declines win over a lower offer,
+    which wins over a review. ``approve_lower`` authorizes nothing: ``approved_amount`` is the most
+    the customer may check out now. Without a ``credit`` assessment (no champion model) the limit
+    alone decides."""
     versions = {"policy": POLICY_VERSION}
     if inp.rules_version:
         versions["rules"] = inp.rules_version
+    if credit is not None:
+        versions |= {"model": credit.model_version, "credit_policy": CREDIT_POLICY_VERSION}
     live = [h for h in hits if h.mode == "live"]
 
-    def refuse(*codes: str) -> Decision:
-        return Decision(Outcome.DECLINE, 0, tuple(reason_for(c) for c in dict.fromkeys(codes)), versions)
+    def refuse(*codes: str, extra: tuple[Reason, ...] = ()) -> Decision:
+        reasons = tuple(reason_for(c) for c in dict.fromkeys(codes)) + extra
+        return Decision(Outcome.DECLINE, 0, reasons, versions)
 
     if inp.account_state != "active":
         return refuse(
@@ -177,19 +208,51 @@ def decide(
     declines = [h.reason for h in live if h.action == "decline"]
     if declines:
         return refuse(*declines)
+    caps: list[tuple[int, tuple[Reason, ...]]] = [
+        (h.reduce_to, (reason_for(h.reason),))
+        for h in live
+        if h.action == "reduce_amount" and h.reduce_to is not None
+    ]
+    if credit is not None:
+        refusal, credit_caps = _credit_caps(inp, credit, credit_policy)
+        if refusal:
+            return refuse(*refusal, extra=score_reasons(credit) if "CREDIT_SCORE" in refusal else ())
+        caps += credit_caps
     available = available_credit(inp.limit, inp.outstanding, inp.holds)
     if inp.amount > available:
         return refuse("INSUFFICIENT_CREDIT")
-    caps = [h for h in live if h.action == "reduce_amount" and h.reduce_to is not None]
     if caps:
-        lowest = min(caps, key=lambda h: h.reduce_to or 0)
-        if inp.amount > (lowest.reduce_to or 0):
-            if not lowest.reduce_to:  # nothing left to offer
-                return refuse(lowest.reason)
-            return Decision(Outcome.APPROVE_LOWER, lowest.reduce_to, (reason_for(lowest.reason),), versions)
+        lowest, why = min(caps, key=lambda cap: cap[0])
+        if inp.amount > lowest:
+            if lowest <= 0:  # nothing left to offer
+                return refuse(why[0].code, extra=why[1:])
+            return Decision(Outcome.APPROVE_LOWER, lowest, why, versions)
     reviews = [h.reason for h in live if h.action in ("review", "step_up")]
     if reviews:
         return Decision(
             Outcome.REVIEW, inp.amount, tuple(reason_for(c) for c in dict.fromkeys(reviews)), versions
         )
     return Decision(Outcome.APPROVE, inp.amount, (REASONS["WITHIN_LIMIT"],), versions)
+
+
+def score_reasons(credit: CreditAssessment) -> tuple[Reason, ...]:
+    """The features that cost the customer the most points, as reasons they can read."""
+    return tuple(
+        Reason(f"SCORE:{r.feature}", f"{r.en} lowered your credit score.", f"「{r.zh}」拉低了您的信用评分。")
+        for r in credit.reasons
+    )
+
+
+def _credit_caps(
+    inp: DecisionInput, credit: CreditAssessment, policy: CreditPolicy
+) -> tuple[tuple[str, ...] | None, list[tuple[int, tuple[Reason, ...]]]]:
+    """A refusal's codes, or the most the customer may check out now and why (largest first)."""
+    if credit.thin_file:
+        if any(c in policy.starter_blocked_categories for c in inp.categories):
+            return ("STARTER_CATEGORY",), []
+        starter = available_credit(min(inp.limit, policy.starter_limit), inp.outstanding, inp.holds)
+        return None, [(starter, (REASONS["STARTER_LIMIT"],))]
+    band = policy.band(credit.pd)
+    if not band.eligible:
+        return ("CREDIT_SCORE",), []
+    return None, [(band.max_order, (REASONS["GRADE_ORDER_CAP"], *score_reasons(credit)))]

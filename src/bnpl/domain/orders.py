@@ -25,6 +25,10 @@ class OrderStatus(StrEnum):
 HOLDING_STATUSES = (OrderStatus.AUTHORIZED.value, OrderStatus.REVIEW.value)
 
 
+# Goods that turn into cash easily: the target of resale and cash-out (套现) fraud.
+RESALE_CATEGORIES = frozenset({"phones", "gold", "gift_cards", "top_up_cards"})
+
+
 class Channel(StrEnum):
     LIVE_STREAM = "live_stream"
     SHORT_VIDEO = "short_video"

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, func, literal_column, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from bnpl.domain.decision import available_credit
+from bnpl.domain.orders import RESALE_CATEGORIES
 from bnpl.services.context import Ctx
 from bnpl.store.tables import customers, orders
 
@@ -30,7 +31,6 @@ WINDOWS = {
     "7d": timedelta(days=7),
 }
 # Easily resold goods: the usual targets of cash-out (套现) and reselling.
-RESALE_CATEGORIES = frozenset({"phones", "gold", "gift_cards", "top_up_cards"})
 
 # Every name a rule may use; rule sets are checked against this set when they load.
 SIGNAL_NAMES = frozenset(

@@ -14,11 +14,13 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from bnpl.domain.allocation import DEFAULT_WATERFALL, Waterfall
+from bnpl.domain.credit import CreditPolicy
 from bnpl.domain.decision import DecisionPolicy
 from bnpl.domain.errors import Forbidden
 from bnpl.store.db import in_transaction, make_engine
 
 if TYPE_CHECKING:
+    from bnpl.credit.registry import ModelCache
     from bnpl.risk.rules import RuleSet
 
 T = TypeVar("T")
@@ -41,6 +43,7 @@ class Settings:
     rules_path: str | None = "default"  # the packaged rule set; a YAML file; or None for no rules
     review_ttl_days: int = 2  # an order in review expires (hold released) if nobody decides
     decision_policy: DecisionPolicy = field(default_factory=DecisionPolicy)
+    credit_policy: CreditPolicy = field(default_factory=CreditPolicy)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -144,6 +147,7 @@ class Ctx:
     actor: Actor
     settings: Settings
     rules: RuleSet | None = None
+    models: ModelCache | None = None  # loaded credit models; None: no credit assessment at all
 
 
 def load_rule_set(path: str | None) -> RuleSet | None:
@@ -168,18 +172,24 @@ class Platform:
         self.clock = clock
         self.engine = engine or make_engine(settings.database_url)
         self.rules = load_rule_set(settings.rules_path)
+        from bnpl.credit.registry import ModelCache
+
+        self.models = ModelCache()
 
     def run(self, actor: Actor, work: Callable[[Ctx], T]) -> T:
         """Run ``work`` in one transaction (committed on success, retried on serialisation failure)."""
         today, now = self.clock.today(), self.clock.now()
         return in_transaction(
-            self.engine, lambda conn: work(Ctx(conn, today, now, actor, self.settings, self.rules))
+            self.engine,
+            lambda conn: work(Ctx(conn, today, now, actor, self.settings, self.rules, self.models)),
         )
 
     @contextmanager
     def read(self, actor: Actor = SYSTEM) -> Iterator[Ctx]:
         with self.engine.connect() as conn:
-            yield Ctx(conn, self.clock.today(), self.clock.now(), actor, self.settings, self.rules)
+            yield Ctx(
+                conn, self.clock.today(), self.clock.now(), actor, self.settings, self.rules, self.models
+            )
 
     def dispose(self) -> None:
         self.engine.dispose()

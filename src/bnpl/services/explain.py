@@ -37,7 +37,12 @@ def get_decision(ctx: Ctx, decision_id: int) -> dict[str, Any]:
         "reasons": row["reasons"],
         "versions": row["versions"],
     }
-    if a.role in ("admin", "system"):  # rule internals are for staff, not for gaming
+    credit = row["inputs"].get("credit")
+    if credit:  # the customer may see their score and grade; the rest is for staff
+        view["credit"] = {k: credit[k] for k in ("score", "grade", "thin_file")}
+    if a.role in ("admin", "system"):
+        if credit:
+            view["credit"] = credit  # rule internals are for staff, not for gaming
         hits = row["rule_hits"] or {"hits": [], "errors": []}
         view |= {
             "rule_hits": hits["hits"],
@@ -59,6 +64,15 @@ def explain(view: dict[str, Any]) -> str:
         lines.append(f"The most the customer may check out now is {view['approved_amount'] / 100:,.2f} yuan.")
     for r in view["reasons"]:
         lines.append(f"  because: {r['en']} / {r['zh']} [{r['code']}]")
+    credit = view.get("credit")
+    if credit:
+        pd_ = f", probability of default {credit['pd']:.1%}" if "pd" in credit else ""
+        model = f" by model {credit['model_version']}" if "model_version" in credit else ""
+        lines.append(f"  credit score {credit['score']}, grade {credit['grade']}{pd_}{model}")
+        if credit["thin_file"]:
+            lines.append("  too little history to score: the starter policy applied")
+        for version, shadow_pd in sorted(credit.get("shadow", {}).items()):
+            lines.append(f"  shadow model {version}: probability of default {shadow_pd:.1%} (recorded only)")
     for h in view.get("rule_hits", []):
         effect = "changed the outcome" if h["mode"] == "live" else "recorded only (shadow)"
         lines.append(f"  rule {h['rule_id']}: {h['action']} ({h['reason']}), {effect}")

@@ -45,6 +45,7 @@ from bnpl.risk.rules import evaluate as evaluate_rules
 from bnpl.risk.signals import gather as gather_signals
 from bnpl.services import audit
 from bnpl.services.context import Ctx
+from bnpl.services.credit import assess_checkout, assessment_record
 from bnpl.services.ledger import post
 from bnpl.services.parties import change_account, lock_account
 from bnpl.services.repayments import repay, use_credit_balance
@@ -312,7 +313,8 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
             needed=ctx.rules.names,
         )
         hits, rule_errors = evaluate_rules(ctx.rules, signals)
-    decision = decide(inputs, ctx.settings.decision_policy, tuple(hits))
+    credit = assess_checkout(ctx, cmd.customer_id, account, ctx.settings.credit_policy)
+    decision = decide(inputs, ctx.settings.decision_policy, tuple(hits), credit, ctx.settings.credit_policy)
     reasons = [{"code": r.code, "en": r.en, "zh": r.zh} for r in decision.reasons]
     decision_row = {
         "customer_id": cmd.customer_id,
@@ -329,6 +331,7 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
             "stream_id": cmd.stream_id,
             "creator_id": cmd.creator_id,
             "signals": {k: str(v) if isinstance(v, Decimal) else v for k, v in signals.items()},
+            "credit": assessment_record(credit),
         },
         "versions": decision.versions,
         "rule_hits": {"hits": [asdict(h) for h in hits], "errors": rule_errors},

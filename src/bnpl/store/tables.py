@@ -255,3 +255,34 @@ audit_log = Table(
     Column("hash", String(64), nullable=False),
     UniqueConstraint("stream", "seq", name="uq_audit_log_stream_seq"),
 )
+
+# The model registry: every trained model is an immutable artefact (JSON, or LightGBM's own text
+# inside JSON — never pickle) with its metadata. ``role`` is the only thing that changes: one
+# champion scores every checkout, shadow models score beside it without deciding anything.
+credit_models = Table(
+    "credit_models",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # scorecard | lightgbm
+    Column("dataset", String(64), nullable=False),
+    Column("role", String(16), nullable=False, index=True),  # candidate | champion | shadow | retired
+    Column("meta", JSON, nullable=False),  # features, training window, fingerprint, metrics, parameters
+    Column("artefact", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("promoted_at", DateTime(timezone=True)),
+)
+
+# Each customer's point-in-time features as of the last bulk rescoring (end of day or
+# `bnpl model rescore`), with what the champion of that moment made of them. A checkout reads
+# this one row and scores it with today's champion, overlaying what changed since (utilisation).
+credit_profiles = Table(
+    "credit_profiles",
+    metadata,
+    Column("customer_id", BigInteger, ForeignKey("customers.id"), primary_key=True),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("features", JSON, nullable=False),
+    Column("model_version", String(64)),
+    Column("pd_bps", Integer),  # probability of default in basis points (display and reporting)
+    Column("grade", String(1)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)

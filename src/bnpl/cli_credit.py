@@ -1,0 +1,180 @@
+"""`bnpl model …` and `bnpl limit …`: the model-risk workflow and the limit review, on the command line.
+
+train → evaluate → report → promote (champion or shadow) → rescore the population → review limits.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from bnpl.cli import CliError, emit, out, platform
+
+model_app = typer.Typer(
+    help="Credit models: train, evaluate, report, promote, rescore.", no_args_is_help=True
+)
+limit_app = typer.Typer(help="Credit limits.", no_args_is_help=True)
+
+DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="a packaged table: german | synthetic")]
+CsvOpt = Annotated[Path | None, typer.Option("--csv", help="any applicant table, one row per applicant")]
+TargetOpt = Annotated[str | None, typer.Option("--target", help="with --csv: the outcome column")]
+BadOpt = Annotated[str | None, typer.Option("--bad", help="with --csv: the outcome value that marks a bad")]
+
+
+def _source(dataset: str | None, csv: Path | None, target: str | None, bad: str | None) -> dict[str, Any]:
+    if (dataset is None) == (csv is None):
+        raise CliError("give either --dataset NAME or --csv FILE --target COLUMN --bad VALUE")
+    if csv is not None:
+        if target is None or bad is None:
+            raise CliError("--csv needs --target COLUMN and --bad VALUE")
+        return {"csv": str(csv.resolve()), "target": target, "bad": bad}
+    return {"dataset": dataset}
+
+
+def _load(source: dict[str, Any]) -> Any:
+    from bnpl.credit import dataset
+
+    try:
+        return dataset.from_source(source)
+    except dataset.DatasetError as exc:
+        raise CliError(str(exc)) from None
+
+
+@model_app.command("evaluate")
+def model_evaluate(
+    dataset: DatasetOpt = None,
+    csv: CsvOpt = None,
+    target: TargetOpt = None,
+    bad: BadOpt = None,
+    folds: Annotated[int, typer.Option(min=2, max=20)] = 5,
+    repeats: Annotated[int, typer.Option(min=1, max=20)] = 3,
+    seed: int = 42,
+) -> None:
+    """Cross-validate champion (scorecard), challenger (LightGBM) and the plain optbinning baseline
+    on the same folds; the last line is one JSON object with AUC, KS and Brier of each."""
+    from bnpl.credit.evaluate import cross_validate
+
+    ds = _load(_source(dataset, csv, target, bad))
+    if min(int(ds.bad.sum()), int(len(ds.bad) - ds.bad.sum())) < folds:
+        raise CliError(f"{folds} folds need at least {folds} bad and {folds} good rows")
+    with Progress(console=out, transient=True) as progress:
+        task = progress.add_task(f"{ds.name}: {folds}-fold CV × {repeats}", total=folds * repeats)
+        result = cross_validate(
+            ds, n_splits=folds, n_repeats=repeats, seed=seed, on_fold=lambda: progress.advance(task)
+        )
+    table = Table(title=f"{ds.name}: {len(ds.bad)} rows, bad rate {ds.bad_rate:.1%}")
+    for column in ("model", "AUC", "± sd", "KS", "Brier"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name, m in result.items():
+        table.add_row(name, f"{m['auc']:.4f}", f"{m['auc_std']:.4f}", f"{m['ks']:.4f}", f"{m['brier']:.4f}")
+    out.print(table)
+    print(json.dumps(result))
+
+
+@model_app.command("train")
+def model_train(
+    dataset: DatasetOpt = None,
+    csv: CsvOpt = None,
+    target: TargetOpt = None,
+    bad: BadOpt = None,
+    kind: Annotated[
+        list[str] | None, typer.Option(help="scorecard | lightgbm (repeat); default both")
+    ] = None,
+) -> None:
+    """Train models on a table and register each as a candidate, with its CV metrics."""
+    from bnpl.services import credit
+
+    source = _source(dataset, csv, target, bad)
+    ds = _load(source)
+    kinds = tuple(kind or ("scorecard", "lightgbm"))
+    bad_kinds = [k for k in kinds if k not in credit.learners()]
+    if bad_kinds:
+        raise CliError(f"unknown model kind {bad_kinds[0]!r}; known: scorecard, lightgbm")
+    with out.status(f"training {', '.join(kinds)} on {ds.name} ({len(ds.bad)} rows)"):
+        entries = credit.train(platform(), ds, source, kinds)
+    emit([{k: v for k, v in e.items() if k != "features"} for e in entries])
+
+
+@model_app.command("list")
+def model_list() -> None:
+    """Every registered model with its role and metrics."""
+    from bnpl.credit.registry import list_models
+
+    with platform().read() as c:
+        emit(list_models(c.conn))
+
+
+@model_app.command("show")
+def model_show(version: str) -> None:
+    from bnpl.credit.registry import entry
+
+    with platform().read() as c:
+        emit(entry(c.conn, version))
+
+
+@model_app.command("promote")
+def model_promote(
+    version: str,
+    shadow: Annotated[
+        bool, typer.Option("--shadow", help="score beside the champion, decide nothing")
+    ] = False,
+    retire: Annotated[bool, typer.Option("--retire", help="stop scoring with it")] = False,
+) -> None:
+    """Make a model the champion that scores every checkout (the previous one retires)."""
+    from bnpl.services import credit
+
+    if shadow and retire:
+        raise CliError("--shadow and --retire exclude each other")
+    emit(credit.set_role(platform(), version, "shadow" if shadow else "retired" if retire else "champion"))
+
+
+@model_app.command("report")
+def model_report(
+    version: str,
+    out_path: Annotated[Path, typer.Option("--out", help="the HTML file to write")] = Path(
+        "model-report.html"
+    ),
+    recent: Annotated[Path | None, typer.Option(help="a CSV of a recent population, for PSI")] = None,
+) -> None:
+    """Write an HTML validation report: ROC and KS, calibration, score distributions, bin tables
+    with WoE and IV, PSI between the training and a recent population."""
+    from bnpl.services import credit_report
+
+    p = platform()
+    with out.status(f"validating {version}"):
+        path = credit_report.write(p, version, out_path, recent)
+    out.print(f"report written to {path}")
+
+
+@model_app.command("rescore")
+def model_rescore() -> None:
+    """Recompute every customer's features now and score them with the champion."""
+    from sqlalchemy import func, select
+
+    from bnpl.credit.registry import scoring_versions
+    from bnpl.services import credit
+    from bnpl.store.tables import customers
+
+    p = platform()
+    with p.read() as c:
+        total = c.conn.execute(select(func.count()).select_from(customers)).scalar_one()
+        champion, _ = scoring_versions(c.conn)
+    if champion is None:
+        out.print("no champion model: features are stored without a score")
+    with Progress(console=out, transient=True) as progress:
+        task = progress.add_task("rescoring customers", total=total)
+        summary = credit.rescore(p, on_chunk=lambda n: progress.advance(task, n))
+    emit(summary)
+
+
+@limit_app.command("review")
+def limit_review() -> None:
+    """Raise clean payers' limits and cut deteriorated ones, from the latest rescoring."""
+    from bnpl.services import credit
+
+    emit(credit.review_limits(platform()))

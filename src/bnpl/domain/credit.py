@@ -1,0 +1,159 @@
+"""Credit policy: grades from a calibrated probability of default, limits, the starter policy.
+
+Pure rules over numbers a model has already produced. A grade (A best … E worst) is a band of
+probability of default (PD); the grade sets eligibility, the largest single order, and the starting
+limit, which is also bounded by what the customer is observed to spend. The periodic limit review
+raises a clean payer's line a step at a time and cuts it when the score deteriorates, but never
+below what is already in use: then the line is held at that amount and available credit is zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from bnpl.domain.orders import RESALE_CATEGORIES
+
+CREDIT_POLICY_VERSION = "credit-1"
+
+
+class Grade(StrEnum):
+    A = "A"
+    B = "B"
+    C = "C"
+    D = "D"
+    E = "E"
+
+
+@dataclass(frozen=True, slots=True)
+class GradeBand:
+    grade: Grade
+    max_pd: float  # PD strictly below this falls in the band (the last band takes the rest)
+    eligible: bool
+    max_order: int  # fen: the largest single order this grade may check out
+    limit_cap: int  # fen: the highest limit this grade may hold
+
+
+# PD bands for a portfolio whose average 90-day default rate is a few percent. Each step roughly
+# doubles the risk. E is refused: above 25% PD the expected loss exceeds what MDR and fees earn.
+DEFAULT_BANDS: tuple[GradeBand, ...] = (
+    GradeBand(Grade.A, 0.03, True, 2_000_000, 2_000_000),
+    GradeBand(Grade.B, 0.06, True, 1_000_000, 1_000_000),
+    GradeBand(Grade.C, 0.12, True, 500_000, 500_000),
+    GradeBand(Grade.D, 0.25, True, 150_000, 200_000),
+    GradeBand(Grade.E, 1.01, False, 0, 0),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CreditPolicy:
+    bands: tuple[GradeBand, ...] = DEFAULT_BANDS
+    # thin file: no bill has fallen due yet and fewer than this many purchases
+    thin_file_max_orders: int = 1
+    starter_limit: int = 50_000  # 500 yuan: what a customer with no history may have in use
+    starter_blocked_categories: frozenset[str] = RESALE_CATEGORIES
+    capacity_months: int = 3  # a limit is at most this many months of observed spending...
+    minimum_limit: int = 50_000  # ...but never below the starter limit for an eligible grade
+    limit_step: int = 10_000  # limits are whole hundreds of yuan
+    raise_share_bps: int = 2_000  # a review raises a clean line by 20%
+    clean_min_bills: int = 3  # bills paid on time before a raise
+
+    def __post_init__(self) -> None:
+        cuts = [b.max_pd for b in self.bands]
+        if not self.bands or cuts != sorted(cuts) or len(set(cuts)) != len(cuts) or cuts[-1] <= 1.0:
+            raise ValueError("grade bands must have strictly increasing PD cuts, the last above 1")
+        if min(self.starter_limit, self.minimum_limit, self.limit_step) <= 0:
+            raise ValueError("starter limit, minimum limit and limit step must be positive")
+
+    def band(self, pd: float) -> GradeBand:
+        if not 0.0 <= pd <= 1.0:
+            raise ValueError(f"a probability of default is between 0 and 1, not {pd}")
+        return next(b for b in self.bands if pd < b.max_pd)
+
+    def band_of(self, grade: Grade | str) -> GradeBand:
+        return next(b for b in self.bands if b.grade == grade)
+
+
+def is_thin_file(features: Mapping[str, float], policy: CreditPolicy) -> bool:
+    """Too little history for a score to mean much: nothing has fallen due and barely any orders."""
+    return (
+        features.get("obligations_due", 0) == 0
+        and features.get("orders_365d", 0) < policy.thin_file_max_orders
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CreditReason:
+    """Why a score is not higher: one feature that cost points, in words a customer can read."""
+
+    feature: str
+    en: str
+    zh: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreditAssessment:
+    """What the champion model said about a customer at checkout, and what the policy makes of it."""
+
+    model_version: str
+    pd: float
+    score: int
+    grade: Grade
+    thin_file: bool
+    reasons: tuple[CreditReason, ...] = ()
+    shadow: Mapping[str, float] = field(default_factory=dict)  # shadow model version -> PD
+
+
+def _floor(amount: int, step: int) -> int:
+    return max(0, amount // step * step)
+
+
+def initial_limit(grade: Grade | str, monthly_spend: int, policy: CreditPolicy = CreditPolicy()) -> int:
+    """A grade's cap, bounded by a few months of observed spending, never below the minimum."""
+    band = policy.band_of(grade)
+    if not band.eligible:
+        return 0
+    capacity = max(policy.minimum_limit, policy.capacity_months * max(0, monthly_spend))
+    return _floor(min(band.limit_cap, capacity), policy.limit_step)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitReview:
+    new_limit: int
+    change: str  # raise | cut | hold | keep
+    reason: str
+
+
+def review_limit(
+    *,
+    limit: int,
+    in_use: int,
+    grade: Grade | str,
+    monthly_spend: int,
+    bills_due: int,
+    on_time_ratio: float,
+    current_dpd: int,
+    max_dpd_365d: int,
+    policy: CreditPolicy = CreditPolicy(),
+) -> LimitReview:
+    """The periodic review of one line. ``in_use`` is outstanding plus holds: never cut below it."""
+    band = policy.band_of(grade)
+    if current_dpd > 0:
+        # an overdue line is frozen by the account state; the limit itself waits for the cure
+        return LimitReview(limit, "keep", "overdue: frozen, not reviewed")
+    if limit > band.limit_cap:
+        target = _floor(band.limit_cap, policy.limit_step)
+        if target < in_use:
+            return LimitReview(in_use, "hold", f"grade {band.grade}: cut held at the amount in use")
+        return LimitReview(target, "cut", f"grade {band.grade}: above the grade's cap")
+    clean = bills_due >= policy.clean_min_bills and on_time_ratio >= 1.0 and max_dpd_365d == 0
+    if clean and band.eligible:
+        raised = limit + limit * policy.raise_share_bps // 10_000
+        ceiling = max(
+            limit, min(band.limit_cap, max(policy.minimum_limit, policy.capacity_months * monthly_spend))
+        )
+        target = _floor(min(raised, ceiling), policy.limit_step)
+        if target > limit:
+            return LimitReview(target, "raise", f"grade {band.grade}: {bills_due} bills paid on time")
+    return LimitReview(limit, "keep", f"grade {band.grade}: no change")

@@ -1,0 +1,237 @@
+"""Credit use cases: train and register models, promote, rescore the population, assess a checkout,
+and review limits.
+
+The checkout path is one statement: the champion's and shadow models' versions, with the
+customer's stored profile (features as of the last rescoring). The features are overlaid with
+what the locked account says now (utilisation) and scored in-process by the cached champion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from sqlalchemy import bindparam, select
+
+from bnpl.credit.assess import assess, score_population
+from bnpl.credit.dataset import Dataset
+from bnpl.credit.features import FEATURE_NAMES, NEUTRAL, compute_features
+from bnpl.credit.registry import Model, entry, promote, register, scoring_versions
+from bnpl.domain.credit import CreditAssessment, CreditPolicy, review_limit
+from bnpl.services import audit
+from bnpl.services.context import SYSTEM, Ctx, Platform
+from bnpl.services.parties import lock_account
+from bnpl.store.tables import credit_accounts, credit_models, credit_profiles, customers
+
+RESCORE_CHUNK = 5_000
+
+
+# --- training and the registry ------------------------------------------------------------------
+
+
+def learners() -> dict[str, Callable[[Dataset], Model]]:
+    from bnpl.credit.gbm import fit_gbm
+    from bnpl.credit.scorecard import fit_scorecard
+
+    return {"scorecard": fit_scorecard, "lightgbm": fit_gbm}
+
+
+def train(
+    platform: Platform,
+    ds: Dataset,
+    source: Mapping[str, Any],
+    kinds: tuple[str, ...] = ("scorecard", "lightgbm"),
+) -> list[dict[str, Any]]:
+    """Fit each kind on the whole table, measure it by 5-fold CV, and register it as a candidate."""
+    from bnpl.credit.evaluate import cross_validate
+
+    fits = learners()
+    unknown = [k for k in kinds if k not in fits]
+    if unknown:
+        raise ValueError(f"unknown model kind {unknown[0]!r}; known: {', '.join(fits)}")
+    cv = cross_validate(ds, {k: fits[k] for k in kinds}, n_splits=5, n_repeats=1)
+    out = []
+    for kind in kinds:
+        model = fits[kind](ds)
+        meta = {
+            "source": dict(source),
+            "rows": len(ds.bad),
+            "bad_rate": round(ds.bad_rate, 4),
+            "fingerprint": ds.fingerprint,
+            "training_window": source.get("window", "the whole table"),
+            "metrics": {"cv": "5-fold stratified", **cv[kind]},
+        }
+
+        def work(c: Ctx, model: Model = model, meta: dict[str, Any] = meta) -> str:
+            return register(c.conn, model, ds.name, meta, c.now)
+
+        version = platform.run(SYSTEM, work)
+        with platform.read() as c:
+            out.append(entry(c.conn, version))
+    return out
+
+
+def set_role(platform: Platform, version: str, role: str) -> dict[str, Any]:
+    result: dict[str, Any] = platform.run(SYSTEM, lambda c: promote(c.conn, version, role, c.now))
+    return result
+
+
+# --- the checkout ------------------------------------------------------------------------------
+
+_SCORING = (
+    select(credit_models.c.version, credit_models.c.role, credit_profiles.c.features)
+    .select_from(credit_models.outerjoin(credit_profiles, credit_profiles.c.customer_id == bindparam("cid")))
+    .where(credit_models.c.role.in_(("champion", "shadow")))
+)
+
+
+def live_features(profile: Mapping[str, float] | None, account: Any) -> dict[str, float]:
+    """The stored profile (or, never rescored, the neutral values of a customer with no history),
+    with utilisation as the locked account has it now."""
+    row = (dict(NEUTRAL) | {"account_age_days": 0.0}) if profile is None else dict(profile)
+    limit, used = account.credit_limit, account.outstanding
+    row["utilisation"] = used / limit if limit > 0 else float(used > 0)
+    return row
+
+
+def assess_checkout(
+    ctx: Ctx, customer_id: int, account: Any, policy: CreditPolicy
+) -> CreditAssessment | None:
+    """The champion's assessment of this customer now, with the shadow models' PDs beside it;
+    None when no champion is promoted (the limit alone decides)."""
+    if ctx.models is None:
+        return None
+    rows = ctx.conn.execute(_SCORING, {"cid": customer_id}).all()
+    champion = next((r for r in rows if r.role == "champion"), None)
+    if champion is None:
+        return None
+    features = live_features(champion.features, account)
+    shadow = {
+        r.version: round(float(ctx.models.get(ctx.conn, r.version).predict_pd_one(features)), 6)
+        for r in rows
+        if r.role == "shadow"
+    }
+    return assess(ctx.models.get(ctx.conn, champion.version), champion.version, features, policy, shadow)
+
+
+def assessment_record(credit: CreditAssessment | None) -> dict[str, Any] | None:
+    if credit is None:
+        return None
+    record = asdict(credit)
+    record["pd"] = round(credit.pd, 6)
+    record["grade"] = credit.grade.value
+    return record
+
+
+# --- rescoring the population -----------------------------------------------------------------
+
+
+def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
+    for i in range(0, len(ids), size):
+        yield ids[i : i + size]
+
+
+def rescore(
+    platform: Platform, as_of: datetime | None = None, on_chunk: Callable[[int], None] | None = None
+) -> dict[str, Any]:
+    """Recompute every customer's features as of ``as_of`` (now) and store them with the
+    champion's PD and grade. Set-based per chunk of customers; each chunk its own transaction."""
+    with platform.read() as c:
+        as_of = as_of or c.now
+        champion, _ = scoring_versions(c.conn)
+        ids = list(c.conn.execute(select(customers.c.id).order_by(customers.c.id)).scalars())
+        model = platform.models.get(c.conn, champion) if champion else None
+    grades: dict[str, int] = {}
+    for chunk in _chunks(ids, RESCORE_CHUNK):
+        with platform.read() as c:
+            frame = compute_features(c.conn, as_of, chunk)
+        scored = score_population(model, frame) if model is not None else None
+        rows = [
+            {
+                "customer_id": int(cid),
+                "as_of": as_of,
+                "features": {k: float(v) for k, v in zip(FEATURE_NAMES, values, strict=True)},
+                "model_version": champion,
+                "pd_bps": None if scored is None else int(scored.at[cid, "pd_bps"]),
+                "grade": None if scored is None else str(scored.at[cid, "grade"]),
+                "updated_at": as_of,
+            }
+            for cid, values in zip(frame.index, frame.to_numpy(), strict=True)
+        ]
+        if scored is not None:
+            for g, n in scored["grade"].value_counts().items():
+                grades[str(g)] = grades.get(str(g), 0) + int(n)
+
+        def write(c: Ctx, rows: list[dict[str, Any]] = rows, chunk: list[int] = chunk) -> None:
+            c.conn.execute(credit_profiles.delete().where(credit_profiles.c.customer_id.in_(chunk)))
+            if rows:
+                c.conn.execute(credit_profiles.insert(), rows)
+
+        platform.run(SYSTEM, write)
+        if on_chunk:
+            on_chunk(len(chunk))
+    return {"customers": len(ids), "model": champion, "as_of": as_of, "grades": dict(sorted(grades.items()))}
+
+
+# --- the periodic limit review ---------------------------------------------------------------
+
+_PROFILES = select(credit_profiles.c.customer_id, credit_profiles.c.features, credit_profiles.c.grade).where(
+    credit_profiles.c.grade.is_not(None), credit_profiles.c.customer_id.in_(bindparam("ids", expanding=True))
+)
+
+
+def review_limits(platform: Platform, policy: CreditPolicy = CreditPolicy()) -> dict[str, Any]:
+    """Raise clean payers' limits and cut deteriorated ones, from the latest rescoring; never below
+    what is in use. Each customer is one transaction under the account lock, audited."""
+    with platform.read() as c:
+        ids = list(
+            c.conn.execute(
+                select(credit_profiles.c.customer_id)
+                .where(credit_profiles.c.grade.is_not(None))
+                .order_by(credit_profiles.c.customer_id)
+            ).scalars()
+        )
+    counts = {"raise": 0, "cut": 0, "hold": 0, "keep": 0}
+    for chunk in _chunks(ids, RESCORE_CHUNK):
+        with platform.read() as c:
+            profiles = c.conn.execute(_PROFILES, {"ids": chunk}).all()
+        for p in profiles:
+            counts[platform.run(SYSTEM, partial(_review_one, profile=p, policy=policy))] += 1
+    return {"reviewed": len(ids), **counts}
+
+
+def _review_one(ctx: Ctx, profile: Any, policy: CreditPolicy) -> str:
+    account = lock_account(ctx, profile.customer_id)
+    if account.state != "active":
+        return "keep"
+    f = profile.features
+    review = review_limit(
+        limit=account.credit_limit,
+        in_use=account.outstanding + account.holds,
+        grade=profile.grade,
+        monthly_spend=int(f.get("gmv_365d", 0) / 12),
+        bills_due=int(f.get("obligations_due", 0)),
+        on_time_ratio=float(f.get("on_time_ratio", 1.0)),
+        current_dpd=int(f.get("current_dpd", 0)),
+        max_dpd_365d=int(f.get("max_dpd_365d", 0)),
+        policy=policy,
+    )
+    if review.new_limit != account.credit_limit:
+        ctx.conn.execute(
+            credit_accounts.update()
+            .where(credit_accounts.c.customer_id == profile.customer_id)
+            .values(credit_limit=review.new_limit, updated_at=ctx.now)
+        )
+        audit.record(
+            ctx,
+            f"customer:{profile.customer_id}",
+            f"limit.{review.change}",
+            "credit_account",
+            profile.customer_id,
+            {"credit_limit": account.credit_limit},
+            {"credit_limit": review.new_limit, "reason": review.reason},
+        )
+    return review.change

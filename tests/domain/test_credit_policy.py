@@ -1,0 +1,201 @@
+"""Credit policy: grade bands, limits, the limit review, and the credit part of the one decision."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bnpl.credit.assess import grades, score_of
+from bnpl.domain.credit import (
+    CreditAssessment,
+    CreditPolicy,
+    CreditReason,
+    Grade,
+    GradeBand,
+    initial_limit,
+    is_thin_file,
+    review_limit,
+)
+from bnpl.domain.decision import DecisionInput, Outcome, RuleHit, decide
+
+POLICY = CreditPolicy()
+ORDER = list(Grade)
+pds = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+
+
+@given(pds, pds)
+def test_a_higher_pd_never_gets_a_better_grade(a: float, b: float) -> None:
+    lo, hi = sorted((a, b))
+    assert ORDER.index(POLICY.band(lo).grade) <= ORDER.index(POLICY.band(hi).grade)
+
+
+@given(st.lists(pds, min_size=1, max_size=50))
+def test_vectorised_grades_agree_with_the_band_of_each(values: list[float]) -> None:
+    assert list(grades(np.array(values))) == [POLICY.band(v).grade.value for v in values]
+
+
+def test_band_edges_and_bad_pds() -> None:
+    assert POLICY.band(0.0).grade == Grade.A and POLICY.band(0.0299).grade == Grade.A
+    assert POLICY.band(0.03).grade == Grade.B  # a cut belongs to the worse band
+    assert POLICY.band(1.0).grade == Grade.E and not POLICY.band(1.0).eligible
+    for bad in (-0.01, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="between 0 and 1"):
+            POLICY.band(bad)
+
+
+def test_a_policy_with_unordered_bands_is_refused() -> None:
+    bands = (GradeBand(Grade.A, 0.2, True, 1, 1), GradeBand(Grade.B, 0.1, True, 1, 1))
+    with pytest.raises(ValueError, match="increasing"):
+        CreditPolicy(bands=bands)
+    with pytest.raises(ValueError, match="positive"):
+        CreditPolicy(starter_limit=0)
+
+
+@given(pds, pds)
+def test_the_score_falls_as_pd_rises(a: float, b: float) -> None:
+    lo, hi = sorted((a, b))
+    assert score_of(lo) >= score_of(hi)
+
+
+def test_the_score_scale() -> None:
+    assert score_of(1 / 51) == 600  # 50:1 good:bad
+    assert score_of(1 / 101) == 620  # odds doubled: 20 points more
+
+
+@given(st.sampled_from(ORDER), st.integers(min_value=-1000, max_value=10_000_000))
+def test_initial_limits(grade: Grade, monthly_spend: int) -> None:
+    band = POLICY.band_of(grade)
+    limit = initial_limit(grade, monthly_spend)
+    if not band.eligible:
+        assert limit == 0
+        return
+    assert limit % POLICY.limit_step == 0
+    assert POLICY.minimum_limit <= limit <= band.limit_cap
+    assert limit <= max(POLICY.minimum_limit, POLICY.capacity_months * monthly_spend)
+
+
+def review(**kw: object) -> tuple[int, str]:
+    args: dict = dict(
+        limit=300_000,
+        in_use=0,
+        grade="B",
+        monthly_spend=200_000,
+        bills_due=5,
+        on_time_ratio=1.0,
+        current_dpd=0,
+        max_dpd_365d=0,
+    )
+    r = review_limit(**(args | kw))
+    return r.new_limit, r.change
+
+
+def test_a_clean_payer_is_raised_a_step_within_grade_and_capacity() -> None:
+    assert review() == (360_000, "raise")
+    assert review(monthly_spend=105_000) == (310_000, "raise")  # three months of spending
+    assert review(limit=1_000_000) == (1_000_000, "keep")  # already at grade B's cap
+    assert review(bills_due=2) == (300_000, "keep")  # too few bills to judge
+    assert review(on_time_ratio=0.8) == (300_000, "keep")
+    assert review(max_dpd_365d=3) == (300_000, "keep")
+    assert review(current_dpd=4) == (300_000, "keep")
+
+
+def test_a_deteriorated_grade_is_cut_but_never_below_what_is_in_use() -> None:
+    assert review(grade="D") == (200_000, "cut")
+    assert review(grade="D", in_use=250_000) == (250_000, "hold")
+    assert review(grade="E", in_use=0) == (0, "cut")
+    assert review(grade="E", in_use=12_345) == (12_345, "hold")
+
+
+@given(
+    st.integers(0, 3_000_000),
+    st.integers(0, 3_000_000),
+    st.sampled_from(ORDER),
+    st.integers(0, 1_000_000),
+    st.integers(0, 20),
+    st.floats(0, 1),
+    st.integers(0, 100),
+)
+def test_a_review_never_leaves_the_limit_below_what_is_in_use(
+    limit: int, in_use: int, grade: Grade, spend: int, bills: int, on_time: float, max_dpd: int
+) -> None:
+    in_use = min(in_use, limit)
+    r = review_limit(
+        limit=limit,
+        in_use=in_use,
+        grade=grade,
+        monthly_spend=spend,
+        bills_due=bills,
+        on_time_ratio=on_time,
+        current_dpd=0,
+        max_dpd_365d=max_dpd,
+    )
+    assert r.new_limit >= in_use
+    assert (r.change == "raise") == (r.new_limit > limit)
+
+
+# --- the decision ----------------------------------------------------------------------------
+
+
+def inp(
+    amount: int = 100_000, categories: tuple[str, ...] = ("tea",), limit: int = 1_000_000
+) -> DecisionInput:
+    return DecisionInput(1, "active", limit, 0, 0, amount, "pay_after_trial", "mall", 1, categories)
+
+
+def credit(pd_: float, thin: bool = False) -> CreditAssessment:
+    reasons = (CreditReason("current_dpd", "Days overdue now", "当前逾期天数"),)
+    return CreditAssessment("scorecard-x-1", pd_, score_of(pd_), POLICY.band(pd_).grade, thin, reasons)
+
+
+def test_without_a_model_the_limit_alone_decides() -> None:
+    d = decide(inp(900_000))
+    assert d.outcome == Outcome.APPROVE and "model" not in d.versions
+
+
+def test_a_good_grade_is_approved_and_the_model_is_named() -> None:
+    d = decide(inp(), credit=credit(0.01))
+    assert d.outcome == Outcome.APPROVE
+    assert d.versions["model"] == "scorecard-x-1" and d.versions["credit_policy"]
+
+
+def test_grade_e_is_declined_with_the_score_reasons() -> None:
+    d = decide(inp(), credit=credit(0.4))
+    assert d.outcome == Outcome.DECLINE
+    assert [r.code for r in d.reasons] == ["CREDIT_SCORE", "SCORE:current_dpd"]
+    assert "Days overdue now" in d.reasons[1].en and "当前逾期天数" in d.reasons[1].zh
+
+
+def test_grade_d_is_offered_its_largest_order() -> None:
+    d = decide(inp(400_000), credit=credit(0.2))
+    assert (d.outcome, d.approved_amount) == (Outcome.APPROVE_LOWER, POLICY.band_of("D").max_order)
+    assert d.reasons[0].code == "GRADE_ORDER_CAP"
+    assert decide(inp(100_000), credit=credit(0.2)).outcome == Outcome.APPROVE
+
+
+def test_a_thin_file_gets_the_starter_policy() -> None:
+    d = decide(inp(80_000), credit=credit(0.01, thin=True))
+    assert (d.outcome, d.approved_amount) == (Outcome.APPROVE_LOWER, POLICY.starter_limit)
+    assert [r.code for r in d.reasons] == ["STARTER_LIMIT"]
+    phone = decide(inp(10_000, ("phones",)), credit=credit(0.01, thin=True))
+    assert phone.outcome == Outcome.DECLINE and phone.reasons[0].code == "STARTER_CATEGORY"
+    # the starter limit counts what is already in use
+    used = DecisionInput(
+        1, "active", 1_000_000, 40_000, 5_000, 10_000, "pay_after_trial", "mall", 1, ("tea",)
+    )
+    d = decide(used, credit=credit(0.01, thin=True))
+    assert (d.outcome, d.approved_amount) == (Outcome.APPROVE_LOWER, 5_000)
+
+
+def test_the_lowest_cap_wins_and_the_limit_still_applies() -> None:
+    rule = RuleHit("r1", "reduce_amount", "NEW_HIGH_UTILISATION", "live", reduce_to=120_000)
+    d = decide(inp(400_000), hits=(rule,), credit=credit(0.2))
+    assert (d.outcome, d.approved_amount) == (Outcome.APPROVE_LOWER, 120_000)
+    assert decide(inp(2_000_000), credit=credit(0.01)).reasons[0].code == "INSUFFICIENT_CREDIT"
+
+
+def test_thin_file_is_no_history() -> None:
+    assert is_thin_file({"obligations_due": 0, "orders_365d": 0}, POLICY)
+    assert not is_thin_file({"obligations_due": 1, "orders_365d": 0}, POLICY)
+    assert not is_thin_file({"obligations_due": 0, "orders_365d": 2}, POLICY)
