@@ -101,6 +101,12 @@ def test_a_clean_payer_is_raised_a_step_within_grade_and_capacity() -> None:
     assert review(current_dpd=4) == (300_000, "keep")
 
 
+def test_a_line_without_a_limit_gets_its_first_one() -> None:
+    assert review(limit=0, grade="B", monthly_spend=50_000) == (150_000, "assign")
+    assert review(limit=0, grade="A", monthly_spend=10_000_000) == (2_000_000, "assign")
+    assert review(limit=0, grade="E") == (0, "keep")
+
+
 def test_a_deteriorated_grade_is_cut_but_never_below_what_is_in_use() -> None:
     assert review(grade="D") == (200_000, "cut")
     assert review(grade="D", in_use=250_000) == (250_000, "hold")
@@ -132,7 +138,7 @@ def test_a_review_never_leaves_the_limit_below_what_is_in_use(
         max_dpd_365d=max_dpd,
     )
     assert r.new_limit >= in_use
-    assert (r.change == "raise") == (r.new_limit > limit)
+    assert (r.change in ("raise", "assign")) == (r.new_limit > limit)
 
 
 # --- the decision ----------------------------------------------------------------------------

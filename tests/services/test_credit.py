@@ -169,7 +169,14 @@ def test_the_limit_review_raises_clean_payers_and_holds_cuts_at_what_is_in_use(p
     set_profile(platform, worse, "D")  # grade D's cap is 2,000 yuan, but 4,000 is held
     set_profile(platform, late, "B", on_time_ratio=0.5)
 
-    assert credit.review_limits(platform) == {"reviewed": 3, "raise": 1, "cut": 0, "hold": 1, "keep": 1}
+    assert credit.review_limits(platform) == {
+        "reviewed": 3,
+        "assign": 0,
+        "raise": 1,
+        "cut": 0,
+        "hold": 1,
+        "keep": 1,
+    }
     assert w.account(clean)["limit"] == 3600_00  # +20%
     assert w.account(worse)["limit"] == 4000_00 and w.account(worse)["available"] == 0
     assert w.account(late)["limit"] == 3000_00

@@ -75,8 +75,8 @@ def describe(row: Any) -> dict[str, Any]:
         "kind": row.kind,
         "dataset": row.dataset,
         "role": row.role,
-        "created_at": row.created_at,
-        "promoted_at": row.promoted_at,
+        "created_at": row.created_at.isoformat(),
+        "promoted_at": row.promoted_at.isoformat() if row.promoted_at else None,
         **{k: v for k, v in row.meta.items() if k != "features"},
         "n_features": len(row.meta.get("features", [])),
     }

@@ -121,7 +121,7 @@ def initial_limit(grade: Grade | str, monthly_spend: int, policy: CreditPolicy =
 @dataclass(frozen=True, slots=True)
 class LimitReview:
     new_limit: int
-    change: str  # raise | cut | hold | keep
+    change: str  # assign | raise | cut | hold | keep
     reason: str
 
 
@@ -137,8 +137,13 @@ def review_limit(
     max_dpd_365d: int,
     policy: CreditPolicy = CreditPolicy(),
 ) -> LimitReview:
-    """The periodic review of one line. ``in_use`` is outstanding plus holds: never cut below it."""
+    """The periodic review of one line. ``in_use`` is outstanding plus holds: never cut below it.
+    A line without a limit yet is given its first one by grade and observed spending."""
     band = policy.band_of(grade)
+    if limit == 0 and in_use == 0 and current_dpd == 0:
+        first = initial_limit(grade, monthly_spend, policy)
+        if first:
+            return LimitReview(first, "assign", f"grade {band.grade}: first limit from spending")
     if current_dpd > 0:
         # an overdue line is frozen by the account state; the limit itself waits for the cure
         return LimitReview(limit, "keep", "overdue: frozen, not reviewed")

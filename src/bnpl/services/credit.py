@@ -21,8 +21,9 @@ from bnpl.credit.dataset import Dataset
 from bnpl.credit.features import FEATURE_NAMES, NEUTRAL, compute_features
 from bnpl.credit.registry import Model, entry, promote, register, scoring_versions
 from bnpl.domain.credit import CreditAssessment, CreditPolicy, review_limit
+from bnpl.domain.errors import NotFound
 from bnpl.services import audit
-from bnpl.services.context import SYSTEM, Ctx, Platform
+from bnpl.services.context import ADMIN, SYSTEM, Ctx, Platform
 from bnpl.services.parties import lock_account
 from bnpl.store.tables import credit_accounts, credit_models, credit_profiles, customers
 
@@ -74,9 +75,70 @@ def train(
     return out
 
 
-def set_role(platform: Platform, version: str, role: str) -> dict[str, Any]:
-    result: dict[str, Any] = platform.run(SYSTEM, lambda c: promote(c.conn, version, role, c.now))
+def change_role(ctx: Ctx, version: str, role: str) -> dict[str, Any]:
+    """Admin: make a model champion (the previous one retires), shadow, or retired; audited on
+    each model's own chain, under row locks on the models that change."""
+    ctx.actor.require("admin")
+    m = credit_models.c
+    locked = (
+        select(m.version, m.role).where((m.version == version) | (m.role == "champion")).order_by(m.version)
+    )
+    before = {r.version: r.role for r in ctx.conn.execute(locked.with_for_update())}
+    result = promote(ctx.conn, version, role, ctx.now)
+    after = {
+        r.version: r.role for r in ctx.conn.execute(select(m.version, m.role).where(m.version.in_(before)))
+    }
+    for v in sorted(before):
+        if before[v] != after[v]:
+            audit.record(
+                ctx,
+                f"model:{v}",
+                f"model.{after[v]}",
+                "credit_model",
+                v,
+                {"role": before[v]},
+                {"role": after[v]},
+            )
     return result
+
+
+def set_role(platform: Platform, version: str, role: str) -> dict[str, Any]:
+    result: dict[str, Any] = platform.run(ADMIN, lambda c: change_role(c, version, role))
+    return result
+
+
+def customer_credit(ctx: Ctx, customer_id: int) -> dict[str, Any]:
+    """What the champion says of a customer now, as the checkout would: grade, score and the
+    reasons that cost the most points. Customers see their own; staff see any."""
+    a = ctx.actor
+    if a.role == "merchant" or (a.role == "customer" and a.subject_id != customer_id):
+        raise NotFound(f"customer {customer_id} not found")
+    account = ctx.conn.execute(
+        select(credit_accounts).where(credit_accounts.c.customer_id == customer_id)
+    ).first()
+    if account is None:
+        raise NotFound(f"customer {customer_id} not found")
+    profile = ctx.conn.execute(
+        select(credit_profiles.c.as_of).where(credit_profiles.c.customer_id == customer_id)
+    ).scalar_one_or_none()
+    credit = assess_checkout(ctx, customer_id, account, ctx.settings.credit_policy)
+    view: dict[str, Any] = {
+        "customer_id": customer_id,
+        "limit": account.credit_limit,
+        "profile_as_of": profile,
+    }
+    if credit is None:
+        return view | {"assessed": False}
+    view |= {
+        "assessed": True,
+        "score": credit.score,
+        "grade": credit.grade.value,
+        "thin_file": credit.thin_file,
+        "reasons": [{"feature": r.feature, "en": r.en, "zh": r.zh} for r in credit.reasons],
+    }
+    if a.role in ("admin", "system"):
+        view |= {"model_version": credit.model_version, "pd": round(credit.pd, 6), "shadow": credit.shadow}
+    return view
 
 
 # --- the checkout ------------------------------------------------------------------------------
@@ -194,7 +256,7 @@ def review_limits(platform: Platform, policy: CreditPolicy = CreditPolicy()) -> 
                 .order_by(credit_profiles.c.customer_id)
             ).scalars()
         )
-    counts = {"raise": 0, "cut": 0, "hold": 0, "keep": 0}
+    counts = {"assign": 0, "raise": 0, "cut": 0, "hold": 0, "keep": 0}
     for chunk in _chunks(ids, RESCORE_CHUNK):
         with platform.read() as c:
             profiles = c.conn.execute(_PROFILES, {"ids": chunk}).all()
