@@ -20,7 +20,12 @@ model_app = typer.Typer(
 )
 limit_app = typer.Typer(help="Credit limits.", no_args_is_help=True)
 
-DatasetOpt = Annotated[str | None, typer.Option("--dataset", help="a packaged table: german | synthetic")]
+DatasetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dataset", help="german | synthetic (packaged) | platform (this database's matured orders)"
+    ),
+]
 CsvOpt = Annotated[Path | None, typer.Option("--csv", help="any applicant table, one row per applicant")]
 TargetOpt = Annotated[str | None, typer.Option("--target", help="with --csv: the outcome column")]
 BadOpt = Annotated[str | None, typer.Option("--bad", help="with --csv: the outcome value that marks a bad")]
@@ -33,6 +38,11 @@ def _source(dataset: str | None, csv: Path | None, target: str | None, bad: str 
         if target is None or bad is None:
             raise CliError("--csv needs --target COLUMN and --bad VALUE")
         return {"csv": str(csv.resolve()), "target": target, "bad": bad}
+    if dataset == "platform":
+        from bnpl.credit.platform_data import BAD_DPD
+
+        with platform().read() as c:
+            return {"dataset": "platform", "as_of": c.now.isoformat(), "bad_dpd": BAD_DPD}
     return {"dataset": dataset}
 
 
@@ -40,7 +50,8 @@ def _load(source: dict[str, Any]) -> Any:
     from bnpl.credit import dataset
 
     try:
-        return dataset.from_source(source)
+        with platform().read() as c:
+            return dataset.from_source(source, c.conn)
     except dataset.DatasetError as exc:
         raise CliError(str(exc)) from None
 

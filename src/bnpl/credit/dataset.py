@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -173,12 +174,21 @@ DATASETS = {"german": german, "synthetic": _synthetic}
 
 def load(name: str) -> Dataset:
     if name not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
+        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}, platform")
     return DATASETS[name]()
 
 
-def from_source(source: Mapping[str, str]) -> Dataset:
-    """A table named as the registry records it: ``{"dataset": name}`` or ``{"csv", "target", "bad"}``."""
+def from_source(source: Mapping[str, Any], conn: Any = None) -> Dataset:
+    """A table named as the registry records it: ``{"dataset": name}``, ``{"csv", "target", "bad"}``,
+    or ``{"dataset": "platform", "as_of", "bad_dpd"}`` (the platform's own history, read on ``conn``)."""
     if "csv" in source:
         return from_csv(source["csv"], source["target"], source["bad"])
+    if source.get("dataset") == "platform":
+        from datetime import datetime
+
+        from bnpl.credit.platform_data import platform_dataset
+
+        if conn is None:
+            raise DatasetError("the platform dataset needs a database connection")
+        return platform_dataset(conn, datetime.fromisoformat(source["as_of"]), int(source["bad_dpd"]))
     return load(source["dataset"])

@@ -69,10 +69,10 @@ def write(platform: Platform, version: str, out_path: Path, recent_csv: Path | N
     with platform.read() as c:
         meta = entry(c.conn, version)
         model = platform.models.get(c.conn, version)
-    try:
-        ds = from_source(meta["source"])
-    except DatasetError as exc:
-        raise InvalidState(f"the training data of {version} cannot be loaded: {exc}") from None
+        try:
+            ds = from_source(meta["source"], c.conn)
+        except DatasetError as exc:
+            raise InvalidState(f"the training data of {version} cannot be loaded: {exc}") from None
     if ds.fingerprint != meta["fingerprint"]:
         raise InvalidState(f"the training data of {version} changed since it was trained")
     recent = recent_population(platform, meta, model, recent_csv)

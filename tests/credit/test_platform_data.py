@@ -1,0 +1,104 @@
+"""The platform's own training table: matured orders only, labels from the ledger as it stood,
+features as of the day of each order. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+
+from bnpl.credit.dataset import DatasetError
+from bnpl.credit.features import FEATURE_NAMES
+from bnpl.credit.platform_data import labels, platform_dataset
+from bnpl.domain.orders import Item
+from bnpl.services import orders, repayments
+from bnpl.services.context import Actor, Platform
+from tests.conftest import START
+from tests.world import World
+
+N = 60
+
+
+def day(n: int) -> datetime:
+    return datetime.combine(START + timedelta(days=n), time(23, 59), tzinfo=UTC)
+
+
+class Shop:
+    def __init__(self, platform: Platform) -> None:
+        self.platform = platform
+        self.w = World.create(platform)
+        self.customers = [self.w.new_customer(limit=1000_00) for _ in range(N)]
+
+    def buy(self, cid: int) -> int:
+        p = self.platform
+        cmd = orders.AuthorizeCommand(self.w.merchant_id, cid, [Item("tea", "tea", 100_00, 1)])
+        order = p.run(self.w.merchant, lambda c: orders.authorize(c, cmd))
+        assert order["status"] == "authorized"
+        p.run(self.w.merchant, lambda c: orders.capture(c, order["id"]))
+        p.run(Actor("customer", cid), lambda c: orders.deliver(c, order["id"]))
+        return int(order["id"])
+
+    def pay(self, cid: int, amount: int = 100_00) -> None:
+        self.platform.run(Actor("customer", cid), lambda c: repayments.repay(c, cid, amount))
+
+
+def test_matured_orders_their_outcomes_and_features_as_they_were(platform: Platform) -> None:
+    """Customers sign up on day 0 and buy on day 5 (due day 12). Every fourth never pays; one pays
+    on day 30 (18 days late: good); one pays on day 50 (after day 42, the 30-day cut-off: bad).
+    Every fifth buys again on day 20 (due day 27) and pays on time, but for the never-payers."""
+    shop = Shop(platform)
+    cs = shop.customers
+    never = set(cs[::4])
+    late_ok, too_late = cs[1], cs[2]
+    platform.clock.advance(5)  # type: ignore[attr-defined]
+    first = {cid: shop.buy(cid) for cid in cs}
+    platform.clock.advance(7)  # day 12: the first bills are due
+    for cid in cs:
+        if cid not in never | {late_ok, too_late}:
+            shop.pay(cid)
+    platform.clock.advance(8)  # day 20
+    second = {cid: shop.buy(cid) for cid in cs[::5]}
+    platform.clock.advance(7)  # day 27: the second bills are due, and paid but by the never-payers
+    for cid in set(second) - never:
+        shop.pay(cid)
+    platform.clock.advance(3)  # day 30
+    shop.pay(late_ok)
+    platform.clock.advance(20)  # day 50
+    shop.pay(too_late)
+
+    # as of day 50, before the last payment: bills due by day 20 have matured, so first orders only
+    with platform.read() as c:
+        at_50 = labels(c.conn, day(49))
+    assert list(at_50["order_id"]) == sorted(first.values())
+    bad = dict(zip(at_50["customer_id"], at_50["bad"], strict=True))
+    assert {c for c, b in bad.items() if b} == never | {too_late}
+
+    # as of day 60 the second orders (due 27) have matured too; too_late's payment on day 50 came
+    # after its cut-off, so it stays bad
+    with platform.read() as c:
+        ds = platform_dataset(c.conn, day(60))
+        outcome = labels(c.conn, day(60))
+    assert len(ds.bad) == N + len(second) and list(ds.frame.columns) == list(FEATURE_NAMES)
+    assert int(ds.bad.sum()) == len(never) + 1 + len(never & set(second))
+    frame = ds.frame.assign(order_id=outcome["order_id"].to_numpy(), bad=ds.bad)
+
+    # features on day 5: signed up five days before, nothing bought yet
+    firsts = frame[frame["order_id"].isin(first.values())]
+    assert (firsts["account_age_days"] == 5).all() and (firsts["orders_365d"] == 0).all()
+    # features on day 20: the first order, and for the never-payers 8 days overdue
+    seconds = frame.set_index("order_id").loc[list(second.values())]
+    assert (seconds["orders_365d"] == 1).all() and (seconds["obligations_due"] == 1).all()
+    by_customer = dict(zip(second.values(), second.keys(), strict=True))
+    for order_id, row in seconds.iterrows():
+        cid = by_customer[order_id]
+        assert row["current_dpd"] == (8 if cid in never else 0)
+        assert row["on_time_ratio"] == (0.0 if cid in never or cid in (late_ok, too_late) else 1.0)
+
+
+def test_nothing_matured_is_a_clear_error(platform: Platform) -> None:
+    shop = Shop(platform)
+    shop.buy(shop.customers[0])
+    with platform.read() as c, pytest.raises(DatasetError, match="matured"):
+        platform_dataset(c.conn, day(20))
+    with platform.read() as c, pytest.raises(ValueError, match="timezone-aware"):
+        platform_dataset(c.conn, datetime(2026, 5, 1))
