@@ -29,9 +29,18 @@ DatasetOpt = Annotated[
 CsvOpt = Annotated[Path | None, typer.Option("--csv", help="any applicant table, one row per applicant")]
 TargetOpt = Annotated[str | None, typer.Option("--target", help="with --csv: the outcome column")]
 BadOpt = Annotated[str | None, typer.Option("--bad", help="with --csv: the outcome value that marks a bad")]
+RowsOpt = Annotated[
+    int | None, typer.Option("--rows", min=100, max=2_000_000, help="with --dataset synthetic: rows to draw")
+]
 
 
-def _source(dataset: str | None, csv: Path | None, target: str | None, bad: str | None) -> dict[str, Any]:
+def _source(
+    dataset: str | None, csv: Path | None, target: str | None, bad: str | None, rows: int | None = None
+) -> dict[str, Any]:
+    if rows is not None and dataset != "synthetic":
+        raise CliError("--rows only applies to --dataset synthetic")
+    if rows is not None:
+        return {"dataset": "synthetic", "rows": rows}
     if (dataset is None) == (csv is None):
         raise CliError("give either --dataset NAME or --csv FILE --target COLUMN --bad VALUE")
     if csv is not None:
@@ -62,6 +71,7 @@ def model_evaluate(
     csv: CsvOpt = None,
     target: TargetOpt = None,
     bad: BadOpt = None,
+    rows: RowsOpt = None,
     folds: Annotated[int, typer.Option(min=2, max=20)] = 5,
     repeats: Annotated[int, typer.Option(min=1, max=20)] = 3,
     seed: int = 42,
@@ -70,7 +80,7 @@ def model_evaluate(
     on the same folds; the last line is one JSON object with AUC, KS and Brier of each."""
     from bnpl.credit.evaluate import cross_validate
 
-    ds = _load(_source(dataset, csv, target, bad))
+    ds = _load(_source(dataset, csv, target, bad, rows))
     if min(int(ds.bad.sum()), int(len(ds.bad) - ds.bad.sum())) < folds:
         raise CliError(f"{folds} folds need at least {folds} bad and {folds} good rows")
     with Progress(console=out, transient=True) as progress:
@@ -93,6 +103,7 @@ def model_train(
     csv: CsvOpt = None,
     target: TargetOpt = None,
     bad: BadOpt = None,
+    rows: RowsOpt = None,
     kind: Annotated[
         list[str] | None, typer.Option(help="scorecard | lightgbm (repeat); default both")
     ] = None,
@@ -100,7 +111,7 @@ def model_train(
     """Train models on a table and register each as a candidate, with its CV metrics."""
     from bnpl.services import credit
 
-    source = _source(dataset, csv, target, bad)
+    source = _source(dataset, csv, target, bad, rows)
     ds = _load(source)
     kinds = tuple(kind or ("scorecard", "lightgbm"))
     bad_kinds = [k for k in kinds if k not in credit.learners()]

@@ -34,6 +34,7 @@ class Dataset:
     labels: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     directions: Mapping[str, int] = field(default_factory=dict)  # +1: higher value, more risk
     fingerprint: str = ""
+    true_pd: np.ndarray | None = None  # generated data only: the probability each row was drawn with
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -56,6 +57,7 @@ class Dataset:
             self.labels,
             self.directions,
             self.fingerprint,
+            None if self.true_pd is None else self.true_pd[rows],
         )
 
 
@@ -191,4 +193,8 @@ def from_source(source: Mapping[str, Any], conn: Any = None) -> Dataset:
         if conn is None:
             raise DatasetError("the platform dataset needs a database connection")
         return platform_dataset(conn, datetime.fromisoformat(source["as_of"]), int(source["bad_dpd"]))
+    if source.get("dataset") == "synthetic" and "rows" in source:
+        from bnpl.credit.synthetic import synthetic
+
+        return synthetic(rows=int(source["rows"]))
     return load(source["dataset"])

@@ -10,6 +10,8 @@ the best achievable (oracle) AUC. Deterministic for a seed. Generated data only:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
@@ -87,11 +89,12 @@ def generate(rows: int = DEFAULT_ROWS, seed: int = 7) -> tuple[pd.DataFrame, np.
 
 
 def synthetic(rows: int = DEFAULT_ROWS, seed: int = 7) -> Dataset:
-    frame, bad, _ = generate(rows, seed)
-    return from_frame(
+    frame, bad, true_pd = generate(rows, seed)
+    ds = from_frame(
         "synthetic",
         frame,
         bad,
         labels={f.name: (f.en, f.zh) for f in FEATURES},
         directions={f.name: f.direction for f in FEATURES},
     )
+    return replace(ds, true_pd=true_pd)

@@ -1,0 +1,120 @@
+"""`bnpl model …` as an analyst runs it: real processes on a fresh SQLite file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bnpl.credit.evaluate import cross_validate, fit_baseline
+from bnpl.credit.synthetic import synthetic
+from tests.test_cli import bnpl, data  # noqa: F401  (the fixture)
+
+
+def applicants(path: Path) -> None:
+    """A small applicant table: a numeric and a categorical column, the outcome as text."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400)
+    table = pd.DataFrame(
+        {
+            "income": x + rng.normal(scale=0.5, size=400),
+            "region": rng.choice(["north", "south"], size=400),
+            "status": np.where(rng.random(400) < 1 / (1 + np.exp(2 + 1.5 * x)), "default", "paid"),
+        }
+    )
+    table.to_csv(path, index=False)
+
+
+def test_evaluate_prints_one_json_object_last(bnpl: Any, tmp_path: Path) -> None:  # noqa: F811
+    applicants(tmp_path / "applicants.csv")
+    proc = bnpl(
+        "model",
+        "evaluate",
+        "--csv",
+        "applicants.csv",
+        "--target",
+        "status",
+        "--bad",
+        "default",
+        "--folds",
+        "3",
+        "--repeats",
+        "1",
+    )
+    last = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert set(last) == {"champion", "challenger", "baseline"}
+    for m in last.values():
+        assert 0.6 < m["auc"] <= 1 and 0 < m["ks"] <= 1 and 0 < m["brier"] < 0.25
+
+
+def test_bad_input_is_one_line_and_a_non_zero_exit(bnpl: Any, tmp_path: Path) -> None:  # noqa: F811
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "one.csv").write_text("a,t\n" + "".join(f"{i},x\n" for i in range(60)))
+    cases = [
+        (("model", "evaluate", "--dataset", "nope"), "unknown dataset"),
+        (("model", "evaluate"), "either --dataset"),
+        (("model", "evaluate", "--csv", "missing.csv", "--target", "t", "--bad", "1"), "no such file"),
+        (("model", "evaluate", "--csv", "empty.csv", "--target", "t", "--bad", "1"), "not a readable CSV"),
+        (("model", "evaluate", "--csv", "one.csv", "--target", "t", "--bad", "y"), "no row has t"),
+        (("model", "evaluate", "--csv", "one.csv", "--target", "nope", "--bad", "y"), "no column"),
+        (("model", "train", "--dataset", "platform"), "no order has matured"),
+        (("model", "train", "--dataset", "german", "--rows", "500"), "only applies to --dataset synthetic"),
+        (("model", "promote", "scorecard-x-1"), "no model"),
+        (("model", "report", "scorecard-x-1"), "no model"),
+    ]
+    for args, message in cases:
+        proc = bnpl(*args, ok=False)
+        assert proc.returncode != 0, args
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr, (args, proc.stderr)
+
+
+def test_train_promote_rescore_and_a_scored_checkout(bnpl: Any, tmp_path: Path) -> None:  # noqa: F811
+    applicants(tmp_path / "applicants.csv")
+    csv = ("--csv", "applicants.csv", "--target", "status", "--bad", "default")
+    foreign = data(bnpl("model", "train", *csv, "--kind", "scorecard"))[0]
+    assert foreign["version"] == "scorecard-applicants-1" and foreign["platform_features"] is False
+    refused = bnpl("model", "promote", foreign["version"], ok=False)
+    assert refused.returncode == 1 and "platform's credit features" in refused.stderr
+
+    trained = data(bnpl("model", "train", "--dataset", "synthetic", "--rows", "3000", "--kind", "lightgbm"))[
+        0
+    ]
+    assert trained["rows"] == 3000 and trained["source"] == {"dataset": "synthetic", "rows": 3000}
+    assert data(bnpl("model", "promote", trained["version"]))["role"] == "champion"
+    roles = {m["version"]: m["role"] for m in data(bnpl("model", "list"))}
+    assert roles == {foreign["version"]: "candidate", trained["version"]: "champion"}
+
+    merchant = data(bnpl("merchant", "create", "Tea House", "--category", "tea"))
+    customer = data(bnpl("customer", "create", "Shopper", "--limit", "200000"))
+    rescored = data(bnpl("model", "rescore"))
+    assert rescored["customers"] == 1 and rescored["model"] == trained["version"]
+    order = data(
+        bnpl(
+            "order",
+            "authorize",
+            "--merchant",
+            str(merchant["id"]),
+            "--customer",
+            str(customer["id"]),
+            "--item",
+            "tea-1:tea:80000:1",
+        )
+    )
+    assert order["decision"]["outcome"] == "approve_lower" and order["decision"]["approved_amount"] == 50000
+    explained = bnpl("decision", "explain", str(order["decision"]["id"])).stdout
+    assert trained["version"] in explained and "starter policy" in explained
+
+    report = bnpl("model", "report", trained["version"], "--out", "report.html")
+    assert "report written" in report.stdout and (tmp_path / "report.html").stat().st_size > 10_000
+
+
+def test_the_oracle_on_generated_data() -> None:
+    ds = synthetic(rows=3000, seed=5)
+    result = cross_validate(ds, {"baseline": fit_baseline}, n_splits=3, n_repeats=1)
+    oracle, baseline = result["oracle"], result["baseline"]
+    assert 0.5 < baseline["auc"] < oracle["auc"]  # no model beats the truth it was drawn from
+    assert baseline["auc_vs_oracle"] == round(baseline["auc"] / oracle["auc"], 4)
