@@ -28,6 +28,12 @@ def score_of(pd_: float) -> int:
     return round(OFFSET + FACTOR * math.log((1 - p) / p))
 
 
+def scores_from_pds(pds: np.ndarray) -> np.ndarray:
+    """``score_of`` for a vector of PDs, unrounded (for plots and distributions)."""
+    p = np.clip(np.asarray(pds, dtype=float), PD_FLOOR, 1 - PD_FLOOR)
+    return np.asarray(OFFSET + FACTOR * np.log((1 - p) / p))
+
+
 def reason_features(model: Model, row: Mapping[str, float], n: int = 4) -> list[str]:
     """The features that cost the most points (scorecard) or pushed default risk up the most
     (LightGBM's own contributions), worst first."""

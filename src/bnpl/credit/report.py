@@ -38,9 +38,6 @@ if TYPE_CHECKING:
     from bnpl.credit.gbm import GbmModel
     from bnpl.credit.scorecard import Scorecard
 
-SCORE_BASE = 600
-SCORE_ODDS = 50  # good:bad at SCORE_BASE
-SCORE_PDO = 20  # points to double the odds
 SCORE_AXIS = "Score (600 = 50:1 good:bad odds; +20 points doubles the odds)"
 FIG_WIDTH_IN = 6.4  # 640 px at 100 dpi
 DPI = 100
@@ -60,9 +57,9 @@ class ReportModel(Protocol):
 
 def score_from_pd(pd_: np.ndarray) -> np.ndarray:
     """PD mapped onto the 600 / 50:1 / 20 scale (PDs are clipped away from 0 and 1 first)."""
-    p = np.clip(np.asarray(pd_, dtype=float), 1e-12, 1 - 1e-12)
-    factor = SCORE_PDO / math.log(2)
-    return np.asarray(SCORE_BASE + factor * (np.log((1 - p) / p) - math.log(SCORE_ODDS)))
+    from bnpl.credit.assess import scores_from_pds
+
+    return scores_from_pds(pd_)
 
 
 def model_scores(model: ReportModel, frame: pd.DataFrame) -> np.ndarray:
@@ -494,7 +491,7 @@ table{border-collapse:collapse;margin:.5em 0 1em;font-size:.92em}
 th,td{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}
 thead th,table.metrics th{background:#f5f5f5}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-table.meta td{word-break:break-word}
+table.meta td{word-break:break-word}table.meta td:first-child{white-space:nowrap;word-break:normal}
 figure{margin:1em 0}img{width:640px;max-width:100%;height:auto;border:1px solid #eee}
 figcaption{color:#555;font-size:.9em;max-width:640px}
 .zh{color:#666;font-weight:normal}code{font-size:.85em;color:#555}
