@@ -10,7 +10,9 @@ own that it drops afterwards, and prints one JSON object as its last line:
   http_rps           requests per second achieved when offering --rate requests/s over HTTP
   http_p50_ms, http_p99_ms   latency of those requests (a mix of authorize and capture)
 All orders go to one merchant, as in a live-stream burst, from 12,000 customers; the default risk
-rules run on every checkout, and only authorizations they approve are counted.
+rules run on every checkout, and only authorizations they approve are counted. With --champion, a
+scorecard trained on the synthetic table is promoted and every customer gets a credit profile drawn
+from the same generator, so each checkout is also scored, graded and given its reasons.
 """
 
 from __future__ import annotations
@@ -61,6 +63,41 @@ def setup(url: str, schema: str) -> dict[str, Any]:
     result: dict[str, Any] = p.run(ADMIN, world)
     p.dispose()
     return result
+
+
+def promote_champion(url: str, schema: str, customers: list[int]) -> str:
+    """Train a scorecard on generated platform features, make it champion, and give every
+    customer a profile with a history (not a thin file), as a nightly rescoring would."""
+    from bnpl.credit.features import FEATURE_NAMES
+    from bnpl.credit.registry import register
+    from bnpl.credit.scorecard import fit_scorecard
+    from bnpl.credit.synthetic import generate, synthetic
+    from bnpl.services import credit
+    from bnpl.services.context import SYSTEM
+    from bnpl.store.tables import credit_profiles
+
+    p = _platform(url, schema)
+    model = fit_scorecard(synthetic(rows=5000))
+    version = p.run(SYSTEM, lambda c: register(c.conn, model, "synthetic", {"source": {}}, c.now))
+    credit.set_role(p, version, "champion")
+    frame, _, _ = generate(len(customers), seed=3)
+    frame["obligations_due"] = frame["obligations_due"].clip(lower=1)
+    now = p.clock.now()
+    rows = [
+        {
+            "customer_id": cid,
+            "as_of": now,
+            "features": dict(zip(FEATURE_NAMES, map(float, values), strict=True)),
+            "model_version": version,
+            "pd_bps": None,
+            "grade": None,
+            "updated_at": now,
+        }
+        for cid, values in zip(customers, frame.to_numpy(), strict=True)
+    ]
+    p.run(SYSTEM, lambda c: c.conn.execute(credit_profiles.insert(), rows))
+    p.dispose()
+    return str(version)
 
 
 def checkpoint(url: str, schema: str) -> None:
@@ -258,6 +295,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=300)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--only", choices=["service", "http"], help="run one half only")
+    parser.add_argument("--champion", action="store_true", help="score every checkout with a champion model")
     args = parser.parse_args()
     url = os.environ.get("BNPL_DATABASE_URL", DEFAULT_URL)
     if not url.startswith("postgres"):
@@ -269,6 +307,7 @@ def main() -> None:
             "database": "postgresql",
             "processes": args.processes,
             "seconds": args.seconds,
+            "champion": promote_champion(url, schema, world["customers"]) if args.champion else None,
         }
         # HTTP first: the service phase leaves PostgreSQL busy checkpointing what it wrote
         if args.only != "service":
