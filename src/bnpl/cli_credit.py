@@ -30,7 +30,7 @@ CsvOpt = Annotated[Path | None, typer.Option("--csv", help="any applicant table,
 TargetOpt = Annotated[str | None, typer.Option("--target", help="with --csv: the outcome column")]
 BadOpt = Annotated[str | None, typer.Option("--bad", help="with --csv: the outcome value that marks a bad")]
 RowsOpt = Annotated[
-    int | None, typer.Option("--rows", min=100, max=2_000_000, help="with --dataset synthetic: rows to draw")
+    int | None, typer.Option("--rows", help="with --dataset synthetic: rows to draw (100 to 2,000,000)")
 ]
 
 
@@ -39,6 +39,10 @@ def _source(
 ) -> dict[str, Any]:
     if rows is not None and dataset != "synthetic":
         raise CliError("--rows only applies to --dataset synthetic")
+    if rows is not None and not 100 <= rows <= 2_000_000:
+        raise CliError("--rows must be between 100 and 2,000,000")
+    if dataset is not None and (target is not None or bad is not None):
+        raise CliError("--target and --bad go with --csv, not --dataset")
     if rows is not None:
         return {"dataset": "synthetic", "rows": rows}
     if (dataset is None) == (csv is None):
@@ -72,14 +76,16 @@ def model_evaluate(
     target: TargetOpt = None,
     bad: BadOpt = None,
     rows: RowsOpt = None,
-    folds: Annotated[int, typer.Option(min=2, max=20)] = 5,
-    repeats: Annotated[int, typer.Option(min=1, max=20)] = 3,
+    folds: Annotated[int, typer.Option(help="2 to 20")] = 5,
+    repeats: Annotated[int, typer.Option(help="1 to 20")] = 3,
     seed: int = 42,
 ) -> None:
     """Cross-validate champion (scorecard), challenger (LightGBM) and the plain optbinning baseline
     on the same folds; the last line is one JSON object with AUC, KS and Brier of each."""
     from bnpl.credit.evaluate import cross_validate
 
+    if not (2 <= folds <= 20 and 1 <= repeats <= 20):
+        raise CliError("--folds must be 2 to 20 and --repeats 1 to 20")
     ds = _load(_source(dataset, csv, target, bad, rows))
     if min(int(ds.bad.sum()), int(len(ds.bad) - ds.bad.sum())) < folds:
         raise CliError(f"{folds} folds need at least {folds} bad and {folds} good rows")

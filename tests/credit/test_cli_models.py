@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bnpl.credit.evaluate import cross_validate, fit_baseline
+from bnpl.credit.features import FEATURE_NAMES
 from bnpl.credit.synthetic import synthetic
 from tests.test_cli import bnpl, data  # noqa: F401  (the fixture)
 
@@ -62,8 +63,15 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(bnpl: Any, tmp_path: Path) ->
         (("model", "evaluate", "--csv", "one.csv", "--target", "nope", "--bad", "y"), "no column"),
         (("model", "train", "--dataset", "platform"), "no order has matured"),
         (("model", "train", "--dataset", "german", "--rows", "500"), "only applies to --dataset synthetic"),
+        (("model", "train", "--dataset", "synthetic", "--rows", "5"), "between 100 and"),
+        (("model", "evaluate", "--dataset", "german", "--target", "x"), "go with --csv"),
+        (("model", "evaluate", "--dataset", "german", "--folds", "1000"), "--folds must be"),
+        (("model", "evaluate", "--dataset", "german", "--repeats", "0"), "--folds must be"),
+        (("model", "evaluate", "--csv", ".", "--target", "t", "--bad", "1"), "is a directory"),
         (("model", "promote", "scorecard-x-1"), "no model"),
         (("model", "report", "scorecard-x-1"), "no model"),
+        (("model", "report", "scorecard-x-1", "--out", "nodir/r.html"), "cannot write"),
+        (("model", "report", "scorecard-x-1", "--out", "."), "is a directory"),
     ]
     for args, message in cases:
         proc = bnpl(*args, ok=False)
@@ -108,6 +116,13 @@ def test_train_promote_rescore_and_a_scored_checkout(bnpl: Any, tmp_path: Path) 
     explained = bnpl("decision", "explain", str(order["decision"]["id"])).stdout
     assert trained["version"] in explained and "starter policy" in explained
 
+    (tmp_path / "empty.csv").write_text("orders_30d,gmv_30d\n")
+    (tmp_path / "text.csv").write_text(
+        ",".join(FEATURE_NAMES) + "\n" + ",".join(["x"] * len(FEATURE_NAMES)) + "\n"
+    )
+    for recent, message in (("empty.csv", "no rows"), ("text.csv", "must hold numbers")):
+        proc = bnpl("model", "report", trained["version"], "--out", "r.html", "--recent", recent, ok=False)
+        assert proc.returncode == 1 and message in proc.stderr and not (tmp_path / "r.html").exists()
     report = bnpl("model", "report", trained["version"], "--out", "report.html")
     assert "report written" in report.stdout and (tmp_path / "report.html").stat().st_size > 10_000
 

@@ -173,10 +173,10 @@ def test_no_look_ahead(platform: Platform) -> None:
     before = shop.features(T)
     x, y = shop.x, shop.y
 
-    # later the same day: another account on X's device, a new live order at night, C paid off
-    shop.at(12, 14).buy(y, ("tea-y2", "tea", 10_00), device="dev-1")
+    # later the same day: another account on X's device, C paid off, a new live order
+    shop.at(12, 14).buy(shop.z, ("tea-z", "tea", 10_00), device="dev-1")
+    shop.repay(x, 50_00)  # nothing overdue any more: X may buy again
     d_order = shop.buy(x, ("phone-d", "phones", 100_00), channel="live_stream", device="dev-1")
-    shop.repay(x, 50_00)
     shop.at(13).give_back(x, d_order, "phone-d")  # D returned before its due date
     shop.buy(x, ("tea-e", "tea", 60_00), device="dev-4", address="addr-2")  # E due day 20
     shop.at(25).repay(x, 60_00)  # five days late

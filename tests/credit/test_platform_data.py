@@ -4,6 +4,7 @@ features as of the day of each order. SQLite and PostgreSQL."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 import pytest
 
@@ -29,10 +30,13 @@ class Shop:
         self.w = World.create(platform)
         self.customers = [self.w.new_customer(limit=1000_00) for _ in range(N)]
 
+    def authorize(self, cid: int) -> dict[str, Any]:
+        cmd = orders.AuthorizeCommand(self.w.merchant_id, cid, [Item("tea", "tea", 100_00, 1)])
+        return self.platform.run(self.w.merchant, lambda c: orders.authorize(c, cmd))
+
     def buy(self, cid: int) -> int:
         p = self.platform
-        cmd = orders.AuthorizeCommand(self.w.merchant_id, cid, [Item("tea", "tea", 100_00, 1)])
-        order = p.run(self.w.merchant, lambda c: orders.authorize(c, cmd))
+        order = self.authorize(cid)
         assert order["status"] == "authorized"
         p.run(self.w.merchant, lambda c: orders.capture(c, order["id"]))
         p.run(Actor("customer", cid), lambda c: orders.deliver(c, order["id"]))
@@ -44,22 +48,28 @@ class Shop:
 
 def test_matured_orders_their_outcomes_and_features_as_they_were(platform: Platform) -> None:
     """Customers sign up on day 0 and buy on day 5 (due day 12). Every fourth never pays; one pays
-    on day 30 (18 days late: good); one pays on day 50 (after day 42, the 30-day cut-off: bad).
-    Every fifth buys again on day 20 (due day 27) and pays on time, but for the never-payers."""
+    on day 30 (18 days late: good); one pays on day 50 (after day 42, the 30-day cut-off: bad);
+    a few "slow" ones pay on day 19. On day 20 every fifth buys again (due day 27), but for the
+    never-payers, who are refused while overdue; the slow ones never pay that second bill."""
     shop = Shop(platform)
     cs = shop.customers
     never = set(cs[::4])
     late_ok, too_late = cs[1], cs[2]
+    slow = set(cs[5::10])
     platform.clock.advance(5)  # type: ignore[attr-defined]
     first = {cid: shop.buy(cid) for cid in cs}
     platform.clock.advance(7)  # day 12: the first bills are due
-    for cid in cs:
-        if cid not in never | {late_ok, too_late}:
-            shop.pay(cid)
-    platform.clock.advance(8)  # day 20
-    second = {cid: shop.buy(cid) for cid in cs[::5]}
-    platform.clock.advance(7)  # day 27: the second bills are due, and paid but by the never-payers
-    for cid in set(second) - never:
+    for cid in set(cs) - never - slow - {late_ok, too_late}:
+        shop.pay(cid)
+    platform.clock.advance(7)  # day 19
+    for cid in slow:
+        shop.pay(cid)
+    platform.clock.advance(1)  # day 20
+    second = {cid: shop.buy(cid) for cid in cs[::5] if cid not in never}
+    refused = shop.authorize(cs[0])
+    assert refused["decision"]["reasons"][0]["code"] == "PAYMENT_OVERDUE"
+    platform.clock.advance(7)  # day 27: the second bills are due and paid, but by the slow ones
+    for cid in set(second) - slow:
         shop.pay(cid)
     platform.clock.advance(3)  # day 30
     shop.pay(late_ok)
@@ -79,20 +89,21 @@ def test_matured_orders_their_outcomes_and_features_as_they_were(platform: Platf
         ds = platform_dataset(c.conn, day(60))
         outcome = labels(c.conn, day(60))
     assert len(ds.bad) == N + len(second) and list(ds.frame.columns) == list(FEATURE_NAMES)
-    assert int(ds.bad.sum()) == len(never) + 1 + len(never & set(second))
+    assert int(ds.bad.sum()) == len(never) + 1 + len(slow)
     frame = ds.frame.assign(order_id=outcome["order_id"].to_numpy(), bad=ds.bad)
 
     # features on day 5: signed up five days before, nothing bought yet
     firsts = frame[frame["order_id"].isin(first.values())]
     assert (firsts["account_age_days"] == 5).all() and (firsts["orders_365d"] == 0).all()
-    # features on day 20: the first order, and for the never-payers 8 days overdue
+    # features on day 20: the first order and how it was paid, not the second
     seconds = frame.set_index("order_id").loc[list(second.values())]
     assert (seconds["orders_365d"] == 1).all() and (seconds["obligations_due"] == 1).all()
-    by_customer = dict(zip(second.values(), second.keys(), strict=True))
+    by_order = {order_id: cid for cid, order_id in second.items()}
     for order_id, row in seconds.iterrows():
-        cid = by_customer[order_id]
-        assert row["current_dpd"] == (8 if cid in never else 0)
-        assert row["on_time_ratio"] == (0.0 if cid in never or cid in (late_ok, too_late) else 1.0)
+        late = by_order[order_id] in slow
+        assert (row["on_time_ratio"], row["max_dpd_365d"], row["current_dpd"]) == (
+            (0, 7, 0) if late else (1, 0, 0)
+        )
 
 
 def test_nothing_matured_is_a_clear_error(platform: Platform) -> None:

@@ -201,7 +201,14 @@ def test_the_lowest_cap_wins_and_the_limit_still_applies() -> None:
     assert decide(inp(2_000_000), credit=credit(0.01)).reasons[0].code == "INSUFFICIENT_CREDIT"
 
 
-def test_thin_file_is_no_history() -> None:
+def test_thin_file_is_no_repayment_history() -> None:
     assert is_thin_file({"obligations_due": 0, "orders_365d": 0}, POLICY)
-    assert not is_thin_file({"obligations_due": 1, "orders_365d": 0}, POLICY)
-    assert not is_thin_file({"obligations_due": 0, "orders_365d": 2}, POLICY)
+    assert is_thin_file({"obligations_due": 0, "orders_365d": 12}, POLICY)  # orders alone are not enough
+    assert not is_thin_file({"obligations_due": 1, "orders_365d": 1}, POLICY)
+
+
+def test_no_new_credit_while_a_bill_is_overdue() -> None:
+    late = DecisionInput(1, "active", 1_000_000, 0, 0, 10_000, "pay_after_trial", "mall", 1, days_overdue=3)
+    for assessment in (None, credit(0.01)):
+        d = decide(late, credit=assessment)
+        assert d.outcome == Outcome.DECLINE and [r.code for r in d.reasons] == ["PAYMENT_OVERDUE"]

@@ -114,6 +114,10 @@ def test_shadow_models_score_beside_the_champion(
     assert d["versions"]["model"] == sc
     assert set(d["credit"]["shadow"]) == {gb}
     assert 0 < d["credit"]["shadow"][gb] < 1
+    # a champion is replaced, never removed: checkouts would fall back to the limit alone
+    for role in ("shadow", "retired"):
+        with pytest.raises(InvalidState, match="promote another model"):
+            credit.set_role(platform, sc, role)
     # a new champion retires the old one
     credit.set_role(platform, gb, "champion")
     with platform.read() as c:

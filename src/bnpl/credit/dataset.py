@@ -112,11 +112,21 @@ def from_csv(path: str | Path, target: str, bad_value: str) -> Dataset:
         frame = pd.read_csv(path)
     except FileNotFoundError:
         raise DatasetError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise DatasetError(f"{path} is a directory, not a CSV file") from None
+    except PermissionError:
+        raise DatasetError(f"{path} cannot be read (permission denied)") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path} is not a readable CSV: {str(exc).splitlines()[0]}") from None
+    if frame.empty:
+        raise DatasetError(f"{path} has a header but no rows")
     if target not in frame.columns:
         raise DatasetError(f"{path} has no column {target!r}; columns: {', '.join(map(str, frame.columns))}")
-    values = frame.pop(target).astype(str)
+    outcome = frame.pop(target)
+    blank = int(outcome.isna().sum())
+    if blank:
+        raise DatasetError(f"{blank} rows have no {target}; an outcome is needed for every row")
+    values = outcome.astype(str)
     if bad_value not in set(values):
         seen = ", ".join(sorted(set(values))[:10])
         raise DatasetError(f"no row has {target} = {bad_value!r}; values seen: {seen}")

@@ -8,8 +8,10 @@ a model never trains on a feature it could not have had when it decides.
 No look-ahead. Only events strictly before ``as_of`` are seen, and nothing is read from columns that
 hold *current* state (obligation ``status`` and ``*_paid``, order ``status`` and
 ``returned_amount``, account ``outstanding``): payments, returns and balances come from the
-append-only ledger, cut at ``journal_entries.created_at < as_of``; orders count from their
-``created_at`` and their decision's outcome, neither of which ever changes. Known approximations:
+append-only ledger, cut at ``journal_entries.created_at < as_of``; an order counts as bought once
+its capture (shipment) entry is in the ledger before ``as_of`` — an authorization that was never
+shipped bought nothing — and checkout attempts count from their ``created_at`` and their
+decision's outcome, neither of which ever changes. Known approximations:
 
 * the credit limit has no history table, so utilisation divides by the *current* limit;
 * ``obligations.due_date`` is current state too, but it only moves when the goods are delivered,
@@ -99,8 +101,8 @@ FEATURES: tuple[FeatureSpec, ...] = (
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 NEUTRAL: dict[str, float] = {f.name: f.neutral for f in FEATURES}
 
-# Decisions that put a hold on the line: the customer got credit for the order. The outcome is
-# written once, so unlike orders.status it does not leak later cancellations or review results.
+# Decisions that put a hold on the line; the others were declines. The outcome is written once, so
+# unlike orders.status it does not leak later cancellations or review results.
 _HELD = (Outcome.APPROVE.value, Outcome.REVIEW.value)
 _RECEIVABLE = (Account.CUSTOMER_PRINCIPAL.value, Account.CUSTOMER_FEE.value)
 _CUSTOMER_SIDE = (*_RECEIVABLE, Account.CUSTOMER_CREDIT.value)
@@ -174,6 +176,13 @@ def _order_features(
 ) -> dict[str, Any]:
     o = orders.c
     in_year = [o.created_at >= as_of - timedelta(days=365), o.created_at < as_of, *_only(o.customer_id, ids)]
+    entry = journal_entries.c
+    shipped = (
+        select(ledger_lines.c.order_id)
+        .join(journal_entries, entry.id == ledger_lines.c.entry_id)
+        .where(ledger_lines.c.order_id == o.id, entry.kind == "capture", entry.created_at < as_of)
+        .exists()
+    )
     checkouts = _frame(
         conn,
         select(
@@ -185,6 +194,7 @@ def _order_features(
             o.device_id,
             o.address_hash,
             decisions.c.outcome,
+            shipped.label("shipped"),
         )
         .join(decisions, decisions.c.id == o.decision_id)
         .where(*in_year),
@@ -201,18 +211,18 @@ def _order_features(
     )
     checkouts["created_at"] = pd.to_datetime(checkouts["created_at"], utc=True)
     age = now - checkouts["created_at"]
-    held = checkouts["outcome"].isin(_HELD)
-    bought = checkouts[held]
+    shipped_ = checkouts["shipped"].astype(bool)
+    bought = checkouts[shipped_]
     by = bought["customer_id"]
     out: dict[str, Any] = {}
     for days in (30, 90, 365):
-        window = bought[age[held] <= pd.Timedelta(days=days)].groupby("customer_id")["amount"]
+        window = bought[age[shipped_] <= pd.Timedelta(days=days)].groupby("customer_id")["amount"]
         count, gmv = window.size(), window.sum()
         out |= {f"orders_{days}d": count, f"gmv_{days}d": gmv, f"avg_basket_{days}d": gmv / count}
     recent = checkouts[age <= pd.Timedelta(days=90)]
     out["declined_orders_90d"] = recent[~recent["outcome"].isin(_HELD)].groupby("customer_id").size()
 
-    lines = items.merge(bought[["order_id", "customer_id"]], on="order_id")  # only orders given credit
+    lines = items.merge(bought[["order_id", "customer_id"]], on="order_id")  # only orders bought
     resale = lines["spend"].where(lines["category"].isin(RESALE_CATEGORIES), 0)
     out["resale_share_365d"] = resale.groupby(lines["customer_id"]).sum() / lines.groupby("customer_id")[
         "spend"

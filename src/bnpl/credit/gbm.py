@@ -132,7 +132,8 @@ def fit_gbm(ds: Dataset, calibration_folds: int = 3) -> GbmModel:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
-    vocab = {f: sorted(ds.frame[f].astype(str).unique()) for f in ds.categorical}
+    # a blank category is missing, not a value: it gets no code and LightGBM treats it as missing
+    vocab = {f: sorted(ds.frame[f].dropna().astype(str).unique()) for f in ds.categorical}
     x = _encode(ds.frame, ds.features, _codes(vocab))
     categorical = [i for i, f in enumerate(ds.features) if f in vocab]
     oof = np.zeros(len(ds.bad))

@@ -88,7 +88,7 @@ _COLUMNS = [c for c in credit_models.c if c.name != "artefact"]
 def entry(conn: Connection, version: str) -> dict[str, Any]:
     row = conn.execute(select(*_COLUMNS).where(credit_models.c.version == version)).first()
     if row is None:
-        raise NotFound(f"no model {version!r}; `bnpl model list` shows them")
+        raise NotFound(f"no model {version!r}")
     return {**describe(row), "features": row.meta.get("features", [])}
 
 
@@ -102,6 +102,9 @@ def promote(conn: Connection, version: str, role: str, at: datetime) -> dict[str
     if role not in ("champion", "shadow", "retired"):
         raise InvalidInput("role must be champion, shadow or retired")
     current = entry(conn, version)
+    if current["role"] == "champion" and role != "champion":
+        # checkouts would silently fall back to the limit alone: replace a champion, never remove it
+        raise InvalidState(f"{version} is the champion; promote another model to champion first")
     if role != "retired" and not current["platform_features"]:
         raise InvalidState(
             f"{version} was trained on {current['dataset']!r} columns, not the platform's credit "
@@ -113,8 +116,9 @@ def promote(conn: Connection, version: str, role: str, at: datetime) -> dict[str
             .where(credit_models.c.role == "champion", credit_models.c.version != version)
             .values(role="retired")
         )
+    promoted = {"promoted_at": at} if role != "retired" else {}
     conn.execute(
-        update(credit_models).where(credit_models.c.version == version).values(role=role, promoted_at=at)
+        update(credit_models).where(credit_models.c.version == version).values(role=role, **promoted)
     )
     return entry(conn, version)
 

@@ -298,7 +298,8 @@ def _metrics_section(ds: Dataset, oof_pd: np.ndarray) -> tuple[str, dict[str, fl
     html_ = (
         '<section id="metrics"><h2>Headline metrics (out-of-fold)</h2>'
         f"<p>{len(ds.bad)} rows, {n_bad} bad ({_pct(n_bad / len(ds.bad))}). Every number and curve in "
-        "this section and the next three uses out-of-fold PDs, not the training fit.</p>"
+        "this section and the next three uses out-of-fold PDs, not the training fit, pooled over all "
+        "folds (the registry's CV figures are means over folds, so they differ slightly).</p>"
         f'<table class="metrics"><tbody>{body}</tbody></table></section>'
     )
     return html_, m
@@ -359,7 +360,7 @@ def _distribution_section(scores: np.ndarray, bad: np.ndarray) -> str:
     )
 
 
-def _psi_section(train_scores: np.ndarray, recent_scores: np.ndarray | None) -> str:
+def _psi_section(train_scores: np.ndarray, recent_scores: np.ndarray | None, recent_source: str) -> str:
     head = '<section id="psi"><h2>Population stability (PSI)</h2>'
     if recent_scores is None:
         return (
@@ -387,7 +388,8 @@ def _psi_section(train_scores: np.ndarray, recent_scores: np.ndarray | None) -> 
     return (
         head + f'<p>PSI <strong id="psi-value">{_num(value)}</strong>: <strong>{_e(reading)}</strong> '
         "(read as: below 0.1 stable, 0.1 to 0.25 watch, above 0.25 the population has shifted). "
-        f"Training population: {len(train_scores)} rows; recent: {len(recent_scores)} rows; bins are "
+        f"Training population: {len(train_scores)} rows; recent: {len(recent_scores)} rows "
+        f"({_e(recent_source)}); bins are "
         "the training scores' deciles.</p>"
         + _img(psi_png(table, value), "Population stability", "Share of each population per score bin.")
         + _table(
@@ -516,12 +518,13 @@ def render_report(
     ds: Dataset,
     oof_pd: np.ndarray,
     recent: pd.DataFrame | None = None,
+    recent_source: str = "recent population",
 ) -> str:
     """The report as an HTML string (see ``write_report``)."""
     p = _validate(ds, oof_pd)
     bad = np.asarray(ds.bad, dtype=np.int64)
     if recent is not None and len(recent) == 0:
-        raise ValueError("recent has no rows; pass None when there is no recent population")
+        raise ValueError("the recent population has no rows")
     train_scores = model_scores(model, ds.frame)
     recent_scores = None if recent is None else model_scores(model, recent)
     metrics_html, m = _metrics_section(ds, p)
@@ -538,7 +541,7 @@ def render_report(
         + metrics_html
         + _curves_section(ds, p, m)
         + _distribution_section(train_scores, bad)
-        + _psi_section(train_scores, recent_scores)
+        + _psi_section(train_scores, recent_scores, recent_source)
         + _features_section(model, ds)
         + "</body></html>\n"
     )
@@ -553,6 +556,7 @@ def write_report(
     ds: Dataset,
     oof_pd: np.ndarray,
     recent: pd.DataFrame | None = None,
+    recent_source: str = "recent population",
 ) -> Path:
     """Write a standalone HTML validation report for ``model`` and return its path.
 
@@ -561,6 +565,14 @@ def write_report(
     against the training population for the PSI section.
     """
     out = Path(path)
-    text = render_report(title=title, metadata=metadata, model=model, ds=ds, oof_pd=oof_pd, recent=recent)
+    text = render_report(
+        title=title,
+        metadata=metadata,
+        model=model,
+        ds=ds,
+        oof_pd=oof_pd,
+        recent=recent,
+        recent_source=recent_source,
+    )
     out.write_text(text, encoding="utf-8")
     return out

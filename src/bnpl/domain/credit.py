@@ -49,8 +49,8 @@ DEFAULT_BANDS: tuple[GradeBand, ...] = (
 @dataclass(frozen=True, slots=True)
 class CreditPolicy:
     bands: tuple[GradeBand, ...] = DEFAULT_BANDS
-    # thin file: no bill has fallen due yet and fewer than this many purchases
-    thin_file_max_orders: int = 1
+    # thin file: fewer bills than this have fallen due (orders alone are no repayment history)
+    thin_file_min_bills: int = 1
     starter_limit: int = 50_000  # 500 yuan: what a customer with no history may have in use
     starter_blocked_categories: frozenset[str] = RESALE_CATEGORIES
     capacity_months: int = 3  # a limit is at most this many months of observed spending...
@@ -76,11 +76,9 @@ class CreditPolicy:
 
 
 def is_thin_file(features: Mapping[str, float], policy: CreditPolicy) -> bool:
-    """Too little history for a score to mean much: nothing has fallen due and barely any orders."""
-    return (
-        features.get("obligations_due", 0) == 0
-        and features.get("orders_365d", 0) < policy.thin_file_max_orders
-    )
+    """Too little history for a score to mean much: no bill has fallen due yet, so nothing shows
+    how the customer repays, however much they have ordered."""
+    return features.get("obligations_due", 0) < policy.thin_file_min_bills
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,11 @@ REASONS: dict[str, Reason] = {
         ),
         Reason("ACCOUNT_CLOSED", "This credit account is closed.", "该额度账户已关闭。"),
         Reason(
+            "PAYMENT_OVERDUE",
+            "A payment is overdue; once it is paid you can use pay later again.",
+            "您有账单已逾期，还清后即可继续使用先用后付。",
+        ),
+        Reason(
             "INSUFFICIENT_CREDIT",
             "The order is larger than your available credit.",
             "订单金额超过可用额度。",
@@ -153,6 +158,7 @@ class DecisionInput:
     merchant_id: int
     categories: tuple[str, ...] = ()
     rules_version: str | None = None
+    days_overdue: int = 0  # of the customer's oldest unpaid bill past its due date (not paused)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +209,8 @@ def decide(
         return refuse(
             {"frozen": "ACCOUNT_FROZEN", "closed": "ACCOUNT_CLOSED"}.get(inp.account_state, "ACCOUNT_BLOCKED")
         )
+    if inp.days_overdue > 0:  # no new credit while a bill is overdue, frozen line or not
+        return refuse("PAYMENT_OVERDUE")
     if inp.amount > policy.max_order_amount:
         return refuse("ORDER_CAP")
     declines = [h.reason for h in live if h.action == "decline"]

@@ -21,10 +21,11 @@ from bnpl.credit.dataset import Dataset
 from bnpl.credit.features import FEATURE_NAMES, NEUTRAL, compute_features
 from bnpl.credit.registry import Model, entry, promote, register, scoring_versions
 from bnpl.domain.credit import CreditAssessment, CreditPolicy, review_limit
+from bnpl.domain.decision import REASONS, score_reasons
 from bnpl.domain.errors import NotFound
 from bnpl.services import audit
 from bnpl.services.context import ADMIN, SYSTEM, Ctx, Platform
-from bnpl.services.parties import lock_account
+from bnpl.services.parties import days_overdue, lock_account
 from bnpl.store.tables import credit_accounts, credit_models, credit_profiles, customers
 
 RESCORE_CHUNK = 5_000
@@ -63,7 +64,7 @@ def train(
             "bad_rate": round(ds.bad_rate, 4),
             "fingerprint": ds.fingerprint,
             "training_window": source.get("window", "the whole table"),
-            "metrics": {"cv": "5-fold stratified", **cv[kind]},
+            "metrics": {"cv": "5-fold stratified, mean over folds", **cv[kind]},
         }
 
         def work(c: Ctx, model: Model = model, meta: dict[str, Any] = meta) -> str:
@@ -121,7 +122,9 @@ def customer_credit(ctx: Ctx, customer_id: int) -> dict[str, Any]:
     profile = ctx.conn.execute(
         select(credit_profiles.c.as_of).where(credit_profiles.c.customer_id == customer_id)
     ).scalar_one_or_none()
-    credit = assess_checkout(ctx, customer_id, account, ctx.settings.credit_policy)
+    credit = assess_checkout(
+        ctx, customer_id, account, days_overdue(ctx, customer_id), ctx.settings.credit_policy
+    )
     view: dict[str, Any] = {
         "customer_id": customer_id,
         "limit": account.credit_limit,
@@ -129,13 +132,22 @@ def customer_credit(ctx: Ctx, customer_id: int) -> dict[str, Any]:
     }
     if credit is None:
         return view | {"assessed": False}
-    view |= {
-        "assessed": True,
-        "score": credit.score,
-        "grade": credit.grade.value,
-        "thin_file": credit.thin_file,
-        "reasons": [{"feature": r.feature, "en": r.en, "zh": r.zh} for r in credit.reasons],
-    }
+    policy = ctx.settings.credit_policy
+    view |= {"assessed": True, "thin_file": credit.thin_file}
+    if credit.thin_file:  # a score without repayment history means little: say what applies instead
+        view |= {
+            "score": None,
+            "grade": None,
+            "reasons": [asdict(REASONS["STARTER_LIMIT"])],
+            "starter_limit": policy.starter_limit,
+            "starter_blocked_categories": sorted(policy.starter_blocked_categories),
+        }
+    else:
+        view |= {
+            "score": credit.score,
+            "grade": credit.grade.value,
+            "reasons": [asdict(r) for r in score_reasons(credit)],
+        }
     if a.role in ("admin", "system"):
         view |= {"model_version": credit.model_version, "pd": round(credit.pd, 6), "shadow": credit.shadow}
     return view
@@ -150,17 +162,21 @@ _SCORING = (
 )
 
 
-def live_features(profile: Mapping[str, float] | None, account: Any) -> dict[str, float]:
+def live_features(
+    profile: Mapping[str, float] | None, account: Any, days_overdue: int = 0
+) -> dict[str, float]:
     """The stored profile (or, never rescored, the neutral values of a customer with no history),
-    with utilisation as the locked account has it now."""
+    with utilisation and days past due as they are now."""
     row = (dict(NEUTRAL) | {"account_age_days": 0.0}) if profile is None else dict(profile)
     limit, used = account.credit_limit, account.outstanding
     row["utilisation"] = used / limit if limit > 0 else float(used > 0)
+    row["current_dpd"] = float(days_overdue)
+    row["max_dpd_365d"] = max(row.get("max_dpd_365d", 0.0), float(days_overdue))
     return row
 
 
 def assess_checkout(
-    ctx: Ctx, customer_id: int, account: Any, policy: CreditPolicy
+    ctx: Ctx, customer_id: int, account: Any, days_overdue: int, policy: CreditPolicy
 ) -> CreditAssessment | None:
     """The champion's assessment of this customer now, with the shadow models' PDs beside it;
     None when no champion is promoted (the limit alone decides)."""
@@ -170,7 +186,7 @@ def assess_checkout(
     champion = next((r for r in rows if r.role == "champion"), None)
     if champion is None:
         return None
-    features = live_features(champion.features, account)
+    features = live_features(champion.features, account, days_overdue)
     shadow = {
         r.version: round(float(ctx.models.get(ctx.conn, r.version).predict_pd_one(features)), 6)
         for r in rows

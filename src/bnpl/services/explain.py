@@ -68,9 +68,11 @@ def explain(view: dict[str, Any]) -> str:
     if credit:
         pd_ = f", probability of default {credit['pd']:.1%}" if "pd" in credit else ""
         model = f" by model {credit['model_version']}" if "model_version" in credit else ""
-        lines.append(f"  credit score {credit['score']}, grade {credit['grade']}{pd_}{model}")
         if credit["thin_file"]:
-            lines.append("  too little history to score: the starter policy applied")
+            scored = f" (score {credit['score']}{model} recorded, not used)"
+            lines.append("  no bill has fallen due yet: the starter policy applied" + scored)
+        else:
+            lines.append(f"  credit score {credit['score']}, grade {credit['grade']}{pd_}{model}")
         for version, shadow_pd in sorted(credit.get("shadow", {}).items()):
             lines.append(f"  shadow model {version}: probability of default {shadow_pd:.1%} (recorded only)")
     for h in view.get("rule_hits", []):

@@ -47,7 +47,7 @@ from bnpl.services import audit
 from bnpl.services.context import Ctx
 from bnpl.services.credit import assess_checkout, assessment_record
 from bnpl.services.ledger import post
-from bnpl.services.parties import change_account, lock_account
+from bnpl.services.parties import change_account, days_overdue, lock_account
 from bnpl.services.repayments import repay, use_credit_balance
 from bnpl.store.tables import credit_accounts, decisions, merchants, obligations, order_items, orders, returns
 
@@ -293,6 +293,7 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
         merchant_id=cmd.merchant_id,
         categories=tuple(sorted({i.category for i in cmd.items})),
         rules_version=ctx.rules.version if ctx.rules else None,
+        days_overdue=days_overdue(ctx, cmd.customer_id),
     )
     signals: dict[str, Any] = {}
     hits: list[RuleHit] = []
@@ -313,7 +314,7 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
             needed=ctx.rules.names,
         )
         hits, rule_errors = evaluate_rules(ctx.rules, signals)
-    credit = assess_checkout(ctx, cmd.customer_id, account, ctx.settings.credit_policy)
+    credit = assess_checkout(ctx, cmd.customer_id, account, inputs.days_overdue, ctx.settings.credit_policy)
     decision = decide(inputs, ctx.settings.decision_policy, tuple(hits), credit, ctx.settings.credit_policy)
     reasons = [{"code": r.code, "en": r.en, "zh": r.zh} for r in decision.reasons]
     decision_row = {

@@ -7,14 +7,14 @@ import secrets
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from bnpl.domain.decision import available_credit
 from bnpl.domain.errors import InvalidInput, NotFound
 from bnpl.domain.money import DEFAULT_CURRENCY
 from bnpl.services import audit
 from bnpl.services.context import Actor, Ctx
-from bnpl.store.tables import api_keys, credit_accounts, customers, merchants
+from bnpl.store.tables import api_keys, credit_accounts, customers, merchants, obligations, orders
 
 ACCOUNT_STATES = ("active", "frozen", "closed", "blocked")
 
@@ -184,6 +184,25 @@ def lock_account(ctx: Ctx, customer_id: int) -> Any:
     if row is None:
         raise NotFound(f"customer {customer_id} not found")
     return row
+
+
+# The customer's oldest bill past due and unpaid, unless a pending return pauses its order
+_OLDEST_OVERDUE = (
+    select(func.min(obligations.c.due_date))
+    .join(orders, orders.c.id == obligations.c.order_id)
+    .where(
+        obligations.c.customer_id == bindparam("cid"),
+        obligations.c.status == "open",
+        obligations.c.due_date < bindparam("today"),
+        orders.c.pending_return_amount == 0,
+    )
+)
+
+
+def days_overdue(ctx: Ctx, customer_id: int) -> int:
+    """Days past due of the customer's oldest unpaid bill today (0: nothing is overdue)."""
+    oldest = ctx.conn.execute(_OLDEST_OVERDUE, {"cid": customer_id, "today": ctx.today}).scalar()
+    return (ctx.today - oldest).days if oldest else 0
 
 
 def change_account(
