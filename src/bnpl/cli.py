@@ -443,6 +443,8 @@ def main() -> None:
 
 # the credit commands live beside this module and use its helpers
 from bnpl.cli_credit import limit_app, model_app  # noqa: E402
+from bnpl.cli_risk import risk_app  # noqa: E402
 
 app.add_typer(model_app, name="model")
 app.add_typer(limit_app, name="limit")
+app.add_typer(risk_app, name="risk")

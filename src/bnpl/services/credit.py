@@ -301,7 +301,11 @@ def _review_one(ctx: Ctx, profile: Any, policy: CreditPolicy) -> str:
         ctx.conn.execute(
             credit_accounts.update()
             .where(credit_accounts.c.customer_id == profile.customer_id)
-            .values(credit_limit=review.new_limit, updated_at=ctx.now)
+            .values(
+                credit_limit=review.new_limit,
+                updated_at=ctx.now,
+                **({"limit_raised_at": ctx.now} if review.new_limit > account.credit_limit else {}),
+            )
         )
         audit.record(
             ctx,

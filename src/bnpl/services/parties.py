@@ -238,6 +238,8 @@ def set_account(
                 "freeze the line instead"
             )
         values["credit_limit"] = credit_limit
+        if credit_limit > row.credit_limit:
+            values["limit_raised_at"] = ctx.now
     if state is not None:
         if state not in ACCOUNT_STATES:
             raise InvalidInput(f"state must be one of {', '.join(ACCOUNT_STATES)}")

@@ -46,6 +46,7 @@ merchants = Table(
     Column("settlement_delay_days", Integer, nullable=False),
     Column("categories", JSON, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("outstanding_cap", Money),  # the most owed on its orders at once; None: the policy default
 )
 
 customers = Table(
@@ -69,6 +70,10 @@ credit_accounts = Table(
     Column("credit_balance", Money, nullable=False),
     Column("state", String(16), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # responsible spending: the customer's own lower ceiling, and a pause they chose
+    Column("customer_limit", Money),
+    Column("paused_until", Date),
+    Column("limit_raised_at", DateTime(timezone=True)),  # bursts right after a raise are a fraud sign
 )
 
 api_keys = Table(
@@ -285,4 +290,25 @@ credit_profiles = Table(
     Column("pd_bps", Integer),  # probability of default in basis points (display and reporting)
     Column("grade", String(1)),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Outstanding principal per merchant and for the whole platform, recomputed from ledger lines by a
+# set-based job (end of day, or `bnpl risk exposure refresh`); the checkout adds what was authorized
+# since. Scope: "platform" or "merchant:<id>". No row is updated by a checkout: no hot row.
+exposure_snapshots = Table(
+    "exposure_snapshots",
+    metadata,
+    Column("scope", String(32), primary_key=True),
+    Column("outstanding", Money, nullable=False),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+)
+
+# Cash-out (套现) collusion signals per merchant, from the customer–merchant–device–address graph,
+# refreshed set-based in the background and read by the checkout as one row.
+merchant_risk = Table(
+    "merchant_risk",
+    metadata,
+    Column("merchant_id", BigInteger, ForeignKey("merchants.id"), primary_key=True),
+    Column("as_of", DateTime(timezone=True), nullable=False),
+    Column("signals", JSON, nullable=False),
 )
