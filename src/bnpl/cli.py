@@ -148,6 +148,20 @@ def merchant_create(
     )
 
 
+@merchant_app.command("cap")
+def merchant_cap(
+    merchant_id: int,
+    outstanding: Annotated[int | None, typer.Option(help="most outstanding on its orders, fen")] = None,
+    default: Annotated[bool, typer.Option("--default", help="back to the policy's default")] = False,
+) -> None:
+    """Cap what may be outstanding on one merchant's orders."""
+    from bnpl.services import parties
+
+    if default == (outstanding is not None):
+        raise CliError("give --outstanding FEN or --default")
+    emit(run(lambda c: parties.set_merchant_cap(c, merchant_id, outstanding)))
+
+
 @merchant_app.command("show")
 def merchant_show(merchant_id: int) -> None:
     from bnpl.services import parties, settlement
@@ -184,6 +198,24 @@ def customer_set(
     from bnpl.services import parties
 
     emit(run(lambda c: parties.set_account(c, customer_id, limit, state)))
+
+
+@customer_app.command("controls")
+def customer_controls(
+    customer_id: int,
+    own_limit: Annotated[
+        int | None, typer.Option(help="a spending ceiling of the customer's own, fen")
+    ] = None,
+    clear_own_limit: Annotated[bool, typer.Option(help="remove that ceiling")] = False,
+    pause_days: Annotated[int | None, typer.Option(help="pause use first, pay later; 0 resumes")] = None,
+) -> None:
+    """Responsible spending: the customer's own ceiling and pause."""
+    from bnpl.services import parties
+
+    if clear_own_limit and own_limit is not None:
+        raise CliError("--own-limit and --clear-own-limit exclude each other")
+    own: object = None if clear_own_limit else parties.KEEP if own_limit is None else own_limit
+    emit(run(lambda c: parties.set_controls(c, customer_id, own, pause_days)))
 
 
 @customer_app.command("statement")

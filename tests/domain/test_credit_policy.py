@@ -18,7 +18,7 @@ from bnpl.domain.credit import (
     is_thin_file,
     review_limit,
 )
-from bnpl.domain.decision import DecisionInput, Outcome, RuleHit, decide
+from bnpl.domain.decision import DecisionInput, DecisionPolicy, Outcome, RuleHit, decide
 
 POLICY = CreditPolicy()
 ORDER = list(Grade)
@@ -212,3 +212,99 @@ def test_no_new_credit_while_a_bill_is_overdue() -> None:
     for assessment in (None, credit(0.01)):
         d = decide(late, credit=assessment)
         assert d.outcome == Outcome.DECLINE and [r.code for r in d.reasons] == ["PAYMENT_OVERDUE"]
+
+
+# --- exposure controls, the customer's own controls, affordability ----------------------------
+
+POLICY_D = DecisionPolicy()
+
+
+def basket(amount: int = 100_000, **kw: object) -> DecisionInput:
+    base: dict = dict(
+        customer_id=1,
+        account_state="active",
+        limit=5_000_000,
+        outstanding=0,
+        holds=0,
+        amount=amount,
+        plan_code="pay_after_trial",
+        channel="live_stream",
+        merchant_id=7,
+        categories=("tea",),
+        category_spend=(("tea", amount),),
+    )
+    return DecisionInput(**(base | kw))
+
+
+def codes(d: object) -> list[str]:
+    return [r.code for r in d.reasons]  # type: ignore[attr-defined]
+
+
+def test_category_caps_bound_easily_resold_goods() -> None:
+    cap = POLICY_D.category_caps["phones"]
+    phones = basket(cap + 1, categories=("phones", "tea"), category_spend=(("phones", cap + 1),))
+    assert codes(decide(phones)) == ["CATEGORY_CAP"]
+    ok = basket(cap + 50_000, categories=("phones", "tea"), category_spend=(("phones", cap), ("tea", 50_000)))
+    assert decide(ok).outcome == Outcome.APPROVE
+
+
+def test_a_new_merchant_has_a_smaller_order_cap_and_exposure_cap() -> None:
+    big = POLICY_D.new_merchant_max_order + 1
+    d = decide(basket(big, merchant_age_days=3))
+    assert (d.outcome, d.approved_amount, codes(d)) == (
+        Outcome.APPROVE_LOWER,
+        POLICY_D.new_merchant_max_order,
+        ["NEW_MERCHANT_CAP"],
+    )
+    assert decide(basket(big, merchant_age_days=POLICY_D.new_merchant_days)).outcome == Outcome.APPROVE
+    near = POLICY_D.new_merchant_outstanding_cap - 50_000
+    assert codes(decide(basket(60_000, merchant_age_days=3, merchant_exposure=near))) == ["MERCHANT_EXPOSURE"]
+    assert decide(basket(60_000, merchant_age_days=90, merchant_exposure=near)).outcome == Outcome.APPROVE
+
+
+def test_merchant_and_platform_exposure_caps() -> None:
+    assert codes(decide(basket(10_001, merchant_exposure=990_000, merchant_cap=1_000_000))) == [
+        "MERCHANT_EXPOSURE"
+    ]
+    assert (
+        decide(basket(10_000, merchant_exposure=990_000, merchant_cap=1_000_000)).outcome == Outcome.APPROVE
+    )
+    full = POLICY_D.platform_outstanding_cap
+    assert codes(decide(basket(10_000, platform_exposure=full - 5_000))) == ["PLATFORM_EXPOSURE"]
+
+
+def test_the_customers_own_pause_and_limit() -> None:
+    assert codes(decide(basket(paused=True))) == ["PAUSED_BY_CUSTOMER"]
+    d = decide(basket(100_000, own_limit=80_000, outstanding=30_000))
+    assert (d.outcome, d.approved_amount, codes(d)) == (Outcome.APPROVE_LOWER, 50_000, ["OWN_LIMIT"])
+    assert codes(decide(basket(100_000, own_limit=30_000, outstanding=30_000))) == ["OWN_LIMIT"]
+    assert decide(basket(40_000, own_limit=80_000, outstanding=30_000)).outcome == Outcome.APPROVE
+
+
+def test_affordability_nudges_then_lowers() -> None:
+    # pay after trial: the whole amount falls due next month
+    nudge = decide(basket(150_000, monthly_spend=100_000, first_instalment=150_000))
+    assert nudge.outcome == Outcome.APPROVE and codes(nudge) == ["WITHIN_LIMIT", "AFFORDABILITY_NUDGE"]
+    lower = decide(basket(300_000, monthly_spend=100_000, due_next_month=50_000, first_instalment=300_000))
+    assert (lower.outcome, lower.approved_amount) == (Outcome.APPROVE_LOWER, 150_000)
+    assert codes(lower) == ["AFFORDABILITY"]
+    # no history to measure spending by: no opinion
+    assert codes(decide(basket(300_000, monthly_spend=None, first_instalment=300_000))) == ["WITHIN_LIMIT"]
+
+
+@given(
+    st.integers(1_000, 2_000_000),
+    st.integers(1, 12),
+    st.integers(1_000, 500_000),
+    st.integers(0, 500_000),
+)
+def test_an_affordability_offer_fits_twice_a_months_spending(
+    amount: int, instalments: int, spend: int, due: int
+) -> None:
+    first = amount // instalments
+    d = decide(basket(amount, monthly_spend=spend, due_next_month=due, first_instalment=first))
+    if d.outcome == Outcome.APPROVE_LOWER:
+        assert d.approved_amount < amount
+        assert due + d.approved_amount * first // amount <= 2 * spend
+    if d.outcome == Outcome.APPROVE:
+        assert due + first <= 2 * spend

@@ -12,6 +12,7 @@ from bnpl.api.schemas import (
     AccountOut,
     AccountPatch,
     AmountIn,
+    ControlsIn,
     CustomerIn,
     CustomerOut,
     MerchantIn,
@@ -83,6 +84,28 @@ def patch_account(customer_id: Id, body: AccountPatch, platform: PlatformDep, ac
     """Admin: change a credit limit or freeze, block, close or reopen a line."""
     return platform.run(
         actor, lambda ctx: parties.set_account(ctx, customer_id, body.credit_limit, body.state)
+    )
+
+
+@router.post("/customers/{customer_id}/controls", response_model=AccountOut, tags=["customers"])
+def controls(
+    customer_id: Id,
+    body: ControlsIn,
+    request: Request,
+    platform: PlatformDep,
+    actor: ActorDep,
+    key: IdempotencyKey,
+) -> JSONResponse:
+    """Customer: set a spending ceiling of your own below your limit (``null`` clears it), or pause
+    use first, pay later for some days (``0`` resumes now)."""
+    own: object = body.own_limit if "own_limit" in body.model_fields_set else parties.KEEP
+    return execute(
+        request,
+        platform,
+        actor,
+        key,
+        body,
+        lambda ctx: parties.set_controls(ctx, customer_id, own, body.pause_days),
     )
 
 

@@ -50,6 +50,8 @@ class AccountOut(BaseModel):
     available: int
     credit_balance: int
     state: str
+    own_limit: int | None = None
+    paused_until: str | None = None
 
 
 class CustomerOut(BaseModel):
@@ -58,6 +60,14 @@ class CustomerOut(BaseModel):
     timezone: str
     account: AccountOut
     api_key: str | None = Field(None, description="shown once, at creation")
+
+
+class ControlsIn(Strict):
+    """Omit a field to leave it as it is. ``own_limit: null`` clears the ceiling; ``pause_days: 0``
+    resumes now."""
+
+    own_limit: Annotated[StrictInt, Field(ge=0, le=100_000_000)] | None = None
+    pause_days: Annotated[StrictInt, Field(ge=0, le=365)] | None = None
 
 
 class AccountPatch(Strict):

@@ -7,6 +7,7 @@ Everything that decides a checkout plugs in here, never beside it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -43,6 +44,48 @@ REASONS: dict[str, Reason] = {
             "该账户暂不可使用先用后付。",
         ),
         Reason("ACCOUNT_CLOSED", "This credit account is closed.", "该额度账户已关闭。"),
+        Reason(
+            "PAUSED_BY_CUSTOMER",
+            "You paused use first, pay later; resume it in your settings to use it again.",
+            "您已暂停先用后付，可在设置中恢复后使用。",
+        ),
+        Reason(
+            "OWN_LIMIT",
+            "The order is above the spending limit you set for yourself.",
+            "订单金额超过您自行设置的消费上限。",
+        ),
+        Reason(
+            "CATEGORY_CAP",
+            "Pay later is limited for this kind of goods; a smaller amount of it is allowed per order.",
+            "该类商品先用后付单笔金额受限。",
+        ),
+        Reason(
+            "NEW_MERCHANT_CAP",
+            "This shop is new to pay later; orders from it are limited to a smaller amount for now.",
+            "该店铺新开通先用后付，单笔订单金额暂时受限。",
+        ),
+        Reason(
+            "MERCHANT_EXPOSURE",
+            "This shop cannot offer pay later on more orders right now.",
+            "该店铺暂时无法为更多订单提供先用后付。",
+        ),
+        Reason(
+            "PLATFORM_EXPOSURE",
+            "Pay later is at capacity right now; please try again later.",
+            "先用后付额度暂时已满，请稍后再试。",
+        ),
+        Reason(
+            "AFFORDABILITY_NUDGE",
+            "With this order, what falls due next month is more than you usually spend in a month. "
+            "Instalments or a smaller basket may be easier to repay.",
+            "加上本单，下月待还金额将超过您平时一个月的消费，可考虑分期或减少购买。",
+        ),
+        Reason(
+            "AFFORDABILITY",
+            "What would fall due next month is well above what you usually spend; "
+            "a smaller amount is offered.",
+            "下月待还金额远超您平时的月消费，本次可用金额下调。",
+        ),
         Reason(
             "PAYMENT_OVERDUE",
             "A payment is overdue; once it is paid you can use pay later again.",
@@ -121,6 +164,16 @@ RULE_REASONS: dict[str, Reason] = {
             "Your offer is lower while your credit line is new and nearly used.",
             "新开通额度且使用率较高，本次可用金额下调。",
         ),
+        Reason(
+            "CASHOUT_MERCHANT",
+            "Orders from this shop need a check before pay later can be used.",
+            "该店铺的订单需审核后方可使用先用后付。",
+        ),
+        Reason(
+            "LIMIT_RAISE_BURST",
+            "Many orders right after your limit went up; the order needs a check.",
+            "额度提升后短时间内下单较多，订单需人工审核。",
+        ),
     )
 }
 
@@ -159,11 +212,40 @@ class DecisionInput:
     categories: tuple[str, ...] = ()
     rules_version: str | None = None
     days_overdue: int = 0  # of the customer's oldest unpaid bill past its due date (not paused)
+    paused: bool = False  # the customer paused use first, pay later for a while
+    own_limit: int | None = None  # a lower ceiling the customer set for themself
+    category_spend: tuple[tuple[str, int], ...] = ()  # the basket's amount per category
+    merchant_age_days: int | None = None
+    merchant_exposure: int | None = None  # outstanding on the merchant's orders (last snapshot)
+    merchant_cap: int | None = None  # the merchant's own cap, if set; else the policy's
+    platform_exposure: int | None = None
+    monthly_spend: int | None = None  # observed from history; None when there is none to go on
+    due_next_month: int = 0  # already falling due in the next 30 days
+    first_instalment: int = 0  # what this order would add to it
 
 
 @dataclass(frozen=True, slots=True)
 class DecisionPolicy:
+    """Exposure controls. The platform pays merchants up front, so it caps what one order, one
+    kind of easily resold goods, one merchant and the whole book may put at risk."""
+
     max_order_amount: int = 5_000_000  # 50,000 yuan
+    # per order, the most of a category that is easy to turn into cash (套现)
+    category_caps: Mapping[str, int] = field(
+        default_factory=lambda: {
+            "phones": 800_000,
+            "gold": 300_000,
+            "gift_cards": 100_000,
+            "top_up_cards": 50_000,
+        }
+    )
+    new_merchant_days: int = 30
+    new_merchant_max_order: int = 500_000  # 5,000 yuan per order in its first month
+    merchant_outstanding_cap: int = 100_000_000  # 1 million yuan on one merchant's orders
+    new_merchant_outstanding_cap: int = 5_000_000
+    platform_outstanding_cap: int = 50_000_000_000  # the funding facility
+    affordability_nudge_bps: int = 10_000  # next month's bills above a month of spending: a nudge
+    affordability_cap_bps: int = 20_000  # ...above twice that: a lower offer
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,10 +291,13 @@ def decide(
         return refuse(
             {"frozen": "ACCOUNT_FROZEN", "closed": "ACCOUNT_CLOSED"}.get(inp.account_state, "ACCOUNT_BLOCKED")
         )
+    if inp.paused:
+        return refuse("PAUSED_BY_CUSTOMER")
     if inp.days_overdue > 0:  # no new credit while a bill is overdue, frozen line or not
         return refuse("PAYMENT_OVERDUE")
-    if inp.amount > policy.max_order_amount:
-        return refuse("ORDER_CAP")
+    exposure = _exposure_refusal(inp, policy)
+    if exposure:
+        return refuse(exposure)
     declines = [h.reason for h in live if h.action == "decline"]
     if declines:
         return refuse(*declines)
@@ -229,6 +314,13 @@ def decide(
     available = available_credit(inp.limit, inp.outstanding, inp.holds)
     if inp.amount > available:
         return refuse("INSUFFICIENT_CREDIT")
+    if inp.own_limit is not None:
+        caps.append((available_credit(inp.own_limit, inp.outstanding, inp.holds), (REASONS["OWN_LIMIT"],)))
+    if _is_new(inp, policy):
+        caps.append((policy.new_merchant_max_order, (REASONS["NEW_MERCHANT_CAP"],)))
+    nudge, affordable = _affordability(inp, policy)
+    if affordable is not None:
+        caps.append((affordable, (REASONS["AFFORDABILITY"],)))
     if caps:
         lowest, why = min(caps, key=lambda cap: cap[0])
         if inp.amount > lowest:
@@ -240,7 +332,48 @@ def decide(
         return Decision(
             Outcome.REVIEW, inp.amount, tuple(reason_for(c) for c in dict.fromkeys(reviews)), versions
         )
-    return Decision(Outcome.APPROVE, inp.amount, (REASONS["WITHIN_LIMIT"],), versions)
+    return Decision(Outcome.APPROVE, inp.amount, (REASONS["WITHIN_LIMIT"], *nudge), versions)
+
+
+def _is_new(inp: DecisionInput, policy: DecisionPolicy) -> bool:
+    return inp.merchant_age_days is not None and inp.merchant_age_days < policy.new_merchant_days
+
+
+def _exposure_refusal(inp: DecisionInput, policy: DecisionPolicy) -> str | None:
+    """The order cap, category caps, and what one merchant and the platform may have outstanding."""
+    if inp.amount > policy.max_order_amount:
+        return "ORDER_CAP"
+    if any(spend > policy.category_caps.get(c, spend) for c, spend in inp.category_spend):
+        return "CATEGORY_CAP"
+    if inp.merchant_exposure is not None:
+        cap = inp.merchant_cap
+        if cap is None:
+            new = _is_new(inp, policy)
+            cap = policy.new_merchant_outstanding_cap if new else policy.merchant_outstanding_cap
+        if inp.merchant_exposure + inp.amount > cap:
+            return "MERCHANT_EXPOSURE"
+    if (
+        inp.platform_exposure is not None
+        and inp.platform_exposure + inp.amount > policy.platform_outstanding_cap
+    ):
+        return "PLATFORM_EXPOSURE"
+    return None
+
+
+def _affordability(inp: DecisionInput, policy: DecisionPolicy) -> tuple[tuple[Reason, ...], int | None]:
+    """A plain nudge when next month's bills would exceed a month of the customer's usual spending,
+    and a lower offer (the amount that fits) when they would exceed it by far. Nothing without a
+    history to measure spending by."""
+    if not inp.monthly_spend or inp.first_instalment <= 0:
+        return (), None
+    due = inp.due_next_month + inp.first_instalment
+    if due * 10_000 <= inp.monthly_spend * policy.affordability_nudge_bps:
+        return (), None
+    room = inp.monthly_spend * policy.affordability_cap_bps // 10_000 - inp.due_next_month
+    if due <= room + inp.due_next_month:
+        return (REASONS["AFFORDABILITY_NUDGE"],), None
+    # the first instalment is a fixed share of the amount: scale the amount to what fits
+    return (REASONS["AFFORDABILITY_NUDGE"],), max(0, room) * inp.amount // inp.first_instalment
 
 
 def score_reasons(credit: CreditAssessment) -> tuple[Reason, ...]:

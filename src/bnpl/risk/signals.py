@@ -6,13 +6,23 @@ its own (nothing to bound in memory): one round trip of indexed range counts. Co
 customers (a device, an address) are serialised on PostgreSQL by transaction-level advisory locks
 on the device and the address, taken after the customer's account lock, so two concurrent
 checkouts on one device each see the other; SQLite serialises write transactions already.
+
+Two slower-moving kinds of signal ride along in the same round trip or need none:
+
+* ``merchant.cashout_score``, ``merchant.ring_share`` and ``merchant.first_bill_default_rate`` are
+  read from the merchant's ``merchant_risk`` row, computed in the background by
+  ``bnpl.risk.graph.refresh`` (0 when the merchant has no row: never refreshed, or no orders in the
+  window of the last refresh). One primary-key look-up, only when a rule reads them.
+* ``account.hours_since_limit_raise`` comes from the locked account row itself
+  (``limit_raised_at``); ``NEVER_RAISED`` hours when the limit was never raised.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -22,7 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from bnpl.domain.decision import available_credit
 from bnpl.domain.orders import RESALE_CATEGORIES
 from bnpl.services.context import Ctx
-from bnpl.store.tables import customers, orders
+from bnpl.store.tables import customers, merchant_risk, orders
 
 WINDOWS = {
     "10m": timedelta(minutes=10),
@@ -30,7 +40,14 @@ WINDOWS = {
     "24h": timedelta(hours=24),
     "7d": timedelta(days=7),
 }
-# Easily resold goods: the usual targets of cash-out (套现) and reselling.
+# The merchant_risk signals the checkout reads (signal name: key in merchant_risk.signals).
+MERCHANT_RISK_SIGNALS = {
+    "merchant.cashout_score": "cashout_score",
+    "merchant.ring_share": "ring_share",
+    "merchant.first_bill_default_rate": "first_bill_default_rate",
+}
+NEVER_RAISED = Decimal(1_000_000)  # hours since a limit raise, for a limit never raised
+_HOURS = Decimal("0.01")
 
 # Every name a rule may use; rule sets are checked against this set when they load.
 SIGNAL_NAMES = frozenset(
@@ -45,12 +62,14 @@ SIGNAL_NAMES = frozenset(
         "account.available",
         "account.outstanding",
         "account.utilisation",
+        "account.hours_since_limit_raise",
         "customer.age_days",
         "customer.orders_total",
         *(f"velocity.customer_{w}" for w in WINDOWS),
         "velocity.pair_24h",
         "merchant.orders_10m",
         "merchant.orders_1h",
+        *MERCHANT_RISK_SIGNALS,
         "device.present",
         "device.known",
         "device.customers_7d",
@@ -110,6 +129,9 @@ def _velocity(needed: frozenset[str], has_device: bool, has_address: bool) -> An
             )
             cols[f"{name}.orders_24h"] = _count(column == value, o.created_at >= since["24h"])
     wanted = [c.label(k) for k, c in cols.items() if k in needed]
+    if needed & MERCHANT_RISK_SIGNALS.keys():  # the merchant's background-computed row, by key
+        risk = select(merchant_risk.c.signals).where(merchant_risk.c.merchant_id == mid)
+        wanted.append(risk.scalar_subquery().label("merchant.risk"))
     created = select(customers.c.created_at).where(customers.c.id == cid).scalar_subquery()
     return select(created.label("customer.created_at"), *wanted)
 
@@ -117,6 +139,29 @@ def _velocity(needed: frozenset[str], has_device: bool, has_address: bool) -> An
 def _utc_date(moment: datetime) -> Any:
     """The UTC calendar date of a stored timestamp (PostgreSQL answers in the session's zone)."""
     return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
+
+
+def _utc(moment: datetime) -> datetime:
+    """A stored timestamp as an aware UTC datetime (SQLite gives back the UTC wall clock, naive)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def hours_since(raised_at: datetime | None, now: datetime) -> Decimal:
+    """Whole hundredths of an hour from a limit raise to ``now`` (rounded down, never negative);
+    ``NEVER_RAISED`` without a raise."""
+    if raised_at is None:
+        return NEVER_RAISED
+    seconds = max(0.0, (_utc(now) - _utc(raised_at)).total_seconds())
+    return (Decimal(repr(seconds)) / 3600).quantize(_HOURS, rounding=ROUND_FLOOR)
+
+
+def merchant_risk_signals(stored: Any) -> dict[str, Decimal]:
+    """The checkout's view of a ``merchant_risk.signals`` value: Decimals (rules never see a
+    float), 0 for a missing row or key."""
+    if isinstance(stored, str):  # a JSON scalar subquery may come back as text
+        stored = json.loads(stored)
+    stored = stored or {}
+    return {name: Decimal(str(stored.get(key) or 0)) for name, key in MERCHANT_RISK_SIGNALS.items()}
 
 
 def gather(
@@ -151,6 +196,8 @@ def gather(
     params |= {f"since_{w}": t for w, t in since.items()}
     counts = dict(ctx.conn.execute(query, params).mappings().one())
     created: datetime = counts.pop("customer.created_at")
+    has_risk = "merchant.risk" in counts  # looked up only when a rule reads it
+    risk = counts.pop("merchant.risk", None)
     used = account.outstanding + account.holds
     signals: dict[str, Any] = {
         "amount": amount,
@@ -165,6 +212,7 @@ def gather(
         "account.utilisation": Decimal(used) / Decimal(account.credit_limit)
         if account.credit_limit
         else Decimal(1),
+        "account.hours_since_limit_raise": hours_since(account.limit_raised_at, ctx.now),
         "customer.age_days": max(0, (ctx.now.date() - _utc_date(created)).days),
         "device.present": bool(device_id),
         "address.present": bool(address_hash),
@@ -174,4 +222,6 @@ def gather(
         signals[f"{name}.customers_7d"] = int(counts.pop(f"{name}.customers_7d", 0))
         signals[f"{name}.orders_24h"] = int(counts.pop(f"{name}.orders_24h", 0))
     signals |= {k: int(v) for k, v in counts.items()}
+    if has_risk:
+        signals |= merchant_risk_signals(risk)
     return signals

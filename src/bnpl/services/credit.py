@@ -120,15 +120,18 @@ def customer_credit(ctx: Ctx, customer_id: int) -> dict[str, Any]:
     if account is None:
         raise NotFound(f"customer {customer_id} not found")
     profile = ctx.conn.execute(
-        select(credit_profiles.c.as_of).where(credit_profiles.c.customer_id == customer_id)
-    ).scalar_one_or_none()
+        select(credit_profiles.c.as_of, credit_profiles.c.features).where(
+            credit_profiles.c.customer_id == customer_id
+        )
+    ).first()
+    features = profile.features if profile else None
     credit = assess_checkout(
-        ctx, customer_id, account, days_overdue(ctx, customer_id), ctx.settings.credit_policy
+        ctx, features, account, days_overdue(ctx, customer_id), ctx.settings.credit_policy
     )
     view: dict[str, Any] = {
         "customer_id": customer_id,
         "limit": account.credit_limit,
-        "profile_as_of": profile,
+        "profile_as_of": profile.as_of if profile else None,
     }
     if credit is None:
         return view | {"assessed": False}
@@ -155,10 +158,8 @@ def customer_credit(ctx: Ctx, customer_id: int) -> dict[str, Any]:
 
 # --- the checkout ------------------------------------------------------------------------------
 
-_SCORING = (
-    select(credit_models.c.version, credit_models.c.role, credit_profiles.c.features)
-    .select_from(credit_models.outerjoin(credit_profiles, credit_profiles.c.customer_id == bindparam("cid")))
-    .where(credit_models.c.role.in_(("champion", "shadow")))
+_SCORING = select(credit_models.c.version, credit_models.c.role).where(
+    credit_models.c.role.in_(("champion", "shadow"))
 )
 
 
@@ -176,17 +177,18 @@ def live_features(
 
 
 def assess_checkout(
-    ctx: Ctx, customer_id: int, account: Any, days_overdue: int, policy: CreditPolicy
+    ctx: Ctx, profile: Mapping[str, float] | None, account: Any, days_overdue: int, policy: CreditPolicy
 ) -> CreditAssessment | None:
-    """The champion's assessment of this customer now, with the shadow models' PDs beside it;
-    None when no champion is promoted (the limit alone decides)."""
+    """The champion's assessment of a customer now, from their stored profile and locked account,
+    with the shadow models' PDs beside it; None when no champion is promoted (the limit alone
+    decides)."""
     if ctx.models is None:
         return None
-    rows = ctx.conn.execute(_SCORING, {"cid": customer_id}).all()
+    rows = ctx.conn.execute(_SCORING).all()
     champion = next((r for r in rows if r.role == "champion"), None)
     if champion is None:
         return None
-    features = live_features(champion.features, account, days_overdue)
+    features = live_features(profile, account, days_overdue)
     shadow = {
         r.version: round(float(ctx.models.get(ctx.conn, r.version).predict_pd_one(features)), 6)
         for r in rows

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -46,8 +46,9 @@ from bnpl.risk.signals import gather as gather_signals
 from bnpl.services import audit
 from bnpl.services.context import Ctx
 from bnpl.services.credit import assess_checkout, assessment_record
+from bnpl.services.exposure import checkout_facts
 from bnpl.services.ledger import post
-from bnpl.services.parties import change_account, days_overdue, lock_account
+from bnpl.services.parties import change_account, lock_account
 from bnpl.services.repayments import repay, use_credit_balance
 from bnpl.store.tables import credit_accounts, decisions, merchants, obligations, order_items, orders, returns
 
@@ -262,6 +263,12 @@ def _update_order(ctx: Ctx, order_id: int, **values: Any) -> None:
 # --- authorize -------------------------------------------------------------------------------
 
 
+def _age_days(ctx: Ctx, created_at: datetime) -> int:
+    """Whole days since a stored timestamp (SQLite hands back naive UTC)."""
+    aware = created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC)
+    return max(0, (ctx.now - aware).days)
+
+
 def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
     """Decide on a checkout; an approval places a hold on the customer's available credit."""
     ctx.actor.require("merchant")
@@ -281,6 +288,12 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
     check_plan_amount(plan, amount)
 
     account = lock_account(ctx, cmd.customer_id)
+    facts = checkout_facts(ctx, cmd.customer_id, cmd.merchant_id)
+    spend: dict[str, int] = {}
+    for item in cmd.items:
+        spend[item.category] = spend.get(item.category, 0) + item.unit_price * item.quantity
+    fee = plan_fee(plan, amount) if cmd.fee_payer == "customer" else 0
+    first_due = build_schedule(plan, amount, ctx.today + timedelta(days=merchant.trial_days), fee)[0]
     inputs = DecisionInput(
         customer_id=cmd.customer_id,
         account_state=account.state,
@@ -293,7 +306,18 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
         merchant_id=cmd.merchant_id,
         categories=tuple(sorted({i.category for i in cmd.items})),
         rules_version=ctx.rules.version if ctx.rules else None,
-        days_overdue=days_overdue(ctx, cmd.customer_id),
+        days_overdue=facts.days_overdue(ctx.today),
+        paused=account.paused_until is not None and ctx.today <= account.paused_until,
+        own_limit=account.customer_limit,
+        category_spend=tuple(sorted(spend.items())),
+        merchant_age_days=_age_days(ctx, merchant.created_at),
+        merchant_exposure=facts.merchant_exposure,
+        merchant_cap=merchant.outstanding_cap,
+        platform_exposure=facts.platform_exposure,
+        monthly_spend=facts.monthly_spend(),
+        # held orders will fall due soon after shipment: count them too, as if due next month
+        due_next_month=facts.due_next_month + account.holds,
+        first_instalment=first_due.total,
     )
     signals: dict[str, Any] = {}
     hits: list[RuleHit] = []
@@ -314,7 +338,7 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
             needed=ctx.rules.names,
         )
         hits, rule_errors = evaluate_rules(ctx.rules, signals)
-    credit = assess_checkout(ctx, cmd.customer_id, account, inputs.days_overdue, ctx.settings.credit_policy)
+    credit = assess_checkout(ctx, facts.profile, account, inputs.days_overdue, ctx.settings.credit_policy)
     decision = decide(inputs, ctx.settings.decision_policy, tuple(hits), credit, ctx.settings.credit_policy)
     reasons = [{"code": r.code, "en": r.en, "zh": r.zh} for r in decision.reasons]
     decision_row = {

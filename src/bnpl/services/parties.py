@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -144,6 +145,8 @@ def account_view(row: Any) -> dict[str, Any]:
         "available": available_credit(row.credit_limit, row.outstanding, row.holds),
         "credit_balance": row.credit_balance,
         "state": row.state,
+        "own_limit": row.customer_limit,
+        "paused_until": row.paused_until.isoformat() if row.paused_until else None,
     }
 
 
@@ -187,7 +190,7 @@ def lock_account(ctx: Ctx, customer_id: int) -> Any:
 
 
 # The customer's oldest bill past due and unpaid, unless a pending return pauses its order
-_OLDEST_OVERDUE = (
+OLDEST_OVERDUE = (
     select(func.min(obligations.c.due_date))
     .join(orders, orders.c.id == obligations.c.order_id)
     .where(
@@ -201,7 +204,7 @@ _OLDEST_OVERDUE = (
 
 def days_overdue(ctx: Ctx, customer_id: int) -> int:
     """Days past due of the customer's oldest unpaid bill today (0: nothing is overdue)."""
-    oldest = ctx.conn.execute(_OLDEST_OVERDUE, {"cid": customer_id, "today": ctx.today}).scalar()
+    oldest = ctx.conn.execute(OLDEST_OVERDUE, {"cid": customer_id, "today": ctx.today}).scalar()
     return (ctx.today - oldest).days if oldest else 0
 
 
@@ -262,3 +265,68 @@ def set_account(
         after,
     )
     return after
+
+
+MAX_PAUSE_DAYS = 365
+KEEP = object()  # "leave as it is", distinct from None ("clear it")
+
+
+def set_controls(
+    ctx: Ctx, customer_id: int, own_limit: object = KEEP, pause_days: int | None = None
+) -> dict[str, Any]:
+    """Responsible spending, by the customer: a spending ceiling of their own below the limit the
+    platform grants (``None`` clears it), and a pause of use first, pay later for some days
+    (``pause_days=0`` resumes now). Takes effect at the next checkout; audited."""
+    if ctx.actor.role == "customer" and ctx.actor.subject_id != customer_id:
+        raise NotFound(f"customer {customer_id} not found")
+    ctx.actor.require("customer")
+    row = lock_account(ctx, customer_id)
+    values: dict[str, Any] = {}
+    if own_limit is not KEEP:
+        if own_limit is not None:
+            if not isinstance(own_limit, int):
+                raise InvalidInput("own_limit must be a whole number of fen")
+            _check_int(own_limit, "own_limit", 0, 100_000_000)
+        values["customer_limit"] = own_limit
+    if pause_days is not None:
+        _check_int(pause_days, "pause_days", 0, MAX_PAUSE_DAYS)
+        values["paused_until"] = ctx.today + timedelta(days=pause_days - 1) if pause_days else None
+    if not values:
+        raise InvalidInput("nothing to change: give own_limit and/or pause_days")
+    before = account_view(row)
+    ctx.conn.execute(
+        credit_accounts.update()
+        .where(credit_accounts.c.customer_id == customer_id)
+        .values(**values, updated_at=ctx.now)
+    )
+    after: dict[str, Any] = get_customer(ctx, customer_id)["account"]
+    audit.record(
+        ctx, f"customer:{customer_id}", "account.controls", "credit_account", customer_id, before, after
+    )
+    return after
+
+
+def set_merchant_cap(ctx: Ctx, merchant_id: int, outstanding_cap: int | None) -> dict[str, Any]:
+    """Admin: the most that may be outstanding on one merchant's orders (``None``: the policy's
+    default for its age). Checked at checkout against the last exposure snapshot."""
+    ctx.actor.require("admin")
+    if outstanding_cap is not None:
+        _check_int(outstanding_cap, "outstanding_cap", 0, 10**13)
+    before = ctx.conn.execute(
+        select(merchants.c.outstanding_cap).where(merchants.c.id == merchant_id).with_for_update()
+    ).first()
+    if before is None:
+        raise NotFound(f"merchant {merchant_id} not found")
+    ctx.conn.execute(
+        merchants.update().where(merchants.c.id == merchant_id).values(outstanding_cap=outstanding_cap)
+    )
+    audit.record(
+        ctx,
+        f"merchant:{merchant_id}",
+        "merchant.cap",
+        "merchant",
+        merchant_id,
+        {"outstanding_cap": before.outstanding_cap},
+        {"outstanding_cap": outstanding_cap},
+    )
+    return {"id": merchant_id, "outstanding_cap": outstanding_cap}

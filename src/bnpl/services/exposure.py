@@ -1,0 +1,128 @@
+"""Exposure: what is outstanding per merchant and on the whole platform, and the other facts a
+checkout needs beyond the customer's locked account, gathered in one round trip.
+
+Outstanding per merchant is recomputed from ledger lines by a set-based job (end of day, or
+`bnpl risk exposure refresh` as often as wanted), never by updating one row per checkout: a live
+stream sends thousands of orders to one merchant in minutes, and a per-checkout update of its row
+would serialise them all. The price is lag: the cap sees the book as of the last refresh (the
+merchant's velocity rules see the minutes since).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import bindparam, func, select
+
+from bnpl.domain.ledger import Account
+from bnpl.services.context import SYSTEM, Ctx, Platform
+from bnpl.services.parties import OLDEST_OVERDUE
+from bnpl.store.tables import credit_profiles, exposure_snapshots, ledger_lines, obligations, orders
+
+PLATFORM = "platform"
+
+
+def merchant_scope(merchant_id: int) -> str:
+    return f"merchant:{merchant_id}"
+
+
+def refresh(platform: Platform) -> dict[str, Any]:
+    """Recompute outstanding principal per merchant and in total from the ledger, in one
+    transaction (readers see the old snapshot or the new one, never a mix)."""
+
+    def work(ctx: Ctx) -> dict[str, Any]:
+        principal = ledger_lines.c
+        per_merchant = ctx.conn.execute(
+            select(orders.c.merchant_id, sa.cast(func.sum(principal.amount), sa.BigInteger))
+            .join(orders, orders.c.id == principal.order_id)
+            .where(principal.account == Account.CUSTOMER_PRINCIPAL.value)
+            .group_by(orders.c.merchant_id)
+        ).all()
+        totals = {merchant_scope(m): int(total) for m, total in per_merchant}
+        totals[PLATFORM] = sum(totals.values())
+        rows = [{"scope": scope, "outstanding": amount, "as_of": ctx.now} for scope, amount in totals.items()]
+        ctx.conn.execute(exposure_snapshots.delete())
+        ctx.conn.execute(exposure_snapshots.insert(), rows)
+        return {"as_of": ctx.now, "merchants": len(rows) - 1, "platform_outstanding": totals[PLATFORM]}
+
+    result: dict[str, Any] = platform.run(SYSTEM, work)
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutFacts:
+    """What a checkout reads besides the locked account: the customer's stored credit profile, the
+    oldest overdue bill, what falls due in the next 30 days, and the exposure snapshots."""
+
+    profile: dict[str, float] | None
+    oldest_overdue: date | None
+    due_next_month: int
+    merchant_exposure: int | None
+    platform_exposure: int | None
+
+    def days_overdue(self, today: date) -> int:
+        return (today - self.oldest_overdue).days if self.oldest_overdue else 0
+
+    def monthly_spend(self) -> int | None:
+        """Observed spending per month, over the account's life up to a year; None without a
+        repayment history to go on."""
+        p = self.profile
+        if not p or p.get("obligations_due", 0) <= 0:
+            return None
+        months_days = min(365.0, max(30.0, p.get("account_age_days", 0.0)))
+        return int(p.get("gmv_365d", 0.0) * 30 / months_days)
+
+
+def _scalar(query: Any) -> Any:
+    return query.scalar_subquery()
+
+
+_OWED = obligations.c.principal + obligations.c.fee - obligations.c.principal_paid - obligations.c.fee_paid
+_FACTS = select(
+    _scalar(
+        select(credit_profiles.c.features).where(credit_profiles.c.customer_id == bindparam("cid"))
+    ).label("profile"),
+    OLDEST_OVERDUE.scalar_subquery().label("oldest_overdue"),
+    _scalar(
+        select(func.coalesce(func.sum(_OWED), 0)).where(
+            obligations.c.customer_id == bindparam("cid"),
+            obligations.c.status == "open",
+            obligations.c.due_date <= bindparam("in_30"),
+        )
+    ).label("due_next_month"),
+    _scalar(
+        select(exposure_snapshots.c.outstanding).where(exposure_snapshots.c.scope == bindparam("mscope"))
+    ).label("merchant_exposure"),
+    _scalar(select(exposure_snapshots.c.outstanding).where(exposure_snapshots.c.scope == PLATFORM)).label(
+        "platform_exposure"
+    ),
+)
+
+
+def checkout_facts(ctx: Ctx, customer_id: int, merchant_id: int) -> CheckoutFacts:
+    row = ctx.conn.execute(
+        _FACTS,
+        {
+            "cid": customer_id,
+            "today": ctx.today,
+            "in_30": ctx.today + timedelta(days=30),
+            "mscope": merchant_scope(merchant_id),
+        },
+    ).one()
+    profile = row.profile
+    if isinstance(profile, str):  # a JSON scalar subquery comes back as text on some backends
+        profile = json.loads(profile)
+    oldest = row.oldest_overdue
+    if isinstance(oldest, str):
+        oldest = date.fromisoformat(oldest)
+    return CheckoutFacts(
+        profile,
+        oldest,
+        int(row.due_next_month or 0),
+        None if row.merchant_exposure is None else int(row.merchant_exposure),
+        None if row.platform_exposure is None else int(row.platform_exposure),
+    )
