@@ -1,5 +1,6 @@
 """The core steps of a business day: expire stale authorizations, assume overdue deliveries,
-settle merchants. Each step is idempotent, so running a day twice changes nothing, and each order
+settle merchants, apply the account-state policy (freeze, unfreeze, block), refresh the exposure
+snapshots. Each step is idempotent, so running a day twice changes nothing, and each order
 or merchant is its own transaction, so a crash loses nothing already done."""
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from sqlalchemy import select
 
 from bnpl.domain.errors import InvalidState
 from bnpl.domain.orders import HOLDING_STATUSES
+from bnpl.services import exposure
 from bnpl.services import orders as order_service
+from bnpl.services.accounts import apply_account_policy
 from bnpl.services.context import SYSTEM, Ctx, Platform
 from bnpl.services.settlement import merchants_due, settle_merchant
 from bnpl.store.tables import orders
@@ -57,10 +60,14 @@ def run_day(platform: Platform) -> dict[str, Any]:
         summary = platform.run(SYSTEM, partial(settle_merchant, merchant_id=merchant_id))
         if summary:
             settlements.append(summary)
+    accounts = apply_account_policy(platform)
+    book = exposure.refresh(platform)
     return {
         "business_date": today.isoformat(),
         "expired": expired,
         "deliveries_assumed": assumed,
         "merchants_settled": len(settlements),
         "settled_amount": sum(s["paid"] for s in settlements),
+        "accounts": accounts,
+        "platform_outstanding": book["platform_outstanding"],
     }

@@ -247,6 +247,7 @@ def set_account(
         if state not in ACCOUNT_STATES:
             raise InvalidInput(f"state must be one of {', '.join(ACCOUNT_STATES)}")
         values["state"] = state
+        values["frozen_by"] = "staff" if state == "frozen" else None
     if not values:
         raise InvalidInput("nothing to change")
     ctx.conn.execute(

@@ -74,6 +74,7 @@ credit_accounts = Table(
     Column("customer_limit", Money),
     Column("paused_until", Date),
     Column("limit_raised_at", DateTime(timezone=True)),  # bursts right after a raise are a fraud sign
+    Column("frozen_by", String(16)),  # policy | staff: the policy only unfreezes what it froze
 )
 
 api_keys = Table(

@@ -1,0 +1,47 @@
+"""End of day freezes an overdue line, unfreezes it when cured, blocks the third episode, and
+leaves alone what staff did. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from bnpl.services import audit, daily, parties
+from bnpl.services.context import ADMIN, Platform
+from tests.world import World
+
+
+def late_once(w: World) -> None:
+    """Buy (due in 7 days), let the bill go a day overdue, run the day."""
+    order_id = w.buy(("tea", 100_00, 1))
+    w.platform.clock.advance(8)  # type: ignore[attr-defined]
+    assert w.account()["state"] == "active"
+    summary = daily.run_day(w.platform)
+    assert summary["accounts"]["frozen"] + summary["accounts"]["blocked"] == 1
+    w.repay(w.order(order_id)["amount"])
+
+
+def test_freeze_cure_and_block_on_the_third_episode(platform: Platform) -> None:
+    w = World.create(platform)
+    late_once(w)
+    assert w.account()["state"] == "frozen"
+    refused = w.authorize(("tea", 10_00, 1))
+    assert refused["decision"]["reasons"][0]["code"] == "ACCOUNT_FROZEN"
+    assert daily.run_day(platform)["accounts"] == {"frozen": 0, "unfrozen": 1, "blocked": 0}
+    assert daily.run_day(platform)["accounts"] == {"frozen": 0, "unfrozen": 0, "blocked": 0}  # idempotent
+    assert w.account()["state"] == "active"
+
+    late_once(w)
+    daily.run_day(platform)
+    assert w.account()["state"] == "active"
+    late_once(w)
+    assert w.account()["state"] == "blocked"
+    daily.run_day(platform)
+    assert w.account()["state"] == "blocked"  # only staff reopen a blocked line
+    with platform.read() as c:
+        assert not audit.verify(c.conn)[1]
+    w.ledger_ok()
+
+
+def test_a_line_staff_froze_stays_frozen(platform: Platform) -> None:
+    w = World.create(platform)
+    platform.run(ADMIN, lambda c: parties.set_account(c, w.customer_id, state="frozen"))
+    assert daily.run_day(platform)["accounts"] == {"frozen": 0, "unfrozen": 0, "blocked": 0}
+    assert w.account()["state"] == "frozen"
