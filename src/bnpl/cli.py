@@ -33,6 +33,7 @@ ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 review_app = typer.Typer(help="Orders a risk rule sent to manual review.", no_args_is_help=True)
 decision_app = typer.Typer(help="Checkout decisions.", no_args_is_help=True)
+rules_app = typer.Typer(help="Risk rule sets.", no_args_is_help=True)
 for sub, name in (
     (db_app, "db"),
     (merchant_app, "merchant"),
@@ -44,6 +45,7 @@ for sub, name in (
     (audit_app, "audit"),
     (review_app, "review"),
     (decision_app, "decision"),
+    (rules_app, "rules"),
 ):
     app.add_typer(sub, name=name)
 
@@ -410,6 +412,18 @@ def decision_explain(decision_id: int, json_out: Annotated[bool, typer.Option("-
         emit(view)
     else:
         out.print(explain.explain(view), markup=False, highlight=False)
+
+
+@rules_app.command("stats")
+def rules_stats(
+    since: Annotated[str | None, typer.Option(help="decisions from this date, YYYY-MM-DD")] = None,
+) -> None:
+    """Hits per rule (live and shadow) and outcomes, per rule-set version."""
+    from bnpl.services import rule_stats
+
+    day = _parse_date(since) if since else None
+    with platform().read(ADMIN) as c:
+        emit(rule_stats.rule_stats(c, day))
 
 
 # --- end of day and checks ----------------------------------------------------------------

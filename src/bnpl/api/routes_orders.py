@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -21,7 +22,7 @@ from bnpl.api.schemas import (
 )
 from bnpl.domain.errors import Forbidden
 from bnpl.domain.orders import Item
-from bnpl.services import explain, orders
+from bnpl.services import explain, orders, rule_stats
 
 router = APIRouter(tags=["orders"])
 
@@ -162,6 +163,12 @@ def decision(decision_id: Id, platform: PlatformDep, actor: ActorDep) -> Any:
     """A stored decision: customers see their reasons; staff also see the rules that fired (live and
     shadow), the signals and the versions."""
     return read(platform, actor, lambda ctx: explain.get_decision(ctx, decision_id))
+
+
+@router.get("/admin/rules/stats", tags=["risk"])
+def rules_stats(platform: PlatformDep, actor: ActorDep, since: date | None = None) -> Any:
+    """Admin: hits per rule (live and shadow) and the outcomes they met, per rule-set version."""
+    return read(platform, actor, lambda ctx: rule_stats.rule_stats(ctx, since))
 
 
 @router.get("/reviews", response_model=list[OrderOut], tags=["risk"])
