@@ -219,14 +219,19 @@ class Scorecard:
         )
 
 
+def _edge(x: float) -> str:
+    """A bin edge as a person reads it: whole numbers from 100 up, three significant digits below."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
 def _interval(lo: float | None, hi: float | None) -> str:
     if lo is None and hi is None:
         return "any"
     if lo is None:
-        return f"< {hi:g}"
+        return f"< {_edge(hi)}"  # type: ignore[arg-type]
     if hi is None:
-        return f">= {lo:g}"
-    return f"[{lo:g}, {hi:g})"
+        return f">= {_edge(lo)}"
+    return f"[{_edge(lo)}, {_edge(hi)})"
 
 
 def _is_real(value: Any) -> bool:
