@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 risk_app = typer.Typer(help="Risk: exposure, merchant graph signals, rule statistics.", no_args_is_help=True)
@@ -9,17 +11,35 @@ graph_app = typer.Typer(
     help="Cash-out (套现) collusion signals per merchant, from the customer–device–address graph.",
     no_args_is_help=True,
 )
+exposure_app = typer.Typer(help="Outstanding per merchant and on the platform.", no_args_is_help=True)
 risk_app.add_typer(graph_app, name="graph")
+risk_app.add_typer(exposure_app, name="exposure")
+
+
+@exposure_app.command("refresh")
+def exposure_refresh() -> None:
+    """Recompute the exposure snapshots the checkout caps read (end of day also does)."""
+    from bnpl.cli import emit, platform
+    from bnpl.services import exposure
+
+    emit(exposure.refresh(platform()))
 
 
 @graph_app.command("refresh")
-def graph_refresh() -> None:
-    """Recompute every merchant's ring, return and first-bill signals over the last 90 days as of
-    now (the business clock) and replace the rows checkouts read; prints a summary."""
-    from bnpl.cli import emit, platform
+def graph_refresh(
+    lookback_days: Annotated[
+        int, typer.Option("--lookback-days", help="checkouts of the last N days (1 to 365)")
+    ] = 90,
+) -> None:
+    """Recompute every merchant's ring, return and first-bill signals as of now on the business
+    clock, and replace the rows checkouts read (`merchant.cashout_score` and others). Prints a
+    summary: the graph, how many merchants score 0.6 or more, the top five."""
+    from bnpl.cli import CliError, emit, platform
     from bnpl.risk import graph
 
-    emit(graph.refresh(platform()))
+    if not 1 <= lookback_days <= 365:
+        raise CliError("--lookback-days must be between 1 and 365")
+    emit(graph.refresh(platform(), lookback_days=lookback_days))
 
 
 @graph_app.command("show")

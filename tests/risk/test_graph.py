@@ -197,10 +197,9 @@ def test_known_answers(platform: Platform) -> None:
 
 def test_a_ring_is_joined_only_through_shared_devices_or_addresses(platform: Platform) -> None:
     s = scenario(platform)
-    before_link = moment(0, 9)  # nothing yet
-    assert s.m.compute(before_link)[0].empty
-    # as of the first day's end but with the linking checkout gone (a later window start): the
-    # colluder's accounts are in two components of three and two, and only three are in a ring
+    assert s.m.compute(moment(0, 9))[0].empty  # before the first checkout: no merchant at all
+    # day 95: five new accounts buy at the colluder on two devices that nothing links (day 0 is
+    # out of the 90-day window): components of three and two, and only the three are a ring
     s.m.at(95)
     m = s.m
     late = [m.customer() for _ in range(5)]
@@ -324,6 +323,8 @@ def test_refresh_defaults_to_now_on_the_business_clock(platform: Platform) -> No
     assert summary["as_of"] == T.isoformat() and summary["rings"] == 1
     with pytest.raises(ValueError, match="timezone-aware"), platform.read() as c:
         graph.compute(c.conn, datetime(2026, 3, 2))
+    with pytest.raises(ValueError, match="timezone-aware"):
+        graph.refresh(platform, as_of=datetime(2026, 3, 2))
 
 
 # --- the command line ------------------------------------------------------------------------
@@ -365,6 +366,7 @@ def test_refresh_and_show_from_the_command_line(bnpl: Any) -> None:
         ).stdout
     )  # fmt: skip
     bnpl("order", "capture", str(order["id"]))
+    assert json.loads(bnpl("risk", "exposure", "refresh").stdout)["platform_outstanding"] == 12000
     summary = json.loads(bnpl("risk", "graph", "refresh").stdout)
     assert (summary["merchants"], summary["customers"], summary["rings"]) == (1, 1, 0)
     assert summary["as_of"].startswith("2026-03-02")
@@ -376,3 +378,5 @@ def test_refresh_and_show_from_the_command_line(bnpl: Any) -> None:
     assert unknown.returncode != 0 and unknown.stdout == ""
     assert unknown.stderr.strip() == "error: merchant 42 not found"
     assert len(unknown.stderr.strip().splitlines()) == 1
+    bad = bnpl("risk", "graph", "refresh", "--lookback-days", "0", ok=False)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: --lookback-days must be between 1 and 365"
