@@ -14,10 +14,18 @@ def test_a_customer_sets_a_ceiling_and_pauses(api: Api) -> None:
     assert account["own_limit"] == 300_00 and account["paused_until"] is None
     lower = api.checkout(s, amount=400_00).json()
     assert lower["decision"]["approved_amount"] == 300_00
-    assert lower["decision"]["reasons"][0]["code"] == "OWN_LIMIT"
+    # the merchant learns only that pay later is not available; the customer and staff see why
+    assert [r["code"] for r in lower["decision"]["reasons"]] == ["NOT_AVAILABLE"]
+    assert "model" not in lower["decision"]["versions"]
+    for key in (ckey, ADMIN_KEY):
+        assert api.get(f"/orders/{lower['id']}", key).json()["decision"]["reasons"][0]["code"] == "OWN_LIMIT"
     # leaving own_limit out keeps it; null clears it
     assert api.post(path, ckey, {"pause_days": 2}).json()["own_limit"] == 300_00
-    assert api.checkout(s, amount=10_00).json()["decision"]["reasons"][0]["code"] == "PAUSED_BY_CUSTOMER"
+    paused = api.checkout(s, amount=10_00).json()
+    assert (
+        api.get(f"/orders/{paused['id']}", ckey).json()["decision"]["reasons"][0]["code"]
+        == "PAUSED_BY_CUSTOMER"
+    )
     cleared = api.post(path, ckey, {"own_limit": None, "pause_days": 0}).json()
     assert cleared["own_limit"] is None and cleared["paused_until"] is None
     assert api.checkout(s, amount=400_00).json()["status"] == "authorized"

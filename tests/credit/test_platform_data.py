@@ -32,7 +32,8 @@ class Shop:
 
     def authorize(self, cid: int) -> dict[str, Any]:
         cmd = orders.AuthorizeCommand(self.w.merchant_id, cid, [Item("tea", "tea", 100_00, 1)])
-        return self.platform.run(self.w.merchant, lambda c: orders.authorize(c, cmd))
+        answer = self.platform.run(self.w.merchant, lambda c: orders.authorize(c, cmd))
+        return self.w.order(answer["id"])
 
     def buy(self, cid: int) -> int:
         p = self.platform

@@ -45,3 +45,21 @@ def test_a_line_staff_froze_stays_frozen(platform: Platform) -> None:
     platform.run(ADMIN, lambda c: parties.set_account(c, w.customer_id, state="frozen"))
     assert daily.run_day(platform)["accounts"] == {"frozen": 0, "unfrozen": 0, "blocked": 0}
     assert w.account()["state"] == "frozen"
+
+
+def test_a_pending_return_pauses_only_the_amount_under_return(platform: Platform) -> None:
+    w = World.create(platform, limit=2000_00)
+    order_id = w.buy(("kettle", 900_00, 1), ("cable", 1_00, 1))
+    w.return_items(order_id, {"cable": 1})  # the merchant never answers
+    platform.clock.advance(60)  # type: ignore[attr-defined]
+    daily.run_day(platform)
+    assert w.account()["state"] == "frozen"
+    refused = w.authorize(("tea", 500_00, 1))
+    assert refused["decision"]["reasons"][0]["code"] == "ACCOUNT_FROZEN"
+    # a return of the whole order pauses the whole bill
+    w2 = World.create(platform, limit=2000_00)
+    whole = w2.buy(("kettle", 900_00, 1))
+    w2.return_items(whole, {"kettle": 1})
+    platform.clock.advance(30)  # type: ignore[attr-defined]
+    daily.run_day(platform)
+    assert w2.account()["state"] == "active"

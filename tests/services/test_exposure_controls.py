@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from bnpl.domain.errors import Forbidden, InvalidInput, NotFound
-from bnpl.services import audit, exposure, parties
+from bnpl.domain.orders import Item
+from bnpl.services import audit, exposure, orders, parties
 from bnpl.services.context import ADMIN, Actor, Platform
 from bnpl.store.tables import credit_profiles, exposure_snapshots
 from tests.world import World
@@ -31,26 +32,32 @@ def test_exposure_snapshots_follow_the_ledger(platform: Platform) -> None:
     other = platform.run(ADMIN, lambda c: parties.create_merchant(c, "Other", 100, 7, 3, ["tea"]))
     w.buy(("tea", 300_00, 1))
     w.buy(("tea", 200_00, 1), plan="m3")
-    w.authorize(("tea", 50_00, 1))  # a hold, not yet outstanding
-    assert exposure.refresh(platform)["platform_outstanding"] == 500_00
-    assert snapshot(platform) == {f"merchant:{w.merchant_id}": 500_00, "platform": 500_00}
+    w.authorize(("tea", 50_00, 1))  # a hold: not owed yet, but the merchant may still capture it
+    assert exposure.refresh(platform)["platform_outstanding"] == 550_00
+    assert snapshot(platform) == {f"merchant:{w.merchant_id}": 550_00, "platform": 550_00}
     w.repay(300_00)
     exposure.refresh(platform)  # a refresh replaces the snapshot; merchants without orders have none
-    assert snapshot(platform) == {f"merchant:{w.merchant_id}": 200_00, "platform": 200_00}
+    assert snapshot(platform) == {f"merchant:{w.merchant_id}": 250_00, "platform": 250_00}
     assert f"merchant:{other['id']}" not in snapshot(platform)
 
 
 def test_a_merchant_cap_refuses_what_would_exceed_it(platform: Platform) -> None:
     w = World.create(platform)
     w.buy(("tea", 1000_00, 1))
-    platform.run(ADMIN, lambda c: parties.set_merchant_cap(c, w.merchant_id, 1500_00))
+    platform.run(ADMIN, lambda c: parties.set_merchant_cap(c, w.merchant_id, 2200_00))
     second = w.new_customer()
-    assert w.authorize(("tea", 600_00, 1), customer_id=second)["status"] == "authorized"  # no snapshot yet
-    exposure.refresh(platform)
+    # no snapshot yet: the merchant counts as having nothing outstanding, and the cap still applies
+    assert reasons(w.authorize(("tea", 2200_01, 1), customer_id=second)) == ["MERCHANT_EXPOSURE"]
+    assert w.authorize(("tea", 600_00, 1), customer_id=second)["status"] == "authorized"
+    exposure.refresh(platform)  # 1,000 owed and 600 held
     third = w.new_customer()
-    refused = w.authorize(("tea", 501_00, 1), customer_id=third)
+    refused = w.authorize(("tea", 601_00, 1), customer_id=third)
     assert refused["status"] == "declined" and reasons(refused) == ["MERCHANT_EXPOSURE"]
-    assert w.authorize(("tea", 500_00, 1), customer_id=third)["status"] == "authorized"
+    assert w.authorize(("tea", 600_00, 1), customer_id=third)["status"] == "authorized"
+    fresh = platform.run(ADMIN, lambda c: parties.create_merchant(c, "Fresh", 100, 7, 3, ["tea"]))
+    platform.run(ADMIN, lambda c: parties.set_merchant_cap(c, fresh["id"], 0))
+    cmd = orders.AuthorizeCommand(fresh["id"], third, [Item("tea", "tea", 1_00, 1)])
+    assert reasons(platform.run(ADMIN, lambda c: orders.authorize(c, cmd))) == ["MERCHANT_EXPOSURE"]
     with pytest.raises(Forbidden):
         platform.run(w.merchant, lambda c: parties.set_merchant_cap(c, w.merchant_id, 10**9))
     with pytest.raises(NotFound):

@@ -216,11 +216,11 @@ class DecisionInput:
     own_limit: int | None = None  # a lower ceiling the customer set for themself
     category_spend: tuple[tuple[str, int], ...] = ()  # the basket's amount per category
     merchant_age_days: int | None = None
-    merchant_exposure: int | None = None  # outstanding on the merchant's orders (last snapshot)
+    merchant_exposure: int | None = None  # owed and held on the merchant's orders (last snapshot)
     merchant_cap: int | None = None  # the merchant's own cap, if set; else the policy's
     platform_exposure: int | None = None
     monthly_spend: int | None = None  # observed from history; None when there is none to go on
-    due_next_month: int = 0  # already falling due in the next 30 days
+    due_next_month: int = 0  # already falling due in the next 30 days, and what is held
     first_instalment: int = 0  # what this order would add to it
 
 

@@ -19,11 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy import bindparam, func, select
 
 from bnpl.domain.ledger import Account
+from bnpl.domain.orders import HOLDING_STATUSES
 from bnpl.services.context import SYSTEM, Ctx, Platform
 from bnpl.services.parties import OLDEST_OVERDUE
 from bnpl.store.tables import credit_profiles, exposure_snapshots, ledger_lines, obligations, orders
 
 PLATFORM = "platform"
+REFRESH_LOCK = 0x6273_6E70_6578_70  # "bnpexp": one exposure refresh at a time
 
 
 def merchant_scope(merchant_id: int) -> str:
@@ -31,10 +33,13 @@ def merchant_scope(merchant_id: int) -> str:
 
 
 def refresh(platform: Platform) -> dict[str, Any]:
-    """Recompute outstanding principal per merchant and in total from the ledger, in one
-    transaction (readers see the old snapshot or the new one, never a mix)."""
+    """Recompute exposure per merchant and in total — principal owed (from the ledger) plus what is
+    authorized and may still be captured — in one transaction: readers see the old snapshot or the
+    new one, never a mix. On PostgreSQL an advisory lock keeps two refreshes from colliding."""
 
     def work(ctx: Ctx) -> dict[str, Any]:
+        if ctx.conn.dialect.name == "postgresql":
+            ctx.conn.execute(select(func.pg_advisory_xact_lock(REFRESH_LOCK)))
         principal = ledger_lines.c
         per_merchant = ctx.conn.execute(
             select(orders.c.merchant_id, sa.cast(func.sum(principal.amount), sa.BigInteger))
@@ -42,7 +47,14 @@ def refresh(platform: Platform) -> dict[str, Any]:
             .where(principal.account == Account.CUSTOMER_PRINCIPAL.value)
             .group_by(orders.c.merchant_id)
         ).all()
-        totals = {merchant_scope(m): int(total) for m, total in per_merchant}
+        held = ctx.conn.execute(
+            select(orders.c.merchant_id, sa.cast(func.sum(orders.c.amount), sa.BigInteger))
+            .where(orders.c.status.in_(HOLDING_STATUSES))
+            .group_by(orders.c.merchant_id)
+        ).all()
+        totals: dict[str, int] = {}
+        for m, total in [*per_merchant, *held]:  # what is owed, and what may still be captured
+            totals[merchant_scope(m)] = totals.get(merchant_scope(m), 0) + int(total)
         totals[PLATFORM] = sum(totals.values())
         rows = [{"scope": scope, "outstanding": amount, "as_of": ctx.now} for scope, amount in totals.items()]
         ctx.conn.execute(exposure_snapshots.delete())
@@ -61,8 +73,8 @@ class CheckoutFacts:
     profile: dict[str, float] | None
     oldest_overdue: date | None
     due_next_month: int
-    merchant_exposure: int | None
-    platform_exposure: int | None
+    merchant_exposure: int
+    platform_exposure: int
 
     def days_overdue(self, today: date) -> int:
         return (today - self.oldest_overdue).days if self.oldest_overdue else 0
@@ -119,10 +131,11 @@ def checkout_facts(ctx: Ctx, customer_id: int, merchant_id: int) -> CheckoutFact
     oldest = row.oldest_overdue
     if isinstance(oldest, str):
         oldest = date.fromisoformat(oldest)
+    # a merchant or a platform not in the snapshot had nothing outstanding at the last refresh
     return CheckoutFacts(
         profile,
         oldest,
         int(row.due_next_month or 0),
-        None if row.merchant_exposure is None else int(row.merchant_exposure),
-        None if row.platform_exposure is None else int(row.platform_exposure),
+        int(row.merchant_exposure or 0),
+        int(row.platform_exposure or 0),
     )

@@ -176,17 +176,42 @@ RISK_CHECK = {
     "en": "The order did not pass a risk check.",
     "zh": "订单未通过风险校验。",
 }
+NOT_AVAILABLE = {
+    "code": "NOT_AVAILABLE",
+    "en": "Pay later is not available to this customer for this order.",
+    "zh": "该顾客本单暂不可使用先用后付。",
+}
+# What a merchant may learn: its own caps and the basket's. Anything about the customer's credit
+# (overdue bills, grade, own ceiling, pause, affordability) is the customer's private matter, and a
+# merchant can send an order for any customer id.
+MERCHANT_VISIBLE = frozenset(
+    {
+        "WITHIN_LIMIT",
+        "ORDER_CAP",
+        "CATEGORY_CAP",
+        "NEW_MERCHANT_CAP",
+        "MERCHANT_EXPOSURE",
+        "PLATFORM_EXPOSURE",
+    }
+)
+
+
+def _for_merchant(reason: dict[str, Any]) -> dict[str, Any]:
+    if reason["code"] in MERCHANT_VISIBLE:
+        return reason
+    return NOT_AVAILABLE if reason["code"] in REASONS else RISK_CHECK
 
 
 def _for_actor(ctx: Ctx, view: dict[str, Any]) -> dict[str, Any]:
-    """Merchants learn that a risk rule acted, not which one: a merchant in on a cash-out ring
-    must not be able to probe the rules. Customers and staff see the real reasons."""
+    """Merchants learn that a risk rule acted, not which one (a merchant in on a cash-out ring must
+    not probe the rules), and nothing of the customer's credit. Customers and staff see the real
+    reasons."""
     decision = view["decision"]
     if ctx.actor.role != "merchant" or decision is None:
         return view
-    reasons = [r if r["code"] in REASONS else RISK_CHECK for r in decision["reasons"]]
+    reasons = [_for_merchant(r) for r in decision["reasons"]]
     unique = list({r["code"]: r for r in reasons}.values())
-    versions = {k: v for k, v in decision["versions"].items() if k != "rules"}
+    versions = {k: v for k, v in decision["versions"].items() if k == "policy"}
     return {**view, "decision": {**decision, "reasons": unique, "versions": versions}}
 
 

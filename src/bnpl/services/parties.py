@@ -189,17 +189,24 @@ def lock_account(ctx: Ctx, customer_id: int) -> Any:
     return row
 
 
-# The customer's oldest bill past due and unpaid, unless a pending return pauses its order
-OLDEST_OVERDUE = (
-    select(func.min(obligations.c.due_date))
+# The customer's oldest bill past due and unpaid. A pending return pauses only the amount under
+# return: an order is overdue when what is unpaid past due is more than that amount.
+_OWED_PAST_DUE = func.sum(
+    obligations.c.principal + obligations.c.fee - obligations.c.principal_paid - obligations.c.fee_paid
+)
+_OVERDUE_ORDERS = (
+    select(func.min(obligations.c.due_date).label("first_due"))
     .join(orders, orders.c.id == obligations.c.order_id)
     .where(
         obligations.c.customer_id == bindparam("cid"),
         obligations.c.status == "open",
         obligations.c.due_date < bindparam("today"),
-        orders.c.pending_return_amount == 0,
     )
+    .group_by(obligations.c.order_id, orders.c.pending_return_amount)
+    .having(orders.c.pending_return_amount < _OWED_PAST_DUE)
+    .subquery()
 )
+OLDEST_OVERDUE = select(func.min(_OVERDUE_ORDERS.c.first_due))
 
 
 def days_overdue(ctx: Ctx, customer_id: int) -> int:
