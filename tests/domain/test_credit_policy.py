@@ -102,9 +102,16 @@ def test_a_clean_payer_is_raised_a_step_within_grade_and_capacity() -> None:
 
 
 def test_a_line_without_a_limit_gets_its_first_one() -> None:
-    assert review(limit=0, grade="B", monthly_spend=50_000) == (150_000, "assign")
-    assert review(limit=0, grade="A", monthly_spend=10_000_000) == (2_000_000, "assign")
-    assert review(limit=0, grade="E") == (0, "keep")
+    assert review(limit=0, limit_given=False, grade="B", monthly_spend=50_000) == (150_000, "assign")
+    assert review(limit=0, limit_given=False, grade="A", monthly_spend=10_000_000) == (2_000_000, "assign")
+    assert review(limit=0, limit_given=False, grade="E") == (0, "keep")
+    assert review(limit=0, grade="B")[1] != "assign"  # staff set it to zero: not the review's to undo
+
+
+def test_a_raise_waits_a_month_after_the_last() -> None:
+    assert review(days_since_raise=29) == (300_000, "keep")
+    assert review(days_since_raise=30) == (360_000, "raise")
+    assert review(days_since_raise=None) == (360_000, "raise")
 
 
 def test_a_deteriorated_grade_is_cut_but_never_below_what_is_in_use() -> None:

@@ -184,6 +184,14 @@ def test_the_limit_review_raises_clean_payers_and_holds_cuts_at_what_is_in_use(p
     assert w.account(clean)["limit"] == 3600_00  # +20%
     assert w.account(worse)["limit"] == 4000_00 and w.account(worse)["available"] == 0
     assert w.account(late)["limit"] == 3000_00
+    # the job run again the same day raises nothing twice
+    assert credit.review_limits(platform)["raise"] == 0 and w.account(clean)["limit"] == 3600_00
+    # a customer opened without a limit gets a first one from grade and spending
+    newcomer = w.new_customer(limit=0)
+    set_profile(platform, newcomer, "C", gmv_365d=12_000_00.0, account_age_days=365.0)
+    assert credit.review_limits(platform)["assign"] == 1
+    # three 30-day months of 12,000 yuan a year is 2,958.90, in whole hundreds 2,900; under C's cap
+    assert w.account(newcomer)["limit"] == 2900_00
     with platform.read() as c:
         _, broken = audit.verify(c.conn)
     assert not broken

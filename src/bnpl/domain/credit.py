@@ -56,7 +56,8 @@ class CreditPolicy:
     capacity_months: int = 3  # a limit is at most this many months of observed spending...
     minimum_limit: int = 50_000  # ...but never below the starter limit for an eligible grade
     limit_step: int = 10_000  # limits are whole hundreds of yuan
-    raise_share_bps: int = 2_000  # a review raises a clean line by 20%
+    raise_share_bps: int = 2_000  # a review raises a clean line by 20%...
+    raise_every_days: int = 30  # ...at most once in this many days, however often the job runs
     clean_min_bills: int = 3  # bills paid on time before a raise
 
     def __post_init__(self) -> None:
@@ -133,12 +134,16 @@ def review_limit(
     on_time_ratio: float,
     current_dpd: int,
     max_dpd_365d: int,
+    days_since_raise: int | None = None,
+    limit_given: bool = True,
     policy: CreditPolicy = CreditPolicy(),
 ) -> LimitReview:
     """The periodic review of one line. ``in_use`` is outstanding plus holds: never cut below it.
-    A line without a limit yet is given its first one by grade and observed spending."""
+    A line never given a limit (``limit_given`` false) gets its first one by grade and observed
+    spending; a raise waits ``raise_every_days`` after the last (``days_since_raise``; None: never),
+    so running the job twice raises nothing twice."""
     band = policy.band_of(grade)
-    if limit == 0 and in_use == 0 and current_dpd == 0:
+    if not limit_given and limit == 0 and in_use == 0 and current_dpd == 0:
         first = initial_limit(grade, monthly_spend, policy)
         if first:
             return LimitReview(first, "assign", f"grade {band.grade}: first limit from spending")
@@ -151,7 +156,8 @@ def review_limit(
             return LimitReview(in_use, "hold", f"grade {band.grade}: cut held at the amount in use")
         return LimitReview(target, "cut", f"grade {band.grade}: above the grade's cap")
     clean = bills_due >= policy.clean_min_bills and on_time_ratio >= 1.0 and max_dpd_365d == 0
-    if clean and band.eligible:
+    rested = days_since_raise is None or days_since_raise >= policy.raise_every_days
+    if clean and rested and band.eligible:
         raised = limit + limit * policy.raise_share_bps // 10_000
         ceiling = max(
             limit, min(band.limit_cap, max(policy.minimum_limit, policy.capacity_months * monthly_spend))
@@ -160,3 +166,12 @@ def review_limit(
         if target > limit:
             return LimitReview(target, "raise", f"grade {band.grade}: {bills_due} bills paid on time")
     return LimitReview(limit, "keep", f"grade {band.grade}: no change")
+
+
+def monthly_spend(features: Mapping[str, float]) -> int | None:
+    """Observed spending per month in fen, over the account's life up to a year; None without a
+    repayment history to go on (nothing has fallen due)."""
+    if features.get("obligations_due", 0) <= 0:
+        return None
+    days = min(365.0, max(30.0, features.get("account_age_days", 0.0)))
+    return int(features.get("gmv_365d", 0.0) * 30 / days)

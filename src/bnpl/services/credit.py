@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -20,7 +20,7 @@ from bnpl.credit.assess import assess, score_population
 from bnpl.credit.dataset import Dataset
 from bnpl.credit.features import FEATURE_NAMES, NEUTRAL, compute_features
 from bnpl.credit.registry import Model, entry, promote, register, scoring_versions
-from bnpl.domain.credit import CreditAssessment, CreditPolicy, review_limit
+from bnpl.domain.credit import CreditAssessment, CreditPolicy, monthly_spend, review_limit
 from bnpl.domain.decision import REASONS, score_reasons
 from bnpl.domain.errors import NotFound
 from bnpl.services import audit
@@ -288,15 +288,21 @@ def _review_one(ctx: Ctx, profile: Any, policy: CreditPolicy) -> str:
     if account.state != "active":
         return "keep"
     f = profile.features
+    overdue = days_overdue(ctx, profile.customer_id)  # today, under the lock: not the profile's
+    raised = account.limit_raised_at
+    if raised is not None and raised.tzinfo is None:
+        raised = raised.replace(tzinfo=UTC)
     review = review_limit(
         limit=account.credit_limit,
         in_use=account.outstanding + account.holds,
         grade=profile.grade,
-        monthly_spend=int(f.get("gmv_365d", 0) / 12),
+        monthly_spend=monthly_spend(f) or 0,
         bills_due=int(f.get("obligations_due", 0)),
         on_time_ratio=float(f.get("on_time_ratio", 1.0)),
-        current_dpd=int(f.get("current_dpd", 0)),
-        max_dpd_365d=int(f.get("max_dpd_365d", 0)),
+        current_dpd=overdue,
+        max_dpd_365d=max(int(f.get("max_dpd_365d", 0)), overdue),
+        days_since_raise=None if raised is None else (ctx.now - raised).days,
+        limit_given=account.limit_set_by is not None,
         policy=policy,
     )
     if review.new_limit != account.credit_limit:
@@ -306,6 +312,7 @@ def _review_one(ctx: Ctx, profile: Any, policy: CreditPolicy) -> str:
             .values(
                 credit_limit=review.new_limit,
                 updated_at=ctx.now,
+                limit_set_by="policy",
                 **({"limit_raised_at": ctx.now} if review.new_limit > account.credit_limit else {}),
             )
         )

@@ -18,6 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import bindparam, func, select
 
+from bnpl.domain.credit import monthly_spend
 from bnpl.domain.ledger import Account
 from bnpl.domain.orders import HOLDING_STATUSES
 from bnpl.services.context import SYSTEM, Ctx, Platform
@@ -80,13 +81,7 @@ class CheckoutFacts:
         return (today - self.oldest_overdue).days if self.oldest_overdue else 0
 
     def monthly_spend(self) -> int | None:
-        """Observed spending per month, over the account's life up to a year; None without a
-        repayment history to go on."""
-        p = self.profile
-        if not p or p.get("obligations_due", 0) <= 0:
-            return None
-        months_days = min(365.0, max(30.0, p.get("account_age_days", 0.0)))
-        return int(p.get("gmv_365d", 0.0) * 30 / months_days)
+        return None if not self.profile else monthly_spend(self.profile)
 
 
 def _scalar(query: Any) -> Any:

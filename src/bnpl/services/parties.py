@@ -128,6 +128,8 @@ def create_customer(
             credit_balance=0,
             state="active",
             updated_at=ctx.now,
+            # a customer opened with no limit waits for the limit review to give one
+            limit_set_by="staff" if credit_limit > 0 else None,
         )
     )
     key = issue_key(ctx, "customer", customer_id)
@@ -248,6 +250,7 @@ def set_account(
                 "freeze the line instead"
             )
         values["credit_limit"] = credit_limit
+        values["limit_set_by"] = "staff"
         if credit_limit > row.credit_limit:
             values["limit_raised_at"] = ctx.now
     if state is not None:

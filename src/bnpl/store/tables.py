@@ -75,6 +75,7 @@ credit_accounts = Table(
     Column("paused_until", Date),
     Column("limit_raised_at", DateTime(timezone=True)),  # bursts right after a raise are a fraud sign
     Column("frozen_by", String(16)),  # policy | staff: the policy only unfreezes what it froze
+    Column("limit_set_by", String(16)),  # staff | policy; None: never given one (the review may)
 )
 
 api_keys = Table(

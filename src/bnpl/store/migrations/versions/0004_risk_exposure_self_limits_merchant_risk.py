@@ -22,6 +22,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("paused_until", sa.Date(), nullable=True))
         batch_op.add_column(sa.Column("limit_raised_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("frozen_by", sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column("limit_set_by", sa.String(length=16), nullable=True))
     op.create_table(
         "exposure_snapshots",
         sa.Column("scope", sa.String(length=32), nullable=False),
@@ -45,6 +46,7 @@ def downgrade() -> None:
     op.drop_table("merchant_risk")
     op.drop_table("exposure_snapshots")
     with op.batch_alter_table("credit_accounts", schema=None) as batch_op:
+        batch_op.drop_column("limit_set_by")
         batch_op.drop_column("frozen_by")
         batch_op.drop_column("limit_raised_at")
         batch_op.drop_column("paused_until")
