@@ -12,8 +12,8 @@ from bnpl.credit.dataset import DatasetError
 from bnpl.credit.features import FEATURE_NAMES
 from bnpl.credit.platform_data import labels, platform_dataset
 from bnpl.domain.orders import Item
-from bnpl.services import orders, repayments
-from bnpl.services.context import Actor, Platform
+from bnpl.services import orders, parties, repayments
+from bnpl.services.context import ADMIN, Actor, Platform
 from tests.conftest import START
 from tests.world import World
 
@@ -59,9 +59,11 @@ def test_matured_orders_their_outcomes_and_features_as_they_were(platform: Platf
     slow = set(cs[5::10])
     platform.clock.advance(5)  # type: ignore[attr-defined]
     first = {cid: shop.buy(cid) for cid in cs}
+    twice = shop.buy(cs[7])  # a second order the same day: its decision saw 100 yuan in use
     platform.clock.advance(7)  # day 12: the first bills are due
     for cid in set(cs) - never - slow - {late_ok, too_late}:
         shop.pay(cid)
+    shop.pay(cs[7])
     platform.clock.advance(7)  # day 19
     for cid in slow:
         shop.pay(cid)
@@ -80,7 +82,7 @@ def test_matured_orders_their_outcomes_and_features_as_they_were(platform: Platf
     # as of day 50, before the last payment: bills due by day 20 have matured, so first orders only
     with platform.read() as c:
         at_50 = labels(c.conn, day(49))
-    assert list(at_50["order_id"]) == sorted(first.values())
+    assert list(at_50["order_id"]) == sorted([*first.values(), twice])
     bad = dict(zip(at_50["customer_id"], at_50["bad"], strict=True))
     assert {c for c, b in bad.items() if b} == never | {too_late}
 
@@ -89,7 +91,13 @@ def test_matured_orders_their_outcomes_and_features_as_they_were(platform: Platf
     with platform.read() as c:
         ds = platform_dataset(c.conn, day(60))
         outcome = labels(c.conn, day(60))
-    assert len(ds.bad) == N + len(second) and list(ds.frame.columns) == list(FEATURE_NAMES)
+    assert len(ds.bad) == N + 1 + len(second) and list(ds.frame.columns) == list(FEATURE_NAMES)
+    # utilisation as each decision saw it: a later limit change does not rewrite history
+    used = dict(zip(outcome["order_id"], ds.frame["utilisation"], strict=True))
+    assert used[twice] == 100_00 / 1000_00 and used[first[cs[7]]] == 0
+    platform.run(ADMIN, lambda c: parties.set_account(c, cs[7], credit_limit=5000_00))
+    with platform.read() as c:
+        assert platform_dataset(c.conn, day(60)).fingerprint == ds.fingerprint
     assert int(ds.bad.sum()) == len(never) + 1 + len(slow)
     frame = ds.frame.assign(order_id=outcome["order_id"].to_numpy(), bad=ds.bad)
 

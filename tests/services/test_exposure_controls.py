@@ -120,3 +120,15 @@ def test_affordability_nudges_from_observed_spending(platform: Platform) -> None
     assert lower["decision"]["outcome"] == "approve_lower" and lower["decision"]["approved_amount"] == 400_00
     # in twelve monthly instalments the first bill is about a twelfth: it fits, with a nudge
     assert reasons(w.authorize(("tea", 1200_00, 1), plan="m12")) == ["WITHIN_LIMIT", "AFFORDABILITY_NUDGE"]
+
+
+def test_categories_have_one_spelling(platform: Platform) -> None:
+    w = World.create(platform, limit=10_000_00)
+    shop = platform.run(ADMIN, lambda c: parties.create_merchant(c, "Any", 100, 7, 3, None))
+    for spelling in ("Gold", "gold ", " GOLD"):
+        cmd = orders.AuthorizeCommand(shop["id"], w.customer_id, [Item("bar", spelling, 4000_00, 1)])
+        answer = platform.run(ADMIN, lambda c, cmd=cmd: orders.authorize(c, cmd))
+        assert reasons(answer) == ["CATEGORY_CAP"], spelling
+        assert answer["items"][0]["category"] == "gold"
+    tea = orders.AuthorizeCommand(w.merchant_id, w.customer_id, [Item("t", " TEA ", 10_00, 1)])
+    assert platform.run(ADMIN, lambda c: orders.authorize(c, tea))["status"] == "authorized"

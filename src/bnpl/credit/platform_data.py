@@ -4,7 +4,8 @@ was decided, and whether it went bad.
 A row is an order that was shipped (it has obligations) whose first bill fell due at least
 ``bad_dpd`` days before ``as_of``, so its outcome can be read. Its features are
 ``compute_features`` as of the start of the UTC day the order was placed: strictly before the
-decision, so no row sees its own order or anything after it. The order is *bad* when any of its
+decision, so no row sees its own order or anything after it. Utilisation, whose limit has no
+history, is taken from what the order's decision recorded instead. The order is *bad* when any of its
 bills that had fallen due ``bad_dpd`` days before ``as_of`` still had something unpaid ``bad_dpd``
 days after its due date, read from the append-only ledger as it stood then (payments, returns and
 waivers all count; a later recovery does not undo a default).
@@ -24,7 +25,7 @@ from sqlalchemy.engine import Connection
 from bnpl.credit.dataset import Dataset, DatasetError, from_frame
 from bnpl.credit.features import FEATURE_NAMES, FEATURES, compute_features
 from bnpl.domain.ledger import Account
-from bnpl.store.tables import journal_entries, ledger_lines, obligations, orders
+from bnpl.store.tables import decisions, journal_entries, ledger_lines, obligations, orders
 
 BAD_DPD = 30
 _RECEIVABLE = (Account.CUSTOMER_PRINCIPAL.value, Account.CUSTOMER_FEE.value)
@@ -67,6 +68,20 @@ def labels(conn: Connection, as_of: datetime, bad_dpd: int = BAD_DPD) -> pd.Data
     return placed.merge(bad, left_on="order_id", right_index=True).sort_values("order_id")
 
 
+def decision_utilisation(conn: Connection, order_ids: list[int]) -> pd.Series:
+    """Outstanding over limit as each order's decision recorded them, in ``order_ids`` order."""
+    rows = conn.execute(
+        select(orders.c.id, decisions.c.inputs)
+        .join(decisions, decisions.c.id == orders.c.decision_id)
+        .where(orders.c.id.in_(order_ids))
+    ).all()
+    used = {}
+    for order_id, inputs in rows:
+        limit, outstanding = int(inputs["limit"]), int(inputs["outstanding"])
+        used[order_id] = outstanding / limit if limit > 0 else float(outstanding > 0)
+    return pd.Series([used[i] for i in order_ids], dtype=float)
+
+
 def platform_dataset(
     conn: Connection,
     as_of: datetime,
@@ -90,6 +105,9 @@ def platform_dataset(
     table = pd.concat(parts).sort_values("order_id")
     # a customer created on the very day of the order has no features before it: no history
     frame = table[list(FEATURE_NAMES)].astype(float).fillna({f.name: f.neutral for f in FEATURES})
+    # utilisation as the checkout saw it: the limit has no history, and today's limit carries the
+    # outcome (the limit review raises good payers and cuts bad ones)
+    frame["utilisation"] = decision_utilisation(conn, table["order_id"].tolist()).to_numpy()
     return from_frame(
         "platform",
         frame.reset_index(drop=True),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 
@@ -81,6 +81,16 @@ class Item:
 MAX_QUANTITY = 10_000
 
 
+def category_key(name: str) -> str:
+    """One spelling per category ("Gold ", "gold" and "GOLD" are one), so caps and the resale list
+    cannot be dodged by case or spaces."""
+    return " ".join(name.split()).casefold()
+
+
+def normalise_items(items: list[Item]) -> list[Item]:
+    return [replace(i, category=category_key(i.category)) for i in items]
+
+
 def validate_items(items: list[Item], merchant_categories: frozenset[str]) -> int:
     """Checks a basket and returns its total in fen."""
     if not items:
@@ -93,7 +103,9 @@ def validate_items(items: list[Item], merchant_categories: frozenset[str]) -> in
         require_positive(item.quantity, f"quantity of {item.sku}")
         if item.quantity > MAX_QUANTITY:
             raise InvalidInput(f"quantity of {item.sku} must be at most {MAX_QUANTITY}")
-        if merchant_categories and item.category not in merchant_categories:
+        if merchant_categories and category_key(item.category) not in {
+            category_key(c) for c in merchant_categories
+        }:
             raise InvalidInput(f"the merchant does not sell category {item.category!r}")
     return require_positive(sum(i.amount for i in items), "order total")
 

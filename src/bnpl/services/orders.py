@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -27,6 +27,7 @@ from bnpl.domain.orders import (
     Item,
     ItemHolding,
     OrderStatus,
+    normalise_items,
     return_amount,
     transition,
     validate_items,
@@ -309,6 +310,7 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
     merchant = ctx.conn.execute(_MERCHANT, {"mid": cmd.merchant_id}).first()
     if merchant is None:
         raise NotFound(f"merchant {cmd.merchant_id} not found")
+    cmd = replace(cmd, items=normalise_items(cmd.items))
     amount = validate_items(cmd.items, frozenset(merchant.categories))
     check_plan_amount(plan, amount)
 

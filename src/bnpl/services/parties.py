@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, func, select
 from bnpl.domain.decision import available_credit
 from bnpl.domain.errors import InvalidInput, NotFound
 from bnpl.domain.money import DEFAULT_CURRENCY
+from bnpl.domain.orders import category_key
 from bnpl.services import audit
 from bnpl.services.context import Actor, Ctx
 from bnpl.store.tables import api_keys, credit_accounts, customers, merchants, obligations, orders
@@ -66,7 +67,7 @@ def create_merchant(
     _check_int(mdr_bps, "mdr_bps", 0, 2000)
     _check_int(trial_days, "trial_days", 0, 30)
     _check_int(settlement_delay_days, "settlement_delay_days", 0, 90)
-    cats = sorted({c.strip() for c in categories or [] if c.strip()})
+    cats = sorted({category_key(c) for c in categories or [] if c.strip()})
     merchant_id = ctx.conn.execute(
         merchants.insert()
         .values(
