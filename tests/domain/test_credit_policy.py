@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -19,6 +21,7 @@ from bnpl.domain.credit import (
     review_limit,
 )
 from bnpl.domain.decision import DecisionInput, DecisionPolicy, Outcome, RuleHit, decide
+from bnpl.domain.plans import PLANS, build_schedule
 
 POLICY = CreditPolicy()
 ORDER = list(Grade)
@@ -293,7 +296,7 @@ def test_affordability_nudges_then_lowers() -> None:
     nudge = decide(basket(150_000, monthly_spend=100_000, first_instalment=150_000))
     assert nudge.outcome == Outcome.APPROVE and codes(nudge) == ["WITHIN_LIMIT", "AFFORDABILITY_NUDGE"]
     lower = decide(basket(300_000, monthly_spend=100_000, due_next_month=50_000, first_instalment=300_000))
-    assert (lower.outcome, lower.approved_amount) == (Outcome.APPROVE_LOWER, 150_000)
+    assert (lower.outcome, lower.approved_amount) == (Outcome.APPROVE_LOWER, 149_900)  # less a yuan
     assert codes(lower) == ["AFFORDABILITY"]
     # no history to measure spending by: no opinion
     assert codes(decide(basket(300_000, monthly_spend=None, first_instalment=300_000))) == ["WITHIN_LIMIT"]
@@ -315,3 +318,32 @@ def test_an_affordability_offer_fits_twice_a_months_spending(
         assert due + d.approved_amount * first // amount <= 2 * spend
     if d.outcome == Outcome.APPROVE:
         assert due + first <= 2 * spend
+
+
+@given(
+    st.sampled_from(sorted(PLANS)),
+    st.integers(10_000, 5_000_000),
+    st.integers(1_000, 500_000),
+    st.integers(0, 300_000),
+)
+def test_an_affordability_offer_taken_up_is_approved(
+    plan_code: str, amount: int, spend: int, due: int
+) -> None:
+    """A customer who accepts the lower offer is not offered less again on the retry."""
+    plan = PLANS[plan_code]
+
+    def first(x: int) -> int:
+        return build_schedule(plan, x, date(2026, 3, 9))[0].total
+
+    d = decide(basket(amount, monthly_spend=spend, due_next_month=due, first_instalment=first(amount)))
+    if d.outcome != Outcome.APPROVE_LOWER or d.approved_amount < plan.instalments * 100:
+        return
+    again = decide(
+        basket(
+            d.approved_amount,
+            monthly_spend=spend,
+            due_next_month=due,
+            first_instalment=first(d.approved_amount),
+        )
+    )
+    assert again.outcome == Outcome.APPROVE

@@ -82,9 +82,8 @@ REASONS: dict[str, Reason] = {
         ),
         Reason(
             "AFFORDABILITY",
-            "What would fall due next month is well above what you usually spend; "
-            "a smaller amount is offered.",
-            "下月待还金额远超您平时的月消费，本次可用金额下调。",
+            "What would fall due next month is well above what you usually spend in a month.",
+            "下月待还金额远超您平时一个月的消费。",
         ),
         Reason(
             "PAYMENT_OVERDUE",
@@ -372,8 +371,10 @@ def _affordability(inp: DecisionInput, policy: DecisionPolicy) -> tuple[tuple[Re
     room = inp.monthly_spend * policy.affordability_cap_bps // 10_000 - inp.due_next_month
     if due <= room + inp.due_next_month:
         return (REASONS["AFFORDABILITY_NUDGE"],), None
-    # the first instalment is a fixed share of the amount: scale the amount to what fits
-    return (REASONS["AFFORDABILITY_NUDGE"],), max(0, room) * inp.amount // inp.first_instalment
+    # the first instalment is a fixed share of the amount: scale the amount to what fits, less a
+    # yuan, in whole yuan, so that the schedule's rounding cannot push a retry over again
+    fits = max(0, room) * inp.amount // inp.first_instalment
+    return (REASONS["AFFORDABILITY_NUDGE"],), max(0, (fits - 100) // 100 * 100)
 
 
 def score_reasons(credit: CreditAssessment) -> tuple[Reason, ...]:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from bnpl.credit.assess import assess, score_population
 from bnpl.credit.dataset import Dataset
@@ -29,6 +29,7 @@ from bnpl.services.parties import days_overdue, lock_account
 from bnpl.store.tables import credit_accounts, credit_models, credit_profiles, customers
 
 RESCORE_CHUNK = 5_000
+ROLE_LOCK = 0x6273_6E70_726F_6C  # "bnprol"
 
 
 # --- training and the registry ------------------------------------------------------------------
@@ -80,6 +81,8 @@ def change_role(ctx: Ctx, version: str, role: str) -> dict[str, Any]:
     """Admin: make a model champion (the previous one retires), shadow, or retired; audited on
     each model's own chain, under row locks on the models that change."""
     ctx.actor.require("admin")
+    if ctx.conn.dialect.name == "postgresql":  # one role change at a time: never two champions
+        ctx.conn.execute(select(func.pg_advisory_xact_lock(ROLE_LOCK)))
     m = credit_models.c
     locked = (
         select(m.version, m.role).where((m.version == version) | (m.role == "champion")).order_by(m.version)

@@ -38,8 +38,11 @@ def get_decision(ctx: Ctx, decision_id: int) -> dict[str, Any]:
         "versions": row["versions"],
     }
     credit = row["inputs"].get("credit")
-    if credit:  # the customer may see their score and grade; the rest is for staff
-        view["credit"] = {k: credit[k] for k in ("score", "grade", "thin_file")}
+    if credit:  # the customer may see their score and grade (none means much on a thin file)
+        shown = ("thin_file",) if credit["thin_file"] else ("score", "grade", "thin_file")
+        view["credit"] = {k: credit[k] for k in shown}
+    if a.role == "customer":  # which model and rules decided is for staff
+        view["versions"] = {k: v for k, v in row["versions"].items() if k == "policy"}
     if a.role in ("admin", "system"):
         if credit:
             view["credit"] = credit  # rule internals are for staff, not for gaming
