@@ -162,3 +162,19 @@ def test_merchants_learn_that_a_rule_acted_but_not_which(platform: Platform) -> 
         assert orders.get_order(c, order["id"])["decision"]["reasons"][0]["code"] == "RESALE_HIGH_VALUE"
     over = checkout(w, w.customer_id, 60_000_00, as_merchant=True)
     assert over["decision"]["reasons"][0]["code"] == "ORDER_CAP"  # policy reasons stay readable
+
+
+def test_a_large_order_to_a_new_address_is_flagged_in_shadow(platform: Platform) -> None:
+    w = World.create(platform, limit=10_000_00)
+    for _ in range(3):
+        checkout(w, w.customer_id, 50_00, address="addr-home")
+    usual = checkout(w, w.customer_id, 2500_00, address="addr-home")
+    away = checkout(w, w.customer_id, 2500_00, address="addr-elsewhere")
+    assert away["status"] == "authorized"  # shadow: recorded, not acted on
+    hit = [
+        h for h in rule_hits(platform, away["decision"]["id"])["hits"] if h["rule_id"] == "address-mismatch"
+    ]
+    assert hit and hit[0]["mode"] == "shadow" and hit[0]["reason"] == "ADDRESS_MISMATCH"
+    assert all(
+        h["rule_id"] != "address-mismatch" for h in rule_hits(platform, usual["decision"]["id"])["hits"]
+    )

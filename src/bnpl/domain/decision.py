@@ -169,6 +169,11 @@ RULE_REASONS: dict[str, Reason] = {
             "该店铺的订单需审核后方可使用先用后付。",
         ),
         Reason(
+            "ADDRESS_MISMATCH",
+            "The order goes to an address you have not used before; it needs a check.",
+            "订单收货地址为您从未使用过的地址，需人工审核。",
+        ),
+        Reason(
             "LIMIT_RAISE_BURST",
             "Many orders right after your limit went up; the order needs a check.",
             "额度提升后短时间内下单较多，订单需人工审核。",

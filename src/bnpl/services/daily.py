@@ -1,7 +1,8 @@
 """The core steps of a business day: expire stale authorizations, assume overdue deliveries,
 settle merchants, apply the account-state policy (freeze, unfreeze, block), refresh the exposure
-snapshots. Each step is idempotent, so running a day twice changes nothing, and each order
-or merchant is its own transaction, so a crash loses nothing already done."""
+snapshots and the merchants' cash-out graph signals. Each step is idempotent, so running a day
+twice changes nothing, and each order or merchant is its own transaction, so a crash loses nothing
+already done."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy import select
 
 from bnpl.domain.errors import InvalidState
 from bnpl.domain.orders import HOLDING_STATUSES
+from bnpl.risk import graph
 from bnpl.services import exposure
 from bnpl.services import orders as order_service
 from bnpl.services.accounts import apply_account_policy
@@ -62,6 +64,7 @@ def run_day(platform: Platform) -> dict[str, Any]:
             settlements.append(summary)
     accounts = apply_account_policy(platform)
     book = exposure.refresh(platform)
+    rings = graph.refresh(platform)
     return {
         "business_date": today.isoformat(),
         "expired": expired,
@@ -70,4 +73,5 @@ def run_day(platform: Platform) -> dict[str, Any]:
         "settled_amount": sum(s["paid"] for s in settlements),
         "accounts": accounts,
         "platform_outstanding": book["platform_outstanding"],
+        "merchants_flagged": rings["flagged"],
     }
