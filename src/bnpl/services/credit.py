@@ -179,25 +179,33 @@ def live_features(
     return row
 
 
+def scoring_roles(ctx: Ctx) -> tuple[str | None, bool]:
+    """The champion's version, and whether any model scores in shadow."""
+    rows = ctx.conn.execute(_SCORING).all()
+    champion = next((r.version for r in rows if r.role == "champion"), None)
+    return champion, any(r.role == "shadow" for r in rows)
+
+
 def assess_checkout(
-    ctx: Ctx, profile: Mapping[str, float] | None, account: Any, days_overdue: int, policy: CreditPolicy
+    ctx: Ctx,
+    profile: Mapping[str, float] | None,
+    account: Any,
+    days_overdue: int,
+    policy: CreditPolicy,
+    roles: tuple[str | None, bool] | None = None,
 ) -> CreditAssessment | None:
     """The champion's assessment of a customer now, from their stored profile and locked account,
     with the shadow models' PDs beside it; None when no champion is promoted (the limit alone
-    decides)."""
+    decides). ``roles`` (champion, any shadow?) saves a round trip when the caller read them."""
     if ctx.models is None:
         return None
-    rows = ctx.conn.execute(_SCORING).all()
-    champion = next((r for r in rows if r.role == "champion"), None)
+    champion, any_shadow = roles if roles is not None else scoring_roles(ctx)
     if champion is None:
         return None
     features = live_features(profile, account, days_overdue)
-    shadow = {
-        r.version: round(float(ctx.models.get(ctx.conn, r.version).predict_pd_one(features)), 6)
-        for r in rows
-        if r.role == "shadow"
-    }
-    return assess(ctx.models.get(ctx.conn, champion.version), champion.version, features, policy, shadow)
+    shadows = [r.version for r in ctx.conn.execute(_SCORING) if r.role == "shadow"] if any_shadow else []
+    shadow = {v: round(float(ctx.models.get(ctx.conn, v).predict_pd_one(features)), 6) for v in shadows}
+    return assess(ctx.models.get(ctx.conn, champion), champion, features, policy, shadow)
 
 
 def assessment_record(credit: CreditAssessment | None) -> dict[str, Any] | None:

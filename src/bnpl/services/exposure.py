@@ -19,11 +19,20 @@ import sqlalchemy as sa
 from sqlalchemy import bindparam, func, select
 
 from bnpl.domain.credit import monthly_spend
+from bnpl.domain.errors import NotFound
 from bnpl.domain.ledger import Account
 from bnpl.domain.orders import HOLDING_STATUSES
 from bnpl.services.context import SYSTEM, Ctx, Platform
 from bnpl.services.parties import OLDEST_OVERDUE
-from bnpl.store.tables import credit_profiles, exposure_snapshots, ledger_lines, obligations, orders
+from bnpl.store.tables import (
+    credit_accounts,
+    credit_models,
+    credit_profiles,
+    exposure_snapshots,
+    ledger_lines,
+    obligations,
+    orders,
+)
 
 PLATFORM = "platform"
 REFRESH_LOCK = 0x6273_6E70_6578_70  # "bnpexp": one exposure refresh at a time
@@ -68,14 +77,17 @@ def refresh(platform: Platform) -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class CheckoutFacts:
-    """What a checkout reads besides the locked account: the customer's stored credit profile, the
-    oldest overdue bill, what falls due in the next 30 days, and the exposure snapshots."""
+    """What a checkout reads besides the locked account, in one round trip: the customer's stored
+    credit profile, the oldest overdue bill, what falls due in the next 30 days, the exposure
+    snapshots, and which credit models score."""
 
     profile: dict[str, float] | None
     oldest_overdue: date | None
     due_next_month: int
     merchant_exposure: int
     platform_exposure: int
+    champion: str | None  # the credit model that scores checkouts, if any
+    any_shadow: bool
 
     def days_overdue(self, today: date) -> int:
         return (today - self.oldest_overdue).days if self.oldest_overdue else 0
@@ -89,48 +101,63 @@ def _scalar(query: Any) -> Any:
 
 
 _OWED = obligations.c.principal + obligations.c.fee - obligations.c.principal_paid - obligations.c.fee_paid
-_FACTS = select(
+_FACT_COLUMNS = (
     _scalar(
         select(credit_profiles.c.features).where(credit_profiles.c.customer_id == bindparam("cid"))
-    ).label("profile"),
-    OLDEST_OVERDUE.scalar_subquery().label("oldest_overdue"),
+    ).label("fact_profile"),
+    OLDEST_OVERDUE.scalar_subquery().label("fact_oldest_overdue"),
     _scalar(
         select(func.coalesce(func.sum(_OWED), 0)).where(
             obligations.c.customer_id == bindparam("cid"),
             obligations.c.status == "open",
             obligations.c.due_date <= bindparam("in_30"),
         )
-    ).label("due_next_month"),
+    ).label("fact_due_next_month"),
     _scalar(
         select(exposure_snapshots.c.outstanding).where(exposure_snapshots.c.scope == bindparam("mscope"))
-    ).label("merchant_exposure"),
+    ).label("fact_merchant_exposure"),
     _scalar(select(exposure_snapshots.c.outstanding).where(exposure_snapshots.c.scope == PLATFORM)).label(
-        "platform_exposure"
+        "fact_platform_exposure"
     ),
+    _scalar(select(credit_models.c.version).where(credit_models.c.role == "champion")).label("fact_champion"),
+    _scalar(select(func.count()).where(credit_models.c.role == "shadow")).label("fact_shadows"),
+)
+# The checkout's first statement: lock the customer's account and read every fact with it, one
+# round trip instead of two on the hottest path.
+_LOCK_WITH_FACTS = (
+    select(credit_accounts, *_FACT_COLUMNS)
+    .where(credit_accounts.c.customer_id == bindparam("cid"))
+    .with_for_update(of=credit_accounts)
 )
 
 
-def checkout_facts(ctx: Ctx, customer_id: int, merchant_id: int) -> CheckoutFacts:
+def lock_account_with_facts(ctx: Ctx, customer_id: int, merchant_id: int) -> tuple[Any, CheckoutFacts]:
+    """Lock the customer's credit account (always the first lock) and read the checkout's facts."""
     row = ctx.conn.execute(
-        _FACTS,
+        _LOCK_WITH_FACTS,
         {
             "cid": customer_id,
             "today": ctx.today,
             "in_30": ctx.today + timedelta(days=30),
             "mscope": merchant_scope(merchant_id),
         },
-    ).one()
-    profile = row.profile
+    ).first()
+    if row is None:
+        raise NotFound(f"customer {customer_id} not found")
+    profile = row.fact_profile
     if isinstance(profile, str):  # a JSON scalar subquery comes back as text on some backends
         profile = json.loads(profile)
-    oldest = row.oldest_overdue
+    oldest = row.fact_oldest_overdue
     if isinstance(oldest, str):
         oldest = date.fromisoformat(oldest)
     # a merchant or a platform not in the snapshot had nothing outstanding at the last refresh
-    return CheckoutFacts(
+    facts = CheckoutFacts(
         profile,
         oldest,
-        int(row.due_next_month or 0),
-        int(row.merchant_exposure or 0),
-        int(row.platform_exposure or 0),
+        int(row.fact_due_next_month or 0),
+        int(row.fact_merchant_exposure or 0),
+        int(row.fact_platform_exposure or 0),
+        row.fact_champion,
+        bool(row.fact_shadows),
     )
+    return row, facts

@@ -47,9 +47,9 @@ from bnpl.risk.signals import gather as gather_signals
 from bnpl.services import audit
 from bnpl.services.context import Ctx
 from bnpl.services.credit import assess_checkout, assessment_record
-from bnpl.services.exposure import checkout_facts
+from bnpl.services.exposure import lock_account_with_facts
 from bnpl.services.ledger import post
-from bnpl.services.parties import change_account, lock_account
+from bnpl.services.parties import change_account
 from bnpl.services.repayments import repay, use_credit_balance
 from bnpl.store.tables import credit_accounts, decisions, merchants, obligations, order_items, orders, returns
 
@@ -314,8 +314,7 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
     amount = validate_items(cmd.items, frozenset(merchant.categories))
     check_plan_amount(plan, amount)
 
-    account = lock_account(ctx, cmd.customer_id)
-    facts = checkout_facts(ctx, cmd.customer_id, cmd.merchant_id)
+    account, facts = lock_account_with_facts(ctx, cmd.customer_id, cmd.merchant_id)
     spend: dict[str, int] = {}
     for item in cmd.items:
         spend[item.category] = spend.get(item.category, 0) + item.unit_price * item.quantity
@@ -365,7 +364,14 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
             needed=ctx.rules.names,
         )
         hits, rule_errors = evaluate_rules(ctx.rules, signals)
-    credit = assess_checkout(ctx, facts.profile, account, inputs.days_overdue, ctx.settings.credit_policy)
+    credit = assess_checkout(
+        ctx,
+        facts.profile,
+        account,
+        inputs.days_overdue,
+        ctx.settings.credit_policy,
+        (facts.champion, facts.any_shadow),
+    )
     decision = decide(inputs, ctx.settings.decision_policy, tuple(hits), credit, ctx.settings.credit_policy)
     reasons = [{"code": r.code, "en": r.en, "zh": r.zh} for r in decision.reasons]
     decision_row = {
