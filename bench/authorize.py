@@ -82,6 +82,9 @@ def promote_champion(url: str, schema: str, customers: list[int]) -> str:
     credit.set_role(p, version, "champion")
     frame, _, _ = generate(len(customers), seed=3)
     frame["obligations_due"] = frame["obligations_due"].clip(lower=1)
+    # big spenders: the bench sends each customer many orders, and measures the scoring path, not
+    # the affordability check (holds count as next month's bills and would soon refuse them)
+    frame["account_age_days"], frame["gmv_365d"] = 365.0, 10_000_000_00.0
     now = p.clock.now()
     rows = [
         {
