@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, text
@@ -90,3 +93,43 @@ def pg_platform(request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
     if not PG_URL:
         pytest.skip("BNPL_TEST_DATABASE_URL is not set")
     return make_platform("postgres", request, tmp_path)
+
+
+class TimeOfDayClock(FixedClock):
+    """A FixedClock whose timestamps fall at a chosen time of day, not the real one, so a test can
+    place events before and after a moment on the same business day, or at night."""
+
+    def __init__(self) -> None:
+        super().__init__(START)
+        self.at = time(10)
+
+    def set(self, day: int, hour: int, minute: int = 0) -> None:
+        self.day, self.at = START + timedelta(days=day), time(hour, minute)
+
+    def now(self) -> datetime:
+        return datetime.combine(self.day, self.at, tzinfo=UTC)
+
+
+@pytest.fixture
+def bnpl(tmp_path: Path) -> Any:
+    """The `bnpl` command as a user runs it: a real process on a fresh SQLite file."""
+    env = {
+        **os.environ,
+        "BNPL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "BNPL_BUSINESS_DATE": "2026-03-02",
+    }
+
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bnpl", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+            timeout=120,
+        )
+        if ok:
+            assert proc.returncode == 0, proc.stderr
+        return proc
+
+    return run

@@ -3,37 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
-
-import pytest
-
-
-@pytest.fixture
-def bnpl(tmp_path: Path) -> Any:
-    env = {
-        **os.environ,
-        "BNPL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        "BNPL_BUSINESS_DATE": "2026-03-02",
-    }
-
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "bnpl", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=120,
-        )
-        if ok:
-            assert proc.returncode == 0, proc.stderr
-        return proc
-
-    return run
 
 
 def data(proc: subprocess.CompletedProcess[str]) -> Any:

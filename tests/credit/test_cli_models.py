@@ -12,7 +12,7 @@ import pandas as pd
 from bnpl.credit.evaluate import cross_validate, fit_baseline
 from bnpl.credit.features import FEATURE_NAMES
 from bnpl.credit.synthetic import synthetic
-from tests.test_cli import bnpl, data  # noqa: F401  (the fixture)
+from tests.test_cli import data
 
 
 def applicants(path: Path) -> None:
@@ -29,7 +29,7 @@ def applicants(path: Path) -> None:
     table.to_csv(path, index=False)
 
 
-def test_evaluate_prints_one_json_object_last(bnpl: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_evaluate_prints_one_json_object_last(bnpl: Any, tmp_path: Path) -> None:
     applicants(tmp_path / "applicants.csv")
     proc = bnpl(
         "model",
@@ -51,7 +51,7 @@ def test_evaluate_prints_one_json_object_last(bnpl: Any, tmp_path: Path) -> None
         assert 0.6 < m["auc"] <= 1 and 0 < m["ks"] <= 1 and 0 < m["brier"] < 0.25
 
 
-def test_bad_input_is_one_line_and_a_non_zero_exit(bnpl: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_bad_input_is_one_line_and_a_non_zero_exit(bnpl: Any, tmp_path: Path) -> None:
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "one.csv").write_text("a,t\n" + "".join(f"{i},x\n" for i in range(60)))
     cases = [
@@ -80,7 +80,7 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(bnpl: Any, tmp_path: Path) ->
         assert len(lines) == 1 and message in lines[0] and "Traceback" not in proc.stderr, (args, proc.stderr)
 
 
-def test_train_promote_rescore_and_a_scored_checkout(bnpl: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_train_promote_rescore_and_a_scored_checkout(bnpl: Any, tmp_path: Path) -> None:
     applicants(tmp_path / "applicants.csv")
     csv = ("--csv", "applicants.csv", "--target", "status", "--bad", "default")
     foreign = data(bnpl("model", "train", *csv, "--kind", "scorecard"))[0]

@@ -16,23 +16,9 @@ from bnpl.credit.features import FEATURE_NAMES, FEATURES, NEUTRAL, compute_featu
 from bnpl.domain.errors import NotFound
 from bnpl.domain.orders import Item
 from bnpl.services import orders, parties
-from bnpl.services.context import ADMIN, Actor, FixedClock, Platform
-from tests.conftest import START
+from bnpl.services.context import ADMIN, Actor, Platform
+from tests.conftest import START, TimeOfDayClock
 from tests.world import World
-
-
-class Clock(FixedClock):
-    """A FixedClock whose timestamps fall at a chosen time of day, not the real one."""
-
-    def __init__(self) -> None:
-        super().__init__(START)
-        self.at = time(10)
-
-    def set(self, day: int, hour: int) -> None:
-        self.day, self.at = START + timedelta(days=day), time(hour)
-
-    def now(self) -> datetime:
-        return datetime.combine(self.day, self.at, tzinfo=UTC)
 
 
 def moment(day: int, hour: int) -> datetime:
@@ -44,7 +30,7 @@ class Shop:
     """The merchant (tea and phones, 7-day trial) and the customers of the scenario."""
 
     w: World
-    clock: Clock
+    clock: TimeOfDayClock
     x: int  # the main shopper (Asia/Shanghai)
     y: int  # another shopper (America/New_York)
     z: int  # signed up, never bought
@@ -103,7 +89,7 @@ T = moment(12, 12)  # mid-day: the same day also has events before (10:00) and a
 def history(platform: Platform) -> Shop:
     """Up to T: X buys three times and tries a fourth, returns a phone, pays one bill on time and
     one four days late, and still owes the third; Y buys once at night (New York) and never pays."""
-    clock = Clock()
+    clock = TimeOfDayClock()
     platform.clock = clock
     w = World.create(platform, limit=1000_00, trial_days=7)
 

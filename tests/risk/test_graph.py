@@ -8,13 +8,9 @@ before and after an ``as_of`` on the same business day.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -24,23 +20,9 @@ from sqlalchemy import func, select
 from bnpl.domain.orders import Item
 from bnpl.risk import graph
 from bnpl.services import orders, parties, repayments
-from bnpl.services.context import ADMIN, Actor, FixedClock, Platform
+from bnpl.services.context import ADMIN, Actor, Platform
 from bnpl.store.tables import decisions, merchant_risk
-from tests.conftest import START
-
-
-class Clock(FixedClock):
-    """A FixedClock whose timestamps fall at a chosen time of day, not the real one."""
-
-    def __init__(self) -> None:
-        super().__init__(START)
-        self.at = time(10)
-
-    def set(self, day: int, hour: int, minute: int = 0) -> None:
-        self.day, self.at = START + timedelta(days=day), time(hour, minute)
-
-    def now(self) -> datetime:
-        return datetime.combine(self.day, self.at, tzinfo=UTC)
+from tests.conftest import START, TimeOfDayClock
 
 
 def moment(day: int, hour: int) -> datetime:
@@ -52,7 +34,7 @@ class Market:
     """Merchants and shoppers of the scenario, and the verbs to move them."""
 
     p: Platform
-    clock: Clock
+    clock: TimeOfDayClock
 
     def at(self, day: int, hour: int = 10, minute: int = 0) -> Market:
         self.clock.set(day, hour, minute)
@@ -118,7 +100,7 @@ def scenario(platform: Platform) -> Scenario:
     two devices by trying a checkout on the second one at a third merchant. Day 2: one honest
     shopper returns an item. Day 7 (every first bill's due date): three honest shoppers pay; the
     fourth pays on day 16; the ring never pays and returns nothing."""
-    clock = Clock()
+    clock = TimeOfDayClock()
     platform.clock = clock
     m = Market(platform, clock)
     honest, colluder, other = m.merchant("Tea House"), m.merchant("Phone Outlet"), m.merchant("Elsewhere")
@@ -250,7 +232,7 @@ def test_nothing_after_as_of_is_seen(platform: Platform) -> None:
 
 
 def test_the_first_bill_of_a_converted_order_is_its_first_instalment(platform: Platform) -> None:
-    clock = Clock()
+    clock = TimeOfDayClock()
     platform.clock = clock
     m = Market(platform, clock)
     shop, shopper = m.merchant("Tea House"), m.customer()
@@ -328,30 +310,6 @@ def test_refresh_defaults_to_now_on_the_business_clock(platform: Platform) -> No
 
 
 # --- the command line ------------------------------------------------------------------------
-
-
-@pytest.fixture
-def bnpl(tmp_path: Path) -> Any:
-    env = {
-        **os.environ,
-        "BNPL_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        "BNPL_BUSINESS_DATE": "2026-03-02",
-    }
-
-    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [sys.executable, "-m", "bnpl", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            timeout=120,
-        )
-        if ok:
-            assert proc.returncode == 0, proc.stderr
-        return proc
-
-    return run
 
 
 def test_refresh_and_show_from_the_command_line(bnpl: Any) -> None:

@@ -3,7 +3,7 @@ catch a burst of checkouts right after a raise."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,28 +13,14 @@ from sqlalchemy import select
 from bnpl.domain.orders import Item
 from bnpl.risk.signals import NEVER_RAISED, hours_since
 from bnpl.services import orders, parties
-from bnpl.services.context import ADMIN, FixedClock, Platform, load_rule_set
+from bnpl.services.context import ADMIN, Platform, load_rule_set
 from bnpl.store.tables import decisions
-from tests.conftest import START
+from tests.conftest import TimeOfDayClock
 from tests.world import World
 
 
-class Clock(FixedClock):
-    """A FixedClock whose timestamps fall at a chosen time of day, not the real one."""
-
-    def __init__(self) -> None:
-        super().__init__(START)
-        self.at = time(10)
-
-    def set(self, day: int, hour: int, minute: int = 0) -> None:
-        self.day, self.at = START + timedelta(days=day), time(hour, minute)
-
-    def now(self) -> datetime:
-        return datetime.combine(self.day, self.at, tzinfo=UTC)
-
-
-def setup(platform: Platform) -> tuple[World, Clock]:
-    clock = Clock()
+def setup(platform: Platform) -> tuple[World, TimeOfDayClock]:
+    clock = TimeOfDayClock()
     platform.clock = clock
     return World.create(platform, limit=1000_00), clock
 
