@@ -53,7 +53,10 @@ def test_promotion_and_a_customers_own_assessment(api: Api, platform: Platform, 
     is_problem(api.get(f"/customers/{other['id']}/credit", ckey), 404, "not-found")
 
     # the checkout now runs the starter policy for this new customer, and says so
-    order = api.checkout(s, amount=800_00).json()
+    answer = api.checkout(s, amount=800_00).json()
+    # the merchant sees a plain no: the size of the offer would tell it the customer's situation
+    assert (answer["decision"]["outcome"], answer["decision"]["approved_amount"]) == ("decline", 0)
+    order = api.get(f"/orders/{answer['id']}", ckey).json()
     assert order["decision"]["outcome"] == "approve_lower" and order["decision"]["approved_amount"] == 500_00
     decision = api.get(f"/decisions/{order['decision']['id']}", ckey).json()
     assert decision["credit"] == {"thin_file": True} and "model" not in decision["versions"]

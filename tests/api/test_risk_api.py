@@ -13,12 +13,13 @@ def test_a_customer_sets_a_ceiling_and_pauses(api: Api) -> None:
     account = api.post(path, ckey, {"own_limit": 300_00}).json()
     assert account["own_limit"] == 300_00 and account["paused_until"] is None
     lower = api.checkout(s, amount=400_00).json()
-    assert lower["decision"]["approved_amount"] == 300_00
-    # the merchant learns only that pay later is not available; the customer and staff see why
+    # the merchant learns only that pay later is not available, not the customer's own ceiling
     assert [r["code"] for r in lower["decision"]["reasons"]] == ["NOT_AVAILABLE"]
+    assert (lower["decision"]["outcome"], lower["decision"]["approved_amount"]) == ("decline", 0)
     assert "model" not in lower["decision"]["versions"]
-    for key in (ckey, ADMIN_KEY):
-        assert api.get(f"/orders/{lower['id']}", key).json()["decision"]["reasons"][0]["code"] == "OWN_LIMIT"
+    for key in (ckey, ADMIN_KEY):  # the customer and staff see why, and the offer
+        seen = api.get(f"/orders/{lower['id']}", key).json()["decision"]
+        assert seen["reasons"][0]["code"] == "OWN_LIMIT" and seen["approved_amount"] == 300_00
     # leaving own_limit out keeps it; null clears it
     assert api.post(path, ckey, {"pause_days": 2}).json()["own_limit"] == 300_00
     paused = api.checkout(s, amount=10_00).json()
@@ -45,3 +46,14 @@ def test_rule_statistics_are_for_staff(api: Api) -> None:
     assert stats[0]["decisions"] == 1 and stats[0]["outcomes"] == {"approve": 1}
     is_problem(api.get("/admin/rules/stats", s["merchant"]["api_key"]), 403, "forbidden")
     is_problem(api.get("/admin/rules/stats?since=yesterday", ADMIN_KEY), 422, "validation-error")
+
+
+def test_a_merchant_cannot_see_whether_its_customer_has_paid(api: Api) -> None:
+    s = api.setup()
+    mkey, ckey = s["merchant"]["api_key"], s["customer"]["api_key"]
+    oid = api.checkout(s, amount=100_00).json()["id"]
+    api.post(f"/orders/{oid}/capture", mkey)
+    seen = api.get(f"/orders/{oid}", mkey).json()["schedule"][0]
+    assert seen["principal"] == 100_00 and seen["principal_paid"] is None and seen["status"] is None
+    assert api.get(f"/orders/{oid}", ckey).json()["schedule"][0]["status"] == "open"
+    is_problem(api.get(f"/orders/{oid}/payoff-quote", mkey), 403, "forbidden")

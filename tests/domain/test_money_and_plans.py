@@ -85,3 +85,11 @@ def test_longer_plans_cost_more_in_fees_but_not_always_in_apr() -> None:
 def test_unknown_plan_is_a_clear_error() -> None:
     with pytest.raises(InvalidInput, match="unknown plan"):
         get_plan("m7")
+
+
+def test_one_spelling_per_category() -> None:
+    from bnpl.domain.orders import category_key
+
+    for spelling in ("Gift Cards", "gift-cards", " GIFT__CARDS ", "ｇｉｆｔ＿ｃａｒｄｓ", "gift_cards"):
+        assert category_key(spelling) == "gift_cards"
+    assert category_key("茶叶 礼盒") == "茶叶_礼盒"

@@ -3,6 +3,8 @@ leaves alone what staff did. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from datetime import date
+
 from bnpl.services import audit, daily, parties
 from bnpl.services.context import ADMIN, Platform
 from tests.world import World
@@ -63,3 +65,28 @@ def test_a_pending_return_pauses_only_the_amount_under_return(platform: Platform
     platform.clock.advance(30)  # type: ignore[attr-defined]
     daily.run_day(platform)
     assert w2.account()["state"] == "active"
+
+
+def test_a_partial_return_pauses_only_what_its_cut_from_the_tail_reaches(platform: Platform) -> None:
+    from bnpl.services import parties as p
+
+    w = World.create(platform, limit=2000_00)
+    order_id = w.buy(("kettle", 590_00, 1), ("cup", 310_00, 1), plan="m3")
+    w.return_items(order_id, {"cup": 1})  # pending: it would cut the two bills not yet due first
+    first_due = w.order(order_id)["schedule"][0]["due_date"]
+    platform.clock.advance((date.fromisoformat(first_due) - platform.clock.today()).days + 10)  # type: ignore[attr-defined]
+    with platform.read() as c:
+        assert p.days_overdue(c, w.customer_id) == 10  # the first bill is overdue all the same
+
+
+def test_end_of_day_cannot_go_back(platform: Platform) -> None:
+    import pytest
+
+    from bnpl.domain.errors import InvalidState
+
+    w = World.create(platform)
+    late_once(w)  # the line froze on day 8
+    platform.clock.advance(-3)  # type: ignore[attr-defined]
+    with pytest.raises(InvalidState, match="cannot run for"):
+        daily.run_day(platform)
+    assert w.account()["state"] == "frozen"

@@ -125,10 +125,12 @@ def test_affordability_nudges_from_observed_spending(platform: Platform) -> None
 def test_categories_have_one_spelling(platform: Platform) -> None:
     w = World.create(platform, limit=10_000_00)
     shop = platform.run(ADMIN, lambda c: parties.create_merchant(c, "Any", 100, 7, 3, None))
-    for spelling in ("Gold", "gold ", " GOLD"):
+    for spelling in ("Gold", "gold ", " GOLD", "ｇｏｌｄ"):
         cmd = orders.AuthorizeCommand(shop["id"], w.customer_id, [Item("bar", spelling, 4000_00, 1)])
         answer = platform.run(ADMIN, lambda c, cmd=cmd: orders.authorize(c, cmd))
         assert reasons(answer) == ["CATEGORY_CAP"], spelling
         assert answer["items"][0]["category"] == "gold"
+    cards = orders.AuthorizeCommand(shop["id"], w.customer_id, [Item("c", "Gift-Cards", 2000_00, 1)])
+    assert reasons(platform.run(ADMIN, lambda c: orders.authorize(c, cards))) == ["CATEGORY_CAP"]
     tea = orders.AuthorizeCommand(w.merchant_id, w.customer_id, [Item("t", " TEA ", 10_00, 1)])
     assert platform.run(ADMIN, lambda c: orders.authorize(c, tea))["status"] == "authorized"

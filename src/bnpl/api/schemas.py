@@ -171,9 +171,10 @@ class InstalmentOut(BaseModel):
     due_date: str
     principal: int
     fee: int
-    principal_paid: int
-    fee_paid: int
-    status: Literal["open", "paid", "closed", "converted"]
+    # left out for merchants: whether the customer has paid is the customer's business
+    principal_paid: int | None = None
+    fee_paid: int | None = None
+    status: Literal["open", "paid", "closed", "converted"] | None = None
 
 
 class OrderOut(BaseModel):

@@ -70,12 +70,16 @@ def labels(conn: Connection, as_of: datetime, bad_dpd: int = BAD_DPD) -> pd.Data
 
 def decision_utilisation(conn: Connection, order_ids: list[int]) -> pd.Series:
     """Outstanding over limit as each order's decision recorded them, in ``order_ids`` order."""
-    rows = conn.execute(
-        select(orders.c.id, decisions.c.inputs)
-        .join(decisions, decisions.c.id == orders.c.decision_id)
-        .where(orders.c.id.in_(order_ids))
-    ).all()
     used = {}
+    rows = [
+        row
+        for i in range(0, len(order_ids), 10_000)  # PostgreSQL takes at most 65,535 parameters
+        for row in conn.execute(
+            select(orders.c.id, decisions.c.inputs)
+            .join(decisions, decisions.c.id == orders.c.decision_id)
+            .where(orders.c.id.in_(order_ids[i : i + 10_000]))
+        )
+    ]
     for order_id, inputs in rows:
         limit, outstanding = int(inputs["limit"]), int(inputs["outstanding"])
         used[order_id] = outstanding / limit if limit > 0 else float(outstanding > 0)

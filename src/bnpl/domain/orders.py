@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
@@ -82,9 +84,9 @@ MAX_QUANTITY = 10_000
 
 
 def category_key(name: str) -> str:
-    """One spelling per category ("Gold ", "gold" and "GOLD" are one), so caps and the resale list
-    cannot be dodged by case or spaces."""
-    return " ".join(name.split()).casefold()
+    """One spelling per category ("Gift Cards", "gift-cards", full-width "ｇｉｆｔ＿ｃａｒｄｓ" are all
+    "gift_cards"), so caps and the resale list cannot be dodged by case, spaces or punctuation."""
+    return re.sub(r"[\W_]+", "_", unicodedata.normalize("NFKC", name).casefold()).strip("_")
 
 
 def normalise_items(items: list[Item]) -> list[Item]:

@@ -7,11 +7,11 @@ already done."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bnpl.domain.errors import InvalidState
 from bnpl.domain.orders import HOLDING_STATUSES
@@ -21,7 +21,7 @@ from bnpl.services import orders as order_service
 from bnpl.services.accounts import apply_account_policy
 from bnpl.services.context import SYSTEM, Ctx, Platform
 from bnpl.services.settlement import merchants_due, settle_merchant
-from bnpl.store.tables import orders
+from bnpl.store.tables import audit_log, orders
 
 
 def _quietly(platform: Platform, work: Callable[[Ctx], object]) -> int:
@@ -37,6 +37,14 @@ def run_day(platform: Platform) -> dict[str, Any]:
     """Run today's jobs, one order per transaction so a crash loses nothing already done."""
     with platform.read(SYSTEM) as ctx:
         today = ctx.today
+        latest = ctx.conn.execute(select(func.max(audit_log.c.business_date))).scalar()
+        if isinstance(latest, str):
+            latest = date.fromisoformat(latest)
+        if latest is not None and latest > today:
+            # the day's jobs read "today": run for a past date, they would undo what later days did
+            raise InvalidState(
+                f"the ledger already has entries dated {latest}; end of day cannot run for {today}"
+            )
         stale = (
             ctx.conn.execute(
                 select(orders.c.id).where(orders.c.status.in_(HOLDING_STATUSES), orders.c.expires_on < today)

@@ -19,13 +19,11 @@ import sqlalchemy as sa
 from sqlalchemy import bindparam, func, select
 
 from bnpl.domain.credit import monthly_spend
-from bnpl.domain.errors import NotFound
 from bnpl.domain.ledger import Account
 from bnpl.domain.orders import HOLDING_STATUSES
 from bnpl.services.context import SYSTEM, Ctx, Platform
-from bnpl.services.parties import OLDEST_OVERDUE
+from bnpl.services.parties import OLDEST_OVERDUE, lock_account
 from bnpl.store.tables import (
-    credit_accounts,
     credit_models,
     credit_profiles,
     exposure_snapshots,
@@ -122,28 +120,24 @@ _FACT_COLUMNS = (
     _scalar(select(credit_models.c.version).where(credit_models.c.role == "champion")).label("fact_champion"),
     _scalar(select(func.count()).where(credit_models.c.role == "shadow")).label("fact_shadows"),
 )
-# The checkout's first statement: lock the customer's account and read every fact with it, one
-# round trip instead of two on the hottest path.
-_LOCK_WITH_FACTS = (
-    select(credit_accounts, *_FACT_COLUMNS)
-    .where(credit_accounts.c.customer_id == bindparam("cid"))
-    .with_for_update(of=credit_accounts)
-)
+# Read after the account lock, in a statement of its own: on PostgreSQL (READ COMMITTED) a statement
+# that waited for the lock would still read these facts as they were before the wait, and every
+# writer of them (payments, captures, returns) holds that lock.
+_FACTS = select(*_FACT_COLUMNS)
 
 
 def lock_account_with_facts(ctx: Ctx, customer_id: int, merchant_id: int) -> tuple[Any, CheckoutFacts]:
-    """Lock the customer's credit account (always the first lock) and read the checkout's facts."""
+    """Lock the customer's credit account (always the first lock), then read the checkout's facts."""
+    account = lock_account(ctx, customer_id)
     row = ctx.conn.execute(
-        _LOCK_WITH_FACTS,
+        _FACTS,
         {
             "cid": customer_id,
             "today": ctx.today,
             "in_30": ctx.today + timedelta(days=30),
             "mscope": merchant_scope(merchant_id),
         },
-    ).first()
-    if row is None:
-        raise NotFound(f"customer {customer_id} not found")
+    ).one()
     profile = row.fact_profile
     if isinstance(profile, str):  # a JSON scalar subquery comes back as text on some backends
         profile = json.loads(profile)
@@ -160,4 +154,4 @@ def lock_account_with_facts(ctx: Ctx, customer_id: int, merchant_id: int) -> tup
         row.fact_champion,
         bool(row.fact_shadows),
     )
-    return row, facts
+    return account, facts

@@ -185,6 +185,7 @@ NOT_AVAILABLE = {
 # What a merchant may learn: its own caps and the basket's. Anything about the customer's credit
 # (overdue bills, grade, own ceiling, pause, affordability) is the customer's private matter, and a
 # merchant can send an order for any customer id.
+_PAYMENT_STATE = frozenset({"principal_paid", "fee_paid", "status"})
 MERCHANT_VISIBLE = frozenset(
     {
         "WITHIN_LIMIT",
@@ -213,7 +214,13 @@ def _for_actor(ctx: Ctx, view: dict[str, Any]) -> dict[str, Any]:
     reasons = [_for_merchant(r) for r in decision["reasons"]]
     unique = list({r["code"]: r for r in reasons}.values())
     versions = {k: v for k, v in decision["versions"].items() if k == "policy"}
-    return {**view, "decision": {**decision, "reasons": unique, "versions": versions}}
+    shown = {**decision, "reasons": unique, "versions": versions}
+    if decision["outcome"] == "approve_lower" and any(r["code"] not in MERCHANT_VISIBLE for r in unique):
+        # a lower offer set by the customer's own situation would tell its size: a plain no
+        shown |= {"outcome": "decline", "approved_amount": 0}
+    # whether the customer has paid is theirs: the merchant was settled in full already
+    schedule = [{k: v for k, v in i.items() if k not in _PAYMENT_STATE} for i in view.get("schedule", [])]
+    return {**view, "decision": shown, "schedule": schedule}
 
 
 def _can_see(ctx: Ctx, order: Any) -> bool:
@@ -898,6 +905,7 @@ def convert_plan(ctx: Ctx, order_id: int, plan_code: str) -> dict[str, Any]:
 
 def payoff_quote(ctx: Ctx, order_id: int) -> dict[str, Any]:
     """Everything left on an order; fees of instalments not yet due are waived on early payoff."""
+    ctx.actor.require("customer")  # what a customer owes is not the merchant's to read
     order = get_order(ctx, order_id)
     today = ctx.today.isoformat()
     open_items = [s for s in order["schedule"] if s["status"] == "open"]

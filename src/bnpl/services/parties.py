@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, case, func, select
 
 from bnpl.domain.decision import available_credit
 from bnpl.domain.errors import InvalidInput, NotFound
@@ -192,21 +192,23 @@ def lock_account(ctx: Ctx, customer_id: int) -> Any:
     return row
 
 
-# The customer's oldest bill past due and unpaid. A pending return pauses only the amount under
-# return: an order is overdue when what is unpaid past due is more than that amount.
-_OWED_PAST_DUE = func.sum(
-    obligations.c.principal + obligations.c.fee - obligations.c.principal_paid - obligations.c.fee_paid
-)
+# The customer's oldest bill past due and unpaid. A pending return pauses only what it will cut,
+# and a return cuts from the tail (unpaid principal not yet due first): an order is overdue when
+# what is unpaid past due is more than the part of the pending return left after the tail.
+_o = obligations.c
+_PAST_DUE = _o.due_date < bindparam("today")
+_OWED = _o.principal + _o.fee - _o.principal_paid - _o.fee_paid
 _OVERDUE_ORDERS = (
-    select(func.min(obligations.c.due_date).label("first_due"))
-    .join(orders, orders.c.id == obligations.c.order_id)
-    .where(
-        obligations.c.customer_id == bindparam("cid"),
-        obligations.c.status == "open",
-        obligations.c.due_date < bindparam("today"),
+    select(func.min(case((_PAST_DUE, _o.due_date))).label("first_due"))
+    .join(orders, orders.c.id == _o.order_id)
+    .where(_o.customer_id == bindparam("cid"), _o.status == "open")
+    .group_by(_o.order_id, orders.c.pending_return_amount)
+    .having(
+        func.sum(case((_PAST_DUE, _OWED), else_=0))
+        > orders.c.pending_return_amount
+        - func.sum(case((_PAST_DUE, 0), else_=_o.principal - _o.principal_paid))
     )
-    .group_by(obligations.c.order_id, orders.c.pending_return_amount)
-    .having(orders.c.pending_return_amount < _OWED_PAST_DUE)
+    .having(func.sum(case((_PAST_DUE, _OWED), else_=0)) > 0)
     .subquery()
 )
 OLDEST_OVERDUE = select(func.min(_OVERDUE_ORDERS.c.first_due))
@@ -299,6 +301,8 @@ def set_controls(
             if not isinstance(own_limit, int):
                 raise InvalidInput("own_limit must be a whole number of fen")
             _check_int(own_limit, "own_limit", 0, 100_000_000)
+            if own_limit > row.credit_limit:
+                raise InvalidInput(f"own_limit {own_limit} is above the credit limit {row.credit_limit}")
         values["customer_limit"] = own_limit
     if pause_days is not None:
         _check_int(pause_days, "pause_days", 0, MAX_PAUSE_DAYS)
