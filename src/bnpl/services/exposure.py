@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy import bindparam, func, select
 
 from bnpl.domain.credit import monthly_spend
+from bnpl.domain.errors import NotFound
 from bnpl.domain.ledger import Account
 from bnpl.domain.orders import HOLDING_STATUSES
 from bnpl.services.context import SYSTEM, Ctx, Platform
@@ -28,6 +29,7 @@ from bnpl.store.tables import (
     credit_profiles,
     exposure_snapshots,
     ledger_lines,
+    merchants,
     obligations,
     orders,
 )
@@ -123,21 +125,26 @@ _FACT_COLUMNS = (
 # Read after the account lock, in a statement of its own: on PostgreSQL (READ COMMITTED) a statement
 # that waited for the lock would still read these facts as they were before the wait, and every
 # writer of them (payments, captures, returns) holds that lock.
-_FACTS = select(*_FACT_COLUMNS)
+# The merchant's row comes with them: one round trip for both, after the lock.
+_FACTS = select(merchants, *_FACT_COLUMNS).where(merchants.c.id == bindparam("mid"))
 
 
-def lock_account_with_facts(ctx: Ctx, customer_id: int, merchant_id: int) -> tuple[Any, CheckoutFacts]:
-    """Lock the customer's credit account (always the first lock), then read the checkout's facts."""
+def lock_account_with_facts(ctx: Ctx, customer_id: int, merchant_id: int) -> tuple[Any, Any, CheckoutFacts]:
+    """Lock the customer's credit account (always the first lock), then read the merchant and the
+    checkout's facts. Returns the account row, the merchant row and the facts."""
     account = lock_account(ctx, customer_id)
     row = ctx.conn.execute(
         _FACTS,
         {
             "cid": customer_id,
+            "mid": merchant_id,
             "today": ctx.today,
             "in_30": ctx.today + timedelta(days=30),
             "mscope": merchant_scope(merchant_id),
         },
-    ).one()
+    ).first()
+    if row is None:
+        raise NotFound(f"merchant {merchant_id} not found")
     profile = row.fact_profile
     if isinstance(profile, str):  # a JSON scalar subquery comes back as text on some backends
         profile = json.loads(profile)
@@ -154,4 +161,4 @@ def lock_account_with_facts(ctx: Ctx, customer_id: int, merchant_id: int) -> tup
         row.fact_champion,
         bool(row.fact_shadows),
     )
-    return account, facts
+    return account, row, facts

@@ -51,7 +51,7 @@ from bnpl.services.exposure import lock_account_with_facts
 from bnpl.services.ledger import post
 from bnpl.services.parties import change_account
 from bnpl.services.repayments import repay, use_credit_balance
-from bnpl.store.tables import credit_accounts, decisions, merchants, obligations, order_items, orders, returns
+from bnpl.store.tables import credit_accounts, decisions, obligations, order_items, orders, returns
 
 FEE_PAYERS = ("customer", "merchant")
 
@@ -73,7 +73,6 @@ class AuthorizeCommand:
 
 
 # Statements on the checkout path, built once.
-_MERCHANT = select(merchants).where(merchants.c.id == bindparam("mid"))
 _NEW_DECISION = decisions.insert().returning(decisions.c.id)
 _NEW_ORDER = orders.insert().returning(orders.c.id)
 _NEW_ITEMS = order_items.insert()
@@ -314,14 +313,10 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
         raise InvalidInput(f"channel must be one of {', '.join(c.value for c in Channel)}")
     if cmd.fee_payer not in FEE_PAYERS:
         raise InvalidInput(f"fee_payer must be one of {', '.join(FEE_PAYERS)}")
-    merchant = ctx.conn.execute(_MERCHANT, {"mid": cmd.merchant_id}).first()
-    if merchant is None:
-        raise NotFound(f"merchant {cmd.merchant_id} not found")
+    account, merchant, facts = lock_account_with_facts(ctx, cmd.customer_id, cmd.merchant_id)
     cmd = replace(cmd, items=normalise_items(cmd.items))
     amount = validate_items(cmd.items, frozenset(merchant.categories))
     check_plan_amount(plan, amount)
-
-    account, facts = lock_account_with_facts(ctx, cmd.customer_id, cmd.merchant_id)
     spend: dict[str, int] = {}
     for item in cmd.items:
         spend[item.category] = spend.get(item.category, 0) + item.unit_price * item.quantity
