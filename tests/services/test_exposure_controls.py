@@ -45,6 +45,8 @@ def test_a_merchant_cap_refuses_what_would_exceed_it(platform: Platform) -> None
     w = World.create(platform)
     w.buy(("tea", 1000_00, 1))
     platform.run(ADMIN, lambda c: parties.set_merchant_cap(c, w.merchant_id, 2200_00))
+    with platform.read(ADMIN) as c:
+        assert parties.get_merchant(c, w.merchant_id)["outstanding_cap"] == 2200_00
     second = w.new_customer()
     # no snapshot yet: the merchant counts as having nothing outstanding, and the cap still applies
     assert reasons(w.authorize(("tea", 2200_01, 1), customer_id=second)) == ["MERCHANT_EXPOSURE"]

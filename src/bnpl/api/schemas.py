@@ -33,6 +33,7 @@ class MerchantOut(BaseModel):
     trial_days: int
     settlement_delay_days: int
     categories: list[str]
+    outstanding_cap: int | None = Field(None, description="fen; null: the policy's default for its age")
     api_key: str | None = Field(None, description="shown once, at creation")
 
 

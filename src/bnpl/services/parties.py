@@ -99,6 +99,7 @@ def get_merchant(ctx: Ctx, merchant_id: int) -> dict[str, Any]:
         "trial_days": row["trial_days"],
         "settlement_delay_days": row["settlement_delay_days"],
         "categories": list(row["categories"]),
+        "outstanding_cap": row["outstanding_cap"],  # None: the policy's default for its age
     }
 
 
