@@ -20,6 +20,8 @@ from bnpl.services.context import SYSTEM, Ctx, Platform
 from bnpl.services.parties import days_overdue, lock_account
 from bnpl.store.tables import audit_log, credit_accounts, obligations
 
+CHUNK = 10_000
+
 
 def apply_account_policy(platform: Platform, policy: AccountPolicy = AccountPolicy()) -> dict[str, int]:
     with platform.read() as c:
@@ -38,17 +40,20 @@ def apply_account_policy(platform: Platform, policy: AccountPolicy = AccountPoli
             ).scalars()
         )
         since = datetime.combine(today - timedelta(days=365), time.min, tzinfo=UTC)
-        freezes: dict[str, int] = dict(
-            c.conn.execute(
-                select(audit_log.c.stream, func.count())
-                .where(
-                    audit_log.c.action == "account.frozen",
-                    audit_log.c.at >= since,
-                    audit_log.c.stream.in_([f"customer:{cid}" for cid in candidates]),
-                )
-                .group_by(audit_log.c.stream)
-            ).all()
-        )
+        streams = [f"customer:{cid}" for cid in candidates]
+        freezes: dict[str, int] = {}
+        for i in range(0, len(streams), CHUNK):  # PostgreSQL takes at most 65,535 parameters
+            freezes |= dict(
+                c.conn.execute(
+                    select(audit_log.c.stream, func.count())
+                    .where(
+                        audit_log.c.action == "account.frozen",
+                        audit_log.c.at >= since,
+                        audit_log.c.stream.in_(streams[i : i + CHUNK]),
+                    )
+                    .group_by(audit_log.c.stream)
+                ).all()
+            )
     counts = {"frozen": 0, "unfrozen": 0, "blocked": 0}
     for customer_id in candidates:
         n = int(freezes.get(f"customer:{customer_id}", 0))
