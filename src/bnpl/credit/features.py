@@ -41,6 +41,7 @@ from bnpl.domain.decision import Outcome
 from bnpl.domain.errors import NotFound
 from bnpl.domain.ledger import Account
 from bnpl.domain.orders import RESALE_CATEGORIES, Channel
+from bnpl.store.frames import read_frame
 from bnpl.store.tables import (
     credit_accounts,
     customers,
@@ -146,11 +147,6 @@ def features_for(conn: Connection, customer_id: int, as_of: datetime) -> dict[st
 # --- reading -----------------------------------------------------------------------------------
 
 
-def _frame(conn: Connection, query: Any) -> pd.DataFrame:
-    result = conn.execute(query)
-    return pd.DataFrame(result.all(), columns=list(result.keys()))
-
-
 def _only(column: Any, ids: list[int] | None) -> list[ColumnElement[bool]]:
     return [] if ids is None else [column.in_(ids)]
 
@@ -163,7 +159,7 @@ def _customers(conn: Connection, as_of: datetime, customer_ids: Sequence[int] | 
         .where(c.created_at < as_of, *_only(c.id, None if customer_ids is None else list(customer_ids)))
         .order_by(c.id)
     )
-    people = _frame(conn, query).set_index("customer_id")
+    people = read_frame(conn, query).set_index("customer_id")
     people["created_at"] = pd.to_datetime(people["created_at"], utc=True)
     return people
 
@@ -183,7 +179,7 @@ def _order_features(
         .where(ledger_lines.c.order_id == o.id, entry.kind == "capture", entry.created_at < as_of)
         .exists()
     )
-    checkouts = _frame(
+    checkouts = read_frame(
         conn,
         select(
             o.id.label("order_id"),
@@ -199,7 +195,7 @@ def _order_features(
         .join(decisions, decisions.c.id == o.decision_id)
         .where(*in_year),
     )
-    items = _frame(
+    items = read_frame(
         conn,
         select(
             order_items.c.order_id,
@@ -249,7 +245,7 @@ def _shared_devices(conn: Connection, as_of: datetime, ids: list[int] | None) ->
     recent = and_(o.created_at >= as_of - timedelta(days=90), o.created_at < as_of, o.device_id.is_not(None))
     mine = select(o.customer_id, o.device_id).where(recent, *_only(o.customer_id, ids)).distinct().subquery()
     theirs = select(o.customer_id, o.device_id).where(recent).distinct().subquery()
-    pairs = _frame(
+    pairs = read_frame(
         conn,
         select(mine.c.customer_id, theirs.c.customer_id.label("other"))
         .select_from(
@@ -273,7 +269,7 @@ def _ledger_features(
     # Customer-side lines summed per obligation, account, entry kind and business day: compact, and
     # enough to rebuild every obligation's balance day by day as it stood before as_of.
     keys = (line.customer_id, line.obligation_id, line.account, entry.kind, entry.business_date)
-    led = _frame(
+    led = read_frame(
         conn,
         select(*keys, obligation.due_date, cast(func.sum(line.amount), BigInteger).label("amount"))
         .select_from(

@@ -25,15 +25,11 @@ from sqlalchemy.engine import Connection
 from bnpl.credit.dataset import Dataset, DatasetError, from_frame
 from bnpl.credit.features import FEATURE_NAMES, FEATURES, compute_features
 from bnpl.domain.ledger import Account
+from bnpl.store.frames import read_frame
 from bnpl.store.tables import decisions, journal_entries, ledger_lines, obligations, orders
 
 BAD_DPD = 30
 _RECEIVABLE = (Account.CUSTOMER_PRINCIPAL.value, Account.CUSTOMER_FEE.value)
-
-
-def _frame(conn: Connection, query: object) -> pd.DataFrame:
-    result = conn.execute(query)  # type: ignore[call-overload]
-    return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
 def labels(conn: Connection, as_of: datetime, bad_dpd: int = BAD_DPD) -> pd.DataFrame:
@@ -41,7 +37,7 @@ def labels(conn: Connection, as_of: datetime, bad_dpd: int = BAD_DPD) -> pd.Data
     horizon = as_of.astimezone(UTC).date() - timedelta(days=bad_dpd)
     line, entry, ob = ledger_lines.c, journal_entries.c, obligations.c
     keys = (ob.order_id, ob.id, ob.due_date, entry.business_date)
-    lines = _frame(
+    lines = read_frame(
         conn,
         select(*keys, cast(func.sum(line.amount), BigInteger).label("amount"))
         .select_from(
@@ -58,7 +54,7 @@ def labels(conn: Connection, as_of: datetime, bad_dpd: int = BAD_DPD) -> pd.Data
     counted = lines[pd.to_datetime(lines["business_date"]) <= lines["cutoff"]]
     unpaid = counted.groupby(["order_id", "id"])["amount"].sum() > 0
     bad = unpaid.groupby(level="order_id").any().astype(int).rename("bad")
-    placed = _frame(
+    placed = read_frame(
         conn,
         select(
             orders.c.id.label("order_id"), orders.c.customer_id, orders.c.created_at.label("placed")

@@ -60,6 +60,7 @@ from bnpl.domain.errors import NotFound
 from bnpl.domain.ledger import Account
 from bnpl.risk.signals import MERCHANT_RISK_SIGNALS, merchant_risk_signals
 from bnpl.services.context import SYSTEM, Ctx, Platform
+from bnpl.store.frames import read_frame
 from bnpl.store.tables import journal_entries, ledger_lines, merchant_risk, merchants, obligations, orders
 
 LOOKBACK_DAYS = 90
@@ -106,15 +107,6 @@ _CHARGE_KINDS = _kinds("capture", "plan_conversion")
 _RETURN_KINDS = _kinds("return")
 
 
-def _frame(conn: Connection, query: Any) -> pd.DataFrame:
-    """A query's rows as a frame, built column by column: handing pandas the Row objects
-    themselves makes it probe every row for namedtuple fields (about half the time of a refresh)."""
-    result = conn.execute(query)
-    keys = list(result.keys())
-    columns = list(zip(*result.all(), strict=True)) or [()] * len(keys)
-    return pd.DataFrame(dict(zip(keys, columns, strict=True)))
-
-
 def compute(
     conn: Connection, as_of: datetime, lookback_days: int = LOOKBACK_DAYS
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -127,7 +119,7 @@ def compute(
     as_of = as_of.astimezone(UTC)  # SQLite stores UTC wall-clock text: compare like with like
     o = orders.c
     window = (o.created_at >= as_of - timedelta(days=lookback_days), o.created_at < as_of)
-    checkouts = _frame(
+    checkouts = read_frame(
         conn,
         select(
             o.id.label("order_id"), o.merchant_id, o.customer_id, o.amount, o.device_id, o.address_hash
@@ -142,7 +134,7 @@ def compute(
             "largest_component": 0,
             "merchants": 0,
         }
-    ledger = _frame(conn, _ledger_query(as_of, window))
+    ledger = read_frame(conn, _ledger_query(as_of, window))
     component, graph = _rings(checkouts)
     per_order = _order_outcomes(ledger, as_of)
     shipped = checkouts.merge(per_order, left_on="order_id", right_index=True)

@@ -23,7 +23,7 @@ from bnpl.domain.errors import NotFound
 from bnpl.domain.ledger import Account
 from bnpl.domain.orders import HOLDING_STATUSES
 from bnpl.services.context import SYSTEM, Ctx, Platform
-from bnpl.services.parties import OLDEST_OVERDUE, lock_account
+from bnpl.services.parties import OLDEST_OVERDUE, OWED, lock_account
 from bnpl.store.tables import (
     credit_models,
     credit_profiles,
@@ -100,14 +100,13 @@ def _scalar(query: Any) -> Any:
     return query.scalar_subquery()
 
 
-_OWED = obligations.c.principal + obligations.c.fee - obligations.c.principal_paid - obligations.c.fee_paid
 _FACT_COLUMNS = (
     _scalar(
         select(credit_profiles.c.features).where(credit_profiles.c.customer_id == bindparam("cid"))
     ).label("fact_profile"),
     OLDEST_OVERDUE.scalar_subquery().label("fact_oldest_overdue"),
     _scalar(
-        select(func.coalesce(func.sum(_OWED), 0)).where(
+        select(func.coalesce(func.sum(OWED), 0)).where(
             obligations.c.customer_id == bindparam("cid"),
             obligations.c.status == "open",
             obligations.c.due_date <= bindparam("in_30"),

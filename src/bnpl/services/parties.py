@@ -198,18 +198,18 @@ def lock_account(ctx: Ctx, customer_id: int) -> Any:
 # what is unpaid past due is more than the part of the pending return left after the tail.
 _o = obligations.c
 _PAST_DUE = _o.due_date < bindparam("today")
-_OWED = _o.principal + _o.fee - _o.principal_paid - _o.fee_paid
+OWED = _o.principal + _o.fee - _o.principal_paid - _o.fee_paid  # still owed on an obligation
 _OVERDUE_ORDERS = (
     select(func.min(case((_PAST_DUE, _o.due_date))).label("first_due"))
     .join(orders, orders.c.id == _o.order_id)
     .where(_o.customer_id == bindparam("cid"), _o.status == "open")
     .group_by(_o.order_id, orders.c.pending_return_amount)
     .having(
-        func.sum(case((_PAST_DUE, _OWED), else_=0))
+        func.sum(case((_PAST_DUE, OWED), else_=0))
         > orders.c.pending_return_amount
         - func.sum(case((_PAST_DUE, 0), else_=_o.principal - _o.principal_paid))
     )
-    .having(func.sum(case((_PAST_DUE, _OWED), else_=0)) > 0)
+    .having(func.sum(case((_PAST_DUE, OWED), else_=0)) > 0)
     .subquery()
 )
 OLDEST_OVERDUE = select(func.min(_OVERDUE_ORDERS.c.first_due))
