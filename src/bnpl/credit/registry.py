@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -132,24 +131,3 @@ def scoring_versions(conn: Connection) -> tuple[str | None, tuple[str, ...]]:
     ).all()
     champion = next((r.version for r in rows if r.role == "champion"), None)
     return champion, tuple(sorted(r.version for r in rows if r.role == "shadow"))
-
-
-class ModelCache:
-    """Loaded models by version. Artefacts never change, so a version once loaded stays valid."""
-
-    def __init__(self) -> None:
-        self._models: dict[str, Model] = {}
-        self._lock = threading.Lock()
-
-    def get(self, conn: Connection, version: str) -> Model:
-        model = self._models.get(version)
-        if model is None:
-            text = conn.execute(
-                select(credit_models.c.artefact).where(credit_models.c.version == version)
-            ).scalar_one_or_none()
-            if text is None:
-                raise NotFound(f"no model {version!r}")
-            model = model_from_json(json.loads(text))
-            with self._lock:
-                self._models[version] = model
-        return model

@@ -20,7 +20,7 @@ from bnpl.domain.errors import Forbidden
 from bnpl.store.db import in_transaction, make_engine
 
 if TYPE_CHECKING:
-    from bnpl.credit.registry import ModelCache
+    from bnpl.credit.model_cache import ModelCache
     from bnpl.risk.rules import RuleSet
 
 T = TypeVar("T")
@@ -172,7 +172,7 @@ class Platform:
         self.clock = clock
         self.engine = engine or make_engine(settings.database_url)
         self.rules = load_rule_set(settings.rules_path)
-        from bnpl.credit.registry import ModelCache
+        from bnpl.credit.model_cache import ModelCache
 
         self.models = ModelCache()
 
