@@ -61,13 +61,15 @@ def repayment(
     overpaid: int,
     from_credit_balance: bool = False,
     memo: str = "",
+    recovered: Sequence[tuple[Allocation, int]] = (),
 ) -> Entry:
     """Money in (cash, or the customer's credit balance) allocated to obligations.
 
-    ``allocations`` pairs each allocation with its order id; ``overpaid`` becomes credit balance.
+    ``allocations`` pairs each allocation with its order id; ``overpaid`` becomes credit balance;
+    ``recovered`` is money on obligations already charged off: recovery income.
     """
     source = Account.CUSTOMER_CREDIT if from_credit_balance else Account.CASH
-    total = sum(a.amount for a, _ in allocations) + overpaid
+    total = sum(a.amount for a, _ in allocations) + sum(a.amount for a, _ in recovered) + overpaid
     kind = "apply_credit" if from_credit_balance else "repayment"
     b = EntryBuilder(kind, day, memo)
     b.debit(source, total, customer_id=customer_id if from_credit_balance else None)
@@ -75,6 +77,14 @@ def repayment(
         account = Account.CUSTOMER_FEE if a.component == "fee" else Account.CUSTOMER_PRINCIPAL
         b.credit(
             account,
+            a.amount,
+            customer_id=customer_id,
+            order_id=order_id,
+            obligation_id=a.obligation_id,
+        )
+    for a, order_id in recovered:
+        b.credit(
+            Account.RECOVERY_INCOME,
             a.amount,
             customer_id=customer_id,
             order_id=order_id,
@@ -176,4 +186,75 @@ def credit_refund(day: date, customer_id: int, amount: int) -> Entry:
     b = EntryBuilder("credit_refund", day, "credit balance refunded")
     b.debit(Account.CUSTOMER_CREDIT, amount, customer_id=customer_id)
     b.credit(Account.CASH, amount)
+    return b.build()
+
+
+@dataclass(frozen=True, slots=True)
+class LateFee:
+    customer_id: int
+    order_id: int
+    obligation_id: int  # the order's late-fee obligation
+    amount: int
+
+
+def late_fees(day: date, fees: Sequence[LateFee]) -> Entry:
+    """One end of day's late fees: each order's penalty becomes fee receivable on its late-fee
+    obligation, and late-fee income."""
+    b = EntryBuilder("late_fees", day, f"late fees for {day.isoformat()}")
+    for f in fees:
+        refs = {"customer_id": f.customer_id, "order_id": f.order_id, "obligation_id": f.obligation_id}
+        b.debit(Account.CUSTOMER_FEE, f.amount, **refs)
+        b.credit(Account.LATE_FEE_INCOME, f.amount, order_id=f.order_id)
+    return b.build()
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOff:
+    customer_id: int
+    order_id: int
+    obligation_id: int
+    principal: int
+    fee: int
+    kind: str = "instalment"  # or late_fee: its fee was booked to late-fee income
+
+
+def charge_off(day: date, write_offs: Sequence[WriteOff]) -> Entry:
+    """Receivables no longer expected are written off to credit loss, per order (so losses can be
+    read by order, merchant and channel)."""
+    b = EntryBuilder("charge_off", day, f"charge-offs for {day.isoformat()}")
+    for w in write_offs:
+        refs = {"customer_id": w.customer_id, "order_id": w.order_id, "obligation_id": w.obligation_id}
+        b.credit(Account.CUSTOMER_PRINCIPAL, w.principal, **refs)
+        b.credit(Account.CUSTOMER_FEE, w.fee, **refs)
+        b.debit(Account.CREDIT_LOSS, w.principal + w.fee, customer_id=w.customer_id, order_id=w.order_id)
+    return b.build()
+
+
+def funding_accrual(day: date, amount: int) -> Entry:
+    """A day's cost of the funding facility on receivables outstanding."""
+    b = EntryBuilder("funding_accrual", day, f"funding cost for {day.isoformat()}")
+    b.debit(Account.FUNDING_COST, amount)
+    b.credit(Account.FUNDING, amount)
+    return b.build()
+
+
+def collection_cost(day: date, customer_id: int, amount: int, memo: str) -> Entry:
+    """What a collection action cost (a field visit): paid in cash, an expense."""
+    b = EntryBuilder("collection_cost", day, memo)
+    b.debit(Account.COLLECTION_COST, amount, customer_id=customer_id)
+    b.credit(Account.CASH, amount)
+    return b.build()
+
+
+def forgiveness(day: date, write_offs: Sequence[WriteOff], memo: str) -> Entry:
+    """What a hardship plan or a discounted settlement forgives: fees come off the income they
+    were booked to (instalment fees and late fees, read from the caller), principal is a loss."""
+    b = EntryBuilder("forgiveness", day, memo)
+    for w in write_offs:
+        refs = {"customer_id": w.customer_id, "order_id": w.order_id, "obligation_id": w.obligation_id}
+        b.credit(Account.CUSTOMER_PRINCIPAL, w.principal, **refs)
+        b.credit(Account.CUSTOMER_FEE, w.fee, **refs)
+        b.debit(Account.CREDIT_LOSS, w.principal, customer_id=w.customer_id, order_id=w.order_id)
+        income = Account.LATE_FEE_INCOME if w.kind == "late_fee" else Account.FEE_INCOME
+        b.debit(income, w.fee, order_id=w.order_id)
     return b.build()

@@ -9,12 +9,13 @@ first record whose content no longer matches its hash.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from bnpl.services.context import Ctx
@@ -86,6 +87,49 @@ def record(
     }
     rec["hash"] = _digest(rec)
     ctx.conn.execute(_APPEND, rec)
+
+
+def record_many(
+    ctx: Ctx, records: Sequence[tuple[str, str, str, object, dict[str, Any] | None, dict[str, Any] | None]]
+) -> None:
+    """Append many records at once (end of day): ``(stream, action, entity, entity_id, before,
+    after)`` each, chained onto the head of its stream. The caller holds what serialises them."""
+    if not records:
+        return
+    heads: dict[str, tuple[int, str]] = {}
+    streams = sorted({r[0] for r in records})
+    latest = (
+        select(audit_log.c.stream, func.max(audit_log.c.seq).label("seq"))
+        .group_by(audit_log.c.stream)
+        .where(audit_log.c.stream.in_(bindparam("streams", expanding=True)))
+        .subquery()
+    )
+    query = select(audit_log.c.stream, audit_log.c.seq, audit_log.c.hash).join(
+        latest, (latest.c.stream == audit_log.c.stream) & (latest.c.seq == audit_log.c.seq)
+    )
+    for i in range(0, len(streams), 5_000):  # PostgreSQL takes at most 65,535 parameters
+        for row in ctx.conn.execute(query, {"streams": streams[i : i + 5_000]}):
+            heads[row.stream] = (row.seq, row.hash)
+    rows = []
+    for stream, action, entity, entity_id, before, after in records:
+        seq, prev = heads.get(stream, (0, GENESIS))
+        rec: dict[str, Any] = {
+            "stream": stream,
+            "seq": seq + 1,
+            "at": ctx.now,
+            "business_date": ctx.today,
+            "actor": str(ctx.actor),
+            "action": action,
+            "entity": entity,
+            "entity_id": str(entity_id),
+            "before": before,
+            "after": after,
+            "prev_hash": prev,
+        }
+        rec["hash"] = _digest(rec)
+        heads[stream] = (seq + 1, rec["hash"])
+        rows.append(rec)
+    ctx.conn.execute(_APPEND, rows)
 
 
 @dataclass(frozen=True)

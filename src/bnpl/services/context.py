@@ -14,8 +14,10 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from bnpl.domain.allocation import DEFAULT_WATERFALL, Waterfall
+from bnpl.domain.contact_policy import ContactPolicy
 from bnpl.domain.credit import CreditPolicy
 from bnpl.domain.decision import DecisionPolicy
+from bnpl.domain.delinquency import CollectionsPolicy
 from bnpl.domain.errors import Forbidden
 from bnpl.store.db import in_transaction, make_engine
 
@@ -44,6 +46,8 @@ class Settings:
     review_ttl_days: int = 2  # an order in review expires (hold released) if nobody decides
     decision_policy: DecisionPolicy = field(default_factory=DecisionPolicy)
     credit_policy: CreditPolicy = field(default_factory=CreditPolicy)
+    collections: CollectionsPolicy = field(default_factory=CollectionsPolicy)
+    contact_policy: ContactPolicy = field(default_factory=ContactPolicy)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:

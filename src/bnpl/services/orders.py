@@ -150,6 +150,7 @@ def order_view(
             {
                 "obligation_id": o["id"],
                 "seq": o["seq"],
+                "kind": o["kind"],  # instalment, or late_fee (the order's late fees, one row)
                 "due_date": o["due_date"].isoformat(),
                 "principal": o["principal"],
                 "fee": o["fee"],
@@ -736,7 +737,11 @@ def confirm_return(ctx: Ctx, return_id: int) -> dict[str, Any]:
     order_id, customer_id = order["id"], order["customer_id"]
     plan = get_plan(order["plan_code"])
     live = ctx.conn.execute(
-        select(obligations).where(obligations.c.order_id == order_id, obligations.c.status != "closed")
+        select(obligations).where(
+            obligations.c.order_id == order_id,
+            obligations.c.status != "closed",
+            obligations.c.kind == "instalment",  # late fees stay what they were (charged before)
+        )
     ).all()
     principal_cuts = cut_from_tail(
         [Line(o.id, o.seq, o.principal, o.principal_paid) for o in live], ret.amount
@@ -850,7 +855,11 @@ def convert_plan(ctx: Ctx, order_id: int, plan_code: str) -> dict[str, Any]:
     if order["pending_return_amount"]:
         raise InvalidState("wait until the pending return is resolved")
     old = ctx.conn.execute(
-        select(obligations).where(obligations.c.order_id == order_id, obligations.c.status == "open")
+        select(obligations).where(
+            obligations.c.order_id == order_id,
+            obligations.c.status == "open",
+            obligations.c.kind == "instalment",
+        )
     ).all()
     unpaid = sum(o.principal - o.principal_paid for o in old)
     if unpaid == 0:

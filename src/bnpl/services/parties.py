@@ -199,19 +199,36 @@ def lock_account(ctx: Ctx, customer_id: int) -> Any:
 _o = obligations.c
 _PAST_DUE = _o.due_date < bindparam("today")
 OWED = _o.principal + _o.fee - _o.principal_paid - _o.fee_paid  # still owed on an obligation
-_OVERDUE_ORDERS = (
-    select(func.min(case((_PAST_DUE, _o.due_date))).label("first_due"))
-    .join(orders, orders.c.id == _o.order_id)
-    .where(_o.customer_id == bindparam("cid"), _o.status == "open")
-    .group_by(_o.order_id, orders.c.pending_return_amount)
-    .having(
-        func.sum(case((_PAST_DUE, OWED), else_=0))
-        > orders.c.pending_return_amount
-        - func.sum(case((_PAST_DUE, 0), else_=_o.principal - _o.principal_paid))
+
+
+def overdue_orders(one_customer: bool = True) -> Any:
+    """Each order with a bill past due and unpaid (``first_due``: its oldest such due date;
+    ``past_due``: what is unpaid past due) — for the customer ``cid``, or for everyone at once
+    (end of day's ageing)."""
+    owed_past_due = func.sum(case((_PAST_DUE, OWED), else_=0))
+    query = (
+        select(
+            _o.customer_id,
+            _o.order_id,
+            func.min(case((_PAST_DUE, _o.due_date))).label("first_due"),
+            owed_past_due.label("past_due"),
+        )
+        .join(orders, orders.c.id == _o.order_id)
+        .where(_o.status == "open")
+        .group_by(_o.customer_id, _o.order_id, orders.c.pending_return_amount)
+        .having(
+            owed_past_due
+            > orders.c.pending_return_amount
+            - func.sum(case((_PAST_DUE, 0), else_=_o.principal - _o.principal_paid))
+        )
+        .having(owed_past_due > 0)
     )
-    .having(func.sum(case((_PAST_DUE, OWED), else_=0)) > 0)
-    .subquery()
-)
+    if one_customer:
+        query = query.where(_o.customer_id == bindparam("cid"))
+    return query.subquery()
+
+
+_OVERDUE_ORDERS = overdue_orders()
 OLDEST_OVERDUE = select(func.min(_OVERDUE_ORDERS.c.first_due))
 
 

@@ -29,10 +29,12 @@ _pay = (
 )
 
 
-def open_dues(ctx: Ctx, customer_id: int, order_id: int | None = None) -> tuple[list[Due], dict[int, int]]:
-    """What is left to pay on each open obligation, and each obligation's order id."""
+def open_dues(
+    ctx: Ctx, customer_id: int, order_id: int | None = None, status: str = "open"
+) -> tuple[list[Due], dict[int, int]]:
+    """What is left to pay on each open (or charged-off) obligation, and each one's order id."""
     query = select(obligations).where(
-        obligations.c.customer_id == customer_id, obligations.c.status == "open"
+        obligations.c.customer_id == customer_id, obligations.c.status == status
     )
     if order_id is not None:
         query = query.where(obligations.c.order_id == order_id)
@@ -59,8 +61,14 @@ def apply_money(
     """
     dues, orders_of = open_dues(ctx, customer_id, order_id)
     allocs, left = allocate(amount, dues, ctx.settings.waterfall)
+    recovered: list[Allocation] = []
+    if left and not from_credit_balance:
+        # after a charge-off, money still comes in: it pays what was written off, as recovery
+        written_off, written_off_orders = open_dues(ctx, customer_id, order_id, status="charged_off")
+        recovered, left = allocate(left, written_off, ctx.settings.waterfall)
+        orders_of |= written_off_orders
     overpaid = 0 if from_credit_balance else left
-    if not allocs and not overpaid:
+    if not allocs and not recovered and not overpaid:
         return None, [], left
     entry = postings.repayment(
         ctx.today,
@@ -69,10 +77,11 @@ def apply_money(
         overpaid,
         from_credit_balance,
         memo,
+        recovered=[(a, orders_of[a.obligation_id]) for a in recovered],
     )
     entry_id = post(ctx, entry)
     per_obligation: dict[int, dict[str, int]] = defaultdict(lambda: {"p": 0, "f": 0})
-    for a in allocs:
+    for a in [*allocs, *recovered]:
         per_obligation[a.obligation_id]["p" if a.component == "principal" else "f"] += a.amount
     if per_obligation:
         ctx.conn.execute(_pay, [{"oid": oid, **v} for oid, v in per_obligation.items()])
@@ -90,6 +99,7 @@ def _close_paid(ctx: Ctx, obligation_ids: list[int]) -> None:
             obligations.update()
             .where(
                 obligations.c.id.in_(obligation_ids),
+                obligations.c.status == "open",
                 obligations.c.principal_paid == obligations.c.principal,
                 obligations.c.fee_paid == obligations.c.fee,
             )
@@ -170,7 +180,10 @@ def payment_view(ctx: Ctx, payment_id: int, replayed: bool = False) -> dict[str,
         {
             "order_id": x.order_id,
             "obligation_id": x.obligation_id,
-            "component": "fee" if x.account == "customer_fee_receivable" else "principal",
+            "component": {
+                Account.CUSTOMER_FEE.value: "fee",
+                Account.RECOVERY_INCOME.value: "recovery",  # on a charged-off bill
+            }.get(x.account, "principal"),
             "amount": -x.amount,
         }
         for x in lines

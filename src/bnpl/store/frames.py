@@ -3,6 +3,7 @@ the merchant graph). Kept out of the checkout path: pandas is only imported wher
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -16,3 +17,8 @@ def read_frame(conn: Connection, query: Any) -> pd.DataFrame:
     keys = list(result.keys())
     columns = list(zip(*result.all(), strict=True)) or [()] * len(keys)
     return pd.DataFrame(dict(zip(keys, columns, strict=True)))
+
+
+def as_date(value: Any) -> date:
+    """A date from a query: SQLite hands aggregates of dates (MIN, MAX) back as text."""
+    return date.fromisoformat(value) if isinstance(value, str) else value

@@ -1,0 +1,1 @@
+"""Collections: end of day, strategies, cases, contacts and field visits."""

@@ -1,0 +1,353 @@
+"""Every contact with a customer goes through here: the facts the contact policy needs are read
+(flags in force, today's attempts per channel, the week's calls, the last conversation), the one
+policy function decides, and the attempt is recorded — made or blocked, with the rule that blocked
+it. Records are append-only; notes annotate them.
+
+Automated sends at end of day use the bulk form (:func:`load_facts` for many customers at once);
+agents use :func:`contact` one at a time. Both call ``domain.contact_policy.check_contact``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, insert, select
+
+from bnpl.collections.strategy import StrategyBook, Template, load_book
+from bnpl.domain.contact_policy import (
+    ContactHistory,
+    ContactPolicy,
+    ContactRequest,
+    CustomerFlags,
+    Verdict,
+    check_contact,
+)
+from bnpl.domain.errors import InvalidInput, NotFound
+from bnpl.services import audit
+from bnpl.services.context import Ctx
+from bnpl.store.tables import (
+    collection_agents,
+    collection_cases,
+    contact_attempts,
+    customer_flags,
+    customers,
+    record_notes,
+)
+
+CHUNK = 5_000
+FLAG_KINDS = ("cease_contact", "dispute", "hardship", "bereavement", "illness")
+OUTCOMES = ("reached", "no_answer", "left_message", "wrong_number", "refused", "sent")
+SEND_AT = time(10, 0)  # automated sends go out at 10:00 the customer's local time
+_BOOK: list[StrategyBook] = []
+
+
+def book() -> StrategyBook:
+    if not _BOOK:
+        _BOOK.append(load_book())
+    return _BOOK[0]
+
+
+def policy(ctx: Ctx) -> ContactPolicy:
+    return ctx.settings.contact_policy
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    timezone: str
+    flags: CustomerFlags
+    history: ContactHistory
+
+
+def load_facts(ctx: Ctx, customer_ids: list[int], at: datetime) -> dict[int, Facts]:
+    """What the policy needs for each customer, for contacts around ``at``."""
+    ca = contact_attempts.c
+    out: dict[int, Facts] = {}
+    for i in range(0, len(customer_ids), CHUNK):
+        ids = customer_ids[i : i + CHUNK]
+        zones = dict(
+            ctx.conn.execute(
+                select(customers.c.id, customers.c.timezone).where(customers.c.id.in_(ids))
+            ).all()
+        )
+        flags: dict[int, set[str]] = defaultdict(set)
+        for cid, kind in ctx.conn.execute(
+            select(customer_flags.c.customer_id, customer_flags.c.kind).where(
+                customer_flags.c.customer_id.in_(ids), customer_flags.c.closed_at.is_(None)
+            )
+        ):
+            flags[cid].add(kind)
+        today: dict[int, dict[str, int]] = defaultdict(dict)
+        for cid, channel, n in ctx.conn.execute(
+            select(ca.customer_id, ca.channel, func.count())
+            .where(ca.customer_id.in_(ids), ca.business_date == ctx.today, ca.allowed == 1)
+            .group_by(ca.customer_id, ca.channel)
+        ):
+            today[cid][channel] = int(n)
+        calls: dict[int, int] = dict(
+            ctx.conn.execute(
+                select(ca.customer_id, func.count())
+                .where(
+                    ca.customer_id.in_(ids),
+                    ca.channel == "call",
+                    ca.allowed == 1,
+                    ca.party == "customer",
+                    ca.at > at - timedelta(days=7),
+                    ca.at <= at,
+                )
+                .group_by(ca.customer_id)
+            ).all()
+        )
+        talked = dict(
+            ctx.conn.execute(
+                select(ca.customer_id, func.max(ca.at))
+                .where(ca.customer_id.in_(ids), ca.channel == "call", ca.reached == 1, ca.at <= at)
+                .group_by(ca.customer_id)
+            ).all()
+        )
+        for cid in ids:
+            if cid not in zones:
+                continue
+            kinds = flags.get(cid, set())
+            last = talked.get(cid)
+            out[cid] = Facts(
+                zones[cid],
+                CustomerFlags(
+                    cease_contact="cease_contact" in kinds,
+                    dispute_open="dispute" in kinds,
+                    vulnerable=frozenset(kinds & {"hardship", "bereavement", "illness"}),
+                ),
+                ContactHistory(
+                    today_by_channel=today.get(cid, {}),
+                    calls_last_7_days=int(calls.get(cid, 0)),
+                    last_conversation_at=_aware(last) if last is not None else None,
+                ),
+            )
+    return out
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+
+
+def send_time(ctx: Ctx, timezone: str) -> datetime:
+    """When an automated send goes out: 10:00 on the business date in the customer's time zone."""
+    return datetime.combine(ctx.today, SEND_AT, tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+
+def request_for(template: Template, channel: str, by_specialist: bool) -> ContactRequest:
+    """The template says who is contacted, why, and whether it tells of the debt."""
+    return ContactRequest(
+        channel=channel,
+        party=template.party,
+        purpose=template.purpose,
+        discloses_debt=template.discloses_debt,
+        by_specialist=by_specialist,
+    )
+
+
+def attempt_row(
+    ctx: Ctx,
+    customer_id: int,
+    request: ContactRequest,
+    template_id: str,
+    at: datetime,
+    verdict: Verdict,
+    case_id: int | None = None,
+    agent_id: int | None = None,
+    outcome: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "customer_id": customer_id,
+        "case_id": case_id,
+        "agent_id": agent_id,
+        "channel": request.channel,
+        "party": request.party,
+        "purpose": request.purpose,
+        "template": template_id,
+        "discloses_debt": int(request.discloses_debt),
+        "by_specialist": int(request.by_specialist),
+        "at": at,
+        "business_date": ctx.today,
+        "allowed": int(verdict.allowed),
+        "rule": verdict.rule,
+        "reason": verdict.reason[:300],
+        "outcome": outcome if verdict.allowed else None,
+        "reached": int(verdict.allowed and outcome == "reached"),
+        "note": note,
+    }
+
+
+# --- agents' contacts ----------------------------------------------------------------------------
+
+
+def _agent(ctx: Ctx, agent_id: int) -> Any:
+    row = ctx.conn.execute(select(collection_agents).where(collection_agents.c.id == agent_id)).first()
+    if row is None or not row.active:
+        raise NotFound(f"agent {agent_id} not found")
+    return row
+
+
+def _case(ctx: Ctx, case_id: int) -> Any:
+    row = ctx.conn.execute(select(collection_cases).where(collection_cases.c.id == case_id)).first()
+    if row is None:
+        raise NotFound(f"case {case_id} not found")
+    return row
+
+
+def check(ctx: Ctx, case_id: int, agent_id: int, template_id: str) -> dict[str, Any]:
+    """Would this contact be allowed now? (Nothing is recorded: ask before dialling.)"""
+    case, agent = _case(ctx, case_id), _agent(ctx, agent_id)
+    template = _template(template_id)
+    request = request_for(template, template.channel, agent.role == "specialist")
+    facts = load_facts(ctx, [case.customer_id], ctx.now)[case.customer_id]
+    verdict = check_contact(request, ctx.now, facts.timezone, facts.flags, facts.history, policy(ctx))
+    return {"allowed": verdict.allowed, "rule": verdict.rule, "reason": verdict.reason}
+
+
+def _template(template_id: str) -> Template:
+    template = book().templates.get(template_id)
+    if template is None:
+        known = ", ".join(sorted(book().templates))
+        raise InvalidInput(f"unknown template {template_id!r}; templates are {known}")
+    return template
+
+
+def contact(
+    ctx: Ctx, case_id: int, agent_id: int, template_id: str, outcome: str, note: str = ""
+) -> dict[str, Any]:
+    """An agent's contact on a case: the policy runs first. A blocked contact is recorded with
+    its rule and did not happen; an allowed one is recorded with its outcome."""
+    ctx.actor.require("agent", "supervisor")
+    if outcome not in OUTCOMES:
+        raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}")
+    case, agent = _case(ctx, case_id), _agent(ctx, agent_id)
+    if case.status != "open":
+        raise InvalidInput(f"case {case_id} is closed ({case.close_reason})")
+    template = _template(template_id)
+    request = request_for(template, template.channel, agent.role == "specialist")
+    facts = load_facts(ctx, [case.customer_id], ctx.now)[case.customer_id]
+    verdict = check_contact(request, ctx.now, facts.timezone, facts.flags, facts.history, policy(ctx))
+    row = attempt_row(
+        ctx,
+        case.customer_id,
+        request,
+        template_id,
+        ctx.now,
+        verdict,
+        case.id,
+        agent.id,
+        outcome,
+        note or None,
+    )
+    attempt_id = ctx.conn.execute(insert(contact_attempts).returning(contact_attempts.c.id), row).scalar_one()
+    return get_attempt(ctx, attempt_id)
+
+
+def get_attempt(ctx: Ctx, attempt_id: int) -> dict[str, Any]:
+    row = ctx.conn.execute(select(contact_attempts).where(contact_attempts.c.id == attempt_id)).first()
+    if row is None:
+        raise NotFound(f"contact attempt {attempt_id} not found")
+    notes = ctx.conn.execute(
+        select(record_notes)
+        .where(record_notes.c.record == "contact", record_notes.c.record_id == attempt_id)
+        .order_by(record_notes.c.id)
+    ).all()
+    return {
+        "id": row.id,
+        "customer_id": row.customer_id,
+        "case_id": row.case_id,
+        "agent_id": row.agent_id,
+        "channel": row.channel,
+        "party": row.party,
+        "purpose": row.purpose,
+        "template": row.template,
+        "at": _aware(row.at).isoformat(),
+        "allowed": bool(row.allowed),
+        "rule": row.rule,
+        "reason": row.reason,
+        "outcome": row.outcome,
+        "note": row.note,
+        "notes": [{"author": n.author, "at": _aware(n.at).isoformat(), "text": n.text} for n in notes],
+    }
+
+
+def annotate(ctx: Ctx, record: str, record_id: int, text: str) -> dict[str, Any]:
+    """Records are never edited: a correction or a later fact is a note beside them."""
+    ctx.actor.require("agent", "supervisor")
+    if record not in ("contact", "visit"):
+        raise InvalidInput("notes annotate a contact or a visit")
+    if not text.strip():
+        raise InvalidInput("a note needs text")
+    ctx.conn.execute(
+        insert(record_notes).values(
+            record=record, record_id=record_id, author=str(ctx.actor), at=ctx.now, text=text.strip()
+        )
+    )
+    return {"record": record, "record_id": record_id, "author": str(ctx.actor), "text": text.strip()}
+
+
+# --- flags -------------------------------------------------------------------------------------
+
+
+def set_flag(ctx: Ctx, customer_id: int, kind: str, note: str, order_id: int | None = None) -> dict[str, Any]:
+    """Record a cease-contact request, an open dispute or a vulnerability (in force until cleared)."""
+    ctx.actor.require("agent", "supervisor", "customer")
+    if ctx.actor.role == "customer" and (
+        ctx.actor.subject_id != customer_id or kind not in ("cease_contact", "dispute")
+    ):
+        raise NotFound(f"customer {customer_id} not found")
+    if kind not in FLAG_KINDS:
+        raise InvalidInput(f"flag must be one of {', '.join(FLAG_KINDS)}")
+    if not note.strip():
+        raise InvalidInput("say why (a note is kept with the flag)")
+    if ctx.conn.execute(select(customers.c.id).where(customers.c.id == customer_id)).first() is None:
+        raise NotFound(f"customer {customer_id} not found")
+    flag_id = ctx.conn.execute(
+        insert(customer_flags)
+        .values(customer_id=customer_id, kind=kind, order_id=order_id, note=note.strip(), opened_at=ctx.now)
+        .returning(customer_flags.c.id)
+    ).scalar_one()
+    audit.record(
+        ctx,
+        f"customer:{customer_id}",
+        "flag.set",
+        "flag",
+        flag_id,
+        None,
+        {"kind": kind, "order_id": order_id},
+    )
+    return {"id": flag_id, "customer_id": customer_id, "kind": kind, "order_id": order_id}
+
+
+def clear_flag(ctx: Ctx, flag_id: int, note: str) -> dict[str, Any]:
+    ctx.actor.require("supervisor")
+    f = customer_flags.c
+    row = ctx.conn.execute(select(customer_flags).where(f.id == flag_id)).first()
+    if row is None or row.closed_at is not None:
+        raise NotFound(f"flag {flag_id} not found or already cleared")
+    if not note.strip():
+        raise InvalidInput("say why the flag is cleared")
+    ctx.conn.execute(customer_flags.update().where(f.id == flag_id).values(closed_at=ctx.now))
+    audit.record(
+        ctx,
+        f"customer:{row.customer_id}",
+        "flag.cleared",
+        "flag",
+        flag_id,
+        {"kind": row.kind},
+        {"note": note},
+    )
+    return {"id": flag_id, "kind": row.kind, "cleared": True}
+
+
+def flags_of(ctx: Ctx, customer_id: int) -> list[dict[str, Any]]:
+    f = customer_flags.c
+    return [
+        {"id": r.id, "kind": r.kind, "order_id": r.order_id, "note": r.note, "in_force": r.closed_at is None}
+        for r in ctx.conn.execute(select(customer_flags).where(f.customer_id == customer_id).order_by(f.id))
+    ]

@@ -1,0 +1,139 @@
+"""The strategy's day: pre-due reminders and the actions each overdue case's bucket and segment
+call for today. Automated messages (push, SMS, e-mail, letters) are sent here through the contact
+policy, blocked ones recorded with their rule; calls and field-visit suggestions become tasks in the
+case's queue; agency placement is marked on the case. Runs once per business date (end of day).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from bnpl.collections.contacts import attempt_row, book, load_facts, request_for, send_time
+from bnpl.collections.strategy import Step, segment_for
+from bnpl.domain.contact_policy import ContactHistory, check_contact
+from bnpl.services.context import Ctx
+from bnpl.store.frames import as_date
+from bnpl.store.tables import (
+    account_ageing,
+    collection_actions,
+    collection_cases,
+    contact_attempts,
+    credit_profiles,
+    obligations,
+)
+
+CHUNK = 5_000
+AUTOMATED = ("push", "sms", "email", "letter")
+TASKS = ("call", "field_visit")
+
+
+def _reminder_targets(ctx: Ctx) -> dict[int, int]:
+    """Customers with an instalment due in the days the pre-due steps name: customer → days to due
+    (the nearest one)."""
+    days = sorted({-s.day for seg in ("low", "high", "new") for s in book().steps_for("pre_due", seg)})
+    dates = [ctx.today + timedelta(days=d) for d in days]
+    o = obligations.c
+    rows = ctx.conn.execute(
+        select(o.customer_id, func.min(o.due_date))
+        .where(o.status == "open", o.kind == "instalment", o.due_date.in_(dates))
+        .group_by(o.customer_id)
+    ).all()
+    return {cid: (as_date(due) - ctx.today).days for cid, due in rows}
+
+
+def run_strategy(ctx: Ctx) -> dict[str, Any]:
+    strategy = book()
+    cases = {
+        r.customer_id: r
+        for r in ctx.conn.execute(select(collection_cases).where(collection_cases.c.status == "open"))
+    }
+    dpd = dict(
+        ctx.conn.execute(
+            select(account_ageing.c.customer_id, account_ageing.c.dpd).where(
+                account_ageing.c.business_date == ctx.today
+            )
+        ).all()
+    )
+    reminders = {cid: d for cid, d in _reminder_targets(ctx).items() if cid not in dpd}
+    grades: dict[int, str | None] = {}
+    ids = sorted(reminders)
+    for i in range(0, len(ids), CHUNK):
+        grades |= dict(
+            ctx.conn.execute(
+                select(credit_profiles.c.customer_id, credit_profiles.c.grade).where(
+                    credit_profiles.c.customer_id.in_(ids[i : i + CHUNK])
+                )
+            ).all()
+        )
+    todo: list[tuple[int, Step]] = []
+    for cid, days in sorted(reminders.items()):
+        todo += [(cid, s) for s in strategy.reminders_due(days, segment_for(grades.get(cid)))]
+    for cid, d in sorted(dpd.items()):
+        case = cases.get(cid)
+        if case is not None:
+            todo += [(cid, s) for s in strategy.due_today(d, case.segment)]
+    customers = sorted({cid for cid, _ in todo})
+    facts = load_facts(ctx, customers, ctx.now) if customers else {}
+    sent_today: dict[int, dict[str, int]] = defaultdict(dict)
+    attempts: list[dict[str, Any]] = []
+    actions: list[dict[str, Any]] = []
+    agency: list[int] = []
+    for cid, step in todo:
+        case = cases.get(cid)
+        case_id = case.id if case is not None else None
+        base = {"business_date": ctx.today, "customer_id": cid, "case_id": case_id, "action": step.action}
+        base |= {"channel": step.channel, "template": step.template}
+        if step.channel in AUTOMATED and cid in facts:
+            f = facts[cid]
+            at = send_time(ctx, f.timezone)
+            counts = {**f.history.today_by_channel, **sent_today[cid]}
+            history = ContactHistory(counts, f.history.calls_last_7_days, f.history.last_conversation_at)
+            request = request_for(strategy.templates[step.template], step.channel, by_specialist=False)
+            verdict = check_contact(request, at, f.timezone, f.flags, history, ctx.settings.contact_policy)
+            if verdict.allowed:
+                sent_today[cid][step.channel] = counts.get(step.channel, 0) + 1
+            attempts.append(attempt_row(ctx, cid, request, step.template, at, verdict, case_id, None, "sent"))
+            actions.append(
+                {**base, "status": "sent" if verdict.allowed else "blocked", "attempt": len(attempts) - 1}
+            )
+        elif step.action in TASKS and case_id is not None:
+            actions.append({**base, "status": "queued"})
+        elif step.action == "agency" and case is not None and case.agency_on is None:
+            agency.append(case.id)
+            actions.append({**base, "status": "done"})
+    ids_of: list[int] = []
+    if attempts:
+        ids_of = list(
+            ctx.conn.execute(
+                insert(contact_attempts).returning(contact_attempts.c.id, sort_by_parameter_order=True),
+                attempts,
+            ).scalars()
+        )
+    rows = []
+    for a in actions:
+        index = a.pop("attempt", None)
+        rows.append({**a, "attempt_id": ids_of[index] if index is not None else None})
+    if rows:
+        ctx.conn.execute(insert(collection_actions), rows)
+    for i in range(0, len(agency), CHUNK):
+        ctx.conn.execute(
+            collection_cases.update()
+            .where(collection_cases.c.id.in_(agency[i : i + CHUNK]))
+            .values(agency_on=ctx.today)
+        )
+    status: dict[str, int] = defaultdict(int)
+    for r in rows:
+        status[r["status"]] += 1
+    return {"version": strategy.version, **dict(sorted(status.items())), "blocked_by": _blocked_by(attempts)}
+
+
+def _blocked_by(attempts: list[dict[str, Any]]) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for a in attempts:
+        if not a["allowed"]:
+            out[a["rule"]] += 1
+    return dict(sorted(out.items()))
