@@ -178,10 +178,17 @@ def merchant_show(merchant_id: int) -> None:
 
 
 @customer_app.command("create")
-def customer_create(name: str, limit: Annotated[int, typer.Option(help="credit limit in fen")]) -> None:
+def customer_create(
+    name: str,
+    limit: Annotated[int, typer.Option(help="credit limit in fen")],
+    phone: Annotated[str | None, typer.Option(help="mobile number (masked wherever staff read it)")] = None,
+    address: Annotated[
+        str | None, typer.Option(help="registered address: where a field visit may go")
+    ] = None,
+) -> None:
     from bnpl.services import parties
 
-    emit(run(lambda c: parties.create_customer(c, name, limit)))
+    emit(run(lambda c: parties.create_customer(c, name, limit, phone=phone, address=address)))
 
 
 @customer_app.command("show")
@@ -430,13 +437,63 @@ def rules_stats(
 
 
 @eod_app.command("run")
-def eod_run(date_: DateOpt = None) -> None:
-    """Run a business date: expire authorizations, assume deliveries, settle merchants."""
-    from bnpl.services import daily
+def eod_run(
+    date_: DateOpt = None,
+    catch_up: Annotated[
+        bool, typer.Option("--catch-up", help="run every date since the last end of day, through --date")
+    ] = False,
+) -> None:
+    """Run end of day for a business date: expire authorizations, assume deliveries, settle
+    merchants, age accounts, charge capped late fees, freeze/unfreeze, charge off, work cases,
+    promises and the dunning strategy, accrue funding cost. Safe to re-run and to resume."""
+    from bnpl.collections import eod
 
     if date_:
         _state["date"] = date_
-    emit(daily.run_day(platform()))
+    p = platform()
+    if catch_up:
+        if not isinstance(p.clock, FixedClock):
+            p.clock = FixedClock(p.clock.today())
+        emit([{k: day[k] for k in ("business_date", "steps")} for day in eod.catch_up(p, p.clock.today())])
+    else:
+        emit(eod.run_eod(p))
+
+
+@eod_app.command("schedule")
+def eod_schedule(
+    at: Annotated[str, typer.Option(help="local time HH:MM in the platform's time zone")] = "23:30",
+    days: Annotated[int, typer.Option(help="stop after this many runs (0: never)")] = 0,
+) -> None:
+    """Run end of day every day at a set time (a scheduler in the foreground; Ctrl-C stops it).
+    Each run covers every business date missed since the last one."""
+    import time as wall
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from bnpl.collections import eod
+
+    try:
+        hour, minute = (int(x) for x in at.split(":"))
+        datetime(2000, 1, 1, hour, minute)
+    except ValueError:
+        raise CliError(f"--at is not a time HH:MM: {at!r}") from None
+    if days < 0:
+        raise CliError("--days must be 0 or more")
+    p = platform()
+    zone = ZoneInfo(p.settings.timezone)
+    runs = 0
+    while days == 0 or runs < days:
+        now = datetime.now(zone)
+        next_run = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if next_run <= now:
+            next_run += timedelta(days=1)
+        out.print(f"next end of day at {next_run.isoformat()}")
+        wall.sleep((next_run - now).total_seconds())
+        business = next_run.date()
+        p.clock = FixedClock(business)
+        for day in eod.catch_up(p, business):
+            out.print(f"end of day {day['business_date']} done")
+        runs += 1
 
 
 @ledger_app.command("check")
@@ -488,9 +545,12 @@ def main() -> None:
 
 
 # the credit commands live beside this module and use its helpers
+from bnpl.cli_collections import collections_app, compliance_app  # noqa: E402
 from bnpl.cli_credit import limit_app, model_app  # noqa: E402
 from bnpl.cli_risk import risk_app  # noqa: E402
 
 app.add_typer(model_app, name="model")
 app.add_typer(limit_app, name="limit")
 app.add_typer(risk_app, name="risk")
+app.add_typer(collections_app, name="collections")
+app.add_typer(compliance_app, name="compliance")

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from bnpl import __version__
-from bnpl.api import problems, routes_admin, routes_credit, routes_orders, routes_parties
+from bnpl.api import problems, routes_admin, routes_collections, routes_credit, routes_orders, routes_parties
 from bnpl.api.schemas import Problem
 from bnpl.services.context import Platform, Settings
 
@@ -58,7 +58,13 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     app.state.platform = platform
     app.state.key_cache = {}
     problems.install(app)
-    for router in (routes_admin.router, routes_parties.router, routes_orders.router, routes_credit.router):
+    for router in (
+        routes_admin.router,
+        routes_parties.router,
+        routes_orders.router,
+        routes_credit.router,
+        routes_collections.router,
+    ):
         app.include_router(router, responses=PROBLEMS)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

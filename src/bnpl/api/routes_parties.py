@@ -69,7 +69,9 @@ def create_customer(
         actor,
         key,
         body,
-        lambda ctx: parties.create_customer(ctx, body.name, body.credit_limit, body.timezone),
+        lambda ctx: parties.create_customer(
+            ctx, body.name, body.credit_limit, body.timezone, body.phone, body.address
+        ),
         status=201,
     )
 

@@ -41,6 +41,8 @@ class CustomerIn(Strict):
     name: Annotated[Text, Field(min_length=1, max_length=200)]
     credit_limit: Annotated[StrictInt, Field(ge=0, le=100_000_000)]
     timezone: Annotated[Text, Field(max_length=64)] = "Asia/Shanghai"
+    phone: Annotated[Text, Field(max_length=32)] | None = None
+    address: Annotated[Text, Field(max_length=300)] | None = None  # registered address (field visits)
 
 
 class AccountOut(BaseModel):

@@ -30,6 +30,7 @@ from bnpl.domain.errors import InvalidInput, NotFound
 from bnpl.services import audit
 from bnpl.services.context import Ctx
 from bnpl.store.tables import (
+    collection_actions,
     collection_agents,
     collection_cases,
     contact_attempts,
@@ -123,13 +124,13 @@ def load_facts(ctx: Ctx, customer_ids: list[int], at: datetime) -> dict[int, Fac
                 ContactHistory(
                     today_by_channel=today.get(cid, {}),
                     calls_last_7_days=int(calls.get(cid, 0)),
-                    last_conversation_at=_aware(last) if last is not None else None,
+                    last_conversation_at=aware(last) if last is not None else None,
                 ),
             )
     return out
 
 
-def _aware(moment: datetime) -> datetime:
+def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
 
 
@@ -245,6 +246,13 @@ def contact(
         note or None,
     )
     attempt_id = ctx.conn.execute(insert(contact_attempts).returning(contact_attempts.c.id), row).scalar_one()
+    if verdict.allowed:  # the case's queued tasks on this channel are worked
+        a = collection_actions.c
+        ctx.conn.execute(
+            collection_actions.update()
+            .where(a.case_id == case.id, a.channel == request.channel, a.status == "queued")
+            .values(status="done", attempt_id=attempt_id)
+        )
     return get_attempt(ctx, attempt_id)
 
 
@@ -266,13 +274,13 @@ def get_attempt(ctx: Ctx, attempt_id: int) -> dict[str, Any]:
         "party": row.party,
         "purpose": row.purpose,
         "template": row.template,
-        "at": _aware(row.at).isoformat(),
+        "at": aware(row.at).isoformat(),
         "allowed": bool(row.allowed),
         "rule": row.rule,
         "reason": row.reason,
         "outcome": row.outcome,
         "note": row.note,
-        "notes": [{"author": n.author, "at": _aware(n.at).isoformat(), "text": n.text} for n in notes],
+        "notes": [{"author": n.author, "at": aware(n.at).isoformat(), "text": n.text} for n in notes],
     }
 
 

@@ -51,7 +51,7 @@ PARTIES = ("customer", "third_party")
 PURPOSES = ("reminder", "collect", "locate", "legal_notice")
 LANGUAGES = ("zh-CN", "en")
 DEFAULT_LANGUAGE = "zh-CN"
-PLACEHOLDERS = ("name", "amount", "due_date", "dpd", "order_id", "hotline")
+PLACEHOLDERS = ("name", "amount", "due_date", "dpd", "order_id", "hotline", "visit_date")
 
 # Which channel each action goes out on; actions without a message carry no template.
 ACTION_CHANNELS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -78,7 +78,7 @@ GRADE_SEGMENTS: Mapping[str, str] = MappingProxyType(
 )
 
 # Third-party safety: what a message to a contact person may never contain.
-THIRD_PARTY_FORBIDDEN_PLACEHOLDERS = ("amount", "order_id", "due_date", "dpd")
+THIRD_PARTY_FORBIDDEN_PLACEHOLDERS = ("amount", "order_id", "due_date", "dpd", "visit_date")
 THIRD_PARTY_FORBIDDEN_WORDS = ("debt", "overdue", "owe", "loan", "欠", "逾期", "债", "还款", "贷")
 # Substrings catch "debts", "debtor", "loans", "indebted" and the Chinese words anywhere; "owe" is
 # matched as a word with its forms, so "however" or "power" stay allowed.

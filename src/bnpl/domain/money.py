@@ -79,3 +79,10 @@ def split_evenly(total: int, parts: int) -> list[int]:
     shares = [base] * parts
     shares[-1] += total - base * parts
     return shares
+
+
+def format_fen(amount: int) -> str:
+    """Fen as the customer reads them in a message: ¥1,234.56."""
+    sign = "-" if amount < 0 else ""
+    yuan, fen = divmod(abs(amount), 100)
+    return f"{sign}¥{yuan:,}.{fen:02d}"

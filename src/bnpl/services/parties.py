@@ -103,8 +103,21 @@ def get_merchant(ctx: Ctx, merchant_id: int) -> dict[str, Any]:
     }
 
 
+def _optional_text(value: str | None, what: str, longest: int) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if len(value.strip()) > longest:
+        raise InvalidInput(f"{what} is longer than {longest} characters")
+    return value.strip()
+
+
 def create_customer(
-    ctx: Ctx, name: str, credit_limit: int, timezone: str = "Asia/Shanghai"
+    ctx: Ctx,
+    name: str,
+    credit_limit: int,
+    timezone: str = "Asia/Shanghai",
+    phone: str | None = None,
+    address: str | None = None,
 ) -> dict[str, Any]:
     ctx.actor.require("admin")
     _check_name(name, "customer name")
@@ -117,7 +130,13 @@ def create_customer(
     _check_int(credit_limit, "credit_limit", 0, 100_000_000)
     customer_id = ctx.conn.execute(
         customers.insert()
-        .values(name=name.strip(), timezone=timezone, created_at=ctx.now)
+        .values(
+            name=name.strip(),
+            timezone=timezone,
+            created_at=ctx.now,
+            phone=_optional_text(phone, "phone", 32),
+            address=_optional_text(address, "address", 300),
+        )
         .returning(customers.c.id)
     ).scalar_one()
     ctx.conn.execute(
