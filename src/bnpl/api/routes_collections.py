@@ -15,9 +15,10 @@ from pydantic import Field, StrictBool, StrictInt
 
 from bnpl.api.deps import ActorDep, Id, IdempotencyKey, PlatformDep, execute, read
 from bnpl.api.schemas import Strict, Text
-from bnpl.collections import compliance, contacts, plans, visits, work
+from bnpl.collections import cases, compliance, contacts, plans, visits, work
 from bnpl.domain.errors import InvalidInput
 from bnpl.services.context import Actor
+from bnpl.services.parties import issue_key
 
 router = APIRouter(tags=["collections"])
 
@@ -86,6 +87,31 @@ class OutcomeIn(Strict):
     promise_amount: Annotated[StrictInt, Field(gt=0)] | None = None
     promise_date: date | None = None
     agent_id: StrictInt | None = None
+
+
+class AgentIn(Strict):
+    name: Annotated[Text, Field(min_length=1, max_length=200)]
+    role: Literal["agent", "specialist", "field_agent", "supervisor"]
+    skills: list[Literal["M1", "M2", "M3", "M3+"]] = Field(default_factory=list)
+
+
+@router.post("/admin/collections/agents", status_code=201)
+def create_agent(
+    body: AgentIn, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey
+) -> JSONResponse:
+    """Admin: add a member of the collections team; the response carries their API key (once)."""
+
+    def work_(ctx: Any) -> dict[str, Any]:
+        agent = cases.create_agent(ctx, body.name, body.role, list(body.skills))
+        return {**agent, "api_key": issue_key(ctx, body.role, agent["id"])}
+
+    return execute(request, platform, actor, key, body, work_, status=201)
+
+
+@router.get("/admin/collections/agents")
+def agents(platform: PlatformDep, actor: ActorDep) -> Any:
+    actor.require("supervisor")
+    return read(platform, actor, cases.list_agents)
 
 
 @router.get("/collections/queue")

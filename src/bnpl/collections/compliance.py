@@ -93,7 +93,8 @@ def _recheck(ctx: Ctx, made: list[Any], start: date) -> dict[str, Any]:
         kinds = {
             f.kind
             for f in flags[r.customer_id]
-            if aware(f.opened_at) <= at and (f.closed_at is None or aware(f.closed_at) > at)
+            # in force before the contact (a flag set in the same instant came after it)
+            if aware(f.opened_at) < at and (f.closed_at is None or aware(f.closed_at) > at)
         }
         today = Counter(e.channel for e in before if e.business_date == r.business_date)
         calls = [e for e in before if e.channel == "call" and e.party == "customer"]
