@@ -145,9 +145,15 @@ class Assigner:
 def sync_cases(ctx: Ctx) -> dict[str, int]:
     """Open, move and close cases so they match today's ageing."""
     today = ctx.today
+    # an account charged off today is still in today's ageing (aged before the write-off), but
+    # there is nothing left to collect: its case closes today, as charged off
     ageing = {
         r.customer_id: r
-        for r in ctx.conn.execute(select(account_ageing).where(account_ageing.c.business_date == today))
+        for r in ctx.conn.execute(
+            select(account_ageing)
+            .join(credit_accounts, credit_accounts.c.customer_id == account_ageing.c.customer_id)
+            .where(account_ageing.c.business_date == today, credit_accounts.c.state != "charged_off")
+        )
     }
     c = collection_cases.c
     open_cases = {
@@ -300,4 +306,8 @@ def run_collections(ctx: Ctx) -> dict[str, Any]:
     from bnpl.collections.dunning import run_strategy
     from bnpl.collections.eod import once
 
-    return {**settle_promises(ctx), **sync_cases(ctx), "strategy": once("strategy", run_strategy)(ctx)}
+    return {
+        **settle_promises(ctx),
+        **sync_cases(ctx),
+        "strategy": once("strategy", run_strategy)(ctx),
+    }

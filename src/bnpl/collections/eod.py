@@ -3,8 +3,9 @@
 Steps, in order (each reads what the one before it wrote):
 
 - lifecycle   expire stale authorizations, assume overdue deliveries, settle merchants due today
-- ageing      days past due and bucket of every delinquent account, and the day's roll rates
+- settlements discounted settlements whose money came in: the rest is forgiven
 - late_fees   capped late fees on overdue orders, posted to the ledger
+- ageing      days past due and bucket of every delinquent account, and the day's roll rates
 - accounts    freeze on overdue, unfreeze on cure, block on repeated overdue
 - charge_off  write off accounts at the charge-off DPD
 - collections promises kept or broken, cases opened/moved/closed and assigned, the strategy's
@@ -101,8 +102,10 @@ def delinquent_accounts(ctx: Ctx) -> dict[int, tuple[int, int]]:
 
 
 def _previous_ageing(ctx: Ctx) -> tuple[date | None, dict[int, str]]:
+    # the previous end of day, not the last day with a delinquent account: after a day when
+    # nobody was overdue (no ageing rows), the accounts that cured must not roll to current again
     last = ctx.conn.execute(
-        select(func.max(account_ageing.c.business_date)).where(account_ageing.c.business_date < ctx.today)
+        select(func.max(eod_steps.c.business_date)).where(eod_steps.c.business_date < ctx.today)
     ).scalar()
     if last is None:
         return None, {}
@@ -119,6 +122,15 @@ def age(ctx: Ctx) -> dict[str, Any]:
     """Today's ageing (replaced if the day runs again) and the roll from the previous ageing."""
     today = ctx.today
     accounts = delinquent_accounts(ctx)
+    # accounts charged off today left the open book after today's first ageing: a second run of
+    # the day keeps them as first aged, or it would change the ageing, the rolls and the cases
+    a, g = credit_accounts.c, account_ageing.c
+    for cid, dpd, amount in ctx.conn.execute(
+        select(g.customer_id, g.dpd, g.overdue_amount)
+        .join(credit_accounts, a.customer_id == g.customer_id)
+        .where(g.business_date == today, a.state == "charged_off")
+    ):
+        accounts.setdefault(cid, (dpd, amount))
     ctx.conn.execute(delete(account_ageing).where(account_ageing.c.business_date == today))
     ctx.conn.execute(delete(roll_rates).where(roll_rates.c.business_date == today))
     rows = [
@@ -380,6 +392,7 @@ def _check_date(platform: Platform) -> date:
 def run_eod(platform: Platform) -> dict[str, Any]:
     """Run every step of today's end of day; safe to run again, and to resume after a crash."""
     from bnpl.collections import cases
+    from bnpl.collections.plans import complete_settlements
     from bnpl.risk import graph
     from bnpl.services import daily, exposure
 
@@ -387,8 +400,11 @@ def run_eod(platform: Platform) -> dict[str, Any]:
     lifecycle = daily.run_lifecycle(platform)
     steps: dict[str, Any] = {"lifecycle": lifecycle}
     for name, work in (
-        ("ageing", age),
+        # late fees first: ageing runs again on a resumed or repeated day, and must see the
+        # day's late fees then just as on the first run, or the amounts it ages would differ
         ("late_fees", once("late_fees", charge_late_fees)),
+        ("settlements", complete_settlements),  # before ageing: a settled account is not overdue
+        ("ageing", age),
         ("accounts", account_states),
         ("charge_off", charge_off),
         ("collections", cases.run_collections),
