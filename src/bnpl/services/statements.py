@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bnpl.domain.ledger import CREDIT_NORMAL, Account
 from bnpl.services.context import Ctx
@@ -20,6 +20,9 @@ DESCRIPTIONS = {
     "plan_conversion": "Converted to instalments",
     "fee_waiver": "Fee waived",
     "credit_refund": "Credit balance refunded",
+    "late_fees": "Late fee",
+    "charge_off": "Written off (still owed; payments are welcome)",
+    "forgiveness": "Forgiven under a hardship plan or settlement",
 }
 
 
@@ -37,6 +40,7 @@ def statement(ctx: Ctx, customer_id: int, history_limit: int = 200) -> dict[str,
             "order_id": r.order_id,
             "obligation_id": r.id,
             "seq": r.seq,
+            "kind": r.kind,  # instalment, or late_fee
             "due_date": r.due_date.isoformat(),
             "principal": r.principal - r.principal_paid,
             "fee": r.fee - r.fee_paid,
@@ -87,6 +91,14 @@ def statement(ctx: Ctx, customer_id: int, history_limit: int = 200) -> dict[str,
         "total_owed": sum(u["amount"] for u in upcoming),
         "overdue": sum(u["amount"] for u in upcoming if u["overdue"]),
         "next_due": upcoming[0] if upcoming else None,
+        # after a charge-off the debt is still owed (payments count as recoveries)
+        "written_off_owed": int(
+            ctx.conn.execute(
+                select(func.coalesce(func.sum(o.principal + o.fee - o.principal_paid - o.fee_paid), 0)).where(
+                    o.customer_id == customer_id, o.status == "charged_off"
+                )
+            ).scalar_one()
+        ),
         "upcoming": upcoming,
         "history": history,
     }
