@@ -52,9 +52,7 @@ def test_end_of_day_catch_up_fills_the_queue_and_the_report_holds(bnpl: Any) -> 
     queue = data(bnpl("--date", "2026-03-25", "collections", "queue", "--agent", str(agent["id"])))
     assert [c["customer_id"] for c in queue] == [customer["id"]]
     case = data(bnpl("--date", "2026-03-25", "collections", "case", str(queue[0]["id"])))
-    assert (
-        case["customer"]["phone"] == "138*****000" and case["contacts"]
-    )  # reminders went out, masked data
+    assert case["customer"]["phone"] == "138*****000" and case["contacts"]  # reminders went out, masked data
     report = bnpl(
         "--date", "2026-03-25", "compliance", "report", "--from", "2026-03-01", "--to", "2026-03-25"
     )

@@ -135,8 +135,17 @@ class Assigner:
         self.load[chosen.id] += 1
         return int(chosen.id)
 
-    def covers(self, agent_id: int | None, bucket: str) -> bool:
-        return any(a.id == agent_id and (not a.skills or bucket in a.skills) for a in self.agents)
+    def covers(self, agent_id: int | None, bucket: str, vulnerable: bool) -> bool:
+        """Whether the agent may keep the case: the bucket's skill, and a specialist for a
+        vulnerable customer (calls by anyone else would be blocked by the contact policy)."""
+        roles = ("specialist",) if vulnerable else ("agent", "specialist")
+        return any(
+            a.id == agent_id and a.role in roles and (not a.skills or bucket in a.skills) for a in self.agents
+        )
+
+    def move(self, old: int | None, new: int | None) -> None:
+        if old is not None and old != new:
+            self.load[old] -= 1
 
 
 # --- the end-of-day pass -------------------------------------------------------------------------
@@ -190,11 +199,14 @@ def sync_cases(ctx: Ctx) -> dict[str, int]:
     moved = []
     for cid, case in open_cases.items():
         now = ageing.get(cid)
-        if now is None or (now.dpd, now.overdue_amount) == (case.dpd, case.overdue_amount):
+        if now is None:
             continue
         agent = case.agent_id
-        if now.bucket != case.bucket and not assigner.covers(agent, now.bucket):
+        if not assigner.covers(agent, now.bucket, cid in vulnerable):
             agent = assigner.pick(now.bucket, cid in vulnerable)
+            assigner.move(case.agent_id, agent)
+        if (now.dpd, now.overdue_amount, agent) == (case.dpd, case.overdue_amount, case.agent_id):
+            continue
         moved.append(
             {"cid": case.id, "b": now.bucket, "d": now.dpd, "a": now.overdue_amount, "g": agent, "t": today}
         )

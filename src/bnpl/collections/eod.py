@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, case, delete, func, insert, select
 
 from bnpl.domain import postings
-from bnpl.domain.delinquency import OrderCost, bucket_for, funding_cost, late_fee
+from bnpl.domain.delinquency import CHARGED_OFF, OrderCost, bucket_for, funding_cost, late_fee
 from bnpl.domain.errors import InvalidState
 from bnpl.domain.ledger import Account
 from bnpl.services import audit
@@ -146,9 +146,20 @@ def age(ctx: Ctx) -> dict[str, Any]:
     if rows:
         ctx.conn.execute(insert(account_ageing), rows)
     _, before = _previous_ageing(ctx)
+    gone = sorted(before.keys() - accounts.keys())
+    written_off: set[int] = set()
+    for i in range(0, len(gone), CHUNK):
+        written_off |= set(
+            ctx.conn.execute(
+                select(a.customer_id).where(a.customer_id.in_(gone[i : i + CHUNK]), a.state == "charged_off")
+            ).scalars()
+        )
     rolls: dict[tuple[str, str], list[int]] = {}
     for cid in before.keys() | accounts.keys():
-        to = bucket_for(accounts[cid][0]) if cid in accounts else "current"
+        if cid in accounts:
+            to = bucket_for(accounts[cid][0])
+        else:  # cured, or written off yesterday (not a cure)
+            to = CHARGED_OFF if cid in written_off else "current"
         cell = rolls.setdefault((before.get(cid, "current"), to), [0, 0])
         cell[0] += 1
         cell[1] += accounts[cid][1] if cid in accounts else 0

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 
 BUCKETS = ("current", "M1", "M2", "M3", "M3+")
+CHARGED_OFF = "CO"  # where an account rolls, in the roll rates, the day after it was charged off
 # the first day past due of each overdue bucket
 BUCKET_STARTS = (("M3+", 91), ("M3", 61), ("M2", 31), ("M1", 1))
 
