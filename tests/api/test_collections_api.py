@@ -102,3 +102,45 @@ def test_an_agent_works_a_case_over_http(api: Api, platform: Platform) -> None:
     assert report["proof"]["ok"] and report["contacts_blocked"] >= 1
     is_problem(api.get(f"/admin/compliance?from={today}&to={today}", agent["api_key"]), 403, "forbidden")
     is_problem(api.get(f"/admin/compliance?from={today}&to=2020-01-01", sup["api_key"]), 422, "invalid-input")
+
+
+def test_agents_act_only_as_themselves_and_only_on_their_cases(api: Api, platform: Platform) -> None:
+    platform.clock = Morning(platform.clock.today())
+    s = api.setup(limit=2000_00)
+    cid, ckey, mkey = s["customer"]["id"], s["customer"]["api_key"], s["merchant"]["api_key"]
+    order = api.checkout(s, amount=600_00).json()
+    for step in ("capture", "deliver"):
+        api.post(f"/orders/{order['id']}/{step}", mkey)
+    due = date.fromisoformat(api.get(f"/orders/{order['id']}", ckey).json()["schedule"][0]["due_date"])
+    ann = api.post("/admin/collections/agents", ADMIN_KEY, {"name": "Ann", "role": "agent"}).json()
+    platform.clock.day = due + timedelta(days=3)  # type: ignore[attr-defined]
+    api.post("/admin/eod", ADMIN_KEY)
+    bob = api.post("/admin/collections/agents", ADMIN_KEY, {"name": "Bob", "role": "agent"}).json()
+    spec = api.post("/admin/collections/agents", ADMIN_KEY, {"name": "Cai", "role": "specialist"}).json()
+    [case] = api.get("/collections/queue", ann["api_key"]).json()
+    contact = {"template": "collect_call", "outcome": "no_answer"}
+    # Bob may not see, check or work Ann's case, nor credit a promise to her
+    is_problem(api.get(f"/collections/cases/{case['id']}", bob["api_key"]), 404, "not-found")
+    is_problem(
+        api.post(f"/collections/cases/{case['id']}/contacts", bob["api_key"], contact), 404, "not-found"
+    )
+    check = f"/collections/cases/{case['id']}/contact-check?template=collect_call"
+    is_problem(api.get(check, bob["api_key"]), 404, "not-found")
+    promise = {"amount": 100_00, "due_on": str(due + timedelta(days=5)), "agent_id": bob["id"]}
+    is_problem(
+        api.post(f"/collections/cases/{case['id']}/promises", ann["api_key"], promise), 403, "forbidden"
+    )
+    # customers and merchants get nothing of collections
+    for key in (ckey, mkey):
+        is_problem(api.get(check, key), 403, "forbidden")
+        is_problem(api.get("/collections/visits", key), 403, "forbidden")
+    # a specialist works the cases given to them (vulnerable customers go to specialists)
+    api.post(f"/customers/{cid}/flags", ADMIN_KEY, {"kind": "illness", "note": "in hospital"})
+    platform.clock.advance(1)  # type: ignore[attr-defined]
+    api.post("/admin/eod", ADMIN_KEY)
+    assert [c["id"] for c in api.get("/collections/queue", spec["api_key"]).json()] == [case["id"]]
+    made = api.post(f"/collections/cases/{case['id']}/contacts", spec["api_key"], contact).json()
+    assert made["allowed"] and made["agent_id"] == spec["id"]
+    is_problem(
+        api.post(f"/collections/cases/{case['id']}/contacts", ann["api_key"], contact), 404, "not-found"
+    )

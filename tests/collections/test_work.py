@@ -169,6 +169,7 @@ def test_contacts_go_through_the_policy_and_blocks_are_recorded(platform: Platfo
                 discloses_debt=1,
                 by_specialist=0,
                 at=datetime.combine(c.today, time(15), tzinfo=UTC),
+                decided_at=datetime.combine(c.today, time(15), tzinfo=UTC),
                 business_date=c.today,
                 allowed=1,
                 rule=None,
@@ -248,3 +249,25 @@ def _case(platform: Platform, case_id: int) -> Any:
 def _balance(platform: Platform, account: Account) -> int:
     with platform.read() as c:
         return account_balance(c, account)
+
+
+def test_a_bounced_payment_keeps_no_promise_and_settles_nothing(platform: Platform) -> None:
+    from bnpl.services import repayments
+
+    w, case_id, team = overdue_case(platform, 35)
+    due = platform.clock.today() + timedelta(days=3)
+    platform.run(ADMIN, lambda c: work.promise(c, case_id, 300_00, due, team["agent"]))
+    offer = platform.run(
+        ADMIN, lambda c: plans.propose(c, case_id, "settlement", "offer", settle_amount=600_00)
+    )
+    platform.run(ADMIN, lambda c: plans.decide(c, offer["id"], True, "approved"))
+    paid = w.repay(600_00)
+    platform.run(ADMIN, lambda c: repayments.reverse_payment(c, paid["id"], "card chargeback"))
+    platform.clock.advance(4)  # type: ignore[attr-defined]
+    daily.run_day(platform)
+    assert platform.run(ADMIN, lambda c: plans.get_plan(c, offer["id"]))["status"] == "approved"
+    assert [p["status"] for p in platform.run(ADMIN, lambda c: work.case_view(c, case_id))["promises"]] == [
+        "broken"
+    ]
+    assert _case(platform, case_id).status == "open"
+    w.ledger_ok()

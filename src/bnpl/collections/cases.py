@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, func, insert, select
 from bnpl.domain.errors import InvalidInput, NotFound
 from bnpl.services import audit
 from bnpl.services.context import Ctx
+from bnpl.services.repayments import paid_between
 from bnpl.store.tables import (
     account_ageing,
     collection_actions,
@@ -25,7 +26,6 @@ from bnpl.store.tables import (
     credit_profiles,
     customer_flags,
     hardship_plans,
-    payments,
     promises,
 )
 
@@ -278,15 +278,7 @@ def settle_promises(ctx: Ctx) -> dict[str, int]:
     live = ctx.conn.execute(select(promises).where(p.status == "open")).all()
     kept, broken, escalations = [], [], []
     for promise in live:
-        paid = int(
-            ctx.conn.execute(
-                select(func.coalesce(func.sum(payments.c.amount), 0)).where(
-                    payments.c.customer_id == promise.customer_id,
-                    payments.c.business_date >= promise.made_on,
-                    payments.c.business_date <= min(ctx.today, promise.due_on),
-                )
-            ).scalar_one()
-        )
+        paid = paid_between(ctx, promise.customer_id, promise.made_on, min(ctx.today, promise.due_on))
         if paid >= promise.amount:
             kept.append({"pid": promise.id, "st": "kept", "paid": paid, "t": ctx.today})
         elif ctx.today > promise.due_on:

@@ -88,13 +88,14 @@ def _recheck(ctx: Ctx, made: list[Any], start: date) -> dict[str, Any]:
             flags[f.customer_id].append(f)
     violations = []
     for r in made:
-        at = aware(r.at)
+        at, decided = aware(r.at), aware(r.decided_at)
         before = [e for e in earlier[r.customer_id] if e.id < r.id]
+        # the flags in force when the policy judged it (a flag set in that same instant came after:
+        # a use case reads the flags before it records the contact)
         kinds = {
             f.kind
             for f in flags[r.customer_id]
-            # in force before the contact (a flag set in the same instant came after it)
-            if aware(f.opened_at) < at and (f.closed_at is None or aware(f.closed_at) > at)
+            if aware(f.opened_at) < decided and (f.closed_at is None or aware(f.closed_at) > decided)
         }
         today = Counter(e.channel for e in before if e.business_date == r.business_date)
         calls = [e for e in before if e.channel == "call" and e.party == "customer"]

@@ -26,7 +26,7 @@ from bnpl.domain.contact_policy import (
     Verdict,
     check_contact,
 )
-from bnpl.domain.errors import InvalidInput, NotFound
+from bnpl.domain.errors import Forbidden, InvalidInput, NotFound
 from bnpl.services import audit
 from bnpl.services.context import Ctx
 from bnpl.store.tables import (
@@ -36,6 +36,7 @@ from bnpl.store.tables import (
     contact_attempts,
     customer_flags,
     customers,
+    field_visits,
     record_notes,
 )
 
@@ -173,6 +174,7 @@ def attempt_row(
         "discloses_debt": int(request.discloses_debt),
         "by_specialist": int(request.by_specialist),
         "at": at,
+        "decided_at": ctx.now,
         "business_date": ctx.today,
         "allowed": int(verdict.allowed),
         "rule": verdict.rule,
@@ -186,23 +188,35 @@ def attempt_row(
 # --- agents' contacts ----------------------------------------------------------------------------
 
 
-def _agent(ctx: Ctx, agent_id: int) -> Any:
+STAFF = ("agent", "specialist", "field_agent", "supervisor")
+
+
+def acting_agent(ctx: Ctx, agent_id: int, *roles: str) -> Any:
+    """The agent named, active, in one of ``roles`` (any when none) — and the caller themself,
+    unless the caller is an admin acting for them."""
+    ctx.actor.require(*STAFF)
     row = ctx.conn.execute(select(collection_agents).where(collection_agents.c.id == agent_id)).first()
     if row is None or not row.active:
         raise NotFound(f"agent {agent_id} not found")
+    if ctx.actor.role != "admin" and ctx.actor.subject_id != agent_id:
+        raise Forbidden("agents act only as themselves")
+    if roles and row.role not in roles:
+        raise Forbidden(f"agent {agent_id} is a {row.role}; this needs a {' or '.join(roles)}")
     return row
 
 
-def _case(ctx: Ctx, case_id: int) -> Any:
+def visible_case(ctx: Ctx, case_id: int) -> Any:
+    """A case as the caller may see it: agents and specialists only the cases in their queue."""
+    ctx.actor.require(*STAFF)
     row = ctx.conn.execute(select(collection_cases).where(collection_cases.c.id == case_id)).first()
-    if row is None:
+    if row is None or (ctx.actor.role in ("agent", "specialist") and row.agent_id != ctx.actor.subject_id):
         raise NotFound(f"case {case_id} not found")
     return row
 
 
 def check(ctx: Ctx, case_id: int, agent_id: int, template_id: str) -> dict[str, Any]:
     """Would this contact be allowed now? (Nothing is recorded: ask before dialling.)"""
-    case, agent = _case(ctx, case_id), _agent(ctx, agent_id)
+    case, agent = visible_case(ctx, case_id), acting_agent(ctx, agent_id)
     template = _template(template_id)
     request = request_for(template, template.channel, agent.role == "specialist")
     facts = load_facts(ctx, [case.customer_id], ctx.now)[case.customer_id]
@@ -223,10 +237,10 @@ def contact(
 ) -> dict[str, Any]:
     """An agent's contact on a case: the policy runs first. A blocked contact is recorded with
     its rule and did not happen; an allowed one is recorded with its outcome."""
-    ctx.actor.require("agent", "supervisor")
+    ctx.actor.require("agent", "specialist", "supervisor")
     if outcome not in OUTCOMES:
         raise InvalidInput(f"outcome must be one of {', '.join(OUTCOMES)}")
-    case, agent = _case(ctx, case_id), _agent(ctx, agent_id)
+    case, agent = visible_case(ctx, case_id), acting_agent(ctx, agent_id, "agent", "specialist", "supervisor")
     if case.status != "open":
         raise InvalidInput(f"case {case_id} is closed ({case.close_reason})")
     template = _template(template_id)
@@ -286,9 +300,15 @@ def get_attempt(ctx: Ctx, attempt_id: int) -> dict[str, Any]:
 
 def annotate(ctx: Ctx, record: str, record_id: int, text: str) -> dict[str, Any]:
     """Records are never edited: a correction or a later fact is a note beside them."""
-    ctx.actor.require("agent", "supervisor")
+    ctx.actor.require(*STAFF)
     if record not in ("contact", "visit"):
         raise InvalidInput("notes annotate a contact or a visit")
+    table = contact_attempts if record == "contact" else field_visits
+    owner = ctx.conn.execute(select(table.c.case_id).where(table.c.id == record_id)).first()
+    if owner is None:
+        raise NotFound(f"{record} {record_id} not found")
+    if owner.case_id is not None and ctx.actor.role in ("agent", "specialist"):
+        visible_case(ctx, owner.case_id)
     if not text.strip():
         raise InvalidInput("a note needs text")
     ctx.conn.execute(

@@ -22,7 +22,8 @@ from bnpl.services import audit
 from bnpl.services.context import Ctx
 from bnpl.services.ledger import post
 from bnpl.services.parties import change_account, lock_account
-from bnpl.store.tables import collection_cases, hardship_plans, obligations, orders, payments
+from bnpl.services.repayments import paid_between
+from bnpl.store.tables import collection_cases, hardship_plans, obligations, orders
 
 KINDS = ("plan", "settlement")
 _o = obligations.c
@@ -242,13 +243,7 @@ def complete_settlements(ctx: Ctx) -> dict[str, int]:
     for plan in ctx.conn.execute(
         select(hardship_plans).where(h.kind == "settlement", h.status == "approved").order_by(h.id)
     ).all():
-        paid = int(
-            ctx.conn.execute(
-                select(func.coalesce(func.sum(payments.c.amount), 0)).where(
-                    payments.c.customer_id == plan.customer_id, payments.c.business_date >= plan.decided_on
-                )
-            ).scalar_one()
-        )
+        paid = paid_between(ctx, plan.customer_id, plan.decided_on)
         if paid < plan.settle_amount:
             continue
         lock_account(ctx, plan.customer_id)

@@ -15,7 +15,15 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select
 
-from bnpl.collections.contacts import attempt_row, aware, book, load_facts, request_for
+from bnpl.collections.contacts import (
+    acting_agent,
+    attempt_row,
+    aware,
+    book,
+    load_facts,
+    request_for,
+    visible_case,
+)
 from bnpl.domain import postings
 from bnpl.domain.contact_policy import ContactRequest, check_contact
 from bnpl.domain.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
@@ -44,17 +52,6 @@ HOTLINE = "400-000-0000"
 _VISIT = ContactRequest(channel="field_visit", party="customer", purpose="collect", discloses_debt=True)
 
 
-def _agent(ctx: Ctx, agent_id: int, *roles: str) -> Any:
-    row = ctx.conn.execute(select(collection_agents).where(collection_agents.c.id == agent_id)).first()
-    if row is None or not row.active:
-        raise NotFound(f"agent {agent_id} not found")
-    if roles and row.role not in roles:
-        raise Forbidden(f"agent {agent_id} is a {row.role}; this needs a {' or '.join(roles)}")
-    if ctx.actor.role != "admin" and ctx.actor.subject_id != agent_id:
-        raise Forbidden("agents act only as themselves")
-    return row
-
-
 def _visit(ctx: Ctx, visit_id: int) -> Any:
     row = ctx.conn.execute(select(field_visits).where(field_visits.c.id == visit_id)).first()
     if row is None:
@@ -69,12 +66,10 @@ def _refuse(problems: list[str]) -> None:
 
 def request_visit(ctx: Ctx, case_id: int, agent_id: int, reason: str) -> dict[str, Any]:
     ctx.actor.require("agent", "specialist", "supervisor")
-    _agent(ctx, agent_id, "agent", "specialist", "supervisor")
+    acting_agent(ctx, agent_id, "agent", "specialist", "supervisor")
     if not reason.strip():
         raise InvalidInput("say why a visit is needed")
-    case = ctx.conn.execute(select(collection_cases).where(collection_cases.c.id == case_id)).first()
-    if case is None:
-        raise NotFound(f"case {case_id} not found")
+    case = visible_case(ctx, case_id)
     address = ctx.conn.execute(select(customers.c.address).where(customers.c.id == case.customer_id)).scalar()
     month_start = ctx.today.replace(day=1)
     v = field_visits.c
@@ -110,7 +105,7 @@ def approve_visit(
     """Approve with two field agents and a slot (aware, or naive meaning the customer's local
     time); the customer is told now, through the contact policy, or the approval is refused."""
     ctx.actor.require("supervisor")
-    _agent(ctx, supervisor_id, "supervisor")
+    acting_agent(ctx, supervisor_id, "supervisor")
     visit = _visit(ctx, visit_id)
     if visit.status != "requested":
         raise InvalidState(f"visit {visit_id} is {visit.status}")
@@ -186,7 +181,7 @@ def approve_visit(
 def decline_visit(ctx: Ctx, visit_id: int, supervisor_id: int, reason: str) -> dict[str, Any]:
     """Reject a request, or cancel an approved visit (before its outcome)."""
     ctx.actor.require("supervisor")
-    _agent(ctx, supervisor_id, "supervisor")
+    acting_agent(ctx, supervisor_id, "supervisor")
     if not reason.strip():
         raise InvalidInput("say why")
     visit = _visit(ctx, visit_id)
@@ -223,7 +218,7 @@ def record_outcome(
     """The agents record what happened, on the day of the slot; the contact policy checks the
     visit now (a cease-contact request or a dispute since approval stops it)."""
     ctx.actor.require("field_agent")
-    _agent(ctx, agent_id, "field_agent")
+    acting_agent(ctx, agent_id, "field_agent")
     visit = _visit(ctx, visit_id)
     if visit.status != "approved":
         raise InvalidState(f"visit {visit_id} is {visit.status}")
@@ -318,6 +313,7 @@ def get_visit(ctx: Ctx, visit_id: int) -> dict[str, Any]:
 
 def visits_for(ctx: Ctx, agent_id: int) -> list[dict[str, Any]]:
     """A field agent's scheduled visits (approved, not yet done), soonest first."""
+    acting_agent(ctx, agent_id)
     v = field_visits.c
     ids = ctx.conn.execute(
         select(v.id)

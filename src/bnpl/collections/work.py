@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from bnpl.collections.contacts import aware, flags_of
-from bnpl.domain.errors import Forbidden, InvalidInput, InvalidState, NotFound
+from bnpl.collections.contacts import acting_agent, aware, flags_of, visible_case
+from bnpl.domain.errors import Forbidden, InvalidInput, InvalidState
 from bnpl.services import audit
 from bnpl.services.context import Ctx
 from bnpl.store.tables import (
@@ -22,17 +22,6 @@ from bnpl.store.tables import (
     hardship_plans,
     promises,
 )
-
-STAFF = ("agent", "specialist", "field_agent", "supervisor")
-
-
-def _case(ctx: Ctx, case_id: int) -> Any:
-    row = ctx.conn.execute(select(collection_cases).where(collection_cases.c.id == case_id)).first()
-    if row is None:
-        raise NotFound(f"case {case_id} not found")
-    if ctx.actor.role in ("agent", "specialist") and row.agent_id != ctx.actor.subject_id:
-        raise Forbidden(f"case {case_id} is not in your queue")
-    return row
 
 
 def case_row(row: Any) -> dict[str, Any]:
@@ -55,7 +44,7 @@ def case_row(row: Any) -> dict[str, Any]:
 def queue(ctx: Ctx, agent_id: int | None, limit: int = 100) -> list[dict[str, Any]]:
     """Open cases of one agent (None: the unassigned ones, for a supervisor), worst first, each
     with its tasks queued for today or earlier."""
-    ctx.actor.require(*STAFF)
+    ctx.actor.require("agent", "specialist", "supervisor")
     if ctx.actor.role in ("agent", "specialist") and agent_id != ctx.actor.subject_id:
         raise Forbidden("agents see their own queue")
     c = collection_cases.c
@@ -88,8 +77,7 @@ def queue(ctx: Ctx, agent_id: int | None, limit: int = 100) -> list[dict[str, An
 
 def case_view(ctx: Ctx, case_id: int) -> dict[str, Any]:
     """One case: the customer (contact data masked), contacts, promises, plans and visits."""
-    ctx.actor.require(*STAFF)
-    case = _case(ctx, case_id)
+    case = visible_case(ctx, case_id)
     customer = ctx.conn.execute(select(customers).where(customers.c.id == case.customer_id)).one()
     ca = contact_attempts.c
     contacts = [
@@ -155,7 +143,7 @@ def mask(value: str | None) -> str | None:
 def promise(ctx: Ctx, case_id: int, amount: int, due_on: date, agent_id: int | None = None) -> dict[str, Any]:
     """The customer promises to pay ``amount`` by ``due_on``: kept or broken by end of day."""
     ctx.actor.require("agent", "specialist", "supervisor")
-    case = _case(ctx, case_id)
+    case = visible_case(ctx, case_id)
     if case.status != "open":
         raise InvalidState(f"case {case_id} is closed")
     if type(amount) is not int or amount <= 0:
@@ -167,7 +155,7 @@ def promise(ctx: Ctx, case_id: int, amount: int, due_on: date, agent_id: int | N
         .values(
             case_id=case_id,
             customer_id=case.customer_id,
-            agent_id=agent_id if agent_id is not None else ctx.actor.subject_id,
+            agent_id=acting_agent(ctx, agent_id).id if agent_id is not None else ctx.actor.subject_id,
             amount=amount,
             made_on=ctx.today,
             due_on=due_on,
@@ -196,7 +184,7 @@ def promise(ctx: Ctx, case_id: int, amount: int, due_on: date, agent_id: int | N
 
 def reassign(ctx: Ctx, case_id: int, agent_id: int, note: str) -> dict[str, Any]:
     ctx.actor.require("supervisor")
-    case = _case(ctx, case_id)
+    case = visible_case(ctx, case_id)
     agent = ctx.conn.execute(select(collection_agents).where(collection_agents.c.id == agent_id)).first()
     if agent is None or not agent.active or agent.role not in ("agent", "specialist"):
         raise InvalidInput(f"agent {agent_id} is not an active agent or specialist")
@@ -214,4 +202,4 @@ def reassign(ctx: Ctx, case_id: int, agent_id: int, note: str) -> dict[str, Any]
         {"agent_id": case.agent_id},
         {"agent_id": agent_id, "note": note},
     )
-    return case_row(_case(ctx, case_id))
+    return case_row(visible_case(ctx, case_id))

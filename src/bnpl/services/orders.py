@@ -743,6 +743,11 @@ def confirm_return(ctx: Ctx, return_id: int) -> dict[str, Any]:
             obligations.c.kind == "instalment",  # late fees stay what they were (charged before)
         )
     ).all()
+    if any(o.status == "charged_off" for o in live):
+        # the receivable was written off: cutting it would post against nothing
+        raise InvalidState(
+            f"order {order_id} was charged off; a return on it is settled by finance, not here"
+        )
     principal_cuts = cut_from_tail(
         [Line(o.id, o.seq, o.principal, o.principal_paid) for o in live], ret.amount
     )

@@ -4,9 +4,10 @@ which later purchases and refunds use; early payoff of an order."""
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, func, select
 
 from bnpl.domain import postings
 from bnpl.domain.allocation import Allocation, Due, allocate
@@ -292,3 +293,17 @@ def reverse_payment(ctx: Ctx, payment_id: int, reason: str) -> dict[str, Any]:
         {"amount": p.amount, "reason": reason, "entry_id": entry_id},
     )
     return {"payment_id": payment_id, "reversal_entry_id": entry_id, "amount": p.amount, "reason": reason}
+
+
+def paid_between(ctx: Ctx, customer_id: int, first: date, last: date | None = None) -> int:
+    """What the customer paid (business dates ``first`` to ``last``), leaving out payments that
+    were reversed (bounced or charged back): they kept no promise and settled nothing."""
+    reversed_entries = select(journal_entries.c.reverses).where(journal_entries.c.reverses.is_not(None))
+    query = select(func.coalesce(func.sum(payments.c.amount), 0)).where(
+        payments.c.customer_id == customer_id,
+        payments.c.business_date >= first,
+        payments.c.entry_id.not_in(reversed_entries),
+    )
+    if last is not None:
+        query = query.where(payments.c.business_date <= last)
+    return int(ctx.conn.execute(query).scalar_one())

@@ -420,7 +420,8 @@ contact_attempts = Table(
     Column("template", String(64), nullable=False),
     Column("discloses_debt", Integer, nullable=False),
     Column("by_specialist", Integer, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),  # when it happens (is sent, is made)
+    Column("decided_at", DateTime(timezone=True), nullable=False),  # when the policy judged it
     Column("business_date", Date, nullable=False),
     Column("allowed", Integer, nullable=False),
     Column("rule", String(32)),

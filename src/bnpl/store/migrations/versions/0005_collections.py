@@ -135,6 +135,7 @@ def upgrade() -> None:
         sa.Column("discloses_debt", sa.Integer(), nullable=False),
         sa.Column("by_specialist", sa.Integer(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("decided_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("business_date", sa.Date(), nullable=False),
         sa.Column("allowed", sa.Integer(), nullable=False),
         sa.Column("rule", sa.String(length=32), nullable=True),
