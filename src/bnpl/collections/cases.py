@@ -17,6 +17,7 @@ from bnpl.domain.errors import InvalidInput, NotFound
 from bnpl.services import audit
 from bnpl.services.context import Ctx
 from bnpl.services.repayments import paid_between
+from bnpl.store.bulk import among, chunks, insert_rows
 from bnpl.store.tables import (
     account_ageing,
     collection_actions,
@@ -42,8 +43,8 @@ def segment_for(grade: str | None) -> str:
 
 def _in_chunks(ctx: Ctx, query_for: Any, ids: list[int]) -> list[Any]:
     rows: list[Any] = []
-    for i in range(0, len(ids), CHUNK):
-        rows += ctx.conn.execute(query_for(ids[i : i + CHUNK])).all()
+    for chunk in chunks(ctx.conn, ids):
+        rows += ctx.conn.execute(query_for(chunk)).all()
     return rows
 
 
@@ -54,7 +55,7 @@ def vulnerable_customers(ctx: Ctx, customer_ids: list[int]) -> set[int]:
         for r in _in_chunks(
             ctx,
             lambda ids: select(f.customer_id).where(
-                f.customer_id.in_(ids), f.kind.in_(VULNERABLE), f.closed_at.is_(None)
+                among(ctx.conn, f.customer_id, ids), f.kind.in_(VULNERABLE), f.closed_at.is_(None)
             ),
             customer_ids,
         )
@@ -173,7 +174,7 @@ def sync_cases(ctx: Ctx) -> dict[str, int]:
         _in_chunks(
             ctx,
             lambda ids: select(credit_profiles.c.customer_id, credit_profiles.c.grade).where(
-                credit_profiles.c.customer_id.in_(ids)
+                among(ctx.conn, credit_profiles.c.customer_id, ids)
             ),
             new_ids,
         )
@@ -195,7 +196,7 @@ def sync_cases(ctx: Ctx) -> dict[str, int]:
         for cid in new_ids
     ]
     if opened:
-        ctx.conn.execute(insert(collection_cases), opened)
+        insert_rows(ctx.conn, collection_cases, opened)
     moved = []
     for cid, case in open_cases.items():
         now = ageing.get(cid)
@@ -238,7 +239,8 @@ def _close(ctx: Ctx, cases: list[Any]) -> dict[str, int]:
         for r in _in_chunks(
             ctx,
             lambda chunk: select(credit_accounts.c.customer_id).where(
-                credit_accounts.c.customer_id.in_(chunk), credit_accounts.c.state == "charged_off"
+                among(ctx.conn, credit_accounts.c.customer_id, chunk),
+                credit_accounts.c.state == "charged_off",
             ),
             ids,
         )
@@ -247,7 +249,9 @@ def _close(ctx: Ctx, cases: list[Any]) -> dict[str, int]:
     resolved = dict(
         _in_chunks(
             ctx,
-            lambda chunk: select(h.case_id, h.kind).where(h.case_id.in_(chunk), h.status == "done"),
+            lambda chunk: select(h.case_id, h.kind).where(
+                among(ctx.conn, h.case_id, chunk), h.status == "done"
+            ),
             [case.id for case in cases],
         )
     )

@@ -29,6 +29,7 @@ from bnpl.domain.contact_policy import (
 from bnpl.domain.errors import Forbidden, InvalidInput, NotFound
 from bnpl.services import audit
 from bnpl.services.context import Ctx
+from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import (
     collection_actions,
     collection_agents,
@@ -68,24 +69,24 @@ def load_facts(ctx: Ctx, customer_ids: list[int], at: datetime) -> dict[int, Fac
     """What the policy needs for each customer, for contacts around ``at``."""
     ca = contact_attempts.c
     out: dict[int, Facts] = {}
-    for i in range(0, len(customer_ids), CHUNK):
-        ids = customer_ids[i : i + CHUNK]
+    for ids in chunks(ctx.conn, customer_ids):
+        ids_in = among  # one array parameter on PostgreSQL
         zones = dict(
             ctx.conn.execute(
-                select(customers.c.id, customers.c.timezone).where(customers.c.id.in_(ids))
+                select(customers.c.id, customers.c.timezone).where(ids_in(ctx.conn, customers.c.id, ids))
             ).all()
         )
         flags: dict[int, set[str]] = defaultdict(set)
         for cid, kind in ctx.conn.execute(
             select(customer_flags.c.customer_id, customer_flags.c.kind).where(
-                customer_flags.c.customer_id.in_(ids), customer_flags.c.closed_at.is_(None)
+                ids_in(ctx.conn, customer_flags.c.customer_id, ids), customer_flags.c.closed_at.is_(None)
             )
         ):
             flags[cid].add(kind)
         today: dict[int, dict[str, int]] = defaultdict(dict)
         for cid, channel, n in ctx.conn.execute(
             select(ca.customer_id, ca.channel, func.count())
-            .where(ca.customer_id.in_(ids), ca.business_date == ctx.today, ca.allowed == 1)
+            .where(ids_in(ctx.conn, ca.customer_id, ids), ca.business_date == ctx.today, ca.allowed == 1)
             .group_by(ca.customer_id, ca.channel)
         ):
             today[cid][channel] = int(n)
@@ -93,7 +94,7 @@ def load_facts(ctx: Ctx, customer_ids: list[int], at: datetime) -> dict[int, Fac
             ctx.conn.execute(
                 select(ca.customer_id, func.count())
                 .where(
-                    ca.customer_id.in_(ids),
+                    ids_in(ctx.conn, ca.customer_id, ids),
                     ca.channel == "call",
                     ca.allowed == 1,
                     ca.party == "customer",
@@ -106,7 +107,9 @@ def load_facts(ctx: Ctx, customer_ids: list[int], at: datetime) -> dict[int, Fac
         talked = dict(
             ctx.conn.execute(
                 select(ca.customer_id, func.max(ca.at))
-                .where(ca.customer_id.in_(ids), ca.channel == "call", ca.reached == 1, ca.at <= at)
+                .where(
+                    ids_in(ctx.conn, ca.customer_id, ids), ca.channel == "call", ca.reached == 1, ca.at <= at
+                )
                 .group_by(ca.customer_id)
             ).all()
         )

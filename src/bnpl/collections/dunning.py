@@ -10,12 +10,13 @@ from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from bnpl.collections.contacts import attempt_row, book, load_facts, request_for, send_time
 from bnpl.collections.strategy import Step, segment_for
 from bnpl.domain.contact_policy import ContactHistory, check_contact
 from bnpl.services.context import Ctx
+from bnpl.store.bulk import insert_rows
 from bnpl.store.frames import as_date
 from bnpl.store.tables import (
     account_ageing,
@@ -105,20 +106,12 @@ def run_strategy(ctx: Ctx) -> dict[str, Any]:
         elif step.action == "agency" and case is not None and case.agency_on is None:
             agency.append(case.id)
             actions.append({**base, "status": "done"})
-    ids_of: list[int] = []
-    if attempts:
-        ids_of = list(
-            ctx.conn.execute(
-                insert(contact_attempts).returning(contact_attempts.c.id, sort_by_parameter_order=True),
-                attempts,
-            ).scalars()
-        )
+    ids_of = insert_rows(ctx.conn, contact_attempts, attempts, ids=True)
     rows = []
     for a in actions:
         index = a.pop("attempt", None)
         rows.append({**a, "attempt_id": ids_of[index] if index is not None else None})
-    if rows:
-        ctx.conn.execute(insert(collection_actions), rows)
+    insert_rows(ctx.conn, collection_actions, rows)
     for i in range(0, len(agency), CHUNK):
         ctx.conn.execute(
             collection_cases.update()

@@ -39,6 +39,7 @@ from bnpl.services.accounts import apply_account_policy
 from bnpl.services.context import SYSTEM, Ctx, Platform
 from bnpl.services.ledger import post
 from bnpl.services.parties import OWED, overdue_orders
+from bnpl.store.bulk import among, chunks, insert_rows
 from bnpl.store.frames import as_date
 from bnpl.store.tables import (
     account_ageing,
@@ -144,14 +145,14 @@ def age(ctx: Ctx) -> dict[str, Any]:
         for cid, (dpd, amt) in accounts.items()
     ]
     if rows:
-        ctx.conn.execute(insert(account_ageing), rows)
+        insert_rows(ctx.conn, account_ageing, rows)
     _, before = _previous_ageing(ctx)
     gone = sorted(before.keys() - accounts.keys())
     written_off: set[int] = set()
-    for i in range(0, len(gone), CHUNK):
+    for chunk in chunks(ctx.conn, gone):
         written_off |= set(
             ctx.conn.execute(
-                select(a.customer_id).where(a.customer_id.in_(gone[i : i + CHUNK]), a.state == "charged_off")
+                select(a.customer_id).where(among(ctx.conn, a.customer_id, chunk), a.state == "charged_off")
             ).scalars()
         )
     rolls: dict[tuple[str, str], list[int]] = {}
@@ -258,8 +259,9 @@ def charge_late_fees(ctx: Ctx) -> dict[str, Any]:
     new = [(r, fee) for r, fee in fees.values() if r.late_fee_id is None]
     ids: dict[int, int] = {}
     if new:
-        inserted = ctx.conn.execute(
-            insert(obligations).returning(_o.order_id, _o.id, sort_by_parameter_order=True),
+        inserted = insert_rows(
+            ctx.conn,
+            obligations,
             [
                 {
                     "order_id": r.order_id,
@@ -275,8 +277,9 @@ def charge_late_fees(ctx: Ctx) -> dict[str, Any]:
                 }
                 for r, fee in new
             ],
-        ).all()
-        ids = {order_id: oid for order_id, oid in inserted}
+            ids=True,
+        )
+        ids = {r.order_id: oid for (r, _), oid in zip(new, inserted, strict=True)}
     grown = [{"oid": r.late_fee_id, "x": fee} for r, fee in fees.values() if r.late_fee_id is not None]
     if grown:
         ctx.conn.execute(
@@ -323,10 +326,10 @@ def charge_off(ctx: Ctx) -> dict[str, Any]:
     due = sorted(cid for cid, dpd in _ageing_today(ctx).items() if dpd >= limit)
     write_offs: list[postings.WriteOff] = []
     principal_by_customer: dict[int, int] = {}
-    for i in range(0, len(due), CHUNK):
+    for chunk in chunks(ctx.conn, due):
         for o in ctx.conn.execute(
             select(obligations)
-            .where(_o.customer_id.in_(due[i : i + CHUNK]), _o.status == "open")
+            .where(among(ctx.conn, _o.customer_id, chunk), _o.status == "open")
             .order_by(_o.customer_id, _o.id)
         ):
             p, f = o.principal - o.principal_paid, o.fee - o.fee_paid
@@ -336,9 +339,9 @@ def charge_off(ctx: Ctx) -> dict[str, Any]:
         return {"accounts": 0, "amount": 0}
     post(ctx, postings.charge_off(ctx.today, write_offs))
     ids = [w.obligation_id for w in write_offs]
-    for i in range(0, len(ids), CHUNK):
+    for chunk in chunks(ctx.conn, ids):
         ctx.conn.execute(
-            obligations.update().where(_o.id.in_(ids[i : i + CHUNK])).values(status="charged_off")
+            obligations.update().where(among(ctx.conn, _o.id, chunk)).values(status="charged_off")
         )
     a = credit_accounts.c
     ctx.conn.execute(

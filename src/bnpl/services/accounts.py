@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, func, select
 from bnpl.domain.account_policy import POLICY, AccountPolicy, next_state
 from bnpl.services import audit
 from bnpl.services.context import Ctx
+from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import audit_log, credit_accounts
 
 CHUNK = 5_000  # ids per IN list: PostgreSQL takes at most 65,535 parameters
@@ -34,10 +35,10 @@ def apply_account_policy(
     a = credit_accounts.c
     overdue = sorted(dpd)
     rows: list[Any] = []
-    for i in range(0, len(overdue), CHUNK):
+    for chunk in chunks(ctx.conn, overdue):
         rows += ctx.conn.execute(
             select(a.customer_id, a.state, a.frozen_by).where(
-                a.state == "active", a.customer_id.in_(overdue[i : i + CHUNK])
+                a.state == "active", among(ctx.conn, a.customer_id, chunk)
             )
         ).all()
     rows += ctx.conn.execute(
@@ -46,14 +47,14 @@ def apply_account_policy(
     since = datetime.combine(ctx.today - timedelta(days=365), time.min, tzinfo=UTC)
     freezing = [f"customer:{r.customer_id}" for r in rows if r.state == "active"]
     episodes: dict[str, int] = {}
-    for i in range(0, len(freezing), CHUNK):
+    for streams in chunks(ctx.conn, freezing):
         episodes |= dict(
             ctx.conn.execute(
                 select(audit_log.c.stream, func.count())
                 .where(
                     audit_log.c.action == "account.frozen",
                     audit_log.c.at >= since,
-                    audit_log.c.stream.in_(freezing[i : i + CHUNK]),
+                    among(ctx.conn, audit_log.c.stream, streams),
                 )
                 .group_by(audit_log.c.stream)
             ).all()

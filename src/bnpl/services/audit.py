@@ -19,6 +19,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from bnpl.services.context import Ctx
+from bnpl.store.bulk import among, chunks, insert_rows
 from bnpl.store.tables import audit_log
 
 GENESIS = "0" * 64
@@ -98,17 +99,17 @@ def record_many(
         return
     heads: dict[str, tuple[int, str]] = {}
     streams = sorted({r[0] for r in records})
-    latest = (
-        select(audit_log.c.stream, func.max(audit_log.c.seq).label("seq"))
-        .group_by(audit_log.c.stream)
-        .where(audit_log.c.stream.in_(bindparam("streams", expanding=True)))
-        .subquery()
-    )
-    query = select(audit_log.c.stream, audit_log.c.seq, audit_log.c.hash).join(
-        latest, (latest.c.stream == audit_log.c.stream) & (latest.c.seq == audit_log.c.seq)
-    )
-    for i in range(0, len(streams), 5_000):  # PostgreSQL takes at most 65,535 parameters
-        for row in ctx.conn.execute(query, {"streams": streams[i : i + 5_000]}):
+    for chunk in chunks(ctx.conn, streams):
+        latest = (
+            select(audit_log.c.stream, func.max(audit_log.c.seq).label("seq"))
+            .where(among(ctx.conn, audit_log.c.stream, chunk))
+            .group_by(audit_log.c.stream)
+            .subquery()
+        )
+        query = select(audit_log.c.stream, audit_log.c.seq, audit_log.c.hash).join(
+            latest, (latest.c.stream == audit_log.c.stream) & (latest.c.seq == audit_log.c.seq)
+        )
+        for row in ctx.conn.execute(query):
             heads[row.stream] = (row.seq, row.hash)
     rows = []
     for stream, action, entity, entity_id, before, after in records:
@@ -129,7 +130,7 @@ def record_many(
         rec["hash"] = _digest(rec)
         heads[stream] = (seq + 1, rec["hash"])
         rows.append(rec)
-    ctx.conn.execute(_APPEND, rows)
+    insert_rows(ctx.conn, audit_log, rows)
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ from sqlalchemy import func, select
 
 from bnpl.domain.ledger import CREDIT_NORMAL, Account, Entry
 from bnpl.services.context import Ctx
+from bnpl.store.bulk import insert_rows
 from bnpl.store.tables import journal_entries, ledger_lines
 
 _NEW_ENTRY = journal_entries.insert().returning(journal_entries.c.id)
-_NEW_LINES = ledger_lines.insert()
 
 
 def post(ctx: Ctx, entry: Entry) -> int:
@@ -24,8 +24,9 @@ def post(ctx: Ctx, entry: Entry) -> int:
             "created_at": ctx.now,
         },
     ).scalar_one()
-    ctx.conn.execute(
-        _NEW_LINES,
+    insert_rows(
+        ctx.conn,
+        ledger_lines,
         [
             {
                 "entry_id": entry_id,
