@@ -21,6 +21,7 @@ from bnpl.domain.plans import MIN_INSTALMENT, Plan, build_schedule
 from bnpl.services import audit
 from bnpl.services.context import Ctx
 from bnpl.services.ledger import post
+from bnpl.services.orders import open_obligations
 from bnpl.services.parties import change_account, lock_account
 from bnpl.services.repayments import paid_between
 from bnpl.store.tables import collection_cases, hardship_plans, obligations, orders
@@ -200,28 +201,7 @@ def _restructure(
             .values(principal=_o.principal_paid, fee=_o.fee_paid, status="converted"),
             [{"oid": o.id} for o in rows],
         )
-        ids = (
-            ctx.conn.execute(
-                insert(obligations).returning(_o.id, sort_by_parameter_order=True),
-                [
-                    {
-                        "order_id": order_id,
-                        "customer_id": customer_id,
-                        "seq": next_seq + 1 + i,
-                        "kind": "instalment",
-                        "due_date": s.due_date,
-                        "principal": s.principal,
-                        "fee": s.fee,
-                        "principal_paid": 0,
-                        "fee_paid": 0,
-                        "status": "open",
-                    }
-                    for i, s in enumerate(schedule)
-                ],
-            )
-            .scalars()
-            .all()
-        )
+        ids = open_obligations(ctx, order_id, customer_id, schedule, first_seq=next_seq + 1)
         ref = postings.OrderRef(customer_id, merchants[order_id], order_id)
         closed = [
             postings.ObligationAmounts(o.id, o.principal - o.principal_paid, o.fee - o.fee_paid)

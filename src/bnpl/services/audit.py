@@ -73,9 +73,24 @@ def record(
 ) -> None:
     """Append one record. The caller holds the lock that serialises ``stream``."""
     head = ctx.conn.execute(_HEAD, {"stream": stream}).first()
+    after_head = (head.seq, head.hash) if head else (0, GENESIS)
+    ctx.conn.execute(_APPEND, _chained(ctx, after_head, stream, action, entity, entity_id, before, after))
+
+
+def _chained(
+    ctx: Ctx,
+    head: tuple[int, str],
+    stream: str,
+    action: str,
+    entity: str,
+    entity_id: object,
+    before: dict[str, Any] | None,
+    after: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The record that follows ``head`` (its seq and hash) in ``stream``, with its own hash."""
     rec: dict[str, Any] = {
         "stream": stream,
-        "seq": head.seq + 1 if head else 1,
+        "seq": head[0] + 1,
         "at": ctx.now,
         "business_date": ctx.today,
         "actor": str(ctx.actor),
@@ -84,10 +99,10 @@ def record(
         "entity_id": str(entity_id),
         "before": before,
         "after": after,
-        "prev_hash": head.hash if head else GENESIS,
+        "prev_hash": head[1],
     }
     rec["hash"] = _digest(rec)
-    ctx.conn.execute(_APPEND, rec)
+    return rec
 
 
 def record_many(
@@ -113,22 +128,8 @@ def record_many(
             heads[row.stream] = (row.seq, row.hash)
     rows = []
     for stream, action, entity, entity_id, before, after in records:
-        seq, prev = heads.get(stream, (0, GENESIS))
-        rec: dict[str, Any] = {
-            "stream": stream,
-            "seq": seq + 1,
-            "at": ctx.now,
-            "business_date": ctx.today,
-            "actor": str(ctx.actor),
-            "action": action,
-            "entity": entity,
-            "entity_id": str(entity_id),
-            "before": before,
-            "after": after,
-            "prev_hash": prev,
-        }
-        rec["hash"] = _digest(rec)
-        heads[stream] = (seq + 1, rec["hash"])
+        rec = _chained(ctx, heads.get(stream, (0, GENESIS)), stream, action, entity, entity_id, before, after)
+        heads[stream] = (rec["seq"], rec["hash"])
         rows.append(rec)
     insert_rows(ctx.conn, audit_log, rows)
 

@@ -475,7 +475,7 @@ def provisional_trial_end(ctx: Ctx, shipped_on: date, trial_days: int) -> date:
     return shipped_on + timedelta(days=ctx.settings.assumed_delivery_days + trial_days)
 
 
-def _open_obligations(
+def open_obligations(
     ctx: Ctx, order_id: int, customer_id: int, schedule: list[Instalment], first_seq: int = 1
 ) -> list[int]:
     """Insert one open obligation per instalment; returns their ids in schedule order."""
@@ -507,7 +507,7 @@ def capture(ctx: Ctx, order_id: int) -> dict[str, Any]:
     customer_fee, merchant_fee = (fee, 0) if order["fee_payer"] == "customer" else (0, fee)
     trial_end = provisional_trial_end(ctx, ctx.today, order["trial_days"])
     schedule = build_schedule(plan, amount, trial_end, fee=customer_fee)
-    ids = _open_obligations(ctx, order_id, order["customer_id"], schedule)
+    ids = open_obligations(ctx, order_id, order["customer_id"], schedule)
     mdr = _mdr(amount, order["mdr_bps"])
     ref = postings.OrderRef(order["customer_id"], order["merchant_id"], order_id)
     post(
@@ -885,7 +885,7 @@ def convert_plan(ctx: Ctx, order_id: int, plan_code: str) -> dict[str, Any]:
         ),
         [{"oid": o.id, "st": "converted"} for o in old],
     )
-    ids = _open_obligations(ctx, order_id, order["customer_id"], schedule, first_seq=next_seq + 1)
+    ids = open_obligations(ctx, order_id, order["customer_id"], schedule, first_seq=next_seq + 1)
     post(
         ctx,
         postings.plan_conversion(
