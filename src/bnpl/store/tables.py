@@ -269,6 +269,7 @@ audit_log = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     UniqueConstraint("stream", "seq", name="uq_audit_log_stream_seq"),
+    Index("ix_audit_log_business_date", "business_date"),  # end of day's "no going back" check
 )
 
 # The model registry: every trained model is an immutable artefact (JSON, or LightGBM's own text
