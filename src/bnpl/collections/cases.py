@@ -30,7 +30,6 @@ from bnpl.store.tables import (
     promises,
 )
 
-CHUNK = 5_000
 VULNERABLE = ("hardship", "bereavement", "illness")
 AGENT_ROLES = ("agent", "field_agent", "specialist", "supervisor")
 

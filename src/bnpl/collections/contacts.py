@@ -41,7 +41,6 @@ from bnpl.store.tables import (
     record_notes,
 )
 
-CHUNK = 5_000
 FLAG_KINDS = ("cease_contact", "dispute", "hardship", "bereavement", "illness")
 OUTCOMES = ("reached", "no_answer", "left_message", "wrong_number", "refused", "sent")
 SEND_AT = time(10, 0)  # automated sends go out at 10:00 the customer's local time

@@ -16,7 +16,7 @@ from bnpl.collections.contacts import attempt_row, book, load_facts, request_for
 from bnpl.collections.strategy import Step, segment_for
 from bnpl.domain.contact_policy import ContactHistory, check_contact
 from bnpl.services.context import Ctx
-from bnpl.store.bulk import insert_rows
+from bnpl.store.bulk import among, chunks, insert_rows
 from bnpl.store.frames import as_date
 from bnpl.store.tables import (
     account_ageing,
@@ -27,7 +27,6 @@ from bnpl.store.tables import (
     obligations,
 )
 
-CHUNK = 5_000
 AUTOMATED = ("push", "sms", "email", "letter")
 TASKS = ("call", "field_visit")
 
@@ -62,11 +61,11 @@ def run_strategy(ctx: Ctx) -> dict[str, Any]:
     reminders = {cid: d for cid, d in _reminder_targets(ctx).items() if cid not in dpd}
     grades: dict[int, str | None] = {}
     ids = sorted(reminders)
-    for i in range(0, len(ids), CHUNK):
+    for chunk in chunks(ctx.conn, ids):
         grades |= dict(
             ctx.conn.execute(
                 select(credit_profiles.c.customer_id, credit_profiles.c.grade).where(
-                    credit_profiles.c.customer_id.in_(ids[i : i + CHUNK])
+                    among(ctx.conn, credit_profiles.c.customer_id, chunk)
                 )
             ).all()
         )
@@ -112,10 +111,10 @@ def run_strategy(ctx: Ctx) -> dict[str, Any]:
         index = a.pop("attempt", None)
         rows.append({**a, "attempt_id": ids_of[index] if index is not None else None})
     insert_rows(ctx.conn, collection_actions, rows)
-    for i in range(0, len(agency), CHUNK):
+    for chunk in chunks(ctx.conn, agency):
         ctx.conn.execute(
             collection_cases.update()
-            .where(collection_cases.c.id.in_(agency[i : i + CHUNK]))
+            .where(among(ctx.conn, collection_cases.c.id, chunk))
             .values(agency_on=ctx.today)
         )
     status: dict[str, int] = defaultdict(int)

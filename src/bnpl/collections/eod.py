@@ -3,8 +3,8 @@
 Steps, in order (each reads what the one before it wrote):
 
 - lifecycle   expire stale authorizations, assume overdue deliveries, settle merchants due today
-- settlements discounted settlements whose money came in: the rest is forgiven
 - late_fees   capped late fees on overdue orders, posted to the ledger
+- settlements discounted settlements whose money came in: the rest is forgiven
 - ageing      days past due and bucket of every delinquent account, and the day's roll rates
 - accounts    freeze on overdue, unfreeze on cure, block on repeated overdue
 - charge_off  write off accounts at the charge-off DPD
@@ -15,7 +15,8 @@ Steps, in order (each reads what the one before it wrote):
 
 Every step is one transaction, and every step either changes nothing when run twice (ageing,
 accounts, charge-off, cases: they compare the book with what it should be) or records that it ran
-for the date in ``eod_steps`` in the same transaction (late fees, the strategy's sends, funding).
+for the date in ``eod_steps`` in the same transaction (late fees, the strategy's sends, funding,
+the graph).
 So a second run of the same date changes nothing, and a run killed anywhere starts again where it
 died and ends with the same ledger as one that was never interrupted.
 """
@@ -53,7 +54,6 @@ from bnpl.store.tables import (
     roll_rates,
 )
 
-CHUNK = 5_000  # ids per IN list: PostgreSQL takes at most 65,535 parameters
 CRASH_AT = "BNPL_EOD_CRASH_AT"  # fault injection for the crash-resume test: kill -9 inside a step
 
 

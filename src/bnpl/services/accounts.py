@@ -19,7 +19,6 @@ from bnpl.services.context import Ctx
 from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import audit_log, credit_accounts
 
-CHUNK = 5_000  # ids per IN list: PostgreSQL takes at most 65,535 parameters
 _CHANGE = (
     credit_accounts.update()
     # only if nobody changed the line since it was read (staff, in another transaction)
