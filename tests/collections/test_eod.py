@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from bnpl.collections import contacts
 from bnpl.domain.delinquency import CollectionsPolicy, LateFeePolicy
 from bnpl.domain.ledger import Account
-from bnpl.services import checks, orders
+from bnpl.services import checks, orders, statements
 from bnpl.services.context import ADMIN, Platform
 from bnpl.store import tables as t
 from tests.collections import helpers as h
@@ -405,6 +405,9 @@ def test_two_hundred_days_of_end_of_day(platform: Platform, monkeypatch: pytest.
             assert h.balance(platform, Account.CUSTOMER_FEE.value, customer_id=never) == 0
             [case] = h.rows(platform, t.collection_cases, t.collection_cases.c.customer_id == never)
             assert (case.status, case.close_reason, case.closed_on) == ("closed", "charged_off", day)
+            with platform.read(ADMIN) as c:  # the statement still shows what is owed
+                seen = statements.statement(c, never)
+            assert (seen["total_owed"], seen["written_off_owed"]) == (0, written_off)
         if day == charge_off_day + timedelta(days=1):  # the day after, it rolls to charged off, not current
             rolled = [
                 (r.from_bucket, r.to_bucket, r.accounts)
