@@ -1,0 +1,1 @@
+"""The marketplace simulator: a synthetic season driven through the real services."""
