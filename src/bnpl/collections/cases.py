@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
 
+from bnpl.collections.strategy import segment_for
+from bnpl.domain.contact_policy import VULNERABILITIES
 from bnpl.domain.errors import InvalidInput, NotFound
 from bnpl.services import audit
 from bnpl.services.context import Ctx
@@ -30,14 +32,7 @@ from bnpl.store.tables import (
     promises,
 )
 
-VULNERABLE = ("hardship", "bereavement", "illness")
 AGENT_ROLES = ("agent", "field_agent", "specialist", "supervisor")
-
-
-def segment_for(grade: str | None) -> str:
-    from bnpl.collections.strategy import segment_for as from_grade
-
-    return from_grade(grade)
 
 
 def _in_chunks(ctx: Ctx, query_for: Any, ids: list[int]) -> list[Any]:
@@ -54,7 +49,7 @@ def vulnerable_customers(ctx: Ctx, customer_ids: list[int]) -> set[int]:
         for r in _in_chunks(
             ctx,
             lambda ids: select(f.customer_id).where(
-                among(ctx.conn, f.customer_id, ids), f.kind.in_(VULNERABLE), f.closed_at.is_(None)
+                among(ctx.conn, f.customer_id, ids), f.kind.in_(VULNERABILITIES), f.closed_at.is_(None)
             ),
             customer_ids,
         )

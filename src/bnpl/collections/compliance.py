@@ -14,15 +14,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bnpl.collections.contacts import aware
-from bnpl.domain.contact_policy import RULES, ContactHistory, ContactRequest, CustomerFlags, check_contact
+from bnpl.collections.contacts import aware, flags_from
+from bnpl.domain.contact_policy import RULES, ContactHistory, ContactRequest, check_contact
 from bnpl.domain.errors import InvalidInput
 from bnpl.domain.field_visits import breaches
 from bnpl.services.context import Ctx
 from bnpl.store.tables import contact_attempts, customer_flags, customers, field_visits
 
 CHUNK = 5_000
-VULNERABLE = {"hardship", "bereavement", "illness"}
 
 
 def report(ctx: Ctx, start: date, end: date) -> dict[str, Any]:
@@ -110,7 +109,7 @@ def _recheck(ctx: Ctx, made: list[Any], start: date) -> dict[str, Any]:
             request,
             at,
             zones[r.customer_id],
-            CustomerFlags("cease_contact" in kinds, "dispute" in kinds, frozenset(kinds & VULNERABLE)),
+            flags_from(kinds),
             history,
             ctx.settings.contact_policy,
         )

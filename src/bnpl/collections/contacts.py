@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,7 @@ from sqlalchemy import func, insert, select
 
 from bnpl.collections.strategy import StrategyBook, Template, load_book
 from bnpl.domain.contact_policy import (
+    VULNERABILITIES,
     ContactHistory,
     ContactPolicy,
     ContactRequest,
@@ -41,16 +43,24 @@ from bnpl.store.tables import (
     record_notes,
 )
 
-FLAG_KINDS = ("cease_contact", "dispute", "hardship", "bereavement", "illness")
+FLAG_KINDS = ("cease_contact", "dispute", *VULNERABILITIES)
 OUTCOMES = ("reached", "no_answer", "left_message", "wrong_number", "refused", "sent")
 SEND_AT = time(10, 0)  # automated sends go out at 10:00 the customer's local time
-_BOOK: list[StrategyBook] = []
 
 
+@cache
 def book() -> StrategyBook:
-    if not _BOOK:
-        _BOOK.append(load_book())
-    return _BOOK[0]
+    """The packaged strategy book, loaded once."""
+    return load_book()
+
+
+def flags_from(kinds: set[str]) -> CustomerFlags:
+    """The policy's view of the flags in force (``customer_flags.kind`` values)."""
+    return CustomerFlags(
+        cease_contact="cease_contact" in kinds,
+        dispute_open="dispute" in kinds,
+        vulnerable=frozenset(kinds & set(VULNERABILITIES)),
+    )
 
 
 def policy(ctx: Ctx) -> ContactPolicy:
@@ -69,23 +79,22 @@ def load_facts(ctx: Ctx, customer_ids: list[int], at: datetime) -> dict[int, Fac
     ca = contact_attempts.c
     out: dict[int, Facts] = {}
     for ids in chunks(ctx.conn, customer_ids):
-        ids_in = among  # one array parameter on PostgreSQL
         zones = dict(
             ctx.conn.execute(
-                select(customers.c.id, customers.c.timezone).where(ids_in(ctx.conn, customers.c.id, ids))
+                select(customers.c.id, customers.c.timezone).where(among(ctx.conn, customers.c.id, ids))
             ).all()
         )
         flags: dict[int, set[str]] = defaultdict(set)
         for cid, kind in ctx.conn.execute(
             select(customer_flags.c.customer_id, customer_flags.c.kind).where(
-                ids_in(ctx.conn, customer_flags.c.customer_id, ids), customer_flags.c.closed_at.is_(None)
+                among(ctx.conn, customer_flags.c.customer_id, ids), customer_flags.c.closed_at.is_(None)
             )
         ):
             flags[cid].add(kind)
         today: dict[int, dict[str, int]] = defaultdict(dict)
         for cid, channel, n in ctx.conn.execute(
             select(ca.customer_id, ca.channel, func.count())
-            .where(ids_in(ctx.conn, ca.customer_id, ids), ca.business_date == ctx.today, ca.allowed == 1)
+            .where(among(ctx.conn, ca.customer_id, ids), ca.business_date == ctx.today, ca.allowed == 1)
             .group_by(ca.customer_id, ca.channel)
         ):
             today[cid][channel] = int(n)
@@ -93,7 +102,7 @@ def load_facts(ctx: Ctx, customer_ids: list[int], at: datetime) -> dict[int, Fac
             ctx.conn.execute(
                 select(ca.customer_id, func.count())
                 .where(
-                    ids_in(ctx.conn, ca.customer_id, ids),
+                    among(ctx.conn, ca.customer_id, ids),
                     ca.channel == "call",
                     ca.allowed == 1,
                     ca.party == "customer",
@@ -107,7 +116,7 @@ def load_facts(ctx: Ctx, customer_ids: list[int], at: datetime) -> dict[int, Fac
             ctx.conn.execute(
                 select(ca.customer_id, func.max(ca.at))
                 .where(
-                    ids_in(ctx.conn, ca.customer_id, ids), ca.channel == "call", ca.reached == 1, ca.at <= at
+                    among(ctx.conn, ca.customer_id, ids), ca.channel == "call", ca.reached == 1, ca.at <= at
                 )
                 .group_by(ca.customer_id)
             ).all()
@@ -115,15 +124,10 @@ def load_facts(ctx: Ctx, customer_ids: list[int], at: datetime) -> dict[int, Fac
         for cid in ids:
             if cid not in zones:
                 continue
-            kinds = flags.get(cid, set())
             last = talked.get(cid)
             out[cid] = Facts(
                 zones[cid],
-                CustomerFlags(
-                    cease_contact="cease_contact" in kinds,
-                    dispute_open="dispute" in kinds,
-                    vulnerable=frozenset(kinds & {"hardship", "bereavement", "illness"}),
-                ),
+                flags_from(flags.get(cid, set())),
                 ContactHistory(
                     today_by_channel=today.get(cid, {}),
                     calls_last_7_days=int(calls.get(cid, 0)),

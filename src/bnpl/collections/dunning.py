@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bnpl.collections.contacts import attempt_row, book, load_facts, request_for, send_time
-from bnpl.collections.strategy import Step, segment_for
+from bnpl.collections.strategy import SEGMENTS, Step, segment_for
 from bnpl.domain.contact_policy import ContactHistory, check_contact
 from bnpl.services.context import Ctx
 from bnpl.store.bulk import among, chunks, insert_rows
@@ -34,7 +34,7 @@ TASKS = ("call", "field_visit")
 def _reminder_targets(ctx: Ctx) -> dict[int, int]:
     """Customers with an instalment due in the days the pre-due steps name: customer → days to due
     (the nearest one)."""
-    days = sorted({-s.day for seg in ("low", "high", "new") for s in book().steps_for("pre_due", seg)})
+    days = sorted({-s.day for seg in SEGMENTS for s in book().steps_for("pre_due", seg)})
     dates = [ctx.today + timedelta(days=d) for d in days]
     o = obligations.c
     rows = ctx.conn.execute(

@@ -22,6 +22,7 @@ from bnpl.collections.contacts import (
     book,
     load_facts,
     request_for,
+    set_flag,
     visible_case,
 )
 from bnpl.domain import postings
@@ -276,8 +277,6 @@ def record_outcome(
             )
         )
     if outcome == "dispute":
-        from bnpl.collections.contacts import set_flag
-
         set_flag(ctx, visit.customer_id, "dispute", f"raised at field visit {visit_id}")
     audit.record(
         ctx,

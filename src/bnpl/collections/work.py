@@ -3,7 +3,7 @@ and a supervisor's reassignment. Contacts themselves go through ``collections.co
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -148,7 +148,7 @@ def promise(ctx: Ctx, case_id: int, amount: int, due_on: date, agent_id: int | N
         raise InvalidState(f"case {case_id} is closed")
     if type(amount) is not int or amount <= 0:
         raise InvalidInput("a promise is a positive amount in fen")
-    if not ctx.today <= due_on <= date.fromordinal(ctx.today.toordinal() + 31):
+    if not ctx.today <= due_on <= ctx.today + timedelta(days=31):
         raise InvalidInput("a promise date is between today and 31 days from now")
     promise_id = ctx.conn.execute(
         insert(promises)
