@@ -19,9 +19,8 @@ from bnpl.domain.contact_policy import RULES, ContactHistory, ContactRequest, ch
 from bnpl.domain.errors import InvalidInput
 from bnpl.domain.field_visits import breaches
 from bnpl.services.context import Ctx
+from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import contact_attempts, customer_flags, customers, field_visits
-
-CHUNK = 5_000
 
 
 def report(ctx: Ctx, start: date, end: date) -> dict[str, Any]:
@@ -70,20 +69,25 @@ def _recheck(ctx: Ctx, made: list[Any], start: date) -> dict[str, Any]:
     earlier: dict[int, list[Any]] = defaultdict(list)
     zones: dict[int, str] = {}
     flags: dict[int, list[Any]] = defaultdict(list)
-    for i in range(0, len(ids), CHUNK):
-        chunk = ids[i : i + CHUNK]
+    for chunk in chunks(ctx.conn, ids):
         for r in ctx.conn.execute(
             select(contact_attempts)
-            .where(ca.customer_id.in_(chunk), ca.allowed == 1, ca.business_date >= start - timedelta(days=8))
+            .where(
+                among(ctx.conn, ca.customer_id, chunk),
+                ca.allowed == 1,
+                ca.business_date >= start - timedelta(days=8),
+            )
             .order_by(ca.id)
         ):
             earlier[r.customer_id].append(r)
         zones |= dict(
             ctx.conn.execute(
-                select(customers.c.id, customers.c.timezone).where(customers.c.id.in_(chunk))
+                select(customers.c.id, customers.c.timezone).where(among(ctx.conn, customers.c.id, chunk))
             ).all()
         )
-        for f in ctx.conn.execute(select(customer_flags).where(customer_flags.c.customer_id.in_(chunk))):
+        for f in ctx.conn.execute(
+            select(customer_flags).where(among(ctx.conn, customer_flags.c.customer_id, chunk))
+        ):
             flags[f.customer_id].append(f)
     violations = []
     for r in made:

@@ -15,13 +15,8 @@ from bnpl.domain.ledger import Account
 from bnpl.services import audit
 from bnpl.services.context import Ctx
 from bnpl.services.ledger import account_balance, post
+from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import ledger_lines, orders
-
-CHUNK = 5_000  # ids per IN list: PostgreSQL takes at most 65,535 parameters in one statement
-
-
-def _chunks(ids: list[int]) -> list[list[int]]:
-    return [ids[i : i + CHUNK] for i in range(0, len(ids), CHUNK)]
 
 
 def merchants_due(ctx: Ctx) -> list[int]:
@@ -55,13 +50,13 @@ def settle_merchant(ctx: Ctx, merchant_id: int) -> dict[str, Any] | None:
     if not order_ids:
         return None
     owed: dict[int, int] = {}
-    for chunk in _chunks(order_ids):
+    for chunk in chunks(ctx.conn, order_ids):
         owed.update(
             ctx.conn.execute(
                 select(ledger_lines.c.order_id, -func.sum(ledger_lines.c.amount))
                 .where(
                     ledger_lines.c.account == Account.MERCHANT_PAYABLE.value,
-                    ledger_lines.c.order_id.in_(chunk),
+                    among(ctx.conn, ledger_lines.c.order_id, chunk),
                 )
                 .group_by(ledger_lines.c.order_id)
             ).all()
@@ -71,8 +66,10 @@ def settle_merchant(ctx: Ctx, merchant_id: int) -> dict[str, Any] | None:
     receivable = account_balance(ctx, Account.MERCHANT_RECEIVABLE, merchant_id=merchant_id)
     offset = max(0, min(receivable, total))
     entry_id = post(ctx, postings.settlement(ctx.today, merchant_id, payables, offset)) if total else None
-    for chunk in _chunks(order_ids):
-        ctx.conn.execute(orders.update().where(orders.c.id.in_(chunk)).values(settled_on=ctx.today))
+    for chunk in chunks(ctx.conn, order_ids):
+        ctx.conn.execute(
+            orders.update().where(among(ctx.conn, orders.c.id, chunk)).values(settled_on=ctx.today)
+        )
     summary = {
         "merchant_id": merchant_id,
         "orders": len(order_ids),
