@@ -15,7 +15,9 @@ class Morning(FixedClock):
         return datetime.combine(self.day, time(2), tzinfo=UTC)  # 10:00 in Shanghai
 
 
-def test_an_agent_works_a_case_over_http(api: Api, platform: Platform) -> None:
+def bought_at_ten(api: Api, platform: Platform) -> tuple[int, str, str, date]:
+    """A shopper's 600-yuan order shipped and delivered, on a clock at 10:00 Shanghai time:
+    the customer's id and key, the merchant's key, and the bill's due date."""
     platform.clock = Morning(platform.clock.today())
     s = api.setup(limit=2000_00)
     cid, ckey, mkey = s["customer"]["id"], s["customer"]["api_key"], s["merchant"]["api_key"]
@@ -23,6 +25,11 @@ def test_an_agent_works_a_case_over_http(api: Api, platform: Platform) -> None:
     for step in ("capture", "deliver"):
         api.post(f"/orders/{order['id']}/{step}", mkey)
     due = date.fromisoformat(api.get(f"/orders/{order['id']}", ckey).json()["schedule"][0]["due_date"])
+    return cid, ckey, mkey, due
+
+
+def test_an_agent_works_a_case_over_http(api: Api, platform: Platform) -> None:
+    cid, ckey, mkey, due = bought_at_ten(api, platform)
     agent = api.post("/admin/collections/agents", ADMIN_KEY, {"name": "Ann", "role": "agent"}).json()
     sup = api.post("/admin/collections/agents", ADMIN_KEY, {"name": "Sam", "role": "supervisor"}).json()
     is_problem(
@@ -105,13 +112,7 @@ def test_an_agent_works_a_case_over_http(api: Api, platform: Platform) -> None:
 
 
 def test_agents_act_only_as_themselves_and_only_on_their_cases(api: Api, platform: Platform) -> None:
-    platform.clock = Morning(platform.clock.today())
-    s = api.setup(limit=2000_00)
-    cid, ckey, mkey = s["customer"]["id"], s["customer"]["api_key"], s["merchant"]["api_key"]
-    order = api.checkout(s, amount=600_00).json()
-    for step in ("capture", "deliver"):
-        api.post(f"/orders/{order['id']}/{step}", mkey)
-    due = date.fromisoformat(api.get(f"/orders/{order['id']}", ckey).json()["schedule"][0]["due_date"])
+    cid, ckey, mkey, due = bought_at_ten(api, platform)
     ann = api.post("/admin/collections/agents", ADMIN_KEY, {"name": "Ann", "role": "agent"}).json()
     platform.clock.day = due + timedelta(days=3)  # type: ignore[attr-defined]
     api.post("/admin/eod", ADMIN_KEY)
