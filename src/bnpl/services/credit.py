@@ -20,12 +20,13 @@ from bnpl.credit.assess import assess, score_population
 from bnpl.credit.dataset import Dataset
 from bnpl.credit.features import FEATURE_NAMES, NEUTRAL, compute_features
 from bnpl.credit.registry import Model, entry, promote, register, scoring_versions
-from bnpl.domain.credit import CreditAssessment, CreditPolicy, monthly_spend, review_limit
+from bnpl.domain.credit import CreditAssessment, CreditPolicy, LimitReview, monthly_spend, review_limit
 from bnpl.domain.decision import REASONS, score_reasons
 from bnpl.domain.errors import NotFound
 from bnpl.services import audit
 from bnpl.services.context import ADMIN, SYSTEM, Ctx, Platform
-from bnpl.services.parties import days_overdue, lock_account
+from bnpl.services.parties import days_overdue, lock_account, overdue_orders
+from bnpl.store.frames import as_date
 from bnpl.store.tables import credit_accounts, credit_models, credit_profiles, customers
 
 RESCORE_CHUNK = 5_000
@@ -240,17 +241,23 @@ def rescore(
         with platform.read() as c:
             frame = compute_features(c.conn, as_of, chunk)
         scored = score_population(model, frame) if model is not None else None
+        n = len(frame)
+        # whole columns to plain Python once: a pandas lookup per row cost most of a rescore
+        pd_bps = [None] * n if scored is None else [int(v) for v in scored["pd_bps"].reindex(frame.index)]
+        grade = [None] * n if scored is None else [str(v) for v in scored["grade"].reindex(frame.index)]
         rows = [
             {
                 "customer_id": int(cid),
                 "as_of": as_of,
-                "features": {k: float(v) for k, v in zip(FEATURE_NAMES, values, strict=True)},
+                "features": dict(zip(FEATURE_NAMES, values, strict=True)),
                 "model_version": champion,
-                "pd_bps": None if scored is None else int(scored.at[cid, "pd_bps"]),
-                "grade": None if scored is None else str(scored.at[cid, "grade"]),
+                "pd_bps": pd_bps[i],
+                "grade": grade[i],
                 "updated_at": as_of,
             }
-            for cid, values in zip(frame.index, frame.to_numpy(), strict=True)
+            for i, (cid, values) in enumerate(
+                zip(frame.index, frame.to_numpy(dtype=float).tolist(), strict=True)
+            )
         ]
         if scored is not None:
             for g, n in scored["grade"].value_counts().items():
@@ -276,7 +283,9 @@ _PROFILES = select(credit_profiles.c.customer_id, credit_profiles.c.features, cr
 
 def review_limits(platform: Platform, policy: CreditPolicy = CreditPolicy()) -> dict[str, Any]:
     """Raise clean payers' limits and cut deteriorated ones, from the latest rescoring; never below
-    what is in use. Each customer is one transaction under the account lock, audited."""
+    what is in use. Each change is one transaction under the account lock, audited. A snapshot of
+    every account is reviewed first, so only lines that would change take a lock (under the lock
+    the review runs again on the current account)."""
     with platform.read() as c:
         ids = list(
             c.conn.execute(
@@ -289,21 +298,45 @@ def review_limits(platform: Platform, policy: CreditPolicy = CreditPolicy()) -> 
     for chunk in _chunks(ids, RESCORE_CHUNK):
         with platform.read() as c:
             profiles = c.conn.execute(_PROFILES, {"ids": chunk}).all()
+            accounts = {
+                a.customer_id: a
+                for a in c.conn.execute(
+                    select(credit_accounts).where(credit_accounts.c.customer_id.in_(chunk))
+                )
+            }
+            overdue = _days_overdue_of(c, chunk)
+            now = c.now
         for p in profiles:
-            counts[platform.run(SYSTEM, partial(_review_one, profile=p, policy=policy))] += 1
+            account = accounts[p.customer_id]
+            if account.state != "active":
+                counts["keep"] += 1
+                continue
+            snapshot = _review(account, p, overdue.get(p.customer_id, 0), now, policy)
+            if snapshot.new_limit == account.credit_limit:  # nothing to write, no lock to take
+                counts[snapshot.change] += 1
+            else:
+                counts[platform.run(SYSTEM, partial(_review_one, profile=p, policy=policy))] += 1
     return {"reviewed": len(ids), **counts}
 
 
-def _review_one(ctx: Ctx, profile: Any, policy: CreditPolicy) -> str:
-    account = lock_account(ctx, profile.customer_id)
-    if account.state != "active":
-        return "keep"
+def _days_overdue_of(ctx: Ctx, customer_ids: list[int]) -> dict[int, int]:
+    """Days past due of each customer's oldest unpaid bill, for a snapshot review."""
+    q = overdue_orders(one_customer=False)
+    rows = ctx.conn.execute(
+        select(q.c.customer_id, func.min(q.c.first_due))
+        .where(q.c.customer_id.in_(customer_ids))
+        .group_by(q.c.customer_id),
+        {"today": ctx.today},
+    )
+    return {cid: (ctx.today - as_date(first)).days for cid, first in rows if first is not None}
+
+
+def _review(account: Any, profile: Any, overdue: int, now: datetime, policy: CreditPolicy) -> LimitReview:
     f = profile.features
-    overdue = days_overdue(ctx, profile.customer_id)  # today, under the lock: not the profile's
     raised = account.limit_raised_at
     if raised is not None and raised.tzinfo is None:
         raised = raised.replace(tzinfo=UTC)
-    review = review_limit(
+    return review_limit(
         limit=account.credit_limit,
         in_use=account.outstanding + account.holds,
         grade=profile.grade,
@@ -312,10 +345,18 @@ def _review_one(ctx: Ctx, profile: Any, policy: CreditPolicy) -> str:
         on_time_ratio=float(f.get("on_time_ratio", 1.0)),
         current_dpd=overdue,
         max_dpd_365d=max(int(f.get("max_dpd_365d", 0)), overdue),
-        days_since_raise=None if raised is None else (ctx.now - raised).days,
+        days_since_raise=None if raised is None else (now - raised).days,
         limit_given=account.limit_set_by is not None,
         policy=policy,
     )
+
+
+def _review_one(ctx: Ctx, profile: Any, policy: CreditPolicy) -> str:
+    account = lock_account(ctx, profile.customer_id)
+    if account.state != "active":
+        return "keep"
+    overdue = days_overdue(ctx, profile.customer_id)  # today, under the lock: not the profile's
+    review = _review(account, profile, overdue, ctx.now, policy)
     if review.new_limit != account.credit_limit:
         ctx.conn.execute(
             credit_accounts.update()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +18,7 @@ from bnpl.domain.money import DEFAULT_CURRENCY
 from bnpl.domain.orders import category_key
 from bnpl.services import audit
 from bnpl.services.context import Actor, Ctx
+from bnpl.store.bulk import insert_rows
 from bnpl.store.tables import api_keys, credit_accounts, customers, merchants, obligations, orders
 
 ACCOUNT_STATES = ("active", "frozen", "closed", "blocked")
@@ -25,9 +28,13 @@ def hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def _new_key(role: str) -> str:
+    return f"{role[0]}k_{secrets.token_urlsafe(24)}"
+
+
 def issue_key(ctx: Ctx, role: str, subject_id: int | None) -> str:
     """A new API key; only its hash is stored, so the raw key is shown once."""
-    raw = f"{role[0]}k_{secrets.token_urlsafe(24)}"
+    raw = _new_key(role)
     ctx.conn.execute(
         api_keys.insert().values(key_hash=hash_key(raw), role=role, subject_id=subject_id, created_at=ctx.now)
     )
@@ -111,6 +118,33 @@ def _optional_text(value: str | None, what: str, longest: int) -> str | None:
     return value.strip()
 
 
+@dataclass(frozen=True)
+class NewCustomer:
+    name: str
+    credit_limit: int
+    timezone: str = "Asia/Shanghai"
+    phone: str | None = None
+    address: str | None = None
+
+    def checked(self) -> NewCustomer:
+        """The same customer with tidied text, or InvalidInput saying what is wrong."""
+        _check_name(self.name, "customer name")
+        try:
+            ZoneInfo(self.timezone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise InvalidInput(
+                f"unknown time zone {self.timezone!r}; use an IANA name such as Asia/Shanghai"
+            ) from None
+        _check_int(self.credit_limit, "credit_limit", 0, 100_000_000)
+        return NewCustomer(
+            self.name.strip(),
+            self.credit_limit,
+            self.timezone,
+            _optional_text(self.phone, "phone", 32),
+            _optional_text(self.address, "address", 300),
+        )
+
+
 def create_customer(
     ctx: Ctx,
     name: str,
@@ -119,57 +153,88 @@ def create_customer(
     phone: str | None = None,
     address: str | None = None,
 ) -> dict[str, Any]:
+    [(customer_id, key)] = open_accounts(ctx, [NewCustomer(name, credit_limit, timezone, phone, address)])
+    return {**get_customer(ctx, customer_id), "api_key": key}
+
+
+def open_accounts(ctx: Ctx, people: Sequence[NewCustomer]) -> list[tuple[int, str]]:
+    """Open customers with their credit accounts and API keys, one statement per table (a
+    marketplace enrolling its shoppers opens thousands at once). All or nothing: one bad entry
+    refuses the lot. Returns each new customer's id and raw API key (shown this once)."""
     ctx.actor.require("admin")
-    _check_name(name, "customer name")
-    try:
-        ZoneInfo(timezone)
-    except (ValueError, ZoneInfoNotFoundError):
-        raise InvalidInput(
-            f"unknown time zone {timezone!r}; use an IANA name such as Asia/Shanghai"
-        ) from None
-    _check_int(credit_limit, "credit_limit", 0, 100_000_000)
-    customer_id = ctx.conn.execute(
-        customers.insert()
-        .values(
-            name=name.strip(),
-            timezone=timezone,
-            created_at=ctx.now,
-            phone=_optional_text(phone, "phone", 32),
-            address=_optional_text(address, "address", 300),
-        )
-        .returning(customers.c.id)
-    ).scalar_one()
-    ctx.conn.execute(
-        credit_accounts.insert().values(
-            customer_id=customer_id,
-            currency=DEFAULT_CURRENCY,
-            credit_limit=credit_limit,
-            outstanding=0,
-            holds=0,
-            credit_balance=0,
-            state="active",
-            updated_at=ctx.now,
-            # a customer opened with no limit waits for the limit review to give one
-            limit_set_by="staff" if credit_limit > 0 else None,
-        )
+    checked = [p.checked() for p in people]
+    ids = insert_rows(
+        ctx.conn,
+        customers,
+        [
+            {
+                "name": p.name,
+                "timezone": p.timezone,
+                "created_at": ctx.now,
+                "phone": p.phone,
+                "address": p.address,
+            }
+            for p in checked
+        ],
+        ids=True,
     )
-    key = issue_key(ctx, "customer", customer_id)
-    view = get_customer(ctx, customer_id)
-    audit.record(ctx, f"customer:{customer_id}", "customer.created", "customer", customer_id, None, view)
-    return {**view, "api_key": key}
+    account_rows = [
+        {
+            "customer_id": customer_id,
+            "currency": DEFAULT_CURRENCY,
+            "credit_limit": p.credit_limit,
+            "outstanding": 0,
+            "holds": 0,
+            "credit_balance": 0,
+            "state": "active",
+            "updated_at": ctx.now,
+            # a customer opened with no limit waits for the limit review to give one
+            "limit_set_by": "staff" if p.credit_limit > 0 else None,
+        }
+        for customer_id, p in zip(ids, checked, strict=True)
+    ]
+    insert_rows(ctx.conn, credit_accounts, account_rows)
+    keys = [_new_key("customer") for _ in ids]
+    insert_rows(
+        ctx.conn,
+        api_keys,
+        [
+            {"key_hash": hash_key(k), "role": "customer", "subject_id": i, "created_at": ctx.now}
+            for i, k in zip(ids, keys, strict=True)
+        ],
+    )
+    audit.record_many(
+        ctx,
+        [
+            (
+                f"customer:{i}",
+                "customer.created",
+                "customer",
+                i,
+                None,
+                {"id": i, "name": p.name, "timezone": p.timezone, "account": account_view_of(row)},
+            )
+            for i, p, row in zip(ids, checked, account_rows, strict=True)
+        ],
+    )
+    return list(zip(ids, keys, strict=True))
 
 
 def account_view(row: Any) -> dict[str, Any]:
+    return account_view_of(row._mapping)
+
+
+def account_view_of(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
-        "currency": row.currency,
-        "limit": row.credit_limit,
-        "outstanding": row.outstanding,
-        "holds": row.holds,
-        "available": available_credit(row.credit_limit, row.outstanding, row.holds),
-        "credit_balance": row.credit_balance,
-        "state": row.state,
-        "own_limit": row.customer_limit,
-        "paused_until": row.paused_until.isoformat() if row.paused_until else None,
+        "currency": row["currency"],
+        "limit": row["credit_limit"],
+        "outstanding": row["outstanding"],
+        "holds": row["holds"],
+        "available": available_credit(row["credit_limit"], row["outstanding"], row["holds"]),
+        "credit_balance": row["credit_balance"],
+        "state": row["state"],
+        "own_limit": row.get("customer_limit"),
+        "paused_until": row["paused_until"].isoformat() if row.get("paused_until") else None,
     }
 
 

@@ -97,8 +97,10 @@ def generate(customers: int, seed: int, shape: WorldShape = WorldShape()) -> Wor
         }
     )
 
-    m = max(3, round(n * shape.merchants_per_1000 / 1000))
-    category = rng.choice(CATEGORIES, size=m, p=_category_weights())
+    # every category has a shop, however small the world; the rest follow the category mix
+    m = max(len(CATEGORIES), round(n * shape.merchants_per_1000 / 1000))
+    drawn = rng.choice(CATEGORIES, size=m - len(CATEGORIES), p=_category_weights())
+    category = rng.permutation(np.concatenate([np.array(CATEGORIES), drawn]))
     price = np.round(np.exp(rng.normal(np.log(_typical_price(category)), 0.35))).astype(np.int64)
     colluding = rng.random(m) < shape.colluding_merchant_share
     colluding[rng.integers(m)] |= bool(len(ring_members))  # a ring always has a merchant to use

@@ -1,0 +1,642 @@
+"""Run a season of the simulated marketplace through the real platform.
+
+Every checkout is ``orders.authorize`` (policy, rules, the champion model, limits), every shipment
+``capture``, every receipt ``deliver``, every return ``request_return`` + ``confirm_return``, every
+payment ``repayments.repay``, every call an agent's ``contacts.contact`` through the contact policy,
+and every night ``collections.eod.run_eod``. The simulator only plays the people: shoppers (with
+the hidden traits of ``population``), merchants shipping and taking goods back, an analyst on the
+review queue and the collections desk. What the platform cannot see — the true PD of each loan,
+its drawn fate, the control group's purchases — is kept in :class:`Truth` beside the database.
+
+Deterministic for a seed: the clock's time of day is set by the simulator, and the random numbers
+of each day and purpose come from their own stream (``seed, day, purpose``), so two policies run on
+the same world see the same shoppers wanting the same things on the same days.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import BigInteger, Engine, cast, event, func, select
+
+from bnpl.collections import cases as case_service
+from bnpl.collections import contacts as contact_service
+from bnpl.collections import work as collections_work
+from bnpl.collections.eod import run_eod
+from bnpl.credit.registry import Model, promote, register
+from bnpl.credit.synthetic import synthetic
+from bnpl.domain.errors import DomainError
+from bnpl.domain.orders import Item
+from bnpl.services import credit as credit_service
+from bnpl.services import orders as order_service
+from bnpl.services import parties, repayments
+from bnpl.services.context import ADMIN, Actor, FixedClock, Platform, Settings
+from bnpl.sim import behaviour as bh
+from bnpl.sim.behaviour import Behaviour
+from bnpl.sim.policy import SimPolicy
+from bnpl.sim.population import World, WorldShape, default_probability, generate
+from bnpl.store.db import make_engine
+from bnpl.store.migrate import upgrade
+from bnpl.store.tables import contact_attempts, obligations, order_items, orders
+
+START = date(2026, 3, 2)
+DB_NAME = "bnpl-sim.db"
+RESALE = ("phones", "gold", "gift_cards")
+STRESS_DAYS = 45  # how long a financial-stress shock lasts
+RESCORE_EVERY = 14  # days between rescorings of the whole population (the risk team's cadence)
+LIMIT_REVIEW_EVERY = 30
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    customers: int
+    days: int
+    seed: int
+    start: date = START
+    shape: WorldShape = field(default_factory=lambda: WorldShape(merchants_per_1000=4.0))
+    behaviour: Behaviour = field(default_factory=Behaviour)
+
+    def __post_init__(self) -> None:
+        if not 10 <= self.customers <= 2_000_000:
+            raise ValueError("customers must be 10 to 2,000,000")
+        if not 1 <= self.days <= 730:
+            raise ValueError("days must be 1 to 730")
+
+
+class SimClock(FixedClock):
+    """The business date the simulator moves, with timestamps at the time of day it sets."""
+
+    def __init__(self, day: date) -> None:
+        super().__init__(day)
+        self.at = time(2)  # 10:00 in Shanghai
+
+    def set(self, day: date, hour_utc: int, minute: int = 0) -> None:
+        self.day, self.at = day, time(hour_utc, minute)
+
+    def now(self) -> datetime:
+        return datetime.combine(self.day, self.at, tzinfo=UTC)
+
+
+@dataclass
+class Loan:
+    """A pay-later order as the simulator sees it, fate included."""
+
+    order_id: int
+    shopper: int
+    customer_id: int
+    merchant: int
+    amount: int
+    true_pd: float
+    bad: bool
+    bad_from: int  # the first instalment a bad loan leaves unpaid
+    lag: int  # days after (negative: before) each due date that the shopper pays
+    fraud: str
+    cured: bool = False
+
+
+@dataclass
+class Truth:
+    """What only the simulator knows, one row per purchase intent and per loan."""
+
+    intents: list[dict[str, Any]] = field(default_factory=list)
+    loans: dict[int, Loan] = field(default_factory=dict)
+    refused: Counter[str] = field(default_factory=Counter)  # the platform said no: call -> times
+
+    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        loans = pd.DataFrame([vars(loan) for loan in self.loans.values()])
+        return pd.DataFrame(self.intents), loans
+
+
+def sim_engine(out: Path) -> str:
+    """A fresh SQLite file in ``out`` for the season (a previous run's is replaced)."""
+    out.mkdir(parents=True, exist_ok=True)
+    db = out / DB_NAME
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{db}"
+
+
+def _scratch(engine: Engine) -> None:
+    """The season's database is scratch output that a crash would simply rerun: skip the fsyncs."""
+
+    @event.listens_for(engine, "connect")
+    def _fast(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA synchronous=OFF")
+        cur.close()
+
+    engine.dispose()  # connections made from now on get the pragma
+
+
+def champion_model(seed: int) -> Model:
+    """The model a fresh install starts with: a scorecard on the generated training table (the
+    platform has no history of its own yet)."""
+    return credit_service.learners()["scorecard"](synthetic(20_000, seed))
+
+
+class Simulation:
+    def __init__(self, config: SimConfig, policy: SimPolicy, out: Path, model: Model | None = None) -> None:
+        self.config, self.policy, self.out = config, policy, out
+        self.world: World = generate(config.customers, config.seed, config.shape)
+        self.clock = SimClock(config.start - timedelta(days=400))
+        url = sim_engine(out)
+        engine = make_engine(url)
+        upgrade(engine)
+        _scratch(engine)
+        settings = Settings(
+            database_url=url,
+            rules_path=policy.rules,
+            credit_policy=policy.credit,
+            collections=policy.collections,
+        )
+        self.platform = Platform(settings, clock=self.clock, engine=engine)
+        self.truth = Truth()
+        self.model = model if model is not None else champion_model(config.seed)
+        n = config.customers
+        self.customer_of = np.full(n, -1, dtype=np.int64)  # platform customer id of each shopper
+        self.shopper_of: dict[int, int] = {}
+        self.engagement = np.ones(n)
+        self.stressed_until = np.full(n, -1, dtype=np.int64)
+        setup = np.random.default_rng([config.seed, 0])
+        self.control = setup.random(n) < config.behaviour.control_share
+        self.follows = setup.choice(
+            len(self.world.creators),
+            size=n,
+            p=(f := self.world.creators["followers"].to_numpy(float)) / f.sum(),
+        )
+        self.stolen_on = np.where(
+            self.world.shoppers["fraud"].to_numpy() == "stolen",
+            setup.integers(min(10, config.days - 1), max(config.days - 10, min(10, config.days - 1) + 1), n),
+            -1,
+        )
+        self.mdr_bps = setup.integers(100, 301, len(self.world.merchants))
+        self.merchant_ids: list[int] = []
+        # plain lists for the per-order path (a pandas row lookup costs ~100 µs)
+        self.category = self.world.merchants["category"].tolist()
+        self.device = self.world.shoppers["device_id"].tolist()
+        self.address = self.world.shoppers["address"].tolist()
+        self.agent_ids: list[int] = []
+        self.ship_on: dict[int, int] = {}  # order id -> day it ships
+        self.deliver_on: dict[int, int] = {}
+        self.return_on: dict[int, int] = {}
+        self.promised: dict[int, int] = {}  # customer id -> day a promised payment comes
+        self.contacts: dict[int, Counter[str]] = {}  # customer id -> yesterday's contacts by channel
+        self._setup()
+
+    # --- set-up ---------------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        p = self.platform
+        for i, m in enumerate(self.world.merchants.itertuples()):
+            made = p.run(
+                ADMIN,
+                partial(
+                    parties.create_merchant,
+                    name=f"Shop {i + 1} ({m.category})",
+                    mdr_bps=int(self.mdr_bps[i]),
+                    categories=[m.category],
+                ),
+            )
+            self.merchant_ids.append(made["id"])
+        shoppers = self.world.shoppers
+        people = [
+            parties.NewCustomer(
+                name=f"Shopper {i + 1}",
+                credit_limit=self.policy.onboarding_limit,
+                timezone=tz,
+                phone=f"+86 139 {i % 10_000:04d} {i // 10_000 % 10_000:04d}",  # generated, not anyone's
+                address=address,
+            )
+            for i, (tz, address) in enumerate(zip(shoppers["timezone"], shoppers["address"], strict=True))
+        ]
+        for first in range(0, len(people), 5_000):
+            opened = p.run(ADMIN, partial(parties.open_accounts, people=people[first : first + 5_000]))
+            for offset, (customer_id, _key) in enumerate(opened):
+                self.customer_of[first + offset] = customer_id
+                self.shopper_of[customer_id] = first + offset
+        model = self.model
+
+        def champion(ctx: Any) -> None:
+            version = register(ctx.conn, model, "synthetic", {"source": {"dataset": "synthetic"}}, ctx.now)
+            promote(ctx.conn, version, "champion", ctx.now)
+
+        p.run(ADMIN, champion)
+        for i in range(self.policy.agents):
+            made = p.run(
+                ADMIN,
+                partial(
+                    case_service.create_agent,
+                    name=f"Agent {i + 1}",
+                    role="agent",
+                    skills=["M1", "M2", "M3", "M3+"],
+                ),
+            )
+            self.agent_ids.append(made["id"])
+        if self.policy.agents:
+            p.run(
+                ADMIN,
+                partial(
+                    case_service.create_agent,
+                    name="Specialist",
+                    role="specialist",
+                    skills=["M1", "M2", "M3", "M3+"],
+                ),
+            )
+
+    # --- the season -----------------------------------------------------------------------------
+
+    def run(self, on_day: Callable[[int], None] | None = None) -> Truth:
+        for day in range(self.config.days):
+            self.day(day)
+            if on_day:
+                on_day(day)
+        return self.truth
+
+    def date_of(self, day: int) -> date:
+        return self.config.start + timedelta(days=day)
+
+    def rng(self, day: int, purpose: int) -> np.random.Generator:
+        return np.random.default_rng([self.config.seed, day + 1, purpose])
+
+    def day(self, day: int) -> None:
+        today = self.date_of(day)
+        self.clock.set(today, 2)  # 10:00: merchants ship and deliver, customers pay
+        self._merchants(day)
+        self._payments(day)
+        self.clock.set(today, 1, 30)
+        if self.policy.analyst_reviews:
+            self._reviews(day)
+        self.clock.set(today, 3)  # 11:00: the desk calls
+        self._desk(day)
+        self._shopping(day)
+        self.clock.set(today, 15)  # 23:00: end of day
+        run_eod(self.platform)
+        self._read_contacts(today)
+        if day % RESCORE_EVERY == RESCORE_EVERY - 1:
+            credit_service.rescore(self.platform)
+        if day % LIMIT_REVIEW_EVERY == LIMIT_REVIEW_EVERY - 1:
+            credit_service.review_limits(self.platform, self.policy.credit)
+
+    # --- merchants: ship, deliver, take goods back ----------------------------------------------
+
+    def _merchants(self, day: int) -> None:
+        p = self.platform
+        for order_id in [o for o, d in self.ship_on.items() if d == day]:
+            del self.ship_on[order_id]
+            loan = self.truth.loans[order_id]
+            merchant = Actor("merchant", self.merchant_ids[loan.merchant])
+            if self._try(merchant, partial(order_service.capture, order_id=order_id)):
+                rng = self.rng(day, 1000 + order_id % 997)
+                if rng.random() < 0.85:  # the rest wait for end of day to assume delivery
+                    self.deliver_on[order_id] = day + int(rng.integers(2, 5))
+        for order_id in [o for o, d in self.deliver_on.items() if d == day]:
+            del self.deliver_on[order_id]
+            loan = self.truth.loans[order_id]
+            merchant = Actor("merchant", self.merchant_ids[loan.merchant])
+            if self._try(merchant, partial(order_service.deliver, order_id=order_id)):
+                self._maybe_return(day, loan)
+        for order_id in [o for o, d in self.return_on.items() if d == day]:
+            del self.return_on[order_id]
+            loan = self.truth.loans[order_id]
+            customer = Actor("customer", loan.customer_id)
+            with p.read(ADMIN) as ctx:
+                items = {sku: qty for sku, qty in _items(ctx, order_id) if qty > 0}
+            ret = self._try(
+                customer,
+                partial(order_service.request_return, order_id=order_id, items=items, reason="not as hoped"),
+            )
+            if ret:
+                merchant = Actor("merchant", self.merchant_ids[loan.merchant])
+                self._try(merchant, partial(order_service.confirm_return, return_id=ret["id"]))
+
+    def _maybe_return(self, day: int, loan: Loan) -> None:
+        if loan.fraud != "none":
+            return
+        m = self.world.merchants
+        rng = self.rng(day, 2000 + loan.order_id % 997)
+        goes_back = bh.returns(
+            rng,
+            m["return_rate"].to_numpy()[[loan.merchant]],
+            m["quality"].to_numpy()[[loan.merchant]],
+            self.config.behaviour,
+        )
+        if goes_back[0]:
+            self.return_on[loan.order_id] = day + int(rng.integers(1, 6))
+
+    def _try(self, actor: Actor, work: Callable[..., Any]) -> Any:
+        """A call the simulated person makes; the platform saying no is part of the story."""
+        try:
+            return self.platform.run(actor, work)
+        except DomainError as exc:
+            name = getattr(work, "func", work).__name__
+            self.truth.refused[f"{name}: {type(exc).__name__}"] += 1
+            return None
+
+    # --- shoppers pay (or do not) ---------------------------------------------------------------
+
+    def _payments(self, day: int) -> None:
+        today = self.date_of(day)
+        ob = obligations.c
+        owed = cast(func.sum(ob.principal + ob.fee - ob.principal_paid - ob.fee_paid), BigInteger)
+        with self.platform.read(ADMIN) as ctx:
+            rows = ctx.conn.execute(
+                select(ob.order_id, ob.due_date, ob.seq, ob.kind, owed.label("owed"))
+                .where(ob.status == "open", ob.due_date <= today + timedelta(days=3))
+                .group_by(ob.order_id, ob.due_date, ob.seq, ob.kind)
+                .order_by(ob.order_id, ob.due_date, ob.seq)
+            ).all()
+        bills: dict[int, list[Any]] = {}
+        for r in rows:
+            if r.owed > 0:
+                bills.setdefault(r.order_id, []).append(r)
+        behaviour = self.config.behaviour
+        shoppers = self.world.shoppers
+        # customers with a bad loan overdue: do they cure today?
+        overdue_bad: dict[int, bool] = {}  # customer id -> is it fraud?
+        for order_id, due in bills.items():
+            loan = self.truth.loans.get(order_id)
+            if loan and loan.bad and not loan.cured and due[0].due_date < today:
+                overdue_bad[loan.customer_id] = (
+                    overdue_bad.get(loan.customer_id, False) or loan.fraud != "none"
+                )
+        bad_customers = sorted(overdue_bad)
+        cured: set[int] = set()
+        if bad_customers:
+            worth = shoppers["worth"].to_numpy()[[self.shopper_of[c] for c in bad_customers]]
+            fraud = np.array([overdue_bad[c] for c in bad_customers])
+            chance = bh.cure_chance(
+                worth, [self.contacts.get(c, Counter()) for c in bad_customers], fraud, behaviour
+            )
+            draws = self.rng(day, 3).random(len(bad_customers))
+            for c, ch, u in zip(bad_customers, chance, draws, strict=True):
+                if u < ch or self.promised.get(c) == day:
+                    cured.add(c)
+        for order_id, due in bills.items():
+            loan = self.truth.loans.get(order_id)
+            if loan is None:
+                continue
+            if loan.customer_id in cured and loan.bad:
+                loan.cured, loan.lag = True, max(loan.lag, 0)
+            first = due[0]
+            stopped = (
+                loan.bad and not loan.cured and first.kind == "instalment" and first.seq >= loan.bad_from
+            )
+            if stopped or (loan.bad and not loan.cured and first.kind == "late_fee"):
+                continue
+            if today < first.due_date + timedelta(days=loan.lag):
+                continue
+            horizon = max(today, first.due_date)
+            amount = sum(b.owed for b in due if b.due_date <= horizon)
+            if amount > 0:
+                self._try(
+                    Actor("provider"),
+                    partial(
+                        repayments.repay,
+                        customer_id=loan.customer_id,
+                        amount=int(amount),
+                        provider_ref=f"sim-{order_id}-{day}",
+                        source="app",
+                        order_id=order_id,
+                    ),
+                )
+
+    # --- the analyst and the collections desk ---------------------------------------------------
+
+    def _reviews(self, day: int) -> None:
+        with self.platform.read(ADMIN) as ctx:
+            waiting = list(ctx.conn.execute(select(orders.c.id).where(orders.c.status == "review")).scalars())
+        rng = self.rng(day, 4)
+        for order_id in waiting:
+            loan = self.truth.loans.get(order_id)
+            if loan is None:
+                continue
+            # an analyst looks closer: most fraud shows itself, most honest orders pass
+            approve = rng.random() < (0.3 if loan.fraud != "none" else 0.85)
+            done = self._try(
+                ADMIN,
+                partial(
+                    order_service.decide_review, order_id=order_id, approve=approve, note="simulated analyst"
+                ),
+            )
+            if done and approve:
+                self.ship_on[order_id] = day + 1
+
+    def _desk(self, day: int) -> None:
+        today = self.date_of(day)
+        rng = self.rng(day, 5)
+        for agent_id in self.agent_ids:
+            actor = Actor("agent", agent_id)
+            work = self._try(
+                actor, partial(collections_work.queue, agent_id=agent_id, limit=self.policy.calls_per_agent)
+            )
+            for case in work or []:
+                if not any(t["channel"] == "call" for t in case["tasks"]):
+                    continue
+                outcome = str(rng.choice(["reached", "no_answer", "left_message"], p=[0.45, 0.4, 0.15]))
+                made = self._try(
+                    actor,
+                    partial(
+                        contact_service.contact,
+                        case_id=case["id"],
+                        agent_id=agent_id,
+                        template_id="collect_call",
+                        outcome=outcome,
+                    ),
+                )
+                if made and made["allowed"] and outcome == "reached" and rng.random() < 0.5:
+                    due_on = today + timedelta(days=3)
+                    promised = self._try(
+                        actor,
+                        partial(
+                            collections_work.promise,
+                            case_id=case["id"],
+                            amount=int(case["overdue_amount"]),
+                            due_on=due_on,
+                            agent_id=agent_id,
+                        ),
+                    )
+                    if promised and rng.random() < self.config.behaviour.promise_kept:
+                        self.promised[case["customer_id"]] = day + 3
+
+    def _read_contacts(self, today: date) -> None:
+        """What reached each customer today (sends, conversations): tomorrow's nudge to pay."""
+        a = contact_attempts.c
+        with self.platform.read(ADMIN) as ctx:
+            rows = ctx.conn.execute(
+                select(a.customer_id, a.channel, a.reached).where(a.business_date == today, a.allowed == 1)
+            ).all()
+        self.contacts = {}
+        for r in rows:
+            if r.channel == "call" and not r.reached:
+                continue
+            self.contacts.setdefault(r.customer_id, Counter())[r.channel] += 1
+
+    # --- shoppers shop --------------------------------------------------------------------------
+
+    def _shopping(self, day: int) -> None:
+        cfg, w = self.config, self.world
+        s, m, cr = w.shoppers, w.merchants, w.creators
+        rng = self.rng(day, 6)
+        n = len(s)
+        live_today = rng.random(len(cr)) < cfg.behaviour.live_days_share * cr["live_share"].to_numpy()
+        fraud = s["fraud"].to_numpy()
+        base = bh.intent_rate(
+            s["impulse"].to_numpy(), s["appetite"].to_numpy(), self.engagement, cfg.behaviour
+        )
+        base = np.where(np.isin(fraud, ["reseller", "ring"]), base * 2.5, base)
+        burst = np.where(
+            live_today[self.follows], cfg.behaviour.burst_per_hype * cr["hype"].to_numpy()[self.follows], 0
+        )
+        u = rng.random(n)
+        wants = u < base + burst
+        from_stream = wants & (u >= base)
+        stolen_now = (self.stolen_on >= 0) & ((self.stolen_on == day) | (self.stolen_on == day - 1))
+        wants |= stolen_now
+        # stress shocks start today for some
+        shock = rng.random(n) < s["stress_rate"].to_numpy() / 30
+        self.stressed_until = np.where(shock, day + STRESS_DAYS, self.stressed_until)
+        who = np.flatnonzero(wants)
+        k = len(who)
+        if k == 0:
+            return
+        colluding = np.flatnonzero(m["colluding"].to_numpy())
+        resale = np.flatnonzero(m["category"].isin(RESALE).to_numpy())
+        picks = rng.integers(0, len(m), k)
+        creator_merchant = cr["merchant"].to_numpy()[self.follows[who]]
+        video = rng.random(k) < 0.45
+        channel = np.where(from_stream[who], "live_stream", np.where(video, "short_video", "mall"))
+        merchant = np.where(channel == "mall", picks, creator_merchant)
+        kind = fraud[who].copy()
+        kind[stolen_now[who]] = "stolen"
+        for j, f in enumerate(kind):
+            if f == "ring" and len(colluding):
+                merchant[j] = colluding[rng.integers(len(colluding))]
+            elif f in ("reseller", "stolen") and len(resale):
+                merchant[j] = resale[rng.integers(len(resale))]
+        price = m["price"].to_numpy()[merchant]
+        qty = np.where(rng.random(k) < 0.15, 2, 1)
+        unit = np.maximum(np.round(price * np.exp(rng.normal(0, 0.3, k)) / 100) * 100, 100).astype(np.int64)
+        unit = np.where(np.isin(kind, ["stolen", "ring"]), unit * 2, unit)
+        amount = unit * qty
+        income, appetite, impulse = (s[c].to_numpy()[who] for c in ("income", "appetite", "impulse"))
+        p_without, p_with = bh.conversion(amount, income, appetite, impulse, cfg.behaviour)
+        stressed = self.stressed_until[who] >= day
+        true_pd = default_probability(s["worth"].to_numpy()[who], income, amount, kind, stressed)
+        fate = rng.random(k) < true_pd  # drawn for every intent: a declined loan's fate is known too
+        buy_u, bnpl_u = rng.random(k), rng.random(k)
+        hours = np.where(channel == "live_stream", rng.integers(11, 15, k), rng.integers(1, 15, k))
+        lags = bh.loan_lag(rng, s["worth"].to_numpy()[who], cfg.behaviour)
+        bad_from = np.where(rng.random(k) < 0.8, 1, 2)
+        plans = rng.random(k)
+        for j, shopper in enumerate(who):
+            row: dict[str, Any] = {
+                "day": day,
+                "shopper": int(shopper),
+                "control": bool(self.control[shopper]),
+                "channel": str(channel[j]),
+                "merchant": int(merchant[j]),
+                "amount": int(amount[j]),
+                "fraud": str(kind[j]),
+                "true_pd": float(true_pd[j]),
+                "fate_bad": bool(fate[j]),
+                "bnpl": False,
+                "order_id": None,
+                "outcome": None,
+                "purchased": False,
+            }
+            self.truth.intents.append(row)
+            fraudulent = kind[j] != "none"
+            if self.control[shopper]:
+                row["purchased"] = bool(buy_u[j] < p_without[j]) and not fraudulent
+                continue
+            if not fraudulent and buy_u[j] >= p_with[j]:
+                continue  # not even the offer makes this one buy
+            only_with_offer = buy_u[j] >= p_without[j]
+            wants_bnpl = fraudulent or only_with_offer or bnpl_u[j] < cfg.behaviour.bnpl_take_up
+            if not wants_bnpl:
+                row["purchased"] = True
+                continue
+            self.clock.set(self.date_of(day), int(hours[j]), int(rng.integers(0, 60)))
+            order = self._checkout(
+                int(shopper), int(merchant[j]), int(unit[j]), int(qty[j]), str(channel[j]), float(plans[j])
+            )
+            if order is None:
+                continue
+            row["order_id"], row["outcome"] = order["id"], order["decision"]["outcome"]
+            self.truth.loans[order["id"]] = Loan(
+                order_id=order["id"],
+                shopper=int(shopper),
+                customer_id=order["customer_id"],
+                merchant=int(merchant[j]),
+                amount=int(amount[j]),
+                true_pd=float(true_pd[j]),
+                bad=bool(fate[j]),
+                bad_from=int(bad_from[j]),
+                lag=int(lags[j]),
+                fraud=str(kind[j]),
+            )
+            if order["status"] == "authorized":
+                row["bnpl"] = row["purchased"] = True
+                self.ship_on[order["id"]] = day + 1
+                self.engagement[shopper] = min(self.engagement[shopper] + cfg.behaviour.stickiness, 2.0)
+            elif order["status"] == "declined":
+                # a buyer who would have bought anyway pays another way; one tempted by the offer walks
+                row["purchased"] = not only_with_offer and not fraudulent
+            # an order in review waits for the analyst (it ships if approved)
+
+    def _checkout(
+        self, shopper: int, merchant: int, unit: int, qty: int, channel: str, plan_u: float
+    ) -> dict[str, Any] | None:
+        customer_id = int(self.customer_of[shopper])
+        amount = unit * qty
+        plan = "pay_after_trial"
+        if amount >= 300_00 and plan_u < 0.45:
+            plan = "m3"
+        if amount >= 1_000_00 and plan_u < 0.2:
+            plan = "m6"
+        if amount >= 3_000_00 and plan_u < 0.08:
+            plan = "m12"
+        creator = int(self.follows[shopper])
+        cmd = order_service.AuthorizeCommand(
+            merchant_id=self.merchant_ids[merchant],
+            customer_id=customer_id,
+            items=[
+                Item(
+                    sku=f"sku-{merchant}-{unit}",
+                    category=self.category[merchant],
+                    unit_price=unit,
+                    quantity=qty,
+                )
+            ],
+            plan_code=plan,
+            channel=channel,
+            stream_id=f"stream-{creator}" if channel == "live_stream" else None,
+            creator_id=f"creator-{creator}" if channel != "mall" else None,
+            device_id=self.device[shopper],
+            address_hash=self.address[shopper],
+        )
+        order = self._try(
+            Actor("merchant", self.merchant_ids[merchant]), partial(order_service.authorize, cmd=cmd)
+        )
+        if order is None:
+            return None
+        return {**order, "customer_id": customer_id}
+
+
+def _items(ctx: Any, order_id: int) -> list[tuple[str, int]]:
+    """What of an order is still with the shopper, per SKU."""
+    i = order_items.c
+    return [
+        (r.sku, r.quantity - r.returned_quantity - r.pending_quantity)
+        for r in ctx.conn.execute(
+            select(i.sku, i.quantity, i.returned_quantity, i.pending_quantity).where(i.order_id == order_id)
+        )
+    ]

@@ -1,0 +1,484 @@
+"""The season's figures, read back from the platform's own records (ledger, decisions, ageing,
+cases, contacts) and, for what only the simulator knows (true PDs, the control group, the fate of
+declined loans), from its :class:`~bnpl.sim.engine.Truth`.
+
+Every money figure is integer fen summed from ledger lines or obligations; rates are floats. The
+report draws its charts from exactly this dictionary, and ``metrics.json`` is this dictionary, so a
+figure on the page is a figure in the file.
+
+Definitions a reader needs:
+
+* *approval rate*: approved checkouts (on the spot or after review) over all pay-later checkouts;
+* *conversion*: purchase intents that ended in a purchase, for shoppers shown the offer versus the
+  randomised control group never shown it; *uplift* is the relative difference;
+* *bad*: an order with a bill still unpaid 30 days after its due date (the label the platform
+  trains on, ``credit.platform_data.labels``); AUCs are over orders matured by the season's end;
+* *loss rate*: principal and fees written off, less recoveries, plus what is still owed 90 or more
+  days past due (not yet written off), over the amount financed (net of returns);
+* *capital employed*: cash paid out to merchants less cash collected from customers, day by day.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score, roc_curve
+from sqlalchemy import select
+
+from bnpl.credit.platform_data import labels
+from bnpl.domain.ledger import Account
+from bnpl.services.checks import check_ledger
+from bnpl.services.context import Ctx
+from bnpl.store.frames import read_frame
+from bnpl.store.tables import (
+    account_ageing,
+    collection_cases,
+    contact_attempts,
+    decisions,
+    journal_entries,
+    ledger_lines,
+    obligations,
+    orders,
+    roll_rates,
+)
+
+RECEIVABLE = (Account.CUSTOMER_PRINCIPAL.value, Account.CUSTOMER_FEE.value)
+INCOME = {
+    "mdr_income": Account.MDR_INCOME.value,
+    "fee_income": Account.FEE_INCOME.value,
+    "late_fee_income": Account.LATE_FEE_INCOME.value,
+    "recovery_income": Account.RECOVERY_INCOME.value,
+}
+CURE_WINDOW_DAYS = 14
+
+
+def measure(ctx: Ctx, intents: pd.DataFrame, loans: pd.DataFrame, start: date, end: date) -> dict[str, Any]:
+    """All the season's figures; ``end`` is the last business date simulated."""
+    lines = _ledger(ctx)
+    book = read_frame(
+        ctx.conn,
+        select(
+            orders.c.id.label("order_id"),
+            orders.c.customer_id,
+            orders.c.merchant_id,
+            orders.c.channel,
+            orders.c.amount,
+            orders.c.returned_amount,
+            orders.c.status,
+            orders.c.captured_on,
+            orders.c.decision_id,
+        ),
+    )
+    decided = read_frame(
+        ctx.conn, select(decisions.c.id, decisions.c.outcome, decisions.c.reasons, decisions.c.inputs)
+    )
+    bills = read_frame(
+        ctx.conn,
+        select(obligations.c.id, obligations.c.order_id, obligations.c.due_date, obligations.c.kind),
+    )
+    bills["due_date"] = pd.to_datetime(bills["due_date"])
+    problems = check_ledger(ctx)["problems"]
+    out: dict[str, Any] = {
+        "season": {"start": start.isoformat(), "end": end.isoformat(), "days": (end - start).days + 1},
+        "ledger_balanced": not problems,
+        "ledger_problems": problems[:20],
+    }
+    out.update(_decisions(book, decided, intents, loans))
+    out.update(_conversion(intents))
+    out["gmv_by_channel"] = _gmv(book, intents)
+    out["returns"] = _returns(book)
+    out["over_time"] = _over_time(lines, start, end)
+    out["delinquency"] = _delinquency(ctx)
+    out["vintages"] = _vintages(lines, bills, book, end)
+    out.update(_models(ctx, book, decided, loans, end))
+    out["collections"] = _collections(ctx)
+    out["economics"] = _economics(lines, bills, book, decided, loans, end)
+    capital = pd.Series(out["over_time"]["capital_employed"]).clip(lower=0)
+    financed = out["economics"]["totals"]["financed"]
+    season_turns = financed / capital.mean() if capital.mean() > 0 else None
+    out["economics"]["capital_turnover"] = {
+        "average_capital_employed": round(float(capital.mean())),
+        "season": None if season_turns is None else round(season_turns, 3),
+        "annualised": None if season_turns is None else round(season_turns * 365 / len(capital), 2),
+    }
+    out["loss_rate"] = out["economics"]["loss_rate"]
+    return out
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _ledger(ctx: Ctx) -> pd.DataFrame:
+    ll, je = ledger_lines.c, journal_entries.c
+    frame = read_frame(
+        ctx.conn,
+        select(
+            ll.account, ll.amount, ll.customer_id, ll.order_id, ll.obligation_id, je.business_date, je.kind
+        ).join(journal_entries, je.id == ll.entry_id),
+    )
+    frame["business_date"] = pd.to_datetime(frame["business_date"])
+    return frame
+
+
+def _rate(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+# --- decisions, fraud -----------------------------------------------------------------------------
+
+
+def _decisions(
+    book: pd.DataFrame, decided: pd.DataFrame, intents: pd.DataFrame, loans: pd.DataFrame
+) -> dict[str, Any]:
+    total = len(book)  # every checkout is an order row, declined ones included
+    approved = int((~book["status"].isin(["declined", "review"])).sum()) if total else 0
+    reasons: dict[str, int] = {}
+    declined = decided[decided["outcome"] != "approve"] if len(decided) else decided
+    for rs in declined.get("reasons", []):
+        for r in rs:
+            if r["code"] not in ("WITHIN_LIMIT", "STARTER_LIMIT"):
+                reasons[r["code"]] = reasons.get(r["code"], 0) + 1
+    outcomes = decided["outcome"].value_counts().to_dict() if len(decided) else {}
+    # fraud and good customers, by what the platform did with their checkouts
+    tried = intents[intents["order_id"].notna()].copy() if len(intents) else intents
+    fraud: dict[str, int] = {"caught": 0, "missed": 0, "good_declined": 0, "good_approved": 0}
+    if len(tried):
+        status = book.set_index("order_id")["status"]
+        tried["approved"] = ~tried["order_id"].astype(int).map(status).isin(["declined", "review"])
+        is_fraud = tried["fraud"] != "none"
+        fraud["caught"] = int((is_fraud & ~tried["approved"]).sum())
+        fraud["missed"] = int((is_fraud & tried["approved"]).sum())
+        good = ~is_fraud & ~tried["fate_bad"]
+        fraud["good_declined"] = int((good & ~tried["approved"]).sum())
+        fraud["good_approved"] = int((good & tried["approved"]).sum())
+    return {
+        "checkouts": total,
+        "approved": approved,
+        "approval_rate": _rate(approved, total),
+        "outcomes": {k: int(v) for k, v in sorted(outcomes.items())},
+        "top_decline_reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:8]),
+        "fraud": fraud,
+    }
+
+
+# --- conversion and stickiness ------------------------------------------------------------------
+
+
+def _conversion(intents: pd.DataFrame) -> dict[str, Any]:
+    groups: dict[str, Any] = {}
+    for name, control in (("offer", False), ("control", True)):
+        g = intents[intents["control"] == control] if len(intents) else intents
+        buyers = g[g["purchased"]].groupby("shopper").size() if len(g) else pd.Series(dtype=int)
+        groups[name] = {
+            "intents": len(g),
+            "purchases": int(g["purchased"].sum()) if len(g) else 0,
+            "conversion": _rate(int(g["purchased"].sum()), len(g)) if len(g) else None,
+            "buyers": len(buyers),
+            "repeat_rate": _rate(int((buyers >= 2).sum()), len(buyers)),
+        }
+    with_offer, without = groups["offer"]["conversion"], groups["control"]["conversion"]
+    uplift = round(with_offer / without - 1, 4) if with_offer is not None and without else None
+    return {"conversion": groups, "conversion_uplift": uplift}
+
+
+def _gmv(book: pd.DataFrame, intents: pd.DataFrame) -> dict[str, dict[str, int]]:
+    shipped = book[book["captured_on"].notna()]
+    bnpl = (shipped["amount"] - shipped["returned_amount"]).groupby(shipped["channel"]).sum()
+    direct = intents[intents["purchased"] & ~intents["bnpl"]] if len(intents) else intents
+    other = direct.groupby("channel")["amount"].sum() if len(direct) else pd.Series(dtype=int)
+    channels = sorted(set(bnpl.index) | set(other.index))
+    return {c: {"pay_later": int(bnpl.get(c, 0)), "paid_at_checkout": int(other.get(c, 0))} for c in channels}
+
+
+def _returns(book: pd.DataFrame) -> dict[str, Any]:
+    shipped = book[book["captured_on"].notna()]
+    returned = shipped[shipped["returned_amount"] > 0]
+    return {
+        "orders_shipped": len(shipped),
+        "orders_returned": len(returned),
+        "return_rate": _rate(len(returned), len(shipped)),
+        "amount_shipped": int(shipped["amount"].sum()),
+        "amount_returned": int(shipped["returned_amount"].sum()),
+        "by_channel": {
+            str(c): _rate(int((g["returned_amount"] > 0).sum()), len(g))
+            for c, g in shipped.groupby("channel")
+        },
+    }
+
+
+# --- the book over time -------------------------------------------------------------------------
+
+
+def _over_time(lines: pd.DataFrame, start: date, end: date) -> dict[str, list[Any]]:
+    days = pd.date_range(start, end, freq="D")
+
+    def running(accounts: tuple[str, ...], sign: int = 1) -> list[int]:
+        daily = lines[lines["account"].isin(accounts)].groupby("business_date")["amount"].sum()
+        return [int(v) * sign for v in daily.reindex(days, fill_value=0).cumsum()]
+
+    return {
+        "dates": [d.date().isoformat() for d in days],
+        "outstanding": running(RECEIVABLE),
+        # cash out to merchants less cash in from customers: what the funding facility carries
+        "capital_employed": running((Account.CASH.value,), -1),
+    }
+
+
+def _delinquency(ctx: Ctx) -> dict[str, Any]:
+    ageing = read_frame(
+        ctx.conn,
+        select(account_ageing.c.business_date, account_ageing.c.bucket, account_ageing.c.overdue_amount),
+    )
+    by_bucket: dict[str, list[int]] = {}
+    dates: list[str] = []
+    if len(ageing):
+        table = ageing.pivot_table(
+            index="business_date", columns="bucket", values="overdue_amount", aggfunc="sum", fill_value=0
+        ).sort_index()
+        dates = [str(d) for d in table.index]
+        by_bucket = {str(b): [int(v) for v in table[b]] for b in table.columns}
+    rolls = read_frame(
+        ctx.conn, select(roll_rates.c.from_bucket, roll_rates.c.to_bucket, roll_rates.c.accounts)
+    )
+    matrix: dict[str, dict[str, float]] = {}
+    if len(rolls):
+        totals = rolls.groupby(["from_bucket", "to_bucket"])["accounts"].sum()
+        for (frm, to), n in totals.items():
+            matrix.setdefault(str(frm), {})[str(to)] = int(n)
+        for frm, row in matrix.items():
+            whole = sum(row.values())
+            matrix[frm] = {to: round(n / whole, 4) for to, n in sorted(row.items())}
+    return {"dates": dates, "overdue_by_bucket": by_bucket, "roll_rates": matrix}
+
+
+def _vintages(lines: pd.DataFrame, bills: pd.DataFrame, book: pd.DataFrame, end: date) -> dict[str, Any]:
+    """Per month of shipment: the share of the amount financed that was 30+ days past due (or
+    written off), 30, 60, 90 … days after the month began."""
+    ob = bills[bills["kind"] == "instalment"]
+    shipped = book[book["captured_on"].notna()].copy()
+    if not len(ob) or not len(shipped):
+        return {}
+    shipped["vintage"] = pd.to_datetime(shipped["captured_on"]).dt.to_period("M").astype(str)
+    financed = (shipped["amount"] - shipped["returned_amount"]).groupby(shipped["vintage"]).sum()
+    principal = lines[lines["account"] == Account.CUSTOMER_PRINCIPAL.value]
+    curves: dict[str, list[float]] = {}
+    for vintage, group in shipped.groupby("vintage"):
+        month0 = pd.Period(vintage).start_time
+        mine = ob[ob["order_id"].isin(group["order_id"])]
+        lines_of = principal[principal["obligation_id"].isin(mine["id"])]
+        points = []
+        for k in range(1, 13):
+            cut = month0 + pd.Timedelta(days=30 * k)
+            if cut.date() > end:
+                break
+            late = mine[mine["due_date"] <= cut - pd.Timedelta(days=30)]
+            owed = lines_of[(lines_of["business_date"] <= cut) & lines_of["obligation_id"].isin(late["id"])]
+            bad = owed.groupby("obligation_id")["amount"].sum().clip(lower=0).sum()
+            written = lines[
+                (lines["account"] == Account.CREDIT_LOSS.value)
+                & lines["order_id"].isin(group["order_id"])
+                & (lines["business_date"] <= cut)
+            ]["amount"].sum()
+            points.append(
+                round(float(bad + written) / float(financed[vintage]), 4) if financed[vintage] else 0.0
+            )
+        curves[str(vintage)] = points
+    return {
+        "months_on_book": list(range(1, 13)),
+        "curves": curves,
+        "financed": {k: int(v) for k, v in financed.items()},
+    }
+
+
+# --- models --------------------------------------------------------------------------------------
+
+
+def _models(
+    ctx: Ctx, book: pd.DataFrame, decided: pd.DataFrame, loans: pd.DataFrame, end: date
+) -> dict[str, Any]:
+    as_of = datetime.combine(end + timedelta(days=1), time(0), tzinfo=UTC)
+    outcome = labels(ctx.conn, as_of)
+    empty = {"model_auc": None, "oracle_auc": None, "auc": {"orders": len(outcome), "bad": None}}
+    if not len(outcome) or not len(loans):
+        return empty
+    model_pd = {
+        int(row.id): (row.inputs.get("credit") or {}).get("pd") for row in decided.itertuples() if row.inputs
+    }
+    frame = outcome.merge(book[["order_id", "decision_id"]], on="order_id").merge(
+        loans[["order_id", "true_pd"]], on="order_id"
+    )
+    frame["model_pd"] = frame["decision_id"].map(model_pd)
+    frame = frame[frame["model_pd"].notna()]
+    if frame["bad"].nunique() < 2:
+        return {**empty, "auc": {"orders": len(frame), "bad": int(frame["bad"].sum())}}
+    y = frame["bad"].to_numpy()
+    result: dict[str, Any] = {
+        "model_auc": round(float(roc_auc_score(y, frame["model_pd"].astype(float))), 4),
+        "oracle_auc": round(float(roc_auc_score(y, frame["true_pd"])), 4),
+        "auc": {"orders": len(frame), "bad": int(y.sum())},
+    }
+    for name, score in (("model", frame["model_pd"].astype(float)), ("oracle", frame["true_pd"])):
+        fpr, tpr, _ = roc_curve(y, score)
+        keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 60)).astype(int))
+        result["auc"][f"{name}_roc"] = [[round(float(fpr[i]), 4), round(float(tpr[i]), 4)] for i in keep]
+    return result
+
+
+# --- collections ---------------------------------------------------------------------------------
+
+
+def _collections(ctx: Ctx) -> dict[str, Any]:
+    """Of the customers an action reached while their case was open, the share whose case closed
+    cured within two weeks — per action (a call counts as a conversation only if it reached them)."""
+    a = contact_attempts.c
+    tried = read_frame(
+        ctx.conn,
+        select(a.customer_id, a.channel, a.reached, a.business_date, a.allowed, a.rule).where(
+            a.case_id.is_not(None) | (a.purpose == "collect")
+        ),
+    )
+    cases = read_frame(
+        ctx.conn,
+        select(
+            collection_cases.c.customer_id,
+            collection_cases.c.opened_on,
+            collection_cases.c.closed_on,
+            collection_cases.c.close_reason,
+        ),
+    )
+    out: dict[str, Any] = {
+        "cases": len(cases),
+        "cured": int((cases["close_reason"] == "cured").sum()) if len(cases) else 0,
+    }
+    made = tried[tried["allowed"] == 1] if len(tried) else tried
+    out["blocked_by_rule"] = (
+        {str(k): int(v) for k, v in tried[tried["allowed"] == 0]["rule"].value_counts().items()}
+        if len(tried)
+        else {}
+    )
+    if not len(made) or not len(cases):
+        out["cure_rate_by_action"] = {}
+        return out
+    made = made.copy()
+    made["action"] = np.where(
+        (made["channel"] == "call") & (made["reached"] == 0), "call_unanswered", made["channel"]
+    )
+    made["business_date"] = pd.to_datetime(made["business_date"])
+    cured = cases[cases["close_reason"] == "cured"].copy()
+    cured["closed_on"] = pd.to_datetime(cured["closed_on"])
+    joined = made.merge(cured[["customer_id", "closed_on"]], on="customer_id", how="left")
+    joined["cured"] = (joined["closed_on"] >= joined["business_date"]) & (
+        joined["closed_on"] <= joined["business_date"] + pd.Timedelta(days=CURE_WINDOW_DAYS)
+    )
+    per = joined.groupby(["action", "customer_id", "business_date"])["cured"].any().reset_index()
+    out["cure_rate_by_action"] = {
+        str(action): {"contacts": len(g), "cure_rate": _rate(int(g["cured"].sum()), len(g))}
+        for action, g in per.groupby("action")
+    }
+    return out
+
+
+# --- unit economics ------------------------------------------------------------------------------
+
+
+def _economics(
+    lines: pd.DataFrame,
+    bills: pd.DataFrame,
+    book: pd.DataFrame,
+    decided: pd.DataFrame,
+    loans: pd.DataFrame,
+    end: date,
+) -> dict[str, Any]:
+    """Income less funding cost, losses and collection cost, in total and per order, merchant and
+    channel. Funding cost (booked for the whole book) is shared by each order's receivable-days;
+    collection cost (booked per customer) by each customer's orders."""
+    shipped = book[book["captured_on"].notna()].copy()
+    per_order = pd.DataFrame(index=shipped["order_id"].astype(int))
+    for name, account in INCOME.items():
+        sel = lines[lines["account"] == account]
+        per_order[name] = (-sel.groupby("order_id")["amount"].sum()).reindex(per_order.index, fill_value=0)
+    loss = lines[lines["account"] == Account.CREDIT_LOSS.value]
+    per_order["written_off"] = loss.groupby("order_id")["amount"].sum().reindex(per_order.index, fill_value=0)
+    # owed 90+ days past due and not written off: counted as lost
+    receivable = lines[lines["account"].isin(RECEIVABLE) & lines["obligation_id"].notna()]
+    balance = receivable.groupby("obligation_id")["amount"].sum()
+    due = bills.set_index("id")["due_date"]
+    long_due = due[due <= pd.Timestamp(end - timedelta(days=90))].index
+    late = balance[(balance > 0) & balance.index.isin(long_due)]
+    order_of = bills.set_index("id")["order_id"]
+    per_order["owed_90_plus"] = (
+        late.groupby(late.index.map(order_of)).sum().reindex(per_order.index, fill_value=0)
+    )
+    # funding cost (one figure for the whole book) shared by each order's receivable-days
+    funding = int(lines[lines["account"] == Account.FUNDING_COST.value]["amount"].sum())
+    days_left = (pd.Timestamp(end) - receivable["business_date"]).dt.days + 1
+    weight = (receivable["amount"] * days_left).groupby(receivable["order_id"]).sum().clip(lower=0)
+    weight = weight.reindex(per_order.index, fill_value=0)
+    per_order["funding_cost"] = _share(int(funding), weight)
+    cost = lines[lines["account"] == Account.COLLECTION_COST.value]
+    per_customer = cost.groupby("customer_id")["amount"].sum()
+    owner = shipped.set_index("order_id")["customer_id"].reindex(per_order.index)
+    counts = owner.map(owner.value_counts())
+    per_order["collection_cost"] = (owner.map(per_customer).fillna(0) / counts).round().astype(int)
+    financed = (shipped["amount"] - shipped["returned_amount"]).to_numpy()
+    per_order["financed"] = financed
+    model_pd = {int(r.id): (r.inputs.get("credit") or {}).get("pd") for r in decided.itertuples() if r.inputs}
+    pd_model = shipped["decision_id"].map(model_pd).fillna(np.nan).astype(float).to_numpy()
+    per_order["expected_loss_model"] = np.round(np.nan_to_num(pd_model) * financed).astype(int)
+    true_pd = loans.set_index("order_id")["true_pd"] if len(loans) else pd.Series(dtype=float)
+    per_order["expected_loss_true"] = np.round(
+        per_order.index.map(true_pd).fillna(0).to_numpy() * financed
+    ).astype(int)
+    per_order["net"] = (
+        per_order["mdr_income"]
+        + per_order["fee_income"]
+        + per_order["late_fee_income"]
+        + per_order["recovery_income"]
+        - per_order["funding_cost"]
+        - per_order["written_off"]
+        - per_order["owed_90_plus"]
+        - per_order["collection_cost"]
+    )
+    per_order["channel"] = shipped.set_index("order_id")["channel"].reindex(per_order.index)
+    per_order["merchant_id"] = shipped.set_index("order_id")["merchant_id"].reindex(per_order.index)
+    columns = [
+        "financed",
+        "mdr_income",
+        "fee_income",
+        "late_fee_income",
+        "recovery_income",
+        "funding_cost",
+        "written_off",
+        "owed_90_plus",
+        "collection_cost",
+        "expected_loss_model",
+        "expected_loss_true",
+        "net",
+    ]
+    totals = {c: int(per_order[c].sum()) for c in columns}
+    totals["funding_cost"] = int(funding)  # the ledger's figure, whatever rounding of the shares
+    totals["collection_cost"] = int(cost["amount"].sum())
+    lost = totals["written_off"] - totals["recovery_income"] + totals["owed_90_plus"]
+    return {
+        "totals": totals,
+        "orders": len(per_order),
+        "per_order": {c: round(totals[c] / len(per_order)) if len(per_order) else 0 for c in columns},
+        "by_channel": _grouped(per_order, "channel", columns),
+        "by_merchant": dict(list(_grouped(per_order, "merchant_id", columns).items())[:12]),
+        "loss_rate": _rate(lost, totals["financed"]) or 0.0,
+    }
+
+
+def _share(total: int, weight: pd.Series) -> pd.Series:
+    whole = float(weight.sum())
+    if not whole:
+        return pd.Series(0, index=weight.index)
+    return (weight / whole * total).round().astype(int)
+
+
+def _grouped(per_order: pd.DataFrame, key: str, columns: list[str]) -> dict[str, dict[str, int]]:
+    grouped = per_order.groupby(key)[columns].sum().sort_values("financed", ascending=False)
+    return {str(k): {c: int(v) for c, v in row.items()} for k, row in grouped.iterrows()}

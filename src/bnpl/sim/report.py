@@ -1,0 +1,272 @@
+"""The portfolio report: one self-contained HTML file (charts are inline SVG drawn by matplotlib,
+no script, no external file), drawn from the metrics dictionary alone — the same figures as
+``metrics.json``. Given two policies' metrics it shows them side by side."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from cycler import cycler
+from jinja2 import Environment, PackageLoader, select_autoescape
+from matplotlib.patches import Rectangle
+
+from bnpl.domain.money import format_fen
+
+Metrics = dict[str, Any]
+COLOURS = ["#2f6f9f", "#e07b39", "#5a9e5a", "#b04a5a", "#8a6fb0", "#9a8a5a", "#4aa0a8"]
+
+plt.rcParams.update(
+    {
+        "svg.fonttype": "none",  # text stays text: smaller, selectable, sharp
+        "font.family": "sans-serif",
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.prop_cycle": cycler(color=COLOURS),
+    }
+)
+
+
+def _svg(draw: Callable[[Any], None], width: float = 5.4, height: float = 2.9) -> str:
+    fig, ax = plt.subplots(figsize=(width, height))
+    try:
+        draw(ax)
+        fig.tight_layout()
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg")
+    finally:
+        plt.close(fig)
+    text = buf.getvalue()
+    text = text[text.index("<svg") :]
+    return re.sub(r'(width|height)="[\d.]+pt"', "", text, count=2)  # scales with the page
+
+
+def _yuan(fen: float) -> float:
+    return fen / 100
+
+
+def _empty(ax: Any, what: str) -> None:
+    ax.text(0.5, 0.5, f"no {what} this season", ha="center", va="center", color="#777")
+    ax.set_axis_off()
+
+
+# --- one chart per question ----------------------------------------------------------------------
+
+
+def chart_decisions(m: Metrics) -> str:
+    def draw(ax: Any) -> None:
+        reasons = m["top_decline_reasons"]
+        outcomes = m["outcomes"]
+        labels = [f"{k}" for k in outcomes] + [f"  {k}" for k in reasons]
+        values = list(outcomes.values()) + list(reasons.values())
+        if not values:
+            return _empty(ax, "checkouts")
+        colours = [COLOURS[0]] * len(outcomes) + [COLOURS[1]] * len(reasons)
+        ax.barh(range(len(values)), values, color=colours)
+        ax.set_yticks(range(len(values)), labels)
+        ax.invert_yaxis()
+        ax.set_xlabel("checkouts")
+        ax.legend(
+            handles=[Rectangle((0, 0), 1, 1, color=c) for c in COLOURS[:2]],
+            labels=["outcome", "reason when not approved"],
+            frameon=False,
+            loc="lower right",
+        )
+
+    return _svg(draw, height=3.3)
+
+
+def chart_conversion(m: Metrics) -> str:
+    def draw(ax: Any) -> None:
+        groups = m["conversion"]
+        names = ["conversion", "repeat_rate"]
+        x = range(len(names))
+        for i, (label, key) in enumerate((("offer shown", "offer"), ("control (no offer)", "control"))):
+            vals = [(groups[key][n] or 0) * 100 for n in names]
+            bars = ax.bar([v + i * 0.38 for v in x], vals, width=0.36, label=label)
+            ax.bar_label(bars, fmt="%.1f%%", fontsize=8)
+        ax.set_xticks([v + 0.19 for v in x], ["conversion of intents", "buyers who bought again"])
+        ax.set_ylabel("%")
+        ax.legend(frameon=False)
+
+    return _svg(draw)
+
+
+def chart_gmv(m: Metrics) -> str:
+    def draw(ax: Any) -> None:
+        gmv = m["gmv_by_channel"]
+        if not gmv:
+            return _empty(ax, "sales")
+        names = list(gmv)
+        later = [_yuan(gmv[c]["pay_later"]) for c in names]
+        direct = [_yuan(gmv[c]["paid_at_checkout"]) for c in names]
+        ax.bar(names, later, label="pay later (net of returns)")
+        ax.bar(names, direct, bottom=later, label="paid at checkout")
+        ax.set_ylabel("yuan")
+        ax.legend(frameon=False)
+
+    return _svg(draw)
+
+
+def chart_returns(m: Metrics) -> str:
+    def draw(ax: Any) -> None:
+        by = m["returns"]["by_channel"]
+        if not by:
+            return _empty(ax, "shipments")
+        bars = ax.bar(list(by), [(v or 0) * 100 for v in by.values()], color=COLOURS[3])
+        ax.bar_label(bars, fmt="%.1f%%", fontsize=8)
+        ax.set_ylabel("% of shipped orders returned in the trial")
+
+    return _svg(draw)
+
+
+def chart_over_time(m: Metrics) -> str:
+    def draw(ax: Any) -> None:
+        t = m["over_time"]
+        days = range(len(t["dates"]))
+        ax.plot(days, [_yuan(v) for v in t["outstanding"]], label="outstanding (owed by customers)")
+        ax.plot(days, [_yuan(v) for v in t["capital_employed"]], label="capital employed")
+        ax.set_xlabel(f"day of season (from {t['dates'][0]})")
+        ax.set_ylabel("yuan")
+        ax.legend(frameon=False)
+
+    return _svg(draw)
+
+
+def chart_buckets(m: Metrics) -> str:
+    def draw(ax: Any) -> None:
+        d = m["delinquency"]
+        if not d["dates"]:
+            return _empty(ax, "delinquency")
+        days = range(len(d["dates"]))
+        buckets = [b for b in ("M1", "M2", "M3", "M3+", "CO") if b in d["overdue_by_bucket"]]
+        ax.stackplot(days, *[[_yuan(v) for v in d["overdue_by_bucket"][b]] for b in buckets], labels=buckets)
+        ax.set_xlabel(f"days since {d['dates'][0]}")
+        ax.set_ylabel("yuan overdue")
+        ax.legend(frameon=False, loc="upper left")
+
+    return _svg(draw)
+
+
+def chart_vintages(m: Metrics) -> str:
+    def draw(ax: Any) -> None:
+        v = m["vintages"]
+        curves = v.get("curves") or {}
+        if not any(curves.values()):
+            return _empty(ax, "vintage old enough")
+        for name, points in curves.items():
+            ax.plot(range(1, len(points) + 1), [p * 100 for p in points], marker="o", label=name)
+        ax.set_xlabel("months on book")
+        ax.set_ylabel("% of amount financed 30+ DPD")
+        ax.legend(frameon=False, title="shipped in")
+
+    return _svg(draw)
+
+
+def chart_auc(m: Metrics) -> str:
+    def draw(ax: Any) -> None:
+        auc = m["auc"]
+        if m["model_auc"] is None:
+            return _empty(ax, "matured orders with both outcomes")
+        for name, key in (("champion model", "model"), ("oracle (true PD)", "oracle")):
+            pts = auc[f"{key}_roc"]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"{name}: AUC {m[key + '_auc']:.3f}")
+        ax.plot([0, 1], [0, 1], color="#bbb", linestyle="--", linewidth=0.8)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.legend(frameon=False, loc="lower right")
+
+    return _svg(draw, width=4.4, height=3.3)
+
+
+def chart_fraud(m: Metrics) -> str:
+    def draw(ax: Any) -> None:
+        f = m["fraud"]
+        names = ["fraud caught", "fraud missed", "good declined"]
+        bars = ax.bar(
+            names, [f["caught"], f["missed"], f["good_declined"]], color=[COLOURS[2], COLOURS[3], COLOURS[1]]
+        )
+        ax.bar_label(bars, fontsize=8)
+        ax.set_ylabel("checkouts")
+
+    return _svg(draw)
+
+
+def chart_cure(m: Metrics) -> str:
+    def draw(ax: Any) -> None:
+        by = m["collections"]["cure_rate_by_action"]
+        if not by:
+            return _empty(ax, "collections contact")
+        names = sorted(by, key=lambda k: -(by[k]["cure_rate"] or 0))
+        bars = ax.bar(names, [(by[k]["cure_rate"] or 0) * 100 for k in names], color=COLOURS[4])
+        ax.bar_label(
+            bars,
+            labels=[f"{(by[k]['cure_rate'] or 0) * 100:.0f}% of {by[k]['contacts']}" for k in names],
+            fontsize=7,
+        )
+        ax.set_ylabel("% cured within 14 days")
+        ax.tick_params(axis="x", labelrotation=20)
+
+    return _svg(draw)
+
+
+def chart_economics(m: Metrics) -> str:
+    def draw(ax: Any) -> None:
+        per = m["economics"]["per_order"]
+        parts = [
+            ("MDR", per["mdr_income"]),
+            ("instalment fees", per["fee_income"]),
+            ("late fees", per["late_fee_income"]),
+            ("recoveries", per["recovery_income"]),
+            ("funding", -per["funding_cost"]),
+            ("written off", -per["written_off"]),
+            ("90+ DPD", -per["owed_90_plus"]),
+            ("collection", -per["collection_cost"]),
+        ]
+        running = 0.0
+        for i, (_, value) in enumerate(parts):
+            ax.bar(i, _yuan(value), bottom=running, color=COLOURS[2] if value >= 0 else COLOURS[3])
+            running += _yuan(value)
+        ax.bar(len(parts), running, color=COLOURS[0])
+        ax.set_xticks(range(len(parts) + 1), [p[0] for p in parts] + ["net"], rotation=30, ha="right")
+        ax.set_ylabel("yuan per shipped order")
+        ax.axhline(0, color="#999", linewidth=0.6)
+
+    return _svg(draw)
+
+
+CHARTS: list[tuple[str, str, Callable[[Metrics], str]]] = [
+    ("decisions", "Approvals and declines, with the reasons given", chart_decisions),
+    (
+        "conversion",
+        "Conversion and repeat purchase, with the offer versus the control group",
+        chart_conversion,
+    ),
+    ("gmv", "Sales by channel", chart_gmv),
+    ("returns", "Trial returns", chart_returns),
+    ("capital", "Outstanding and capital employed", chart_over_time),
+    ("buckets", "Delinquency by bucket", chart_buckets),
+    ("vintages", "Vintage curves by month of shipment", chart_vintages),
+    ("auc", "The champion model against the oracle", chart_auc),
+    ("fraud", "Fraud caught and missed, good customers declined", chart_fraud),
+    ("cure", "Collections: cure rate by action", chart_cure),
+    ("economics", "Unit economics per shipped order", chart_economics),
+]
+
+
+def render(runs: list[tuple[str, Metrics]], title: str = "bnpl season report") -> str:
+    """The HTML page for one policy's season, or two side by side."""
+    env = Environment(loader=PackageLoader("bnpl.sim", "templates"), autoescape=select_autoescape())
+    env.filters["yuan"] = lambda fen: "—" if fen is None else format_fen(int(fen))
+    env.filters["pct"] = lambda v, digits=1: "—" if v is None else f"{v * 100:.{digits}f}%"
+    charts = [
+        {"id": key, "title": heading, "svgs": [draw(m) for _, m in runs]} for key, heading, draw in CHARTS
+    ]
+    return env.get_template("report.html.j2").render(title=title, runs=runs, charts=charts)
