@@ -31,7 +31,7 @@ class Behaviour:
     live_days_share: float = 0.25  # a creator streams on this share of days, times live_share
     control_share: float = 0.10  # shoppers who never see the offer (the randomised control group)
     bnpl_take_up: float = 0.35  # buyers who would buy anyway but still choose to pay later
-    offer_lift: float = 0.45  # the most the offer lifts conversion, for a strained budget
+    offer_lift: float = 0.8  # the most the offer lifts conversion, for a strained budget
     stickiness: float = 0.12  # each kept pay-later order raises the shopper's intent rate by this
     late_share: float = 0.10  # good loans paid a few days late
     cure_base: float = 0.006  # a bad loan's daily chance of curing, unprompted

@@ -29,11 +29,14 @@ from sqlalchemy import BigInteger, Engine, cast, event, func, select
 
 from bnpl.collections import cases as case_service
 from bnpl.collections import contacts as contact_service
+from bnpl.collections import visits as visit_service
 from bnpl.collections import work as collections_work
 from bnpl.collections.eod import run_eod
 from bnpl.credit.registry import Model, promote, register
 from bnpl.credit.synthetic import synthetic
+from bnpl.domain.delinquency import bucket_rank
 from bnpl.domain.errors import DomainError
+from bnpl.domain.field_visits import CONDUCT
 from bnpl.domain.orders import Item
 from bnpl.services import credit as credit_service
 from bnpl.services import orders as order_service
@@ -45,7 +48,7 @@ from bnpl.sim.policy import SimPolicy
 from bnpl.sim.population import World, WorldShape, default_probability, generate
 from bnpl.store.db import make_engine
 from bnpl.store.migrate import upgrade
-from bnpl.store.tables import contact_attempts, obligations, order_items, orders
+from bnpl.store.tables import contact_attempts, field_visits, obligations, order_items, orders
 
 START = date(2026, 3, 2)
 DB_NAME = "bnpl-sim.db"
@@ -188,6 +191,10 @@ class Simulation:
         self.deliver_on: dict[int, int] = {}
         self.return_on: dict[int, int] = {}
         self.promised: dict[int, int] = {}  # customer id -> day a promised payment comes
+        self.visits: dict[int, int] = {}  # approved field visit id -> the day of its slot
+        self.visit_asked: set[int] = set()  # cases with a visit requested
+        self.supervisor_id: int | None = None
+        self.field_agent_ids: list[int] = []
         self.contacts: dict[int, Counter[str]] = {}  # customer id -> yesterday's contacts by channel
         self._setup()
 
@@ -240,6 +247,19 @@ class Simulation:
                 ),
             )
             self.agent_ids.append(made["id"])
+        if self.policy.field_visits:
+            crew = [
+                ("Supervisor", "supervisor"),
+                ("Field agent A", "field_agent"),
+                ("Field agent B", "field_agent"),
+            ]
+            self.supervisor_id, *self.field_agent_ids = [
+                p.run(
+                    ADMIN,
+                    partial(case_service.create_agent, name=name, role=role, skills=["M2", "M3", "M3+"]),
+                )["id"]
+                for name, role in crew
+            ]
         if self.policy.agents:
             p.run(
                 ADMIN,
@@ -274,8 +294,9 @@ class Simulation:
         self.clock.set(today, 1, 30)
         if self.policy.analyst_reviews:
             self._reviews(day)
-        self.clock.set(today, 3)  # 11:00: the desk calls
+        self.clock.set(today, 3)  # 11:00: the desk calls, the supervisor decides, visits happen
         self._desk(day)
+        self._field_visits(day)
         self._shopping(day)
         self.clock.set(today, 15)  # 23:00: end of day
         run_eod(self.platform)
@@ -438,6 +459,18 @@ class Simulation:
                 actor, partial(collections_work.queue, agent_id=agent_id, limit=self.policy.calls_per_agent)
             )
             for case in work or []:
+                if self._visit_due(case):
+                    # the strategy suggests a visit: the agent asks the supervisor for one
+                    self._try(
+                        actor,
+                        partial(
+                            visit_service.request_visit,
+                            case_id=case["id"],
+                            agent_id=agent_id,
+                            reason="no payment after calls and letters",
+                        ),
+                    )
+                    self.visit_asked.add(case["id"])
                 if not any(t["channel"] == "call" for t in case["tasks"]):
                     continue
                 outcome = str(rng.choice(["reached", "no_answer", "left_message"], p=[0.45, 0.4, 0.15]))
@@ -465,6 +498,61 @@ class Simulation:
                     )
                     if promised and rng.random() < self.config.behaviour.promise_kept:
                         self.promised[case["customer_id"]] = day + 3
+
+    def _visit_due(self, case: dict[str, Any]) -> bool:
+        """The strategy suggests a visit and the case qualifies (what an agent reads on the case)."""
+        rules = self.policy.collections
+        return (
+            bool(self.field_agent_ids)
+            and case["id"] not in self.visit_asked
+            and any(t["channel"] == "field_visit" for t in case["tasks"])
+            and case["overdue_amount"] >= rules.visit_min_balance
+            and bucket_rank(case["bucket"]) >= bucket_rank(rules.visit_min_bucket)
+        )
+
+    def _field_visits(self, day: int) -> None:
+        """The supervisor approves yesterday's requests for a slot three days on (10:00 local,
+        both field agents); on the day the agents go and record what happened."""
+        if self.supervisor_id is None:
+            return
+        today, rng = self.date_of(day), self.rng(day, 7)
+        with self.platform.read(ADMIN) as ctx:
+            waiting = list(
+                ctx.conn.execute(
+                    select(field_visits.c.id).where(field_visits.c.status == "requested")
+                ).scalars()
+            )
+        supervisor = Actor("supervisor", self.supervisor_id)
+        a, b = self.field_agent_ids
+        for visit_id in waiting:
+            approved = self._try(
+                supervisor,
+                partial(
+                    visit_service.approve_visit,
+                    visit_id=visit_id,
+                    supervisor_id=self.supervisor_id,
+                    agent_a=a,
+                    agent_b=b,
+                    slot=datetime.combine(today + timedelta(days=3), time(10)),  # local time
+                ),
+            )
+            if approved:
+                self.visits[visit_id] = day + 3
+        for visit_id in [v for v, d in self.visits.items() if d == day]:
+            del self.visits[visit_id]
+            outcome = str(rng.choice(["met", "not_home", "promise"], p=[0.5, 0.3, 0.2]))
+            self._try(
+                Actor("field_agent", a),
+                partial(
+                    visit_service.record_outcome,
+                    visit_id=visit_id,
+                    agent_id=a,
+                    outcome=outcome,
+                    checklist=dict.fromkeys(CONDUCT, True),
+                    promise_amount=5_000 if outcome == "promise" else None,
+                    promise_date=today + timedelta(days=3) if outcome == "promise" else None,
+                ),
+            )
 
     def _read_contacts(self, today: date) -> None:
         """What reached each customer today (sends, conversations): tomorrow's nudge to pay."""

@@ -304,9 +304,9 @@ def _models(
     empty = {"model_auc": None, "oracle_auc": None, "auc": {"orders": len(outcome), "bad": None}}
     if not len(outcome) or not len(loans):
         return empty
-    model_pd = {
-        int(row.id): (row.inputs.get("credit") or {}).get("pd") for row in decided.itertuples() if row.inputs
-    }
+    credit = {int(row.id): row.inputs.get("credit") or {} for row in decided.itertuples() if row.inputs}
+    model_pd = {i: c.get("pd") for i, c in credit.items()}
+    thin_file = {i: c.get("thin_file") for i, c in credit.items()}
     frame = outcome.merge(book[["order_id", "decision_id"]], on="order_id").merge(
         loans[["order_id", "true_pd"]], on="order_id"
     )
@@ -320,11 +320,24 @@ def _models(
         "oracle_auc": round(float(roc_auc_score(y, frame["true_pd"])), 4),
         "auc": {"orders": len(frame), "bad": int(y.sum())},
     }
+    # a thin file (no bill fallen due yet) gives the model nothing to tell customers apart by
+    thin = frame["decision_id"].map(thin_file).fillna(True).astype(bool)
+    history = frame[~thin]
+    result["auc"]["with_history"] = {
+        "orders": len(history),
+        "bad": int(history["bad"].sum()),
+        "model_auc": _auc(history["bad"], history["model_pd"]),
+        "oracle_auc": _auc(history["bad"], history["true_pd"]),
+    }
     for name, score in (("model", frame["model_pd"].astype(float)), ("oracle", frame["true_pd"])):
         fpr, tpr, _ = roc_curve(y, score)
         keep = np.unique(np.linspace(0, len(fpr) - 1, min(len(fpr), 60)).astype(int))
         result["auc"][f"{name}_roc"] = [[round(float(fpr[i]), 4), round(float(tpr[i]), 4)] for i in keep]
     return result
+
+
+def _auc(y: pd.Series, score: pd.Series) -> float | None:
+    return round(float(roc_auc_score(y, score.astype(float))), 4) if y.nunique() == 2 else None
 
 
 # --- collections ---------------------------------------------------------------------------------

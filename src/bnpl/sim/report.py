@@ -16,10 +16,12 @@ import matplotlib.pyplot as plt
 from cycler import cycler
 from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from bnpl.domain.money import format_fen
 
 Metrics = dict[str, Any]
+THOUSANDS = FuncFormatter(lambda v, _pos: f"{v:,.0f}")
 COLOURS = ["#2f6f9f", "#e07b39", "#5a9e5a", "#b04a5a", "#8a6fb0", "#9a8a5a", "#4aa0a8"]
 
 plt.rcParams.update(
@@ -110,7 +112,8 @@ def chart_gmv(m: Metrics) -> str:
         ax.bar(names, later, label="pay later (net of returns)")
         ax.bar(names, direct, bottom=later, label="paid at checkout")
         ax.set_ylabel("yuan")
-        ax.legend(frameon=False)
+        ax.yaxis.set_major_formatter(THOUSANDS)
+        ax.legend(frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncols=2)
 
     return _svg(draw)
 
@@ -135,6 +138,7 @@ def chart_over_time(m: Metrics) -> str:
         ax.plot(days, [_yuan(v) for v in t["capital_employed"]], label="capital employed")
         ax.set_xlabel(f"day of season (from {t['dates'][0]})")
         ax.set_ylabel("yuan")
+        ax.yaxis.set_major_formatter(THOUSANDS)
         ax.legend(frameon=False)
 
     return _svg(draw)
@@ -150,6 +154,7 @@ def chart_buckets(m: Metrics) -> str:
         ax.stackplot(days, *[[_yuan(v) for v in d["overdue_by_bucket"][b]] for b in buckets], labels=buckets)
         ax.set_xlabel(f"days since {d['dates'][0]}")
         ax.set_ylabel("yuan overdue")
+        ax.yaxis.set_major_formatter(THOUSANDS)
         ax.legend(frameon=False, loc="upper left")
 
     return _svg(draw)
@@ -164,6 +169,7 @@ def chart_vintages(m: Metrics) -> str:
         for name, points in curves.items():
             ax.plot(range(1, len(points) + 1), [p * 100 for p in points], marker="o", label=name)
         ax.set_xlabel("months on book")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("% of amount financed 30+ DPD")
         ax.legend(frameon=False, title="shipped in")
 
