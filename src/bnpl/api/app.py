@@ -67,4 +67,7 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     ):
         app.include_router(router, responses=PROBLEMS)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    from bnpl import console
+
+    console.install(app)
     return app

@@ -412,7 +412,7 @@ def run_eod(platform: Platform) -> dict[str, Any]:
     from bnpl.collections import cases
     from bnpl.collections.plans import complete_settlements
     from bnpl.risk import graph
-    from bnpl.services import daily, exposure
+    from bnpl.services import daily, exposure, portfolio
 
     today = _check_date(platform)
     lifecycle = daily.run_lifecycle(platform)
@@ -427,6 +427,7 @@ def run_eod(platform: Platform) -> dict[str, Any]:
         ("charge_off", charge_off),
         ("collections", cases.run_collections),
         ("funding", once("funding", accrue_funding)),
+        ("snapshot", once("snapshot", portfolio.snapshot)),  # last: the day's figures, all in
     ):
         steps[name] = platform.run(SYSTEM, work)
         _crash_point(f"after:{name}")

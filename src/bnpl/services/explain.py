@@ -43,7 +43,7 @@ def get_decision(ctx: Ctx, decision_id: int) -> dict[str, Any]:
         view["credit"] = {k: credit[k] for k in shown}
     if a.role == "customer":  # which model and rules decided is for staff
         view["versions"] = {k: v for k, v in row["versions"].items() if k == "policy"}
-    if a.role in ("admin", "system"):
+    if a.role in ("admin", "system", "risk_analyst"):
         if credit:
             view["credit"] = credit  # rule internals are for staff, not for gaming
         hits = row["rule_hits"] or {"hits": [], "errors": []}

@@ -226,7 +226,7 @@ def _for_actor(ctx: Ctx, view: dict[str, Any]) -> dict[str, Any]:
 def _can_see(ctx: Ctx, order: Any) -> bool:
     a = ctx.actor
     return (
-        a.role in ("admin", "system")
+        a.role in ("admin", "system", "risk_analyst")
         or (a.role == "merchant" and a.subject_id == order["merchant_id"])
         or (a.role == "customer" and a.subject_id == order["customer_id"])
     )
@@ -978,7 +978,7 @@ def payoff(ctx: Ctx, order_id: int, amount: int) -> dict[str, Any]:
 
 def list_reviews(ctx: Ctx, limit: int = 100) -> list[dict[str, Any]]:
     """Orders waiting for an analyst, oldest first (they expire if nobody decides)."""
-    ctx.actor.require("admin")
+    ctx.actor.require("risk_analyst")
     ids = ctx.conn.execute(
         select(orders.c.id)
         .where(orders.c.status == OrderStatus.REVIEW.value)
@@ -990,7 +990,7 @@ def list_reviews(ctx: Ctx, limit: int = 100) -> list[dict[str, Any]]:
 
 def decide_review(ctx: Ctx, order_id: int, approve: bool, note: str) -> dict[str, Any]:
     """An analyst approves (the hold stays, the order is authorized) or declines (hold released)."""
-    ctx.actor.require("admin")
+    ctx.actor.require("risk_analyst")
     if not note.strip():
         raise InvalidInput("say why: the note is kept in the audit log")
     account, order = _lock_order(ctx, order_id)

@@ -19,7 +19,7 @@ from bnpl.store.tables import decisions
 def rule_stats(ctx: Ctx, since: date | None = None) -> list[dict[str, Any]]:
     """One entry per rule-set version: decisions and their outcomes, and per rule its live and
     shadow hits and the outcomes of the decisions it hit."""
-    ctx.actor.require("admin")
+    ctx.actor.require("risk_analyst")
     query = select(decisions.c.outcome, decisions.c.versions, decisions.c.rule_hits)
     if since is not None:
         query = query.where(decisions.c.business_date >= since)

@@ -107,6 +107,7 @@ decisions = Table(
     Column("rule_hits", JSON),  # live and shadow hits, and rules that could not be evaluated
     Column("business_date", Date, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_decisions_business_date", "business_date"),  # the day's decisions (portfolio snapshot)
 )
 
 orders = Table(
@@ -223,6 +224,7 @@ journal_entries = Table(
     Column("memo", Text, nullable=False),
     Column("reverses", BigInteger, ForeignKey("journal_entries.id"), unique=True),  # reversed at most once
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_journal_entries_business_date", "business_date"),  # the day's movements (snapshot)
 )
 
 ledger_lines = Table(
@@ -517,4 +519,37 @@ field_visits = Table(
     Column("cost", Money),
     Column("completed_at", DateTime(timezone=True)),
     Index("ix_field_visits_case", "case_id"),
+)
+
+# --- the ops console: staff and their sessions ---------------------------------------------------
+
+# A member of staff signing in to the console. The role decides the screens; an agent, field agent
+# or supervisor is linked to their collections agent, a merchant user to their merchant.
+staff_users = Table(
+    "staff_users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("password_hash", String(200), nullable=False),  # scrypt, with its salt and parameters
+    Column(
+        "role", String(16), nullable=False
+    ),  # admin | risk_analyst | agent | field_agent | supervisor | merchant
+    Column("agent_id", BigInteger, ForeignKey("collection_agents.id")),
+    Column("merchant_id", BigInteger, ForeignKey("merchants.id")),
+    Column("active", Integer, nullable=False, default=1),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# A signed-in session: the cookie carries a random token, the table only its hash; each session
+# has its own CSRF token for the forms it is shown.
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_id", BigInteger, ForeignKey("staff_users.id"), nullable=False),
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
 )

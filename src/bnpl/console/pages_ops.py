@@ -1,0 +1,324 @@
+"""Sign-in, the home page each role lands on, the portfolio dashboard and the customer 360."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
+
+from bnpl.console import charts
+from bnpl.console.staff import Staff, sign_in, sign_out
+from bnpl.console.web import (
+    COOKIE,
+    LOGIN_CSRF_COOKIE,
+    CsrfField,
+    StaffDep,
+    act,
+    allow,
+    back,
+    new_login_csrf,
+    platform_of,
+    render,
+    secure_cookies,
+)
+from bnpl.domain.errors import DomainError, NotFound
+from bnpl.services import credit as credit_service
+from bnpl.services import explain, statements
+from bnpl.services.context import SYSTEM, Ctx
+from bnpl.store.tables import (
+    collection_cases,
+    contact_attempts,
+    customers,
+    decisions,
+    eod_steps,
+    orders,
+    roll_rates,
+)
+
+router = APIRouter(prefix="/console")
+
+HOME = {
+    "admin": "/console/dashboard",
+    "risk_analyst": "/console/dashboard",
+    "supervisor": "/console/supervisor",
+    "agent": "/console/queue",
+    "field_agent": "/console/visits",
+    "merchant": "/console/merchant/orders",
+}
+DASHBOARD_ROLES = ("risk_analyst", "supervisor")
+CUSTOMER_ROLES = ("risk_analyst", "supervisor", "agent")
+
+
+# --- signing in and out --------------------------------------------------------------------------
+
+
+@router.get("/login")
+def login_page(request: Request) -> Response:
+    token = new_login_csrf()
+    response = render(request, "login.html.j2", None, csrf=token)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(request),
+        max_age=3600,
+    )
+    return response
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    username: Annotated[str, Form(max_length=64)],
+    password: Annotated[str, Form(max_length=200)],
+    csrf: CsrfField,
+) -> Response:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE)
+    if not expected or expected != csrf:
+        return back("/console/login", error="the sign-in form expired; try again")
+    try:
+        token, staff = platform_of(request).run(SYSTEM, lambda ctx: sign_in(ctx, username, password))
+    except DomainError as exc:
+        return back("/console/login", error=exc.detail)
+    response = RedirectResponse(HOME[staff.role], status_code=303)
+    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies(request))
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, staff: StaffDep, csrf: CsrfField) -> Response:
+    token = request.cookies.get(COOKIE, "")
+    act(request, staff, csrf, "console.signed_out", "staff", staff.user_id, lambda ctx: sign_out(ctx, token))
+    response = back("/console/login", message="signed out")
+    response.delete_cookie(COOKIE)
+    return response
+
+
+@router.get("")
+@router.get("/")
+def home(staff: StaffDep) -> Response:
+    return RedirectResponse(HOME[staff.role], status_code=303)
+
+
+# --- the portfolio dashboard -----------------------------------------------------------------------
+
+
+@router.get("/dashboard")
+def dashboard(request: Request, staff: StaffDep) -> Response:
+    allow(staff, *DASHBOARD_ROLES)
+    with platform_of(request).read(staff.actor) as ctx:
+        days = [
+            (str(d), s)
+            for d, s in ctx.conn.execute(
+                select(eod_steps.c.business_date, eod_steps.c.summary)
+                .where(eod_steps.c.step == "snapshot")
+                .order_by(eod_steps.c.business_date.desc())
+                .limit(90)
+            )
+        ][::-1]
+        latest_roll = ctx.conn.execute(
+            select(roll_rates.c.business_date).order_by(roll_rates.c.business_date.desc()).limit(1)
+        ).scalar()
+        rolls = (
+            ctx.conn.execute(select(roll_rates).where(roll_rates.c.business_date == latest_roll)).all()
+            if latest_roll
+            else []
+        )
+        today = ctx.today
+    return render(request, "dashboard.html.j2", staff, today=today, **_dashboard(days, rolls))
+
+
+def _dashboard(days: list[tuple[str, dict[str, Any]]], rolls: Sequence[Any]) -> dict[str, Any]:
+    """Headline figures and charts from the daily snapshots (the last 90 end-of-day records)."""
+    labels = [d for d, _ in days]
+    last = days[-1][1] if days else None
+    window = [s for _, s in days[-30:]]
+
+    def outcome(s: dict[str, Any], name: str, key: str = "count") -> int:
+        return int(s.get("decisions", {}).get(name, {}).get(key, 0))
+
+    def moved(s: dict[str, Any], account: str) -> int:
+        return int(s.get("movements", {}).get(account, 0))
+
+    decided = sum(outcome(s, o) for s in window for o in ("approve", "decline", "review", "approve_lower"))
+    approved = sum(outcome(s, "approve") for s in window)
+    headline = {
+        "outstanding": last["outstanding"] if last else 0,
+        "customers": last["customers"] if last else 0,
+        "checkouts_30d": decided,
+        "approval_rate_30d": approved / decided if decided else None,
+        "approved_amount_30d": sum(outcome(s, "approve", "amount") for s in window),
+        # what approvals became: principal put on the books by shipments, against what was approved
+        "shipped_30d": sum(
+            moved(s, "customer_principal_receivable") + moved(s, "customer_fee_receivable") for s in window
+        ),
+        "overdue": sum(b["amount"] for b in (last or {}).get("delinquent", {}).values()),
+        "written_off_90d": sum(moved(s, "credit_loss_expense") for _, s in days),
+        "recovered_90d": -sum(moved(s, "recovery_income") for _, s in days),
+    }
+    buckets = ("M1", "M2", "M3", "M3+")
+    graphs = {
+        "outstanding": charts.lines(
+            {"outstanding (yuan)": [s["outstanding"] / 100 for _, s in days]}, labels
+        ),
+        "decisions": charts.stacked(
+            {o: [outcome(s, o) for _, s in days] for o in ("approve", "approve_lower", "review", "decline")},
+            labels,
+        ),
+        "buckets": charts.stacked(
+            {
+                b: [s.get("delinquent", {}).get(b, {}).get("amount", 0) / 100 for _, s in days]
+                for b in buckets
+            },
+            labels,
+        ),
+        "losses": charts.stacked(
+            {
+                "written off (yuan)": [moved(s, "credit_loss_expense") / 100 for _, s in days],
+                "recovered (yuan)": [-moved(s, "recovery_income") / 100 for _, s in days],
+            },
+            labels,
+        ),
+    }
+    matrix: dict[str, dict[str, int]] = {}
+    for r in rolls:
+        matrix.setdefault(r.from_bucket, {})[r.to_bucket] = r.accounts
+    roll_table = {
+        frm: {to: n / sum(row.values()) for to, n in row.items()} for frm, row in sorted(matrix.items())
+    }
+    return {"headline": headline, "graphs": graphs, "rolls": roll_table, "days": len(days), "last": last}
+
+
+# --- customer 360 -------------------------------------------------------------------------------------
+
+
+def _may_see_customer(ctx: Ctx, staff: Staff, customer_id: int) -> None:
+    """Analysts and supervisors see any customer; an agent only the customers of their cases."""
+    allow(staff, *CUSTOMER_ROLES)
+    if staff.role == "agent":
+        mine = ctx.conn.execute(
+            select(collection_cases.c.id).where(
+                collection_cases.c.customer_id == customer_id, collection_cases.c.agent_id == staff.agent_id
+            )
+        ).first()
+        if mine is None:
+            raise HTTPException(404, "no such customer among your cases")
+
+
+@router.get("/customers")
+def find_customer(request: Request, staff: StaffDep, q: str = "") -> Response:
+    allow(staff, *CUSTOMER_ROLES)
+    if q.strip().isdigit():
+        return RedirectResponse(f"/console/customers/{int(q)}", status_code=303)
+    found: Sequence[Any] = []
+    if q.strip():
+        with platform_of(request).read(staff.actor) as ctx:
+            found = ctx.conn.execute(
+                select(customers.c.id, customers.c.name)
+                .where(customers.c.name.like(f"{q.strip()[:50]}%"))
+                .order_by(customers.c.id)
+                .limit(25)
+            ).all()
+    return render(request, "customers.html.j2", staff, q=q, found=found)
+
+
+@router.get("/customers/{customer_id}")
+def customer_360(request: Request, staff: StaffDep, customer_id: int) -> Response:
+    return _customer_page(request, staff, customer_id, revealed=None)
+
+
+@router.post("/customers/{customer_id}/reveal")
+def reveal(
+    request: Request,
+    staff: StaffDep,
+    customer_id: int,
+    csrf: CsrfField,
+    reason: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    """Personal data is masked; seeing it takes a reason, and the reason is kept in the audit log."""
+    if len(reason.strip()) < 5:
+        return back(
+            f"/console/customers/{customer_id}", error="say why you need to see it (at least 5 characters)"
+        )
+
+    def read(ctx: Ctx) -> dict[str, Any]:
+        _may_see_customer(ctx, staff, customer_id)
+        row = ctx.conn.execute(
+            select(customers.c.phone, customers.c.address).where(customers.c.id == customer_id)
+        ).first()
+        if row is None:
+            raise NotFound(f"customer {customer_id} not found")
+        return {"phone": row.phone, "address": row.address}
+
+    revealed = act(
+        request,
+        staff,
+        csrf,
+        "pii.revealed",
+        "customer",
+        customer_id,
+        read,
+        {"reason": reason.strip(), "fields": ["phone", "address"]},
+    )
+    return _customer_page(request, staff, customer_id, revealed)
+
+
+def _customer_page(
+    request: Request, staff: Staff, customer_id: int, revealed: dict[str, Any] | None
+) -> Response:
+    from bnpl.collections.contacts import flags_of
+    from bnpl.collections.work import mask
+
+    with platform_of(request).read(staff.actor) as ctx:
+        _may_see_customer(ctx, staff, customer_id)
+        person = ctx.conn.execute(select(customers).where(customers.c.id == customer_id)).first()
+        if person is None:
+            raise HTTPException(404, f"customer {customer_id} not found")
+        statement = statements.statement(ctx, customer_id, history_limit=60)
+        try:
+            credit = credit_service.customer_credit(ctx, customer_id)
+        except DomainError:
+            credit = None
+        their_orders = ctx.conn.execute(
+            select(orders).where(orders.c.customer_id == customer_id).order_by(orders.c.id.desc()).limit(30)
+        ).all()
+        decided = [
+            explain.get_decision(ctx, d)
+            for d in ctx.conn.execute(
+                select(decisions.c.id)
+                .where(decisions.c.customer_id == customer_id)
+                .order_by(decisions.c.id.desc())
+                .limit(15)
+            ).scalars()
+        ]
+        a = contact_attempts.c
+        contacts = ctx.conn.execute(
+            select(contact_attempts).where(a.customer_id == customer_id).order_by(a.id.desc()).limit(40)
+        ).all()
+        flags = flags_of(ctx, customer_id)
+        cases = ctx.conn.execute(
+            select(collection_cases)
+            .where(collection_cases.c.customer_id == customer_id)
+            .order_by(collection_cases.c.id.desc())
+        ).all()
+    pii = revealed or {"phone": mask(person.phone), "address": mask(person.address)}
+    return render(
+        request,
+        "customer.html.j2",
+        staff,
+        person=person,
+        pii=pii,
+        revealed=revealed is not None,
+        statement=statement,
+        credit=credit,
+        orders=their_orders,
+        decisions=decided,
+        contacts=contacts,
+        flags=flags,
+        cases=cases,
+    )

@@ -1,0 +1,108 @@
+"""Risk in the console: decisions search, the review queue, rules with versions and shadow
+statistics, models with their validation figures."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from functools import partial
+from typing import Annotated
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import Response
+from sqlalchemy import select
+
+from bnpl.console.web import CsrfField, StaffDep, allow, attempt, platform_of, render
+from bnpl.credit.registry import list_models
+from bnpl.domain.decision import Outcome
+from bnpl.services import explain
+from bnpl.services import orders as order_service
+from bnpl.services.rule_stats import rule_stats
+from bnpl.store.tables import decisions
+
+router = APIRouter(prefix="/console/risk")
+OUTCOMES = [o.value for o in Outcome]
+
+
+@router.get("/decisions")
+def decisions_search(
+    request: Request,
+    staff: StaffDep,
+    customer: int | None = None,
+    outcome: str = "",
+    day: date | None = None,
+    before: int | None = None,
+) -> Response:
+    """Newest first, 50 a page, by customer, outcome and business date (indexed: fast on a big book)."""
+    allow(staff, "risk_analyst")
+    if outcome and outcome not in OUTCOMES:
+        raise HTTPException(422, f"outcome is one of {', '.join(OUTCOMES)}")
+    d = decisions.c
+    query = select(d.id).order_by(d.id.desc()).limit(50)
+    if customer is not None:
+        query = query.where(d.customer_id == customer)
+    if outcome:
+        query = query.where(d.outcome == outcome)
+    if day is not None:
+        query = query.where(d.business_date == day)
+    if before is not None:
+        query = query.where(d.id < before)
+    with platform_of(request).read(staff.actor) as ctx:
+        found = [explain.get_decision(ctx, i) for i in ctx.conn.execute(query).scalars()]
+    return render(
+        request,
+        "decisions.html.j2",
+        staff,
+        found=found,
+        outcomes=OUTCOMES,
+        q={"customer": customer or "", "outcome": outcome, "day": day or ""},
+    )
+
+
+@router.get("/reviews")
+def reviews(request: Request, staff: StaffDep) -> Response:
+    allow(staff, "risk_analyst")
+    with platform_of(request).read(staff.actor) as ctx:
+        waiting = order_service.list_reviews(ctx, limit=100)
+    return render(request, "reviews.html.j2", staff, waiting=waiting)
+
+
+@router.post("/reviews/{order_id}")
+def decide_review(
+    request: Request,
+    staff: StaffDep,
+    order_id: int,
+    csrf: CsrfField,
+    approve: Annotated[bool, Form()],
+    note: Annotated[str, Form(max_length=300)] = "",
+) -> Response:
+    allow(staff, "risk_analyst")
+    return attempt(
+        "/console/risk/reviews",
+        f"order {order_id} {'approved' if approve else 'declined'}",
+        request,
+        staff,
+        csrf,
+        "review.decided",
+        "order",
+        order_id,
+        partial(order_service.decide_review, order_id=order_id, approve=approve, note=note),
+        {"approve": approve},
+    )
+
+
+@router.get("/rules")
+def rules(request: Request, staff: StaffDep) -> Response:
+    allow(staff, "risk_analyst")
+    platform = platform_of(request)
+    with platform.read(staff.actor) as ctx:
+        since = ctx.today - timedelta(days=30)
+        stats = rule_stats(ctx, since=since)  # the last 30 days: a page, not a batch job
+    return render(request, "rules.html.j2", staff, rules=platform.rules, stats=stats, since=since)
+
+
+@router.get("/models")
+def models(request: Request, staff: StaffDep) -> Response:
+    allow(staff, "risk_analyst")
+    with platform_of(request).read(staff.actor) as ctx:
+        registry = list_models(ctx.conn)
+    return render(request, "models.html.j2", staff, models=registry)

@@ -1,0 +1,199 @@
+"""Staff of the ops console: accounts, passwords, sessions, and who they act as in the services.
+
+Passwords are kept as scrypt hashes (standard library, salted, memory-hard). A session is a random
+token in an HttpOnly cookie; only its SHA-256 is stored, so a copy of the database signs nobody in.
+Each session has its own CSRF token, which every form posts back. Sign-ins, failed sign-ins and
+sign-outs are audited on the member of staff's own stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from bnpl.domain.errors import Forbidden, InvalidInput
+from bnpl.services import audit
+from bnpl.services.context import Actor, Ctx
+from bnpl.services.parties import hash_key
+from bnpl.store.tables import collection_agents, merchants, staff_sessions, staff_users
+
+ROLES = ("admin", "risk_analyst", "agent", "field_agent", "supervisor", "merchant")
+# the collections agent behind a console role: an "agent" may be a specialist
+AGENT_ROLES = {
+    "agent": ("agent", "specialist"),
+    "field_agent": ("field_agent",),
+    "supervisor": ("supervisor",),
+}
+SESSION_HOURS = 10  # one working day; then sign in again
+MIN_PASSWORD = 12
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
+    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${salt.hex()}${digest.hex()}"
+
+
+def password_matches(password: str, stored: str) -> bool:
+    try:
+        kind, n, r, p, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if kind != "scrypt":
+        return False
+    got = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p), dklen=32)
+    return hmac.compare_digest(got.hex(), digest)
+
+
+# a hash to compare against when the username is unknown, so a wrong name takes as long as a wrong
+# password (no telling which usernames exist by timing)
+_DUMMY = hash_password(secrets.token_hex(8))
+
+
+@dataclass(frozen=True)
+class Staff:
+    user_id: int
+    username: str
+    role: str
+    agent_id: int | None
+    merchant_id: int | None
+    agent_role: str | None  # the linked collections agent's role (agent or specialist, …)
+    csrf: str
+
+    @property
+    def actor(self) -> Actor:
+        """Who the services see: the same roles the API's keys carry."""
+        if self.role == "merchant":
+            return Actor("merchant", self.merchant_id)
+        if self.role in AGENT_ROLES:
+            return Actor(self.agent_role or self.role, self.agent_id)
+        return Actor(self.role)
+
+    @property
+    def stream(self) -> str:
+        return f"staff:{self.username}"
+
+
+def create_staff(
+    ctx: Ctx,
+    username: str,
+    password: str,
+    role: str,
+    agent_id: int | None = None,
+    merchant_id: int | None = None,
+) -> dict[str, Any]:
+    ctx.actor.require("admin")
+    name = username.strip().lower()
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "._-" for c in name):
+        raise InvalidInput("a username is 1-64 letters, digits, dots, dashes or underscores")
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"a password has at least {MIN_PASSWORD} characters")
+    if role in AGENT_ROLES:
+        agent_role = ctx.conn.execute(
+            select(collection_agents.c.role).where(collection_agents.c.id == agent_id)
+        ).scalar()
+        if agent_role not in AGENT_ROLES[role]:
+            raise InvalidInput(
+                f"a {role} is linked to a collections agent with role {' or '.join(AGENT_ROLES[role])}"
+            )
+    elif agent_id is not None:
+        raise InvalidInput(f"a {role} is not linked to a collections agent")
+    if role == "merchant":
+        if ctx.conn.execute(select(merchants.c.id).where(merchants.c.id == merchant_id)).first() is None:
+            raise InvalidInput("a merchant user is linked to an existing merchant (--merchant)")
+    elif merchant_id is not None:
+        raise InvalidInput(f"a {role} is not linked to a merchant")
+    if ctx.conn.execute(select(staff_users.c.id).where(staff_users.c.username == name)).first():
+        raise InvalidInput(f"username {name!r} is taken")
+    user_id = ctx.conn.execute(
+        staff_users.insert()
+        .values(
+            username=name,
+            password_hash=hash_password(password),
+            role=role,
+            agent_id=agent_id,
+            merchant_id=merchant_id,
+            active=1,
+            created_at=ctx.now,
+        )
+        .returning(staff_users.c.id)
+    ).scalar_one()
+    view = {"id": user_id, "username": name, "role": role, "agent_id": agent_id, "merchant_id": merchant_id}
+    audit.record(ctx, f"staff:{name}", "staff.created", "staff", user_id, None, view)
+    return view
+
+
+def sign_in(ctx: Ctx, username: str, password: str) -> tuple[str, Staff]:
+    """A new session for the right password; the raw token goes in the cookie, never the table."""
+    name = username.strip().lower()
+    user = ctx.conn.execute(select(staff_users).where(staff_users.c.username == name)).first()
+    ok = password_matches(password, user.password_hash if user else _DUMMY)
+    if user is None or not ok or not user.active:
+        if user is not None:
+            audit.record(ctx, f"staff:{name}", "staff.sign_in_failed", "staff", user.id, None, None)
+        raise Forbidden("wrong username or password")
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    ctx.conn.execute(
+        staff_sessions.insert().values(
+            token_hash=hash_key(token),
+            user_id=user.id,
+            csrf=csrf,
+            created_at=ctx.now,
+            expires_at=ctx.now + timedelta(hours=SESSION_HOURS),
+        )
+    )
+    audit.record(ctx, f"staff:{name}", "staff.signed_in", "staff", user.id, None, {"role": user.role})
+    staff = session_for(ctx, token)
+    assert staff is not None
+    return token, staff
+
+
+_SESSION = (
+    select(
+        staff_users,
+        staff_sessions.c.csrf,
+        staff_sessions.c.expires_at,
+        collection_agents.c.role.label("agent_role"),
+    )
+    .join(staff_sessions, staff_sessions.c.user_id == staff_users.c.id)
+    .outerjoin(collection_agents, collection_agents.c.id == staff_users.c.agent_id)
+)
+
+
+def session_for(ctx: Ctx, token: str | None) -> Staff | None:
+    """The member of staff a session token belongs to, while it is open and unexpired."""
+    if not token:
+        return None
+    row = ctx.conn.execute(
+        _SESSION.where(staff_sessions.c.token_hash == hash_key(token), staff_sessions.c.ended_at.is_(None))
+    ).first()
+    if row is None or not row.active:
+        return None
+    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=ctx.now.tzinfo)
+    if expires <= ctx.now:
+        return None
+    return Staff(row.id, row.username, row.role, row.agent_id, row.merchant_id, row.agent_role, row.csrf)
+
+
+def sign_out(ctx: Ctx, token: str) -> None:
+    staff = session_for(ctx, token)
+    ctx.conn.execute(
+        staff_sessions.update()
+        .where(staff_sessions.c.token_hash == hash_key(token), staff_sessions.c.ended_at.is_(None))
+        .values(ended_at=ctx.now)
+    )
+    if staff is not None:
+        audit.record(ctx, staff.stream, "staff.signed_out", "staff", staff.user_id, None, None)
+
+
+def csrf_ok(staff: Staff, token: str | None) -> bool:
+    return token is not None and hmac.compare_digest(staff.csrf, token)

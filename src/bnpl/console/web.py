@@ -1,0 +1,137 @@
+"""The console's plumbing: templates, the signed-in member of staff, CSRF, and running an action
+with its audit record in one transaction.
+
+Pages are rendered on the server (Jinja2, autoescaped); forms post and redirect (POST → 303 → GET),
+so the browser's back button and reload never repeat an action. Refusals from the services come
+back to the page they were made on as a one-line message.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from bnpl.console.staff import Staff, csrf_ok, session_for
+from bnpl.domain.errors import DomainError
+from bnpl.domain.money import format_fen
+from bnpl.services import audit
+from bnpl.services.context import Ctx, Platform
+
+COOKIE = "bnpl_console"
+LOGIN_CSRF_COOKIE = "bnpl_login_csrf"
+
+templates = Environment(loader=PackageLoader("bnpl.console", "templates"), autoescape=select_autoescape())
+templates.filters["yuan"] = lambda fen: "—" if fen is None else format_fen(int(fen))
+templates.filters["pct"] = lambda v, digits=1: "—" if v is None else f"{v * 100:.{digits}f}%"
+
+
+class SignIn(Exception):
+    """No session (or a closed one): the browser is sent to the sign-in page."""
+
+
+def platform_of(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+def secure_cookies(request: Request) -> bool:
+    """Secure cookies over HTTPS, and always outside development (behind a TLS proxy)."""
+    return request.url.scheme == "https" or platform_of(request).settings.environment != "development"
+
+
+def current_staff(request: Request) -> Staff:
+    with platform_of(request).read() as ctx:
+        staff = session_for(ctx, request.cookies.get(COOKIE))
+    if staff is None:
+        raise SignIn()
+    return staff
+
+
+StaffDep = Annotated[Staff, Depends(current_staff)]
+
+
+def allow(staff: Staff, *roles: str) -> None:
+    """Only these roles (and admin) see the page; anyone else gets a plain 403."""
+    if staff.role not in roles and staff.role != "admin":
+        raise HTTPException(403, "this page is not for your role")
+
+
+def render(
+    request: Request, template: str, staff: Staff | None, status: int = 200, **values: Any
+) -> HTMLResponse:
+    html = templates.get_template(template).render(
+        staff=staff,
+        path=request.url.path,
+        message=request.query_params.get("message"),
+        error=request.query_params.get("error"),
+        **values,
+    )
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+# no framing, no sniffing, no script or style from anywhere else; the pages need no script at all
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def back(to: str, message: str | None = None, error: str | None = None) -> RedirectResponse:
+    query = "&".join(f"{k}={quote(v)}" for k, v in (("message", message), ("error", error)) if v)
+    return RedirectResponse(f"{to}{'?' + query if query else ''}", status_code=303)
+
+
+CsrfField = Annotated[str, Form(alias="csrf")]
+
+
+def check_csrf(staff: Staff, token: str) -> None:
+    if not csrf_ok(staff, token):
+        raise HTTPException(403, "the form expired or did not come from this console; reload the page")
+
+
+def act(
+    request: Request,
+    staff: Staff,
+    csrf: str,
+    action: str,
+    entity: str,
+    entity_id: object,
+    work: Callable[[Ctx], Any],
+    details: dict[str, Any] | None = None,
+) -> Any:
+    """Run ``work`` as the member of staff, with the console's audit record in the same
+    transaction: either both are written or neither."""
+    check_csrf(staff, csrf)
+
+    def both(ctx: Ctx) -> Any:
+        result = work(ctx)
+        audit.record(
+            ctx, staff.stream, action, entity, entity_id, None, {"role": staff.role, **(details or {})}
+        )
+        return result
+
+    return platform_of(request).run(staff.actor, both)
+
+
+def attempt(
+    to: str, done: str, request: Request, staff: Staff, csrf: str, *args: Any, **kwargs: Any
+) -> Response:
+    """``act`` and redirect back to ``to`` with ``done``, or with the refusal's reason."""
+    try:
+        act(request, staff, csrf, *args, **kwargs)
+    except DomainError as exc:
+        return back(to, error=exc.detail)
+    return back(to, message=done)
+
+
+def new_login_csrf() -> str:
+    return secrets.token_urlsafe(24)
