@@ -6,9 +6,10 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse, Response
+from starlette.exceptions import HTTPException
 
 from bnpl.domain.errors import DomainError
 
@@ -34,7 +35,7 @@ def install(app: FastAPI) -> None:
                 answer = api_handler(request, exc)
                 return await answer if inspect.isawaitable(answer) else answer
             status, detail = status_of(exc)
-            return render(request, "error.html.j2", None, status=status, detail=detail)
+            return render(request, "error.html.j2", None, status=status, code=status, detail=detail)
 
         app.add_exception_handler(kind, handler)
 

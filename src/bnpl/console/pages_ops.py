@@ -80,10 +80,10 @@ def login(
     expected = request.cookies.get(LOGIN_CSRF_COOKIE)
     if not expected or expected != csrf:
         return back("/console/login", error="the sign-in form expired; try again")
-    try:
-        token, staff = platform_of(request).run(SYSTEM, lambda ctx: sign_in(ctx, username, password))
-    except DomainError as exc:
-        return back("/console/login", error=exc.detail)
+    signed = platform_of(request).run(SYSTEM, lambda ctx: sign_in(ctx, username, password))
+    if signed is None:
+        return back("/console/login", error="wrong username or password")
+    token, staff = signed
     response = RedirectResponse(HOME[staff.role], status_code=303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies(request))
     response.delete_cookie(LOGIN_CSRF_COOKIE)

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bnpl.domain.errors import Forbidden, InvalidInput
+from bnpl.domain.errors import InvalidInput
 from bnpl.services import audit
 from bnpl.services.context import Actor, Ctx
 from bnpl.services.parties import hash_key
@@ -132,15 +132,16 @@ def create_staff(
     return view
 
 
-def sign_in(ctx: Ctx, username: str, password: str) -> tuple[str, Staff]:
-    """A new session for the right password; the raw token goes in the cookie, never the table."""
+def sign_in(ctx: Ctx, username: str, password: str) -> tuple[str, Staff] | None:
+    """A new session for the right password (the raw token goes in the cookie, never the table);
+    None for a wrong one, recorded (and committed: the caller must not roll it back)."""
     name = username.strip().lower()
     user = ctx.conn.execute(select(staff_users).where(staff_users.c.username == name)).first()
     ok = password_matches(password, user.password_hash if user else _DUMMY)
     if user is None or not ok or not user.active:
         if user is not None:
             audit.record(ctx, f"staff:{name}", "staff.sign_in_failed", "staff", user.id, None, None)
-        raise Forbidden("wrong username or password")
+        return None
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     ctx.conn.execute(
         staff_sessions.insert().values(

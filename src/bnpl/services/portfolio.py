@@ -26,9 +26,7 @@ def snapshot(ctx: Ctx) -> dict[str, Any]:
             cast(func.coalesce(func.sum(a.holds), 0), BigInteger),
         )
     ).one()
-    states: dict[str, int] = dict(
-        ctx.conn.execute(select(a.state, func.count()).group_by(a.state)).tuples().all()
-    )
+    states = {str(k): int(v) for k, v in ctx.conn.execute(select(a.state, func.count()).group_by(a.state))}
     g = account_ageing.c
     buckets = {
         bucket: {"accounts": int(n), "amount": int(amount)}
@@ -61,7 +59,7 @@ def snapshot(ctx: Ctx) -> dict[str, Any]:
         "customers": int(book[0]),
         "outstanding": int(book[1]),
         "holds": int(book[2]),
-        "accounts_by_state": {str(k): int(v) for k, v in sorted(states.items())},
+        "accounts_by_state": dict(sorted(states.items())),
         "delinquent": dict(sorted(buckets.items())),
         "decisions": dict(sorted(outcomes.items())),
         "movements": dict(sorted(movements.items())),
