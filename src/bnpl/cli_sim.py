@@ -39,8 +39,14 @@ def simulate(
         policies = [load_policy(policy)] + ([load_policy(compare)] if compare else [])
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    if out_dir.exists() and not out_dir.is_dir():
-        raise CliError(f"--out {out_dir} is a file, not a folder")
+    if len({p.name for p in policies}) != len(policies):
+        raise CliError("--policy and --compare name the same policy; compare two different ones")
+    folders = [out_dir] + ([out_dir / p.name for p in policies] if compare else [])
+    try:  # every folder the run writes to, before a minute is spent on it
+        for folder in folders:
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(f"cannot write to {exc.filename or out_dir}: {exc.strerror or exc}") from None
     total = days * len(policies)
     with Progress(
         TextColumn("[bold]{task.description}"),

@@ -63,7 +63,7 @@ def console_world(tmp_path_factory: pytest.TempPathFactory) -> ConsoleWorld:
             .order_by(c.dpd.desc(), c.id)
         ).first()
         assert case is not None, "the season left no open case: pick another seed"
-        merchant_id, other = ctx.conn.execute(
+        merchant_id, _first = ctx.conn.execute(
             select(orders.c.merchant_id, orders.c.id).order_by(orders.c.id)
         ).first() or (0, 0)
         other_order = ctx.conn.execute(

@@ -38,12 +38,25 @@ def test_a_yaml_policy_overrides_what_it_names(tmp_path: Path) -> None:
         ("agents: -1\n", "agents is 0-200"),
         ("- a list\n", "a mapping"),
         ("a: [unclosed\n", "not valid YAML"),
+        ("name: 5\n", "a policy name is"),
+        ("name: ../escaped\n", "a policy name is"),
+        ("agents: 2.5\n", "agents must be a whole number"),
+        ("calls_per_agent: 2.5\n", "calls_per_agent must be a whole number"),
+        ("onboarding_limit: true\n", "onboarding_limit must be a whole number"),
+        ("field_visits: 1\n", "field_visits is true or false"),
     ],
 )
 def test_bad_policies_are_refused_with_a_reason(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ValueError, match=message):
+        load_policy(str(path))
+
+
+def test_a_file_that_is_not_text_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "binary.yaml"
+    path.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(ValueError, match="binary.yaml: cannot read it as UTF-8"):
         load_policy(str(path))
 
 

@@ -131,7 +131,8 @@ def test_the_reports_figures_are_the_ledgers(season: tuple[Path, dict[str, Any]]
 def test_conversion_and_fraud_figures_follow_the_truth(season: tuple[Path, dict[str, Any]]) -> None:
     out, m = season
     intents = pd.read_csv(out / "intents.csv.gz")
-    offer = intents[~intents["control"]]
+    honest = intents[intents["fraud"] == "none"]  # a fraudster's purchase is no conversion
+    offer = honest[~honest["control"]]
     assert m["conversion"]["offer"]["intents"] == len(offer)
     assert m["conversion"]["offer"]["conversion"] == round(offer["purchased"].mean(), 4)
     tried = intents[intents["order_id"].notna() & (intents["fraud"] != "none")]

@@ -38,6 +38,7 @@ from bnpl.domain.delinquency import bucket_rank
 from bnpl.domain.errors import DomainError
 from bnpl.domain.field_visits import CONDUCT
 from bnpl.domain.orders import Item
+from bnpl.domain.plans import PLANS
 from bnpl.services import credit as credit_service
 from bnpl.services import orders as order_service
 from bnpl.services import parties, repayments
@@ -72,6 +73,8 @@ class SimConfig:
             raise ValueError("customers must be 10 to 2,000,000")
         if not 1 <= self.days <= 730:
             raise ValueError("days must be 1 to 730")
+        if not 0 <= self.seed < 2**63:
+            raise ValueError("seed must be a whole number from 0")
 
 
 class SimClock(FixedClock):
@@ -193,6 +196,7 @@ class Simulation:
         self.promised: dict[int, int] = {}  # customer id -> day a promised payment comes
         self.visits: dict[int, int] = {}  # approved field visit id -> the day of its slot
         self.visit_asked: set[int] = set()  # cases with a visit requested
+        self.intent_of: dict[int, dict[str, Any]] = {}  # order id -> the intent row it came from
         self.supervisor_id: int | None = None
         self.field_agent_ids: list[int] = []
         self.contacts: dict[int, Counter[str]] = {}  # customer id -> yesterday's contacts by channel
@@ -315,7 +319,7 @@ class Simulation:
             loan = self.truth.loans[order_id]
             merchant = Actor("merchant", self.merchant_ids[loan.merchant])
             if self._try(merchant, partial(order_service.capture, order_id=order_id)):
-                rng = self.rng(day, 1000 + order_id % 997)
+                rng = self.rng(day, 1_000_000 + order_id)
                 if rng.random() < 0.85:  # the rest wait for end of day to assume delivery
                     self.deliver_on[order_id] = day + int(rng.integers(2, 5))
         for order_id in [o for o, d in self.deliver_on.items() if d == day]:
@@ -342,7 +346,7 @@ class Simulation:
         if loan.fraud != "none":
             return
         m = self.world.merchants
-        rng = self.rng(day, 2000 + loan.order_id % 997)
+        rng = self.rng(day, 2_000_000 + loan.order_id)
         goes_back = bh.returns(
             rng,
             m["return_rate"].to_numpy()[[loan.merchant]],
@@ -398,7 +402,7 @@ class Simulation:
             )
             draws = self.rng(day, 3).random(len(bad_customers))
             for c, ch, u in zip(bad_customers, chance, draws, strict=True):
-                if u < ch or self.promised.get(c) == day:
+                if u < ch or (self.promised.get(c) == day and not overdue_bad[c]):
                     cured.add(c)
         for order_id, due in bills.items():
             loan = self.truth.loans.get(order_id)
@@ -449,6 +453,9 @@ class Simulation:
             )
             if done and approve:
                 self.ship_on[order_id] = day + 1
+                intent = self.intent_of.get(order_id)
+                if intent is not None:
+                    intent["bnpl"] = intent["purchased"] = True
 
     def _desk(self, day: int) -> None:
         today = self.date_of(day)
@@ -511,7 +518,7 @@ class Simulation:
         )
 
     def _field_visits(self, day: int) -> None:
-        """The supervisor approves yesterday's requests for a slot three days on (10:00 local,
+        """The supervisor approves the requests made so far for a slot three days on (10:00 local,
         both field agents); on the day the agents go and record what happened."""
         if self.supervisor_id is None:
             return
@@ -541,7 +548,7 @@ class Simulation:
         for visit_id in [v for v, d in self.visits.items() if d == day]:
             del self.visits[visit_id]
             outcome = str(rng.choice(["met", "not_home", "promise"], p=[0.5, 0.3, 0.2]))
-            self._try(
+            done = self._try(
                 Actor("field_agent", a),
                 partial(
                     visit_service.record_outcome,
@@ -553,6 +560,8 @@ class Simulation:
                     promise_date=today + timedelta(days=3) if outcome == "promise" else None,
                 ),
             )
+            if done and outcome == "promise" and rng.random() < self.config.behaviour.promise_kept:
+                self.promised[done["customer_id"]] = day + 3
 
     def _read_contacts(self, today: date) -> None:
         """What reached each customer today (sends, conversations): tomorrow's nudge to pay."""
@@ -563,8 +572,8 @@ class Simulation:
             ).all()
         self.contacts = {}
         for r in rows:
-            if r.channel == "call" and not r.reached:
-                continue
+            if r.channel in ("call", "field_visit") and not r.reached:
+                continue  # a missed call or nobody at home nudges nobody
             self.contacts.setdefault(r.customer_id, Counter())[r.channel] += 1
 
     # --- shoppers shop --------------------------------------------------------------------------
@@ -595,35 +604,51 @@ class Simulation:
         k = len(who)
         if k == 0:
             return
+
+        # Every draw is made for all n shoppers and then read for those who want something, so two
+        # policies on the same world draw the same numbers for the same shopper on the same day
+        # (common random numbers), whoever else happens to shop.
+        def each(values: np.ndarray) -> np.ndarray:
+            return values[who]
+
         colluding = np.flatnonzero(m["colluding"].to_numpy())
         resale = np.flatnonzero(m["category"].isin(RESALE).to_numpy())
-        picks = rng.integers(0, len(m), k)
+        picks, video = each(rng.integers(0, len(m), n)), each(rng.random(n) < 0.45)
+        ring_pick, resale_pick = (
+            each(rng.integers(0, max(len(colluding), 1), n)),
+            each(rng.integers(0, max(len(resale), 1), n)),
+        )
         creator_merchant = cr["merchant"].to_numpy()[self.follows[who]]
-        video = rng.random(k) < 0.45
         channel = np.where(from_stream[who], "live_stream", np.where(video, "short_video", "mall"))
         merchant = np.where(channel == "mall", picks, creator_merchant)
-        kind = fraud[who].copy()
+        # a stolen account's owner shops as themselves; only the two days of the theft are fraud
+        kind = np.where(fraud[who] == "stolen", "none", fraud[who]).astype(object)
         kind[stolen_now[who]] = "stolen"
-        for j, f in enumerate(kind):
-            if f == "ring" and len(colluding):
-                merchant[j] = colluding[rng.integers(len(colluding))]
-            elif f in ("reseller", "stolen") and len(resale):
-                merchant[j] = resale[rng.integers(len(resale))]
+        if len(colluding):
+            merchant = np.where(kind == "ring", colluding[ring_pick % len(colluding)], merchant)
+        if len(resale):
+            merchant = np.where(
+                np.isin(kind, ["reseller", "stolen"]), resale[resale_pick % len(resale)], merchant
+            )
         price = m["price"].to_numpy()[merchant]
-        qty = np.where(rng.random(k) < 0.15, 2, 1)
-        unit = np.maximum(np.round(price * np.exp(rng.normal(0, 0.3, k)) / 100) * 100, 100).astype(np.int64)
+        qty = np.where(each(rng.random(n)) < 0.15, 2, 1)
+        noise = each(np.exp(rng.normal(0, 0.3, n)))
+        unit = np.maximum(np.round(price * noise / 100) * 100, 100).astype(np.int64)
         unit = np.where(np.isin(kind, ["stolen", "ring"]), unit * 2, unit)
         amount = unit * qty
         income, appetite, impulse = (s[c].to_numpy()[who] for c in ("income", "appetite", "impulse"))
         p_without, p_with = bh.conversion(amount, income, appetite, impulse, cfg.behaviour)
         stressed = self.stressed_until[who] >= day
         true_pd = default_probability(s["worth"].to_numpy()[who], income, amount, kind, stressed)
-        fate = rng.random(k) < true_pd  # drawn for every intent: a declined loan's fate is known too
-        buy_u, bnpl_u = rng.random(k), rng.random(k)
-        hours = np.where(channel == "live_stream", rng.integers(11, 15, k), rng.integers(1, 15, k))
-        lags = bh.loan_lag(rng, s["worth"].to_numpy()[who], cfg.behaviour)
-        bad_from = np.where(rng.random(k) < 0.8, 1, 2)
-        plans = rng.random(k)
+        fate = each(rng.random(n)) < true_pd  # drawn for every intent: a declined loan's fate is known too
+        buy_u, bnpl_u = each(rng.random(n)), each(rng.random(n))
+        hours = np.where(
+            channel == "live_stream", each(rng.integers(11, 15, n)), each(rng.integers(1, 15, n))
+        )
+        minutes = each(rng.integers(0, 60, n))
+        lags = each(bh.loan_lag(rng, s["worth"].to_numpy(), cfg.behaviour))
+        bad_from = np.where(each(rng.random(n)) < 0.8, 1, 2)
+        plans = each(rng.random(n))
         for j, shopper in enumerate(who):
             row: dict[str, Any] = {
                 "day": day,
@@ -652,13 +677,14 @@ class Simulation:
             if not wants_bnpl:
                 row["purchased"] = True
                 continue
-            self.clock.set(self.date_of(day), int(hours[j]), int(rng.integers(0, 60)))
+            self.clock.set(self.date_of(day), int(hours[j]), int(minutes[j]))
             order = self._checkout(
                 int(shopper), int(merchant[j]), int(unit[j]), int(qty[j]), str(channel[j]), float(plans[j])
             )
             if order is None:
                 continue
             row["order_id"], row["outcome"] = order["id"], order["decision"]["outcome"]
+            self.intent_of[order["id"]] = row
             self.truth.loans[order["id"]] = Loan(
                 order_id=order["id"],
                 shopper=int(shopper),
@@ -667,7 +693,7 @@ class Simulation:
                 amount=int(amount[j]),
                 true_pd=float(true_pd[j]),
                 bad=bool(fate[j]),
-                bad_from=int(bad_from[j]),
+                bad_from=min(int(bad_from[j]), order["instalments"]),  # a one-payment loan stops at 1
                 lag=int(lags[j]),
                 fraud=str(kind[j]),
             )
@@ -716,7 +742,7 @@ class Simulation:
         )
         if order is None:
             return None
-        return {**order, "customer_id": customer_id}
+        return {**order, "customer_id": customer_id, "instalments": PLANS[plan].instalments}
 
 
 def _items(ctx: Any, order_id: int) -> list[tuple[str, int]]:

@@ -134,7 +134,9 @@ def _decisions(
     book: pd.DataFrame, decided: pd.DataFrame, intents: pd.DataFrame, loans: pd.DataFrame
 ) -> dict[str, Any]:
     total = len(book)  # every checkout is an order row, declined ones included
-    approved = int((~book["status"].isin(["declined", "review"])).sum()) if total else 0
+    outcome_of = decided.set_index("id")["outcome"] if len(decided) else pd.Series(dtype=str)
+    approved_orders = _approved(book, outcome_of)
+    approved = int(approved_orders.sum()) if total else 0
     reasons: dict[str, int] = {}
     declined = decided[decided["outcome"] != "approve"] if len(decided) else decided
     for rs in declined.get("reasons", []):
@@ -146,8 +148,7 @@ def _decisions(
     tried = intents[intents["order_id"].notna()].copy() if len(intents) else intents
     fraud: dict[str, int] = {"caught": 0, "missed": 0, "good_declined": 0, "good_approved": 0}
     if len(tried):
-        status = book.set_index("order_id")["status"]
-        tried["approved"] = ~tried["order_id"].astype(int).map(status).isin(["declined", "review"])
+        tried["approved"] = tried["order_id"].astype(int).map(approved_orders).fillna(False).astype(bool)
         is_fraud = tried["fraud"] != "none"
         fraud["caught"] = int((is_fraud & ~tried["approved"]).sum())
         fraud["missed"] = int((is_fraud & tried["approved"]).sum())
@@ -164,13 +165,26 @@ def _decisions(
     }
 
 
+def _approved(book: pd.DataFrame, outcome_of: pd.Series) -> pd.Series:
+    """Per order id: approved at checkout, or in review and then approved by an analyst (an order
+    that left review for "expired" or "declined" was not; a lower offer authorizes nothing)."""
+    if not len(book):
+        return pd.Series(dtype=bool)
+    outcome = book["decision_id"].map(outcome_of)
+    reviewed_yes = (outcome == "review") & ~book["status"].isin(["review", "declined", "expired"])
+    return pd.Series(((outcome == "approve") | reviewed_yes).to_numpy(), index=book["order_id"].astype(int))
+
+
 # --- conversion and stickiness ------------------------------------------------------------------
 
 
 def _conversion(intents: pd.DataFrame) -> dict[str, Any]:
+    """Honest shoppers only: a fraudster's "purchase" is no conversion (and only the offer group's
+    fraudsters get one)."""
     groups: dict[str, Any] = {}
+    honest = intents[intents["fraud"] == "none"] if len(intents) else intents
     for name, control in (("offer", False), ("control", True)):
-        g = intents[intents["control"] == control] if len(intents) else intents
+        g = honest[honest["control"] == control] if len(honest) else honest
         buyers = g[g["purchased"]].groupby("shopper").size() if len(g) else pd.Series(dtype=int)
         groups[name] = {
             "intents": len(g),
@@ -299,7 +313,7 @@ def _vintages(lines: pd.DataFrame, bills: pd.DataFrame, book: pd.DataFrame, end:
 def _models(
     ctx: Ctx, book: pd.DataFrame, decided: pd.DataFrame, loans: pd.DataFrame, end: date
 ) -> dict[str, Any]:
-    as_of = datetime.combine(end + timedelta(days=1), time(0), tzinfo=UTC)
+    as_of = datetime.combine(end, time.max, tzinfo=UTC)  # all of the last day, bills due 30 days before it
     outcome = labels(ctx.conn, as_of)
     empty = {"model_auc": None, "oracle_auc": None, "auc": {"orders": len(outcome), "bad": None}}
     if not len(outcome) or not len(loans):
@@ -344,49 +358,45 @@ def _auc(y: pd.Series, score: pd.Series) -> float | None:
 
 
 def _collections(ctx: Ctx) -> dict[str, Any]:
-    """Of the customers an action reached while their case was open, the share whose case closed
-    cured within two weeks — per action (a call counts as a conversation only if it reached them)."""
+    """Per action made on an open case, the share of those cases that closed cured in the two
+    weeks after it (a call or visit that reached nobody is its own action: "call_unanswered")."""
     a = contact_attempts.c
     tried = read_frame(
         ctx.conn,
-        select(a.customer_id, a.channel, a.reached, a.business_date, a.allowed, a.rule).where(
-            a.case_id.is_not(None) | (a.purpose == "collect")
+        select(a.case_id, a.channel, a.reached, a.business_date, a.allowed, a.rule).where(
+            a.case_id.is_not(None)
         ),
     )
-    cases = read_frame(
-        ctx.conn,
-        select(
-            collection_cases.c.customer_id,
-            collection_cases.c.opened_on,
-            collection_cases.c.closed_on,
-            collection_cases.c.close_reason,
-        ),
-    )
+    k = collection_cases.c
+    cases = read_frame(ctx.conn, select(k.id.label("case_id"), k.closed_on, k.close_reason))
     out: dict[str, Any] = {
         "cases": len(cases),
         "cured": int((cases["close_reason"] == "cured").sum()) if len(cases) else 0,
     }
-    made = tried[tried["allowed"] == 1] if len(tried) else tried
     out["blocked_by_rule"] = (
-        {str(k): int(v) for k, v in tried[tried["allowed"] == 0]["rule"].value_counts().items()}
+        {str(r): int(n) for r, n in tried[tried["allowed"] == 0]["rule"].value_counts().items()}
         if len(tried)
         else {}
     )
+    made = tried[tried["allowed"] == 1].copy() if len(tried) else tried
     if not len(made) or not len(cases):
         out["cure_rate_by_action"] = {}
         return out
-    made = made.copy()
     made["action"] = np.where(
-        (made["channel"] == "call") & (made["reached"] == 0), "call_unanswered", made["channel"]
+        (made["channel"].isin(["call", "field_visit"])) & (made["reached"] == 0),
+        made["channel"] + "_unanswered",
+        made["channel"],
     )
     made["business_date"] = pd.to_datetime(made["business_date"])
-    cured = cases[cases["close_reason"] == "cured"].copy()
-    cured["closed_on"] = pd.to_datetime(cured["closed_on"])
-    joined = made.merge(cured[["customer_id", "closed_on"]], on="customer_id", how="left")
-    joined["cured"] = (joined["closed_on"] >= joined["business_date"]) & (
-        joined["closed_on"] <= joined["business_date"] + pd.Timedelta(days=CURE_WINDOW_DAYS)
+    joined = made.merge(cases, on="case_id", how="left")
+    closed = pd.to_datetime(joined["closed_on"])
+    # cured after the contact (the next day at the earliest: a shopper answers yesterday's nudge)
+    joined["cured"] = (
+        (joined["close_reason"] == "cured")
+        & (closed > joined["business_date"])
+        & (closed <= joined["business_date"] + pd.Timedelta(days=CURE_WINDOW_DAYS))
     )
-    per = joined.groupby(["action", "customer_id", "business_date"])["cured"].any().reset_index()
+    per = joined.groupby(["action", "case_id", "business_date"])["cured"].any().reset_index()
     out["cure_rate_by_action"] = {
         str(action): {"contacts": len(g), "cure_rate": _rate(int(g["cured"].sum()), len(g))}
         for action, g in per.groupby("action")
@@ -474,6 +484,16 @@ def _economics(
     totals = {c: int(per_order[c].sum()) for c in columns}
     totals["funding_cost"] = int(funding)  # the ledger's figure, whatever rounding of the shares
     totals["collection_cost"] = int(cost["amount"].sum())
+    totals["net"] = (  # from the ledger's totals, not the sum of rounded shares
+        totals["mdr_income"]
+        + totals["fee_income"]
+        + totals["late_fee_income"]
+        + totals["recovery_income"]
+        - totals["funding_cost"]
+        - totals["written_off"]
+        - totals["owed_90_plus"]
+        - totals["collection_cost"]
+    )
     lost = totals["written_off"] - totals["recovery_income"] + totals["owed_90_plus"]
     return {
         "totals": totals,
@@ -481,7 +501,7 @@ def _economics(
         "per_order": {c: round(totals[c] / len(per_order)) if len(per_order) else 0 for c in columns},
         "by_channel": _grouped(per_order, "channel", columns),
         "by_merchant": dict(list(_grouped(per_order, "merchant_id", columns).items())[:12]),
-        "loss_rate": _rate(lost, totals["financed"]) or 0.0,
+        "loss_rate": _rate(lost, totals["financed"]),  # None when nothing was financed
     }
 
 

@@ -16,6 +16,7 @@ or a YAML file, for example::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ import yaml
 
 from bnpl.domain.credit import CreditPolicy
 from bnpl.domain.delinquency import CollectionsPolicy
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,19 @@ class SimPolicy:
     field_visits: bool = True  # a supervisor and two field agents visit where the strategy suggests
 
     def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
+            raise ValueError(
+                "a policy name is 1-40 letters, digits, dashes or underscores (it names a folder)"
+            )
+        for key in ("onboarding_limit", "agents", "calls_per_agent"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ValueError(f"{key} must be a whole number")
+        for key in ("analyst_reviews", "field_visits"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"{key} is true or false")
+        if self.rules is not None and not isinstance(self.rules, str):
+            raise ValueError("rules is default, none, or the path of a rules file")
         if not 0 < self.onboarding_limit <= 10_000_000:
             raise ValueError("onboarding_limit is 1 to 10,000,000 fen")
         if not 0 <= self.agents <= 200 or not 0 <= self.calls_per_agent <= 500:
@@ -73,6 +89,8 @@ def load_policy(spec: str) -> SimPolicy:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise ValueError(f"{spec}: not valid YAML ({exc.__class__.__name__})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{spec}: cannot read it as UTF-8 text ({exc.__class__.__name__})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{spec}: a policy is a mapping of settings")
     return build({"name": path.stem, **data})
