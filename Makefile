@@ -1,10 +1,11 @@
-# Two commands on a fresh machine: `make demo` (install, then the API with demo data on SQLite)
-# and `make test` (install, then lint, type-check and the test suite).
+# On a fresh machine: `make demo` (install, then the API with demo data on SQLite), `make test`
+# (install, then lint, type-check and the test suite) and `make season` (a simulated season and its
+# report in var/season/report.html).
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench season
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,9 @@ lint: $(BIN)/.installed
 
 test: lint
 	$(BIN)/pytest
+
+season: $(BIN)/.installed
+	$(BIN)/bnpl simulate --customers 10000 --days 120 --seed 7 --out var/season
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/authorize.py

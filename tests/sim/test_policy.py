@@ -56,7 +56,7 @@ def test_bad_policies_are_refused_with_a_reason(tmp_path: Path, text: str, messa
 def test_a_file_that_is_not_text_is_refused_by_name(tmp_path: Path) -> None:
     path = tmp_path / "binary.yaml"
     path.write_bytes(b"\xff\xfe\x00binary")
-    with pytest.raises(ValueError, match="binary.yaml: cannot read it as UTF-8"):
+    with pytest.raises(ValueError, match=r"binary\.yaml: cannot read it as UTF-8"):
         load_policy(str(path))
 
 
