@@ -32,7 +32,6 @@ from bnpl.store.tables import (
     collection_cases,
     contact_attempts,
     customers,
-    decisions,
     eod_steps,
     orders,
     roll_rates,
@@ -287,15 +286,7 @@ def _customer_page(
         their_orders = ctx.conn.execute(
             select(orders).where(orders.c.customer_id == customer_id).order_by(orders.c.id.desc()).limit(30)
         ).all()
-        decided = [
-            explain.get_decision(ctx, d)
-            for d in ctx.conn.execute(
-                select(decisions.c.id)
-                .where(decisions.c.customer_id == customer_id)
-                .order_by(decisions.c.id.desc())
-                .limit(15)
-            ).scalars()
-        ]
+        decided = explain.search(ctx, customer_id=customer_id, limit=15)
         a = contact_attempts.c
         contacts = ctx.conn.execute(
             select(contact_attempts).where(a.customer_id == customer_id).order_by(a.id.desc()).limit(40)

@@ -7,9 +7,8 @@ from datetime import date, timedelta
 from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import select
 
 from bnpl.console.web import CsrfField, StaffDep, allow, attempt, platform_of, render
 from bnpl.credit.registry import list_models
@@ -17,7 +16,6 @@ from bnpl.domain.decision import Outcome
 from bnpl.services import explain
 from bnpl.services import orders as order_service
 from bnpl.services.rule_stats import rule_stats
-from bnpl.store.tables import decisions
 
 router = APIRouter(prefix="/console/risk")
 OUTCOMES = [o.value for o in Outcome]
@@ -36,18 +34,8 @@ def decisions_search(
     allow(staff, "risk_analyst")
     if outcome and outcome not in OUTCOMES:
         raise HTTPException(422, f"outcome is one of {', '.join(OUTCOMES)}")
-    d = decisions.c
-    query = select(d.id).order_by(d.id.desc()).limit(50)
-    if customer is not None:
-        query = query.where(d.customer_id == customer)
-    if outcome:
-        query = query.where(d.outcome == outcome)
-    if day is not None:
-        query = query.where(d.business_date == day)
-    if before is not None:
-        query = query.where(d.id < before)
     with platform_of(request).read(staff.actor) as ctx:
-        found = [explain.get_decision(ctx, i) for i in ctx.conn.execute(query).scalars()]
+        found = explain.search(ctx, customer_id=customer, outcome=outcome or None, day=day, before=before)
     return render(
         request,
         "decisions.html.j2",
@@ -91,12 +79,12 @@ def decide_review(
 
 
 @router.get("/rules")
-def rules(request: Request, staff: StaffDep) -> Response:
+def rules(request: Request, staff: StaffDep, days: Annotated[int, Query(ge=1, le=366)] = 7) -> Response:
     allow(staff, "risk_analyst")
     platform = platform_of(request)
     with platform.read(staff.actor) as ctx:
-        since = ctx.today - timedelta(days=30)
-        stats = rule_stats(ctx, since=since)  # the last 30 days: a page, not a batch job
+        since = ctx.today - timedelta(days=days - 1)
+        stats = rule_stats(ctx, since=since)  # a week by default: a page, not a batch job
     return render(request, "rules.html.j2", staff, rules=platform.rules, stats=stats, since=since)
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
@@ -20,14 +21,53 @@ OUTCOME_WORDS = {
 
 
 def get_decision(ctx: Ctx, decision_id: int) -> dict[str, Any]:
-    row = ctx.conn.execute(select(decisions).where(decisions.c.id == decision_id)).mappings().first()
-    a = ctx.actor
-    if row is None or (a.role == "customer" and a.subject_id != row["customer_id"]) or a.role == "merchant":
+    found = search(ctx, decision_id=decision_id)
+    if not found:
         raise NotFound(f"decision {decision_id} not found")
-    order_id = ctx.conn.execute(select(orders.c.id).where(orders.c.decision_id == decision_id)).scalar()
+    return found[0]
+
+
+def search(
+    ctx: Ctx,
+    decision_id: int | None = None,
+    customer_id: int | None = None,
+    outcome: str | None = None,
+    day: date | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """Decisions newest first, each as the actor may see it, in one query (the order each made
+    joined by its own index). A customer sees only their own; a merchant none."""
+    a = ctx.actor
+    if a.role == "merchant":
+        return []
+    d = decisions.c
+    query = (
+        select(decisions, orders.c.id.label("order_id"))
+        .outerjoin(orders, orders.c.decision_id == d.id)
+        .order_by(d.id.desc())
+        .limit(min(max(limit, 1), 200))
+    )
+    if a.role == "customer":
+        query = query.where(d.customer_id == a.subject_id)
+    for column, value in (
+        (d.id, decision_id),
+        (d.customer_id, customer_id),
+        (d.outcome, outcome),
+        (d.business_date, day),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if before is not None:
+        query = query.where(d.id < before)
+    return [_view(ctx, row) for row in ctx.conn.execute(query).mappings()]
+
+
+def _view(ctx: Ctx, row: Any) -> dict[str, Any]:
+    a = ctx.actor
     view: dict[str, Any] = {
         "id": row["id"],
-        "order_id": order_id,
+        "order_id": row["order_id"],
         "customer_id": row["customer_id"],
         "merchant_id": row["merchant_id"],
         "business_date": row["business_date"].isoformat(),

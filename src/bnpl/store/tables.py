@@ -152,6 +152,7 @@ orders = Table(
     Index("ix_orders_merchant_created", "merchant_id", "created_at"),
     Index("ix_orders_device_created", "device_id", "created_at"),
     Index("ix_orders_address_created", "address_hash", "created_at"),
+    Index("ix_orders_decision_id", "decision_id"),  # a decision's order (decisions search, explain)
 )
 
 order_items = Table(

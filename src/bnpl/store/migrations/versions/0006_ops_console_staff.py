@@ -54,9 +54,11 @@ def upgrade() -> None:
 
     op.create_index("ix_decisions_business_date", "decisions", ["business_date"])
     op.create_index("ix_journal_entries_business_date", "journal_entries", ["business_date"])
+    op.create_index("ix_orders_decision_id", "orders", ["decision_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_orders_decision_id", table_name="orders")
     op.drop_index("ix_journal_entries_business_date", table_name="journal_entries")
     op.drop_index("ix_decisions_business_date", table_name="decisions")
     op.drop_table("staff_sessions")
