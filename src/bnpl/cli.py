@@ -120,7 +120,7 @@ def serve(
         from bnpl.demo import seed
 
         seed(p, out)
-    out.print(f"bnpl API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    out.print(f"bnpl API on http://{host}:{port}  (docs: /docs, ops console: /console)")
     if workers > 1:
         # each worker builds its own app from the environment; pass the business date along
         if _state.get("date"):

@@ -32,3 +32,19 @@ def staff_add(
         "password", hide_input=True, confirmation_prompt=True
     )
     emit(run(lambda ctx: create_staff(ctx, username, password, role, agent, merchant)))
+
+
+@staff_app.command("disable")
+def staff_disable(username: str) -> None:
+    """Stop a member of staff signing in; their open sessions end at once."""
+    from bnpl.console.staff import set_active
+
+    emit(run(lambda ctx: set_active(ctx, username, False)))
+
+
+@staff_app.command("enable")
+def staff_enable(username: str) -> None:
+    """Let a disabled member of staff sign in again."""
+    from bnpl.console.staff import set_active
+
+    emit(run(lambda ctx: set_active(ctx, username, True)))

@@ -1,8 +1,10 @@
-"""Demo data for `bnpl serve --demo`: two merchants, three shoppers, orders in several states."""
+"""Demo data for `bnpl serve --demo`: two merchants, three shoppers, orders in several states, and one
+member of staff per console role."""
 
 from __future__ import annotations
 
 import json
+import secrets
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,7 @@ def seed(platform: Platform, console: Console) -> dict[str, Any]:
     )
     buy(shoppers[2], [Item("oolong-100g", "tea", 58_00, 2)])
     keys = {
+        "console": _staff(platform, tea["id"]),
         "admin": platform.settings.admin_key,
         "merchants": {m["name"]: {"id": m["id"], "api_key": m["api_key"]} for m in (tea, phones)},
         "customers": {s["name"]: {"id": s["id"], "api_key": s["api_key"]} for s in shoppers},
@@ -74,8 +77,38 @@ def seed(platform: Platform, console: Console) -> dict[str, Any]:
     return keys
 
 
+def _staff(platform: Platform, merchant_id: int) -> dict[str, Any]:
+    """One member of staff per console role, sharing one generated password (demo only)."""
+    from bnpl.collections.cases import create_agent
+    from bnpl.console.staff import create_staff
+
+    password = secrets.token_urlsafe(12)
+    skills = ["M1", "M2", "M3", "M3+"]
+    agents = {
+        role: platform.run(ADMIN, partial(create_agent, name=f"Demo {role}", role=role, skills=skills))["id"]
+        for role in ("agent", "supervisor", "field_agent")
+    }
+    platform.run(ADMIN, partial(create_agent, name="Demo field agent 2", role="field_agent", skills=skills))
+    links: dict[str, dict[str, Any]] = {
+        "admin": {},
+        "risk_analyst": {},
+        "agent": {"agent_id": agents["agent"]},
+        "supervisor": {"agent_id": agents["supervisor"]},
+        "field_agent": {"agent_id": agents["field_agent"]},
+        "merchant": {"merchant_id": merchant_id},
+    }
+    for role, link in links.items():
+        platform.run(
+            ADMIN, partial(create_staff, username=f"demo.{role}", password=password, role=role, **link)
+        )
+    return {"users": [f"demo.{role}" for role in links], "password": password}
+
+
 def _show(console: Console, platform: Platform, keys: dict[str, Any]) -> None:
     console.print("[bold]Demo data ready[/bold] (keys saved in var/demo-keys.json):")
+    if "console" in keys:
+        staff = keys["console"]
+        console.print(f"  console (/console): {', '.join(staff['users'])}, password {staff['password']}")
     console.print(f"  admin key: {keys['admin']}")
     for name, v in {**keys["merchants"], **keys["customers"]}.items():
         console.print(f"  {name} (id {v['id']}): {v['api_key']}")

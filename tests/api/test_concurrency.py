@@ -5,22 +5,20 @@ The second test drives a real uvicorn server on 127.0.0.1 from 20 threads at onc
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from bnpl.api.app import create_app
 from bnpl.domain.orders import Item
 from bnpl.services import checks, orders
 from bnpl.services.context import Actor, Platform
 from bnpl.services.parties import issue_key
+from tests.server import live_server
 from tests.world import World
 
 
@@ -51,20 +49,8 @@ def test_fifty_threads_never_exceed_one_limit_and_count_velocity_exactly(pg_plat
 
 @pytest.fixture
 def server(pg_platform: Platform) -> Iterator[tuple[str, Platform]]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    config = uvicorn.Config(create_app(pg_platform), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", pg_platform
-    srv.should_exit = True
-    thread.join(5)
+    with live_server(create_app(pg_platform)) as base:
+        yield base, pg_platform
 
 
 def test_twenty_concurrent_requests_with_one_key_make_one_order(server: tuple[str, Platform]) -> None:

@@ -21,6 +21,14 @@ from bnpl.store.tables import collection_agents, collection_cases, orders
 
 PASSWORD = "a-long-test-password"
 VISIT_MIN = 10_000
+LANDING = {  # where each role lands after signing in: the page's heading
+    "admin": "Portfolio",
+    "risk_analyst": "Portfolio",
+    "supervisor": "Supervisor",
+    "agent": "My queue",
+    "field_agent": "My visits",
+    "merchant": "Your orders",
+}
 CONFIG = SimConfig(customers=700, days=48, seed=5)
 
 

@@ -5,41 +5,25 @@ along the way (kept in the test's temporary folder)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import select
 
 from bnpl.api.app import create_app
 from bnpl.store.tables import collection_cases
 from tests.browser import chromium_page
-from tests.console.conftest import PASSWORD, VISIT_MIN, ConsoleWorld
+from tests.console.conftest import LANDING, PASSWORD, VISIT_MIN, ConsoleWorld
+from tests.server import live_server
 
 
 @pytest.fixture
 def server(console_world: ConsoleWorld) -> Iterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
     platform = console_world.platform()
-    srv = uvicorn.Server(
-        uvicorn.Config(create_app(platform), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not srv.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(5)
+    with live_server(create_app(platform)) as base:
+        yield base
     platform.dispose()
 
 
@@ -73,15 +57,7 @@ def test_the_console_end_to_end(server: str, console_world: ConsoleWorld, tmp_pa
 
     with chromium_page() as page:
         # every role signs in and lands on its own page
-        landing = {
-            "admin": "Portfolio",
-            "risk_analyst": "Portfolio",
-            "supervisor": "Supervisor",
-            "agent": "My queue",
-            "field_agent": "My visits",
-            "merchant": "Your orders",
-        }
-        for role, heading in landing.items():
+        for role, heading in LANDING.items():
             _sign_in(page, base, world.users[role])
             assert page.locator("h1").first.inner_text().startswith(heading), role
             assert world.users[role] in page.locator("nav .who").inner_text()

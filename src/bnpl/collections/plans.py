@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
 
+from bnpl.collections.contacts import visible_case
 from bnpl.domain import postings
-from bnpl.domain.errors import InvalidInput, InvalidState, NotFound
+from bnpl.domain.errors import Forbidden, InvalidInput, InvalidState, NotFound
 from bnpl.domain.plans import MIN_INSTALMENT, Plan, build_schedule
 from bnpl.services import audit
 from bnpl.services.context import Ctx
@@ -24,7 +25,7 @@ from bnpl.services.ledger import post
 from bnpl.services.orders import open_obligations
 from bnpl.services.parties import change_account, lock_account
 from bnpl.services.repayments import paid_between
-from bnpl.store.tables import collection_cases, hardship_plans, obligations, orders
+from bnpl.store.tables import hardship_plans, obligations, orders
 
 KINDS = ("plan", "settlement")
 _o = obligations.c
@@ -42,9 +43,7 @@ def propose(
     ctx.actor.require("agent", "specialist", "supervisor")
     if kind not in KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(KINDS)}")
-    case = ctx.conn.execute(select(collection_cases).where(collection_cases.c.id == case_id)).first()
-    if case is None:
-        raise NotFound(f"case {case_id} not found")
+    case = visible_case(ctx, case_id)  # an agent proposes only on their own cases
     if case.status != "open":
         raise InvalidState(f"case {case_id} is closed")
     if not note.strip():
@@ -119,6 +118,9 @@ def decide(ctx: Ctx, plan_id: int, approve: bool, note: str) -> dict[str, Any]:
         raise InvalidState(f"plan {plan_id} is {plan.status}")
     if not note.strip():
         raise InvalidInput("say why")
+    if approve and ctx.actor.role != "admin" and plan.proposed_by == str(ctx.actor):
+        # four eyes: whoever forgives or restructures a debt did not also propose it
+        raise Forbidden("another supervisor approves a plan you proposed")
     status, result = "rejected", None
     if approve:
         status = "approved"

@@ -41,6 +41,7 @@ def install(app: FastAPI) -> None:
 
     html_for_console(HTTPException, lambda e: (e.status_code, str(e.detail)))
     html_for_console(DomainError, lambda e: (e.status, e.detail))
+    html_for_console(Exception, lambda e: (500, "something went wrong on our side; nothing was changed"))
     html_for_console(
         RequestValidationError,
         lambda e: (422, "; ".join(f"{'.'.join(map(str, x['loc'][1:]))}: {x['msg']}" for x in e.errors())),

@@ -4,11 +4,13 @@ Every action is the collections service's own (the same checks as the API and CL
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from sqlalchemy import select
 
@@ -17,7 +19,18 @@ from bnpl.collections import plans as plan_service
 from bnpl.collections import visits as visit_service
 from bnpl.collections import work
 from bnpl.collections.contacts import OUTCOMES, book
-from bnpl.console.web import CsrfField, StaffDep, act, allow, attempt, back, platform_of, render
+from bnpl.console.web import (
+    CsrfField,
+    FormId,
+    PathId,
+    StaffDep,
+    allow,
+    attempt,
+    back,
+    platform_of,
+    policy_block,
+    render,
+)
 from bnpl.domain.errors import DomainError
 from bnpl.domain.field_visits import CONDUCT
 from bnpl.domain.field_visits import OUTCOMES as VISIT_OUTCOMES
@@ -42,12 +55,16 @@ def queue(request: Request, staff: StaffDep) -> Response:
 
 
 @router.get("/cases/{case_id}")
-def case_page(request: Request, staff: StaffDep, case_id: int, template: str | None = None) -> Response:
+def case_page(request: Request, staff: StaffDep, case_id: PathId, template: str | None = None) -> Response:
     allow(staff, *AGENTS)
+    # what an agent sends or says to the customer about what is owed (reminders before a due
+    # date, visit notices and legal letters have their own paths)
     agent_templates = {
         k: t
         for k, t in book().templates.items()
-        if t.channel in ("call", "sms", "email", "letter") and t.party == "customer"
+        if t.channel in ("call", "sms", "email", "letter")
+        and t.party == "customer"
+        and t.purpose == "collect"
     }
     check = None
     with platform_of(request).read(staff.actor) as ctx:
@@ -79,7 +96,7 @@ def case_page(request: Request, staff: StaffDep, case_id: int, template: str | N
 def log_contact(
     request: Request,
     staff: StaffDep,
-    case_id: int,
+    case_id: PathId,
     csrf: CsrfField,
     template: Annotated[str, Form(max_length=64)],
     outcome: Annotated[str, Form(max_length=16)],
@@ -87,38 +104,33 @@ def log_contact(
 ) -> Response:
     """The contact policy runs first: a blocked contact is recorded with its rule, and said so."""
     allow(staff, *AGENTS)
-    to = f"/console/cases/{case_id}"
-    try:
-        made = act(
-            request,
-            staff,
-            csrf,
-            "contact.logged",
-            "case",
-            case_id,
-            partial(
-                contact_service.contact,
-                case_id=case_id,
-                agent_id=_agent_id(staff),
-                template_id=template,
-                outcome=outcome,
-                note=note,
-            ),
-        )
-    except DomainError as exc:
-        return back(to, error=exc.detail)
-    if not made["allowed"]:
-        return back(
-            to, error=f"Blocked by the contact policy ({made['rule']}): {made['reason']}. Nothing was sent."
-        )
-    return back(to, message=f"{made['channel']} logged: {outcome}")
+    return attempt(
+        f"/console/cases/{case_id}",
+        f"{template} logged: {outcome}",
+        request,
+        staff,
+        csrf,
+        "contact.logged",
+        "case",
+        case_id,
+        partial(
+            contact_service.contact,
+            case_id=case_id,
+            agent_id=_agent_id(staff),
+            template_id=template,
+            outcome=outcome,
+            note=note,
+        ),
+        {"template": template, "outcome": outcome},
+        refused=lambda made: None if made["allowed"] else policy_block(made),
+    )
 
 
 @router.post("/cases/{case_id}/promise")
 def record_promise(
     request: Request,
     staff: StaffDep,
-    case_id: int,
+    case_id: PathId,
     csrf: CsrfField,
     amount_yuan: Annotated[str, Form(max_length=20)],
     due_on: Annotated[date, Form()],
@@ -146,7 +158,7 @@ def record_promise(
 def propose_plan(
     request: Request,
     staff: StaffDep,
-    case_id: int,
+    case_id: PathId,
     csrf: CsrfField,
     kind: Annotated[str, Form(max_length=16)],
     note: Annotated[str, Form(max_length=500)],
@@ -182,7 +194,7 @@ def propose_plan(
 def ask_for_visit(
     request: Request,
     staff: StaffDep,
-    case_id: int,
+    case_id: PathId,
     csrf: CsrfField,
     reason: Annotated[str, Form(max_length=300)],
 ) -> Response:
@@ -200,12 +212,15 @@ def ask_for_visit(
     )
 
 
+YUAN = re.compile(r"(\d{1,9})(?:\.(\d{1,2}))?")
+
+
 def _fen(yuan: str) -> int | None:
-    text = yuan.strip().replace(",", "")
-    whole, _, part = text.partition(".")
-    if not whole.isdigit() or len(part) > 2 or (part and not part.isdigit()) or len(whole) > 9:
+    """Yuan as typed ("120", "120.5", "1,200.50") in fen, or None (ASCII digits only)."""
+    found = YUAN.fullmatch(yuan.strip().replace(",", ""))
+    if found is None:
         return None
-    return int(whole) * 100 + int(part.ljust(2, "0") or 0)
+    return int(found[1]) * 100 + int((found[2] or "").ljust(2, "0"))
 
 
 # --- the supervisor ---------------------------------------------------------------------------------
@@ -250,9 +265,9 @@ def supervisor(request: Request, staff: StaffDep) -> Response:
 def reassign(
     request: Request,
     staff: StaffDep,
-    case_id: int,
+    case_id: PathId,
     csrf: CsrfField,
-    agent: Annotated[int, Form()],
+    agent: FormId,
     note: Annotated[str, Form(max_length=300)] = "reassigned by the supervisor",
 ) -> Response:
     allow(staff, "supervisor")
@@ -273,10 +288,10 @@ def reassign(
 def approve_visit(
     request: Request,
     staff: StaffDep,
-    visit_id: int,
+    visit_id: PathId,
     csrf: CsrfField,
-    agent_a: Annotated[int, Form()],
-    agent_b: Annotated[int, Form()],
+    agent_a: FormId,
+    agent_b: FormId,
     slot: Annotated[datetime, Form()],
 ) -> Response:
     """The slot is the customer's local time (the form says so)."""
@@ -296,8 +311,9 @@ def approve_visit(
             supervisor_id=_agent_id(staff),
             agent_a=agent_a,
             agent_b=agent_b,
-            slot=slot.replace(tzinfo=None),
+            slot=slot,  # naive: the customer's local time, as the form says; with an offset, that moment
         ),
+        refused=lambda done: None if done["notice"]["sent"] else policy_block(done["notice"]),
     )
 
 
@@ -305,7 +321,7 @@ def approve_visit(
 def decline_visit(
     request: Request,
     staff: StaffDep,
-    visit_id: int,
+    visit_id: PathId,
     csrf: CsrfField,
     reason: Annotated[str, Form(max_length=300)],
 ) -> Response:
@@ -329,7 +345,7 @@ def decline_visit(
 def decide_plan(
     request: Request,
     staff: StaffDep,
-    plan_id: int,
+    plan_id: PathId,
     csrf: CsrfField,
     approve: Annotated[bool, Form()],
     note: Annotated[str, Form(max_length=300)],
@@ -363,7 +379,7 @@ def my_visits(request: Request, staff: StaffDep) -> Response:
 
 
 @router.post("/visits/{visit_id}/outcome")
-async def visit_outcome(request: Request, staff: StaffDep, visit_id: int) -> Response:
+async def visit_outcome(request: Request, staff: StaffDep, visit_id: PathId) -> Response:
     """The outcome with every conduct question answered yes or no (a "no" is kept as a breach)."""
     allow(staff, "field_agent")
     form = await request.form()
@@ -375,7 +391,8 @@ async def visit_outcome(request: Request, staff: StaffDep, visit_id: int) -> Res
         promise_date = date.fromisoformat(str(form["promise_date"])) if form.get("promise_date") else None
     except ValueError:
         return back("/console/visits", error="the promise date is YYYY-MM-DD")
-    return attempt(
+    return await run_in_threadpool(  # the transaction must not block the event loop
+        attempt,
         "/console/visits",
         f"visit {visit_id} recorded",
         request,
@@ -394,4 +411,5 @@ async def visit_outcome(request: Request, staff: StaffDep, visit_id: int) -> Res
             promise_amount=promise,
             promise_date=promise_date,
         ),
+        refused=lambda done: policy_block(done.get("blocked")),
     )

@@ -7,7 +7,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 from sqlalchemy import func, select
 
-from bnpl.console.web import StaffDep, allow, platform_of, render
+from bnpl.console.web import PathId, StaffDep, allow, platform_of, render
 from bnpl.domain.errors import NotFound
 from bnpl.domain.ledger import Account
 from bnpl.services import orders as order_service
@@ -45,7 +45,7 @@ def merchant_orders(request: Request, staff: StaffDep) -> Response:
 
 
 @router.get("/orders/{order_id}")
-def merchant_order(request: Request, staff: StaffDep, order_id: int) -> Response:
+def merchant_order(request: Request, staff: StaffDep, order_id: PathId) -> Response:
     _merchant(staff)
     with platform_of(request).read(staff.actor) as ctx:
         try:

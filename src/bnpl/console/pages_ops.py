@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
@@ -15,10 +15,12 @@ from bnpl.console.web import (
     COOKIE,
     LOGIN_CSRF_COOKIE,
     CsrfField,
+    PathId,
     StaffDep,
     act,
     allow,
     back,
+    check_csrf,
     new_login_csrf,
     platform_of,
     render,
@@ -92,7 +94,8 @@ def login(
 @router.post("/logout")
 def logout(request: Request, staff: StaffDep, csrf: CsrfField) -> Response:
     token = request.cookies.get(COOKIE, "")
-    act(request, staff, csrf, "console.signed_out", "staff", staff.user_id, lambda ctx: sign_out(ctx, token))
+    check_csrf(staff, csrf)
+    platform_of(request).run(staff.actor, lambda ctx: sign_out(ctx, token))  # audited by sign_out
     response = back("/console/login", message="signed out")
     response.delete_cookie(COOKIE)
     return response
@@ -197,12 +200,14 @@ def _dashboard(days: list[tuple[str, dict[str, Any]]], rolls: Sequence[Any]) -> 
 
 
 def _may_see_customer(ctx: Ctx, staff: Staff, customer_id: int) -> None:
-    """Analysts and supervisors see any customer; an agent only the customers of their cases."""
+    """Analysts and supervisors see any customer; an agent only the customers of their open cases."""
     allow(staff, *CUSTOMER_ROLES)
     if staff.role == "agent":
         mine = ctx.conn.execute(
             select(collection_cases.c.id).where(
-                collection_cases.c.customer_id == customer_id, collection_cases.c.agent_id == staff.agent_id
+                collection_cases.c.customer_id == customer_id,
+                collection_cases.c.agent_id == staff.agent_id,
+                collection_cases.c.status == "open",  # a closed case is no reason to look any more
             )
         ).first()
         if mine is None:
@@ -210,24 +215,37 @@ def _may_see_customer(ctx: Ctx, staff: Staff, customer_id: int) -> None:
 
 
 @router.get("/customers")
-def find_customer(request: Request, staff: StaffDep, q: str = "") -> Response:
+def find_customer(
+    request: Request, staff: StaffDep, q: Annotated[str, Query(max_length=60)] = ""
+) -> Response:
+    """By number, or by the start of the name (literally: % and _ are no wildcards). An agent
+    finds only the customers of their own open cases."""
     allow(staff, *CUSTOMER_ROLES)
-    if q.strip().isdigit():
-        return RedirectResponse(f"/console/customers/{int(q)}", status_code=303)
+    text = q.strip()
+    if text.isascii() and text.isdigit() and len(text) <= 18:
+        return RedirectResponse(f"/console/customers/{int(text)}", status_code=303)
     found: Sequence[Any] = []
-    if q.strip():
+    if text:
+        query = (
+            select(customers.c.id, customers.c.name)
+            .where(customers.c.name.startswith(text, autoescape=True))
+            .order_by(customers.c.id)
+            .limit(25)
+        )
+        if staff.role == "agent":
+            k = collection_cases.c
+            query = query.where(
+                customers.c.id.in_(
+                    select(k.customer_id).where(k.agent_id == staff.agent_id, k.status == "open")
+                )
+            )
         with platform_of(request).read(staff.actor) as ctx:
-            found = ctx.conn.execute(
-                select(customers.c.id, customers.c.name)
-                .where(customers.c.name.like(f"{q.strip()[:50]}%"))
-                .order_by(customers.c.id)
-                .limit(25)
-            ).all()
+            found = ctx.conn.execute(query).all()
     return render(request, "customers.html.j2", staff, q=q, found=found)
 
 
 @router.get("/customers/{customer_id}")
-def customer_360(request: Request, staff: StaffDep, customer_id: int) -> Response:
+def customer_360(request: Request, staff: StaffDep, customer_id: PathId) -> Response:
     return _customer_page(request, staff, customer_id, revealed=None)
 
 
@@ -235,7 +253,7 @@ def customer_360(request: Request, staff: StaffDep, customer_id: int) -> Respons
 def reveal(
     request: Request,
     staff: StaffDep,
-    customer_id: int,
+    customer_id: PathId,
     csrf: CsrfField,
     reason: Annotated[str, Form(max_length=300)] = "",
 ) -> Response:

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from bnpl.console.web import CsrfField, StaffDep, allow, attempt, platform_of, render
+from bnpl.console.web import CsrfField, PathId, QueryId, StaffDep, allow, attempt, platform_of, render
 from bnpl.credit.registry import list_models
 from bnpl.domain.decision import Outcome
 from bnpl.services import explain
@@ -25,10 +25,10 @@ OUTCOMES = [o.value for o in Outcome]
 def decisions_search(
     request: Request,
     staff: StaffDep,
-    customer: int | None = None,
+    customer: QueryId = None,
     outcome: str = "",
     day: date | None = None,
-    before: int | None = None,
+    before: QueryId = None,
 ) -> Response:
     """Newest first, 50 a page, by customer, outcome and business date (indexed: fast on a big book)."""
     allow(staff, "risk_analyst")
@@ -58,7 +58,7 @@ def reviews(request: Request, staff: StaffDep) -> Response:
 def decide_review(
     request: Request,
     staff: StaffDep,
-    order_id: int,
+    order_id: PathId,
     csrf: CsrfField,
     approve: Annotated[bool, Form()],
     note: Annotated[str, Form(max_length=300)] = "",

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from bnpl.domain.errors import InvalidInput
+from bnpl.domain.errors import InvalidInput, NotFound
 from bnpl.services import audit
 from bnpl.services.context import Actor, Ctx
 from bnpl.services.parties import hash_key
-from bnpl.store.tables import collection_agents, merchants, staff_sessions, staff_users
+from bnpl.store.tables import audit_log, collection_agents, merchants, staff_sessions, staff_users
 
 ROLES = ("admin", "risk_analyst", "agent", "field_agent", "supervisor", "merchant")
 # the collections agent behind a console role: an "agent" may be a specialist
@@ -31,6 +31,8 @@ AGENT_ROLES = {
     "supervisor": ("supervisor",),
 }
 SESSION_HOURS = 10  # one working day; then sign in again
+MAX_FAILURES = 5  # wrong passwords for one username ...
+FAILURE_WINDOW = timedelta(minutes=15)  # ... within this long, and sign-in pauses for that name
 MIN_PASSWORD = 12
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -137,6 +139,10 @@ def sign_in(ctx: Ctx, username: str, password: str) -> tuple[str, Staff] | None:
     None for a wrong one, recorded (and committed: the caller must not roll it back)."""
     name = username.strip().lower()
     user = ctx.conn.execute(select(staff_users).where(staff_users.c.username == name)).first()
+    if user is not None and _recent_failures(ctx, name) >= MAX_FAILURES:
+        # too many wrong passwords lately: no more guesses, right or wrong, until the window passes
+        audit.record(ctx, f"staff:{name}", "staff.sign_in_throttled", "staff", user.id, None, None)
+        return None
     ok = password_matches(password, user.password_hash if user else _DUMMY)
     if user is None or not ok or not user.active:
         if user is not None:
@@ -156,6 +162,50 @@ def sign_in(ctx: Ctx, username: str, password: str) -> tuple[str, Staff] | None:
     staff = session_for(ctx, token)
     assert staff is not None
     return token, staff
+
+
+def _recent_failures(ctx: Ctx, name: str) -> int:
+    """Failed sign-ins for ``name`` in the window since its last successful one."""
+    a = audit_log.c
+    stream = f"staff:{name}"
+    since = ctx.now - FAILURE_WINDOW
+    last_ok = ctx.conn.execute(
+        select(func.max(a.seq)).where(a.stream == stream, a.action == "staff.signed_in", a.at >= since)
+    ).scalar()
+    return int(
+        ctx.conn.execute(
+            select(func.count()).where(
+                a.stream == stream, a.action == "staff.sign_in_failed", a.at >= since, a.seq > (last_ok or 0)
+            )
+        ).scalar_one()
+    )
+
+
+def set_active(ctx: Ctx, username: str, active: bool) -> dict[str, Any]:
+    """Disable a member of staff (every open session ends at once) or enable them again."""
+    ctx.actor.require("admin")
+    name = username.strip().lower()
+    user = ctx.conn.execute(select(staff_users).where(staff_users.c.username == name)).first()
+    if user is None:
+        raise NotFound(f"no member of staff {name!r}")
+    ctx.conn.execute(staff_users.update().where(staff_users.c.id == user.id).values(active=int(active)))
+    ended = 0
+    if not active:
+        ended = ctx.conn.execute(
+            staff_sessions.update()
+            .where(staff_sessions.c.user_id == user.id, staff_sessions.c.ended_at.is_(None))
+            .values(ended_at=ctx.now)
+        ).rowcount
+    audit.record(
+        ctx,
+        f"staff:{name}",
+        "staff.enabled" if active else "staff.disabled",
+        "staff",
+        user.id,
+        None,
+        {"sessions_ended": ended},
+    )
+    return {"username": name, "active": active, "sessions_ended": ended}
 
 
 _SESSION = (

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Depends, Form, HTTPException, Request
+from fastapi import Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 
 from bnpl.console.staff import Staff, csrf_ok, session_for
 from bnpl.domain.errors import DomainError
@@ -26,7 +26,8 @@ from bnpl.services.context import Ctx, Platform
 COOKIE = "bnpl_console"
 LOGIN_CSRF_COOKIE = "bnpl_login_csrf"
 
-templates = Environment(loader=PackageLoader("bnpl.console", "templates"), autoescape=select_autoescape())
+# every template escapes what it prints (select_autoescape() would miss the .html.j2 names)
+templates = Environment(loader=PackageLoader("bnpl.console", "templates"), autoescape=True)
 templates.filters["yuan"] = lambda fen: "—" if fen is None else format_fen(int(fen))
 templates.filters["pct"] = lambda v, digits=1: "—" if v is None else f"{v * 100:.{digits}f}%"
 
@@ -90,12 +91,19 @@ def back(to: str, message: str | None = None, error: str | None = None) -> Redir
     return RedirectResponse(f"{to}{'?' + query if query else ''}", status_code=303)
 
 
-CsrfField = Annotated[str, Form(alias="csrf")]
+CsrfField = Annotated[str, Form(alias="csrf", max_length=100)]
+MAX_ID = 2**62  # ids past this are no ids (SQLite would overflow): a 422 page, not a 500
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+FormId = Annotated[int, Form(ge=1, le=MAX_ID)]
+QueryId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
 def check_csrf(staff: Staff, token: str) -> None:
     if not csrf_ok(staff, token):
         raise HTTPException(403, "the form expired or did not come from this console; reload the page")
+
+
+Refusal = Callable[[Any], str | None]
 
 
 def act(
@@ -107,15 +115,25 @@ def act(
     entity_id: object,
     work: Callable[[Ctx], Any],
     details: dict[str, Any] | None = None,
+    refused: Refusal | None = None,
 ) -> Any:
     """Run ``work`` as the member of staff, with the console's audit record in the same
-    transaction: either both are written or neither."""
+    transaction: either both are written or neither. ``refused`` reads a result the service
+    returned without doing the thing (a contact policy block): it is audited as ``<action>.blocked``
+    with the reason."""
     check_csrf(staff, csrf)
 
     def both(ctx: Ctx) -> Any:
         result = work(ctx)
+        why = refused(result) if refused else None
         audit.record(
-            ctx, staff.stream, action, entity, entity_id, None, {"role": staff.role, **(details or {})}
+            ctx,
+            staff.stream,
+            f"{action}.blocked" if why else action,
+            entity,
+            entity_id,
+            None,
+            {"role": staff.role, **(details or {}), **({"blocked": why} if why else {})},
         )
         return result
 
@@ -123,14 +141,32 @@ def act(
 
 
 def attempt(
-    to: str, done: str, request: Request, staff: Staff, csrf: str, *args: Any, **kwargs: Any
+    to: str,
+    done: str,
+    request: Request,
+    staff: Staff,
+    csrf: str,
+    action: str,
+    entity: str,
+    entity_id: object,
+    work: Callable[[Ctx], Any],
+    details: dict[str, Any] | None = None,
+    refused: Refusal | None = None,
 ) -> Response:
-    """``act`` and redirect back to ``to`` with ``done``, or with the refusal's reason."""
+    """``act`` and redirect back to ``to`` with ``done``, or with the reason it did not happen."""
     try:
-        act(request, staff, csrf, *args, **kwargs)
+        result = act(request, staff, csrf, action, entity, entity_id, work, details, refused)
     except DomainError as exc:
         return back(to, error=exc.detail)
-    return back(to, message=done)
+    why = refused(result) if refused else None
+    return back(to, error=why) if why else back(to, message=done)
+
+
+def policy_block(verdict: dict[str, Any] | None) -> str | None:
+    """The page's words for a contact the policy stopped (a verdict with rule and reason)."""
+    if not verdict:
+        return None
+    return f"Blocked by the contact policy ({verdict['rule']}): {verdict['reason']}. Nothing happened."
 
 
 def new_login_csrf() -> str:

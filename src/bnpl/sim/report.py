@@ -14,7 +14,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from cycler import cycler
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -269,7 +269,7 @@ CHARTS: list[tuple[str, str, Callable[[Metrics], str]]] = [
 
 def render(runs: list[tuple[str, Metrics]], title: str = "bnpl season report") -> str:
     """The HTML page for one policy's season, or two side by side."""
-    env = Environment(loader=PackageLoader("bnpl.sim", "templates"), autoescape=select_autoescape())
+    env = Environment(loader=PackageLoader("bnpl.sim", "templates"), autoescape=True)
     env.filters["yuan"] = lambda fen: "—" if fen is None else format_fen(int(fen))
     env.filters["pct"] = lambda v, digits=1: "—" if v is None else f"{v * 100:.{digits}f}%"
     charts = [
