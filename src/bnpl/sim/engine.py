@@ -295,7 +295,7 @@ class Simulation:
         self.clock.set(today, 2)  # 10:00: merchants ship and deliver, customers pay
         self._merchants(day)
         self._payments(day)
-        self.clock.set(today, 1, 30)
+        self.clock.set(today, 2, 30)  # 10:30: the analyst decides the review queue
         if self.policy.analyst_reviews:
             self._reviews(day)
         self.clock.set(today, 3)  # 11:00: the desk calls, the supervisor decides, visits happen
