@@ -32,19 +32,15 @@ def simulate(
     """Run a season on a fresh SQLite database in --out, then write the portfolio report."""
     from bnpl.sim.engine import SimConfig
     from bnpl.sim.policy import load_policy
+    from bnpl.sim.season import prepare
     from bnpl.sim.season import simulate as run_season
 
     try:
         config = SimConfig(customers=customers, days=days, seed=seed)
         policies = [load_policy(policy)] + ([load_policy(compare)] if compare else [])
+        prepare(policies, out_dir)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    if len({p.name for p in policies}) != len(policies):
-        raise CliError("--policy and --compare name the same policy; compare two different ones")
-    folders = [out_dir] + ([out_dir / p.name for p in policies] if compare else [])
-    try:  # every folder the run writes to, before a minute is spent on it
-        for folder in folders:
-            folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise CliError(f"cannot write to {exc.filename or out_dir}: {exc.strerror or exc}") from None
     total = days * len(policies)

@@ -55,6 +55,15 @@ def run_one(
     return metrics
 
 
+def prepare(policies: list[SimPolicy], out: Path) -> None:
+    """Check the policies can run side by side and make every folder the run writes to, before a
+    minute is spent: ValueError for two policies of one name, OSError for an unwritable ``out``."""
+    if len({p.name for p in policies}) != len(policies):
+        raise ValueError("the policies compared have the same name; compare two different ones")
+    for folder in [out] + ([out / p.name for p in policies] if len(policies) > 1 else []):
+        folder.mkdir(parents=True, exist_ok=True)
+
+
 def simulate(
     config: SimConfig,
     policies: list[SimPolicy],
@@ -62,8 +71,7 @@ def simulate(
     on_day: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Run each policy on the same world and seed; returns what ``metrics.json`` holds."""
-    if len({p.name for p in policies}) != len(policies):
-        raise ValueError("the policies compared need different names")
+    prepare(policies, out)
     model = champion_model(config.seed)  # one champion for every policy: only the policy differs
     if len(policies) == 1:
         return run_one(config, policies[0], out, model, on_day)
