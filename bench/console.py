@@ -39,7 +39,7 @@ import uvicorn
 from sqlalchemy import func, select
 
 from bnpl.api.app import create_app
-from bnpl.console.staff import create_staff
+from bnpl.console.staff import one_per_role
 from bnpl.services.context import ADMIN, Platform, Settings
 from bnpl.sim.engine import DB_NAME, SimClock, SimConfig
 from bnpl.sim.policy import load_policy
@@ -202,19 +202,19 @@ def _facts(platform: Platform) -> dict[str, Any]:
 
 
 def _staff(platform: Platform, facts: dict[str, Any]) -> dict[str, str]:
-    links: dict[str, dict[str, Any]] = {
-        "admin": {},
-        "risk_analyst": {},
-        "agent": {"agent_id": facts["case_agent"]},
-        "supervisor": {"agent_id": facts["supervisor"]},
-        "field_agent": {"agent_id": facts["field_agent"]},
-        "merchant": {"merchant_id": facts["merchant"]},
-    }
-    users = {}
-    for role, link in links.items():
-        name = f"bench.{role}.{int(time.time() * 1000) % 100000}"
-        platform.run(ADMIN, lambda ctx, n=name, r=role, lk=link: create_staff(ctx, n, PASSWORD, r, **lk))
-        users[role] = name
+    pattern = f"bench.{{role}}.{int(time.time() * 1000) % 100000}"  # a fresh name for each run
+    users: dict[str, str] = platform.run(
+        ADMIN,
+        lambda ctx: one_per_role(
+            ctx,
+            pattern,
+            PASSWORD,
+            facts["case_agent"],
+            facts["supervisor"],
+            facts["field_agent"],
+            facts["merchant"],
+        ),
+    )
     return users
 
 

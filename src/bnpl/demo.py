@@ -80,7 +80,7 @@ def seed(platform: Platform, console: Console) -> dict[str, Any]:
 def _staff(platform: Platform, merchant_id: int) -> dict[str, Any]:
     """One member of staff per console role, sharing one generated password (demo only)."""
     from bnpl.collections.cases import create_agent
-    from bnpl.console.staff import create_staff
+    from bnpl.console.staff import one_per_role
 
     password = secrets.token_urlsafe(12)
     skills = ["M1", "M2", "M3", "M3+"]
@@ -89,19 +89,19 @@ def _staff(platform: Platform, merchant_id: int) -> dict[str, Any]:
         for role in ("agent", "supervisor", "field_agent")
     }
     platform.run(ADMIN, partial(create_agent, name="Demo field agent 2", role="field_agent", skills=skills))
-    links: dict[str, dict[str, Any]] = {
-        "admin": {},
-        "risk_analyst": {},
-        "agent": {"agent_id": agents["agent"]},
-        "supervisor": {"agent_id": agents["supervisor"]},
-        "field_agent": {"agent_id": agents["field_agent"]},
-        "merchant": {"merchant_id": merchant_id},
-    }
-    for role, link in links.items():
-        platform.run(
-            ADMIN, partial(create_staff, username=f"demo.{role}", password=password, role=role, **link)
-        )
-    return {"users": [f"demo.{role}" for role in links], "password": password}
+    users = platform.run(
+        ADMIN,
+        lambda ctx: one_per_role(
+            ctx,
+            "demo.{role}",
+            password,
+            agents["agent"],
+            agents["supervisor"],
+            agents["field_agent"],
+            merchant_id,
+        ),
+    )
+    return {"users": list(users.values()), "password": password}
 
 
 def _show(console: Console, platform: Platform, keys: dict[str, Any]) -> None:

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bnpl.api.app import create_app
-from bnpl.console.staff import create_staff
+from bnpl.console.staff import one_per_role
 from bnpl.services.context import ADMIN, Platform, Settings
 from bnpl.sim.engine import DB_NAME, SimClock, SimConfig, Simulation, champion_model
 from bnpl.sim.policy import load_policy
@@ -77,24 +77,24 @@ def console_world(tmp_path_factory: pytest.TempPathFactory) -> ConsoleWorld:
         other_order = ctx.conn.execute(
             select(orders.c.id).where(orders.c.merchant_id != merchant_id).order_by(orders.c.id)
         ).scalar()
-    links: dict[str, dict[str, Any]] = {
-        "admin": {},
-        "risk_analyst": {},
-        "agent": {"agent_id": case.agent_id},
-        "field_agent": {"agent_id": agents["field_agent"]},
-        "supervisor": {"agent_id": agents["supervisor"]},
-        "merchant": {"merchant_id": merchant_id},
-    }
-    for role, link in links.items():
-        platform.run(
-            ADMIN, lambda ctx, role=role, link=link: create_staff(ctx, f"{role}.one", PASSWORD, role, **link)
-        )
+    users = platform.run(
+        ADMIN,
+        lambda ctx: one_per_role(
+            ctx,
+            "{role}.one",
+            PASSWORD,
+            case.agent_id,
+            agents["supervisor"],
+            agents["field_agent"],
+            merchant_id,
+        ),
+    )
     platform.dispose()
     return ConsoleWorld(
         url=settings.database_url,
         clock=clock,
         settings=settings,
-        users={role: f"{role}.one" for role in links},
+        users=users,
         agent_id=case.agent_id,
         case_id=case.id,
         merchant_id=merchant_id,

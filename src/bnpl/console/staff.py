@@ -134,6 +134,31 @@ def create_staff(
     return view
 
 
+def one_per_role(
+    ctx: Ctx,
+    pattern: str,
+    password: str,
+    agent_id: int,
+    supervisor_id: int,
+    field_agent_id: int,
+    merchant_id: int,
+) -> dict[str, str]:
+    """One member of staff for every role (a demo, a test world, a benchmark), each named by
+    ``pattern`` (e.g. ``"demo.{role}"``) and linked to the given agents and merchant."""
+    links: dict[str, dict[str, int]] = {
+        "admin": {},
+        "risk_analyst": {},
+        "agent": {"agent_id": agent_id},
+        "supervisor": {"agent_id": supervisor_id},
+        "field_agent": {"agent_id": field_agent_id},
+        "merchant": {"merchant_id": merchant_id},
+    }
+    return {
+        role: create_staff(ctx, pattern.format(role=role), password, role, **link)["username"]
+        for role, link in links.items()
+    }
+
+
 def sign_in(ctx: Ctx, username: str, password: str) -> tuple[str, Staff] | None:
     """A new session for the right password (the raw token goes in the cookie, never the table);
     None for a wrong one, recorded (and committed: the caller must not roll it back)."""
