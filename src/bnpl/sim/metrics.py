@@ -75,6 +75,10 @@ def measure(ctx: Ctx, intents: pd.DataFrame, loans: pd.DataFrame, start: date, e
     decided = read_frame(
         ctx.conn, select(decisions.c.id, decisions.c.outcome, decisions.c.reasons, decisions.c.inputs)
     )
+    # what the champion said at each checkout (None: no model scored it), read once for all figures
+    credit = [(inputs or {}).get("credit") or {} for inputs in decided["inputs"]] if len(decided) else []
+    decided["model_pd"] = pd.Series([c.get("pd") for c in credit], index=decided.index, dtype=float)
+    decided["thin_file"] = pd.Series([c.get("thin_file") for c in credit], index=decided.index, dtype=object)
     bills = read_frame(
         ctx.conn,
         select(obligations.c.id, obligations.c.order_id, obligations.c.due_date, obligations.c.kind),
@@ -318,13 +322,11 @@ def _models(
     empty = {"model_auc": None, "oracle_auc": None, "auc": {"orders": len(outcome), "bad": None}}
     if not len(outcome) or not len(loans):
         return empty
-    credit = {int(row.id): row.inputs.get("credit") or {} for row in decided.itertuples() if row.inputs}
-    model_pd = {i: c.get("pd") for i, c in credit.items()}
-    thin_file = {i: c.get("thin_file") for i, c in credit.items()}
+    by_id = decided.set_index("id")
     frame = outcome.merge(book[["order_id", "decision_id"]], on="order_id").merge(
         loans[["order_id", "true_pd"]], on="order_id"
     )
-    frame["model_pd"] = frame["decision_id"].map(model_pd)
+    frame["model_pd"] = frame["decision_id"].map(by_id["model_pd"])
     frame = frame[frame["model_pd"].notna()]
     if frame["bad"].nunique() < 2:
         return {**empty, "auc": {"orders": len(frame), "bad": int(frame["bad"].sum())}}
@@ -335,7 +337,7 @@ def _models(
         "auc": {"orders": len(frame), "bad": int(y.sum())},
     }
     # a thin file (no bill fallen due yet) gives the model nothing to tell customers apart by
-    thin = frame["decision_id"].map(thin_file).fillna(True).astype(bool)
+    thin = frame["decision_id"].map(by_id["thin_file"]).fillna(True).astype(bool)
     history = frame[~thin]
     result["auc"]["with_history"] = {
         "orders": len(history),
@@ -448,8 +450,7 @@ def _economics(
     per_order["collection_cost"] = (owner.map(per_customer).fillna(0) / counts).round().astype(int)
     financed = (shipped["amount"] - shipped["returned_amount"]).to_numpy()
     per_order["financed"] = financed
-    model_pd = {int(r.id): (r.inputs.get("credit") or {}).get("pd") for r in decided.itertuples() if r.inputs}
-    pd_model = shipped["decision_id"].map(model_pd).fillna(np.nan).astype(float).to_numpy()
+    pd_model = shipped["decision_id"].map(decided.set_index("id")["model_pd"]).astype(float).to_numpy()
     per_order["expected_loss_model"] = np.round(np.nan_to_num(pd_model) * financed).astype(int)
     true_pd = loans.set_index("order_id")["true_pd"] if len(loans) else pd.Series(dtype=float)
     per_order["expected_loss_true"] = np.round(
