@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bnpl.domain.errors import CurrencyMismatch, InvalidAmount, InvalidInput
-from bnpl.domain.money import Money, apply_rate, split_evenly
+from bnpl.domain.money import Money, apply_rate, format_fen, parse_yuan, split_evenly
 from bnpl.domain.plans import PLANS, add_months, apr, build_schedule, get_plan, plan_fee
 
 amounts = st.integers(min_value=1, max_value=10**10)
@@ -93,3 +93,15 @@ def test_one_spelling_per_category() -> None:
     for spelling in ("Gift Cards", "gift-cards", " GIFT__CARDS ", "ｇｉｆｔ＿ｃａｒｄｓ", "gift_cards"):
         assert category_key(spelling) == "gift_cards"
     assert category_key("茶叶 礼盒") == "茶叶_礼盒"
+
+
+@given(st.integers(0, 999_999_999_99))
+def test_yuan_as_typed_reads_back_the_fen_that_were_shown(fen: int) -> None:
+    shown = format_fen(fen)
+    assert parse_yuan(shown) == fen
+    assert parse_yuan(shown.removeprefix("¥").replace(",", "")) == fen
+
+
+@pytest.mark.parametrize("text", ["", "-1", "1.234", "²", "1e3", "1,0x", "1234567890", " . "])
+def test_yuan_that_is_no_amount_reads_as_none(text: str) -> None:
+    assert parse_yuan(text) is None

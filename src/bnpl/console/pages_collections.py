@@ -4,7 +4,6 @@ Every action is the collections service's own (the same checks as the API and CL
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from functools import partial
 from typing import Annotated, Any
@@ -32,6 +31,7 @@ from bnpl.console.web import (
     render,
 )
 from bnpl.domain.errors import DomainError
+from bnpl.domain.money import parse_yuan
 from bnpl.domain.field_visits import CONDUCT
 from bnpl.domain.field_visits import OUTCOMES as VISIT_OUTCOMES
 from bnpl.store.tables import collection_agents, field_visits, hardship_plans
@@ -137,7 +137,7 @@ def record_promise(
 ) -> Response:
     allow(staff, *AGENTS)
     to = f"/console/cases/{case_id}"
-    amount = _fen(amount_yuan)
+    amount = parse_yuan(amount_yuan)
     if amount is None:
         return back(to, error="the amount is yuan with at most two decimals, e.g. 120.50")
     return attempt(
@@ -168,7 +168,7 @@ def propose_plan(
 ) -> Response:
     allow(staff, *AGENTS)
     to = f"/console/cases/{case_id}"
-    settle = _fen(settle_yuan) if settle_yuan.strip() else None
+    settle = parse_yuan(settle_yuan) if settle_yuan.strip() else None
     return attempt(
         to,
         "proposed to the supervisor",
@@ -210,17 +210,6 @@ def ask_for_visit(
         case_id,
         partial(visit_service.request_visit, case_id=case_id, agent_id=_agent_id(staff), reason=reason),
     )
-
-
-YUAN = re.compile(r"(\d{1,9})(?:\.(\d{1,2}))?")
-
-
-def _fen(yuan: str) -> int | None:
-    """Yuan as typed ("120", "120.5", "1,200.50") in fen, or None (ASCII digits only)."""
-    found = YUAN.fullmatch(yuan.strip().replace(",", ""))
-    if found is None:
-        return None
-    return int(found[1]) * 100 + int((found[2] or "").ljust(2, "0"))
 
 
 # --- the supervisor ---------------------------------------------------------------------------------
@@ -386,7 +375,7 @@ async def visit_outcome(request: Request, staff: StaffDep, visit_id: PathId) -> 
     answers = {item: form.get(item) for item in CONDUCT}
     if any(v not in ("yes", "no") for v in answers.values()):
         return back("/console/visits", error="answer every conduct question yes or no")
-    promise = _fen(str(form.get("promise_yuan") or "")) if form.get("promise_yuan") else None
+    promise = parse_yuan(str(form.get("promise_yuan") or "")) if form.get("promise_yuan") else None
     try:
         promise_date = date.fromisoformat(str(form["promise_date"])) if form.get("promise_date") else None
     except ValueError:

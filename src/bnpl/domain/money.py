@@ -6,6 +6,8 @@ Rates are ``Decimal``; turning a rate times an amount into money rounds explicit
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -86,3 +88,16 @@ def format_fen(amount: int) -> str:
     sign = "-" if amount < 0 else ""
     yuan, fen = divmod(abs(amount), 100)
     return f"{sign}¥{yuan:,}.{fen:02d}"
+
+
+_YUAN = re.compile(r"(\d{1,9})(?:\.(\d{1,2}))?")
+
+
+def parse_yuan(text: str) -> int | None:
+    """What staff type as yuan ("120", "120.5", "1,200.50", "¥1,200.50") in fen; None for anything
+    else (ASCII digits only, at most two decimals, under a billion yuan). The inverse of format_fen
+    for amounts that are not negative."""
+    found = _YUAN.fullmatch(text.strip().removeprefix("¥").replace(",", ""))
+    if found is None:
+        return None
+    return int(found[1]) * 100 + int((found[2] or "").ljust(2, "0"))
