@@ -31,9 +31,9 @@ from bnpl.console.web import (
     render,
 )
 from bnpl.domain.errors import DomainError
-from bnpl.domain.money import parse_yuan
 from bnpl.domain.field_visits import CONDUCT
 from bnpl.domain.field_visits import OUTCOMES as VISIT_OUTCOMES
+from bnpl.domain.money import parse_yuan
 from bnpl.store.tables import collection_agents, field_visits, hardship_plans
 
 router = APIRouter(prefix="/console")

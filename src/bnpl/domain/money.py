@@ -7,7 +7,6 @@ Rates are ``Decimal``; turning a rate times an amount into money rounds explicit
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
