@@ -13,6 +13,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import func, select
@@ -56,7 +57,9 @@ def password_matches(password: str, stored: str) -> bool:
 
 # a hash to compare against when the username is unknown, so a wrong name takes as long as a wrong
 # password (no telling which usernames exist by timing)
-_DUMMY = hash_password(secrets.token_hex(8))
+@cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_hex(8))  # made at the first sign-in, not at start-up
 
 
 @dataclass(frozen=True)
@@ -168,7 +171,7 @@ def sign_in(ctx: Ctx, username: str, password: str) -> tuple[str, Staff] | None:
         # too many wrong passwords lately: no more guesses, right or wrong, until the window passes
         audit.record(ctx, f"staff:{name}", "staff.sign_in_throttled", "staff", user.id, None, None)
         return None
-    ok = password_matches(password, user.password_hash if user else _DUMMY)
+    ok = password_matches(password, user.password_hash if user else _dummy_hash())
     if user is None or not ok or not user.active:
         if user is not None:
             audit.record(ctx, f"staff:{name}", "staff.sign_in_failed", "staff", user.id, None, None)
