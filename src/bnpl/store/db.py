@@ -45,9 +45,8 @@ def _sqlite_engine(url: str) -> Engine:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute(
-            "PRAGMA cache_size=-65536"
-        )  # 64 MiB of pages, not the default 2: batch jobs read the book
+        # 64 MiB of pages, not the default 2: batch jobs and the console read the whole book
+        cur.execute("PRAGMA cache_size=-65536")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
