@@ -49,7 +49,7 @@ from bnpl.sim.policy import SimPolicy
 from bnpl.sim.population import World, WorldShape, default_probability, generate
 from bnpl.store.db import make_engine
 from bnpl.store.migrate import upgrade
-from bnpl.store.tables import contact_attempts, field_visits, obligations, order_items, orders
+from bnpl.store.tables import contact_attempts, field_visits, obligations, orders
 
 START = date(2026, 3, 2)
 DB_NAME = "bnpl-sim.db"
@@ -332,8 +332,13 @@ class Simulation:
             del self.return_on[order_id]
             loan = self.truth.loans[order_id]
             customer = Actor("customer", loan.customer_id)
-            with p.read(ADMIN) as ctx:
-                items = {sku: qty for sku, qty in _items(ctx, order_id) if qty > 0}
+            with p.read(customer) as ctx:  # what the shopper's app shows them they still have
+                held = order_service.get_order(ctx, order_id)["items"]
+            items = {
+                i["sku"]: left
+                for i in held
+                if (left := i["quantity"] - i["returned_quantity"] - i["pending_quantity"]) > 0
+            }
             ret = self._try(
                 customer,
                 partial(order_service.request_return, order_id=order_id, items=items, reason="not as hoped"),
@@ -743,14 +748,3 @@ class Simulation:
         if order is None:
             return None
         return {**order, "customer_id": customer_id, "instalments": PLANS[plan].instalments}
-
-
-def _items(ctx: Any, order_id: int) -> list[tuple[str, int]]:
-    """What of an order is still with the shopper, per SKU."""
-    i = order_items.c
-    return [
-        (r.sku, r.quantity - r.returned_quantity - r.pending_quantity)
-        for r in ctx.conn.execute(
-            select(i.sku, i.quantity, i.returned_quantity, i.pending_quantity).where(i.order_id == order_id)
-        )
-    ]
