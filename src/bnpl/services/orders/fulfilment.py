@@ -1,0 +1,183 @@
+"""After checkout: capture on shipment (what is owed and the merchant's share are booked),
+delivery (the trial window starts), and cancel or expire (the hold is released)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, select
+
+from bnpl.domain import postings
+from bnpl.domain.errors import (
+    InvalidState,
+)
+from bnpl.domain.orders import (
+    OrderStatus,
+    transition,
+)
+from bnpl.domain.plans import (
+    Instalment,
+    build_schedule,
+    due_dates,
+    get_plan,
+    plan_fee,
+)
+from bnpl.services import audit
+from bnpl.services.context import Ctx
+from bnpl.services.ledger import post
+from bnpl.services.orders.records import NEW_OBLIGATIONS, customer_stream, lock_order, mdr_of, update_order
+from bnpl.services.parties import change_account
+from bnpl.services.repayments import use_credit_balance
+from bnpl.store.tables import obligations
+
+
+def provisional_trial_end(ctx: Ctx, shipped_on: date, trial_days: int) -> date:
+    return shipped_on + timedelta(days=ctx.settings.assumed_delivery_days + trial_days)
+
+
+def open_obligations(
+    ctx: Ctx, order_id: int, customer_id: int, schedule: list[Instalment], first_seq: int = 1
+) -> list[int]:
+    """Insert one open obligation per instalment; returns their ids in schedule order."""
+    rows = [
+        {
+            "order_id": order_id,
+            "customer_id": customer_id,
+            "seq": first_seq + i,
+            "due_date": s.due_date,
+            "principal": s.principal,
+            "fee": s.fee,
+            "principal_paid": 0,
+            "fee_paid": 0,
+            "status": "open",
+        }
+        for i, s in enumerate(schedule)
+    ]
+    return list(ctx.conn.execute(NEW_OBLIGATIONS, rows).scalars().all())
+
+
+def capture(ctx: Ctx, order_id: int) -> dict[str, Any]:
+    """Shipment: the hold becomes principal receivable per the plan's schedule; the merchant is
+    owed the price less MDR (and less the fee, when it subsidises the instalments)."""
+    account, order = lock_order(ctx, order_id, "merchant")
+    status = transition(OrderStatus(order["status"]), "capture")
+    plan = get_plan(order["plan_code"])
+    amount = order["amount"]
+    fee = plan_fee(plan, amount)
+    customer_fee, merchant_fee = (fee, 0) if order["fee_payer"] == "customer" else (0, fee)
+    trial_end = provisional_trial_end(ctx, ctx.today, order["trial_days"])
+    schedule = build_schedule(plan, amount, trial_end, fee=customer_fee)
+    ids = open_obligations(ctx, order_id, order["customer_id"], schedule)
+    mdr = mdr_of(amount, order["mdr_bps"])
+    ref = postings.OrderRef(order["customer_id"], order["merchant_id"], order_id)
+    post(
+        ctx,
+        postings.capture(
+            ctx.today,
+            ref,
+            [postings.ObligationAmounts(i, s.principal, s.fee) for i, s in zip(ids, schedule, strict=True)],
+            mdr,
+            merchant_fee,
+        ),
+    )
+    update_order(
+        ctx,
+        order_id,
+        status=status.value,
+        captured_on=ctx.today,
+        settle_on=ctx.today + timedelta(days=order["settlement_delay_days"]),
+        mdr_amount=mdr,
+        merchant_fee=merchant_fee,
+    )
+    change_account(ctx, order["customer_id"], holds=-amount, outstanding=amount)
+    use_credit_balance(ctx, order["customer_id"], account.credit_balance)
+    audit.record(
+        ctx,
+        customer_stream(order["customer_id"]),
+        "order.captured",
+        "order",
+        order_id,
+        {"status": order["status"]},
+        {"status": status.value, "mdr": mdr, "fee": fee},
+    )
+    return {"id": order_id, "status": status.value, "captured_on": ctx.today.isoformat()}
+
+
+def deliver(ctx: Ctx, order_id: int, on: date | None = None, assumed: bool = False) -> dict[str, Any]:
+    """Receipt confirmed (or assumed): the trial window starts and the due dates are fixed."""
+    _, order = lock_order(ctx, order_id, "merchant", "customer")
+    status = transition(OrderStatus(order["status"]), "deliver")
+    delivered_on = on or ctx.today
+    trial_end = delivered_on + timedelta(days=order["trial_days"])
+    _redate(ctx, order_id, order["plan_code"], trial_end)
+    update_order(
+        ctx,
+        order_id,
+        status=status.value,
+        delivered_on=delivered_on,
+        trial_ends_on=trial_end,
+        delivery_assumed=int(assumed),
+    )
+    audit.record(
+        ctx,
+        customer_stream(order["customer_id"]),
+        "order.delivered",
+        "order",
+        order_id,
+        {"status": order["status"]},
+        {"status": status.value, "delivered_on": delivered_on.isoformat(), "assumed": assumed},
+    )
+    return {
+        "id": order_id,
+        "status": status.value,
+        "delivered_on": delivered_on.isoformat(),
+        "trial_ends_on": trial_end.isoformat(),
+    }
+
+
+def _redate(ctx: Ctx, order_id: int, plan_code: str, trial_end: date) -> None:
+    # Returns close obligations from the tail and conversion retires the old ones, so the live
+    # obligations are the first instalments of the current plan, in seq order.
+    live = (
+        ctx.conn.execute(
+            select(obligations.c.id)
+            .where(obligations.c.order_id == order_id, obligations.c.status.not_in(["closed", "converted"]))
+            .order_by(obligations.c.seq)
+        )
+        .scalars()
+        .all()
+    )
+    dates = due_dates(get_plan(plan_code), trial_end)
+    ctx.conn.execute(
+        obligations.update().where(obligations.c.id == bindparam("oid")).values(due_date=bindparam("d")),
+        [{"oid": oid, "d": d} for oid, d in zip(live, dates, strict=False)],
+    )
+
+
+def _release(ctx: Ctx, order_id: int, action: str) -> dict[str, Any]:
+    _, order = lock_order(ctx, order_id, "merchant")
+    status = transition(OrderStatus(order["status"]), action)
+    if action == "expire" and order["expires_on"] >= ctx.today:  # e.g. a review approved meanwhile
+        raise InvalidState(f"order {order_id} does not expire until after {order['expires_on']}")
+    update_order(ctx, order_id, status=status.value)
+    change_account(ctx, order["customer_id"], holds=-order["amount"])
+    audit.record(
+        ctx,
+        customer_stream(order["customer_id"]),
+        f"order.{status.value}",
+        "order",
+        order_id,
+        {"status": order["status"]},
+        {"status": status.value},
+    )
+    return {"id": order_id, "status": status.value}
+
+
+def cancel(ctx: Ctx, order_id: int) -> dict[str, Any]:
+    """An uncaptured authorization is cancelled and its hold released."""
+    return _release(ctx, order_id, "cancel")
+
+
+def expire(ctx: Ctx, order_id: int) -> dict[str, Any]:
+    return _release(ctx, order_id, "expire")

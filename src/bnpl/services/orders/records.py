@@ -1,0 +1,72 @@
+"""What every order use case shares: the prebuilt statements, the lock order (the customer's
+account, then the order), who may see an order, and the order row's update."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import bindparam, select
+
+from bnpl.domain.errors import (
+    Forbidden,
+    InvalidState,
+    NotFound,
+)
+from bnpl.domain.money import apply_rate
+from bnpl.services.context import Ctx
+from bnpl.store.tables import credit_accounts, decisions, obligations, order_items, orders
+
+# Statements on the checkout path, built once.
+NEW_DECISION = decisions.insert().returning(decisions.c.id)
+NEW_ORDER = orders.insert().returning(orders.c.id)
+NEW_ITEMS = order_items.insert()
+# one round trip: lock the account of the order's customer
+LOCK_ACCOUNT_OF_ORDER = (
+    select(credit_accounts)
+    .where(
+        credit_accounts.c.customer_id
+        == select(orders.c.customer_id).where(orders.c.id == bindparam("oid")).scalar_subquery()
+    )
+    .with_for_update()
+)
+LOCK_ORDER = select(orders).where(orders.c.id == bindparam("oid")).with_for_update()
+UPDATE_ORDER = orders.update().where(orders.c.id == bindparam("b_id"))
+NEW_OBLIGATIONS = obligations.insert().returning(obligations.c.id, sort_by_parameter_order=True)
+
+
+def customer_stream(customer_id: int) -> str:
+    return f"customer:{customer_id}"
+
+
+def mdr_of(amount: int, bps: int) -> int:
+    return apply_rate(amount, Decimal(bps) / 10_000)
+
+
+def can_see(ctx: Ctx, order: Any) -> bool:
+    a = ctx.actor
+    return (
+        a.role in ("admin", "system", "risk_analyst")
+        or (a.role == "merchant" and a.subject_id == order["merchant_id"])
+        or (a.role == "customer" and a.subject_id == order["customer_id"])
+    )
+
+
+def lock_order(ctx: Ctx, order_id: int, *roles: str) -> tuple[Any, Any]:
+    """Lock the customer's account, then the order (the fixed lock order); check the actor."""
+    account = ctx.conn.execute(LOCK_ACCOUNT_OF_ORDER, {"oid": order_id}).first()
+    if account is None:
+        raise NotFound(f"order {order_id} not found")
+    order = ctx.conn.execute(LOCK_ORDER, {"oid": order_id}).mappings().one()
+    if not can_see(ctx, order):
+        raise NotFound(f"order {order_id} not found")
+    if ctx.actor.role not in roles and ctx.actor.role not in ("admin", "system"):
+        raise Forbidden(f"a {ctx.actor.role} may not do this to an order")
+    last_step = max(d for d in (order["authorized_on"], order["captured_on"], order["delivered_on"]) if d)
+    if ctx.today < last_step:
+        raise InvalidState(f"the business date {ctx.today} is before this order's last step on {last_step}")
+    return account, order
+
+
+def update_order(ctx: Ctx, order_id: int, **values: Any) -> None:
+    ctx.conn.execute(UPDATE_ORDER, {"b_id": order_id, **values})
