@@ -24,6 +24,7 @@ from bnpl.services.context import Ctx
 from bnpl.services.ledger import post
 from bnpl.services.orders import open_obligations
 from bnpl.services.parties import change_account, lock_account
+from bnpl.services.queries import owed_by_customer
 from bnpl.services.repayments import paid_between
 from bnpl.store.tables import hardship_plans, obligations, orders
 
@@ -48,7 +49,7 @@ def propose(
         raise InvalidState(f"case {case_id} is closed")
     if not note.strip():
         raise InvalidInput("say why (the customer's situation, what was agreed)")
-    owed = _owed(ctx, case.customer_id)
+    owed = owed_by_customer(ctx, case.customer_id)
     if kind == "plan" and not 2 <= instalments <= 24:
         raise InvalidInput("a hardship plan has 2 to 24 monthly instalments")
     if kind == "settlement":
@@ -75,16 +76,6 @@ def propose(
         ctx, f"customer:{case.customer_id}", f"{kind}.proposed", "plan", plan_id, None, {"owed": owed}
     )
     return get_plan(ctx, plan_id)
-
-
-def _owed(ctx: Ctx, customer_id: int) -> int:
-    return int(
-        ctx.conn.execute(
-            select(func.coalesce(func.sum(_o.principal + _o.fee - _o.principal_paid - _o.fee_paid), 0)).where(
-                _o.customer_id == customer_id, _o.status == "open"
-            )
-        ).scalar_one()
-    )
 
 
 def get_plan(ctx: Ctx, plan_id: int) -> dict[str, Any]:

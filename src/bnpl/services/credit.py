@@ -70,12 +70,17 @@ def train(
         }
 
         def work(c: Ctx, model: Model = model, meta: dict[str, Any] = meta) -> str:
-            return register(c.conn, model, ds.name, meta, c.now)
+            return register_model(c, model, ds.name, meta)
 
         version = platform.run(SYSTEM, work)
         with platform.read() as c:
             out.append(entry(c.conn, version))
     return out
+
+
+def register_model(ctx: Ctx, model: Model, dataset: str, meta: Mapping[str, Any]) -> str:
+    """A fitted model enters the registry as a candidate; its version is returned."""
+    return register(ctx.conn, model, dataset, dict(meta), ctx.now)
 
 
 def change_role(ctx: Ctx, version: str, role: str) -> dict[str, Any]:

@@ -23,7 +23,8 @@ from bnpl.domain.errors import NotFound
 from bnpl.domain.ledger import Account
 from bnpl.domain.orders import HOLDING_STATUSES
 from bnpl.services.context import SYSTEM, Ctx, Platform
-from bnpl.services.parties import OLDEST_OVERDUE, OWED, lock_account
+from bnpl.services.parties import OLDEST_OVERDUE, lock_account
+from bnpl.services.queries import OWED
 from bnpl.store.tables import (
     credit_models,
     credit_profiles,

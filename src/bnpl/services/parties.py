@@ -18,6 +18,7 @@ from bnpl.domain.money import DEFAULT_CURRENCY
 from bnpl.domain.orders import category_key
 from bnpl.services import audit
 from bnpl.services.context import Actor, Ctx
+from bnpl.services.queries import OWED
 from bnpl.store.bulk import insert_rows
 from bnpl.store.tables import api_keys, credit_accounts, customers, merchants, obligations, orders
 
@@ -282,7 +283,6 @@ def lock_account(ctx: Ctx, customer_id: int) -> Any:
 # what is unpaid past due is more than the part of the pending return left after the tail.
 _o = obligations.c
 _PAST_DUE = _o.due_date < bindparam("today")
-OWED = _o.principal + _o.fee - _o.principal_paid - _o.fee_paid  # still owed on an obligation
 
 
 def overdue_orders(one_customer: bool = True) -> Any:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bnpl.domain.ledger import CREDIT_NORMAL, Account
 from bnpl.services.context import Ctx
 from bnpl.services.parties import get_customer
+from bnpl.services.queries import owed_by_customer
 from bnpl.store.tables import journal_entries, ledger_lines, obligations, orders
 
 CUSTOMER_ACCOUNTS = (Account.CUSTOMER_PRINCIPAL, Account.CUSTOMER_FEE, Account.CUSTOMER_CREDIT)
@@ -92,13 +93,7 @@ def statement(ctx: Ctx, customer_id: int, history_limit: int = 200) -> dict[str,
         "overdue": sum(u["amount"] for u in upcoming if u["overdue"]),
         "next_due": upcoming[0] if upcoming else None,
         # after a charge-off the debt is still owed (payments count as recoveries)
-        "written_off_owed": int(
-            ctx.conn.execute(
-                select(func.coalesce(func.sum(o.principal + o.fee - o.principal_paid - o.fee_paid), 0)).where(
-                    o.customer_id == customer_id, o.status == "charged_off"
-                )
-            ).scalar_one()
-        ),
+        "written_off_owed": owed_by_customer(ctx, customer_id, status="charged_off"),
         "upcoming": upcoming,
         "history": history,
     }

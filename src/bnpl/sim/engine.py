@@ -25,14 +25,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import BigInteger, Engine, cast, event, func, select
+from sqlalchemy import Engine, event
 
 from bnpl.collections import cases as case_service
 from bnpl.collections import contacts as contact_service
 from bnpl.collections import visits as visit_service
 from bnpl.collections import work as collections_work
 from bnpl.collections.eod import run_eod
-from bnpl.credit.registry import Model, promote, register
+from bnpl.credit.registry import Model
 from bnpl.credit.synthetic import synthetic
 from bnpl.domain.delinquency import bucket_rank
 from bnpl.domain.errors import DomainError
@@ -41,7 +41,7 @@ from bnpl.domain.orders import Item
 from bnpl.domain.plans import PLANS
 from bnpl.services import credit as credit_service
 from bnpl.services import orders as order_service
-from bnpl.services import parties, repayments
+from bnpl.services import parties, queries, repayments
 from bnpl.services.context import ADMIN, Actor, FixedClock, Platform, Settings
 from bnpl.sim import behaviour as bh
 from bnpl.sim.behaviour import Behaviour
@@ -49,7 +49,6 @@ from bnpl.sim.policy import SimPolicy
 from bnpl.sim.population import World, WorldShape, default_probability, generate
 from bnpl.store.db import make_engine
 from bnpl.store.migrate import upgrade
-from bnpl.store.tables import contact_attempts, field_visits, obligations, orders
 
 START = date(2026, 3, 2)
 DB_NAME = "bnpl-sim.db"
@@ -236,8 +235,10 @@ class Simulation:
         model = self.model
 
         def champion(ctx: Any) -> None:
-            version = register(ctx.conn, model, "synthetic", {"source": {"dataset": "synthetic"}}, ctx.now)
-            promote(ctx.conn, version, "champion", ctx.now)
+            version = credit_service.register_model(
+                ctx, model, "synthetic", {"source": {"dataset": "synthetic"}}
+            )
+            credit_service.change_role(ctx, version, "champion")
 
         p.run(ADMIN, champion)
         for i in range(self.policy.agents):
@@ -374,19 +375,11 @@ class Simulation:
 
     def _payments(self, day: int) -> None:
         today = self.date_of(day)
-        ob = obligations.c
-        owed = cast(func.sum(ob.principal + ob.fee - ob.principal_paid - ob.fee_paid), BigInteger)
         with self.platform.read(ADMIN) as ctx:
-            rows = ctx.conn.execute(
-                select(ob.order_id, ob.due_date, ob.seq, ob.kind, owed.label("owed"))
-                .where(ob.status == "open", ob.due_date <= today + timedelta(days=3))
-                .group_by(ob.order_id, ob.due_date, ob.seq, ob.kind)
-                .order_by(ob.order_id, ob.due_date, ob.seq)
-            ).all()
+            rows = queries.bills_due_by(ctx, today + timedelta(days=3))
         bills: dict[int, list[Any]] = {}
         for r in rows:
-            if r.owed > 0:
-                bills.setdefault(r.order_id, []).append(r)
+            bills.setdefault(r.order_id, []).append(r)
         behaviour = self.config.behaviour
         shoppers = self.world.shoppers
         # customers with a bad loan overdue: do they cure today?
@@ -442,7 +435,7 @@ class Simulation:
 
     def _reviews(self, day: int) -> None:
         with self.platform.read(ADMIN) as ctx:
-            waiting = list(ctx.conn.execute(select(orders.c.id).where(orders.c.status == "review")).scalars())
+            waiting = queries.order_ids_in_status(ctx, "review")
         rng = self.rng(day, 4)
         for order_id in waiting:
             loan = self.truth.loans.get(order_id)
@@ -529,11 +522,7 @@ class Simulation:
             return
         today, rng = self.date_of(day), self.rng(day, 7)
         with self.platform.read(ADMIN) as ctx:
-            waiting = list(
-                ctx.conn.execute(
-                    select(field_visits.c.id).where(field_visits.c.status == "requested")
-                ).scalars()
-            )
+            waiting = queries.visit_ids_in_status(ctx, "requested")
         supervisor = Actor("supervisor", self.supervisor_id)
         a, b = self.field_agent_ids
         for visit_id in waiting:
@@ -570,11 +559,8 @@ class Simulation:
 
     def _read_contacts(self, today: date) -> None:
         """What reached each customer today (sends, conversations): tomorrow's nudge to pay."""
-        a = contact_attempts.c
         with self.platform.read(ADMIN) as ctx:
-            rows = ctx.conn.execute(
-                select(a.customer_id, a.channel, a.reached).where(a.business_date == today, a.allowed == 1)
-            ).all()
+            rows = queries.contacts_made_on(ctx, today)
         self.contacts = {}
         for r in rows:
             if r.channel in ("call", "field_visit") and not r.reached:

@@ -1,0 +1,56 @@
+"""Named read models: the questions front ends (the console, the simulator) ask of the book, each a
+function here rather than a query of their own on the tables, and the one spelling of "still owed"."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import BigInteger, cast, func, select
+
+from bnpl.services.context import Ctx
+from bnpl.store.tables import contact_attempts, field_visits, obligations, orders
+
+_ob = obligations.c
+OWED = _ob.principal + _ob.fee - _ob.principal_paid - _ob.fee_paid  # still owed on an obligation
+
+
+def owed_by_customer(ctx: Ctx, customer_id: int, status: str = "open") -> int:
+    """What a customer still owes on their obligations in one status (open, or charged off)."""
+    return int(
+        ctx.conn.execute(
+            select(func.coalesce(func.sum(OWED), 0)).where(
+                _ob.customer_id == customer_id, _ob.status == status
+            )
+        ).scalar_one()
+    )
+
+
+def bills_due_by(ctx: Ctx, until: date) -> Sequence[Any]:
+    """Open bills due on or before ``until`` with something still owed: order id, due date, seq,
+    kind and what is owed, in order and due-date order."""
+    owed = cast(func.sum(OWED), BigInteger).label("owed")
+    rows = ctx.conn.execute(
+        select(_ob.order_id, _ob.due_date, _ob.seq, _ob.kind, owed)
+        .where(_ob.status == "open", _ob.due_date <= until)
+        .group_by(_ob.order_id, _ob.due_date, _ob.seq, _ob.kind)
+        .order_by(_ob.order_id, _ob.due_date, _ob.seq)
+    ).all()
+    return [row for row in rows if row.owed > 0]
+
+
+def order_ids_in_status(ctx: Ctx, status: str) -> list[int]:
+    return list(ctx.conn.execute(select(orders.c.id).where(orders.c.status == status)).scalars())
+
+
+def visit_ids_in_status(ctx: Ctx, status: str) -> list[int]:
+    return list(ctx.conn.execute(select(field_visits.c.id).where(field_visits.c.status == status)).scalars())
+
+
+def contacts_made_on(ctx: Ctx, day: date) -> Sequence[Any]:
+    """Contacts the policy allowed on a business date: customer id, channel and whether it reached."""
+    a = contact_attempts.c
+    return ctx.conn.execute(
+        select(a.customer_id, a.channel, a.reached).where(a.business_date == day, a.allowed == 1)
+    ).all()
