@@ -26,24 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
-from sqlalchemy import select
 
-from bnpl.credit.platform_data import labels
 from bnpl.domain.ledger import Account
+from bnpl.services import book_frames
 from bnpl.services.checks import check_ledger
 from bnpl.services.context import Ctx
-from bnpl.store.frames import read_frame
-from bnpl.store.tables import (
-    account_ageing,
-    collection_cases,
-    contact_attempts,
-    decisions,
-    journal_entries,
-    ledger_lines,
-    obligations,
-    orders,
-    roll_rates,
-)
 
 RECEIVABLE = (Account.CUSTOMER_PRINCIPAL.value, Account.CUSTOMER_FEE.value)
 INCOME = {
@@ -57,33 +44,14 @@ CURE_WINDOW_DAYS = 14
 
 def measure(ctx: Ctx, intents: pd.DataFrame, loans: pd.DataFrame, start: date, end: date) -> dict[str, Any]:
     """All the season's figures; ``end`` is the last business date simulated."""
-    lines = _ledger(ctx)
-    book = read_frame(
-        ctx.conn,
-        select(
-            orders.c.id.label("order_id"),
-            orders.c.customer_id,
-            orders.c.merchant_id,
-            orders.c.channel,
-            orders.c.amount,
-            orders.c.returned_amount,
-            orders.c.status,
-            orders.c.captured_on,
-            orders.c.decision_id,
-        ),
-    )
-    decided = read_frame(
-        ctx.conn, select(decisions.c.id, decisions.c.outcome, decisions.c.reasons, decisions.c.inputs)
-    )
+    lines = book_frames.ledger_frame(ctx)
+    book = book_frames.orders_frame(ctx)
+    decided = book_frames.decisions_frame(ctx)
     # what the champion said at each checkout (None: no model scored it), read once for all figures
     credit = [(inputs or {}).get("credit") or {} for inputs in decided["inputs"]] if len(decided) else []
     decided["model_pd"] = pd.Series([c.get("pd") for c in credit], index=decided.index, dtype=float)
     decided["thin_file"] = pd.Series([c.get("thin_file") for c in credit], index=decided.index, dtype=object)
-    bills = read_frame(
-        ctx.conn,
-        select(obligations.c.id, obligations.c.order_id, obligations.c.due_date, obligations.c.kind),
-    )
-    bills["due_date"] = pd.to_datetime(bills["due_date"])
+    bills = book_frames.obligations_frame(ctx)
     problems = check_ledger(ctx)["problems"]
     out: dict[str, Any] = {
         "season": {"start": start.isoformat(), "end": end.isoformat(), "days": (end - start).days + 1},
@@ -113,18 +81,6 @@ def measure(ctx: Ctx, intents: pd.DataFrame, loans: pd.DataFrame, start: date, e
 
 
 # --- reading ------------------------------------------------------------------------------------
-
-
-def _ledger(ctx: Ctx) -> pd.DataFrame:
-    ll, je = ledger_lines.c, journal_entries.c
-    frame = read_frame(
-        ctx.conn,
-        select(
-            ll.account, ll.amount, ll.customer_id, ll.order_id, ll.obligation_id, je.business_date, je.kind
-        ).join(journal_entries, je.id == ll.entry_id),
-    )
-    frame["business_date"] = pd.to_datetime(frame["business_date"])
-    return frame
 
 
 def _rate(part: float, whole: float) -> float | None:
@@ -246,10 +202,7 @@ def _over_time(lines: pd.DataFrame, start: date, end: date) -> dict[str, list[An
 
 
 def _delinquency(ctx: Ctx) -> dict[str, Any]:
-    ageing = read_frame(
-        ctx.conn,
-        select(account_ageing.c.business_date, account_ageing.c.bucket, account_ageing.c.overdue_amount),
-    )
+    ageing = book_frames.ageing_frame(ctx)
     by_bucket: dict[str, list[int]] = {}
     dates: list[str] = []
     if len(ageing):
@@ -258,9 +211,7 @@ def _delinquency(ctx: Ctx) -> dict[str, Any]:
         ).sort_index()
         dates = [str(d) for d in table.index]
         by_bucket = {str(b): [int(v) for v in table[b]] for b in table.columns}
-    rolls = read_frame(
-        ctx.conn, select(roll_rates.c.from_bucket, roll_rates.c.to_bucket, roll_rates.c.accounts)
-    )
+    rolls = book_frames.roll_rates_frame(ctx)
     matrix: dict[str, dict[str, float]] = {}
     if len(rolls):
         totals = rolls.groupby(["from_bucket", "to_bucket"])["accounts"].sum()
@@ -318,7 +269,7 @@ def _models(
     ctx: Ctx, book: pd.DataFrame, decided: pd.DataFrame, loans: pd.DataFrame, end: date
 ) -> dict[str, Any]:
     as_of = datetime.combine(end, time.max, tzinfo=UTC)  # all of the last day, bills due 30 days before it
-    outcome = labels(ctx.conn, as_of)
+    outcome = book_frames.matured_labels(ctx, as_of)
     empty = {"model_auc": None, "oracle_auc": None, "auc": {"orders": len(outcome), "bad": None}}
     if not len(outcome) or not len(loans):
         return empty
@@ -362,15 +313,8 @@ def _auc(y: pd.Series, score: pd.Series) -> float | None:
 def _collections(ctx: Ctx) -> dict[str, Any]:
     """Per action made on an open case, the share of those cases that closed cured in the two
     weeks after it (a call or visit that reached nobody is its own action: "call_unanswered")."""
-    a = contact_attempts.c
-    tried = read_frame(
-        ctx.conn,
-        select(a.case_id, a.channel, a.reached, a.business_date, a.allowed, a.rule).where(
-            a.case_id.is_not(None)
-        ),
-    )
-    k = collection_cases.c
-    cases = read_frame(ctx.conn, select(k.id.label("case_id"), k.closed_on, k.close_reason))
+    tried = book_frames.case_contacts_frame(ctx)
+    cases = book_frames.cases_frame(ctx)
     out: dict[str, Any] = {
         "cases": len(cases),
         "cured": int((cases["close_reason"] == "cured").sum()) if len(cases) else 0,
