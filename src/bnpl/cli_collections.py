@@ -174,25 +174,25 @@ def plan_propose(
         int | None, typer.Option(help="a discounted settlement of this many fen instead")
     ] = None,
 ) -> None:
-    from bnpl.collections import plans
+    from bnpl.collections import hardship
 
     kind = "settlement" if settle is not None else "plan"
-    _run(lambda c: plans.propose(c, case_id, kind, note, instalments, waive_fees, settle))
+    _run(lambda c: hardship.propose(c, case_id, kind, note, instalments, waive_fees, settle))
 
 
 @plan_app.command("approve")
 def plan_approve(plan_id: int, note: Annotated[str, typer.Option(help="why")]) -> None:
     """Supervisor: approve (a plan restructures at once; a settlement waits for the money)."""
-    from bnpl.collections import plans
+    from bnpl.collections import hardship
 
-    _run(lambda c: plans.decide(c, plan_id, True, note))
+    _run(lambda c: hardship.decide(c, plan_id, True, note))
 
 
 @plan_app.command("reject")
 def plan_reject(plan_id: int, note: Annotated[str, typer.Option(help="why")]) -> None:
-    from bnpl.collections import plans
+    from bnpl.collections import hardship
 
-    _run(lambda c: plans.decide(c, plan_id, False, note))
+    _run(lambda c: hardship.decide(c, plan_id, False, note))
 
 
 @visit_app.command("request")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
-from bnpl.collections import cases, compliance, contacts, plans, visits, work
+from bnpl.collections import cases, compliance, contacts, hardship, visits, work
 from bnpl.domain.errors import Conflict, Forbidden, InvalidInput, InvalidState
 from bnpl.domain.field_visits import CONDUCT
 from bnpl.domain.ledger import Account
@@ -190,18 +190,18 @@ def test_a_hardship_plan_restructures_what_is_owed_and_closes_the_case(platform:
     late_fees = owed_before - 1200_00
     assert late_fees > 0 and w.account()["state"] == "frozen"
     with pytest.raises(InvalidInput, match="2 to 24"):
-        platform.run(ADMIN, lambda c: plans.propose(c, case_id, "plan", "lost job", 30))
+        platform.run(ADMIN, lambda c: hardship.propose(c, case_id, "plan", "lost job", 30))
     proposed = platform.run(
-        ADMIN, lambda c: plans.propose(c, case_id, "plan", "lost job", 6, waive_fees=True)
+        ADMIN, lambda c: hardship.propose(c, case_id, "plan", "lost job", 6, waive_fees=True)
     )
-    done = platform.run(ADMIN, lambda c: plans.decide(c, proposed["id"], True, "verified payslips"))
+    done = platform.run(ADMIN, lambda c: hardship.decide(c, proposed["id"], True, "verified payslips"))
     assert done["status"] == "done" and done["result"]["fees_waived"] == late_fees
     with platform.read() as c:
         rows = c.conn.execute(select(obligations).where(obligations.c.status == "open")).all()
     assert len(rows) == 6 and sum(r.principal + r.fee for r in rows) == 1200_00  # fees waived
     assert min(r.due_date for r in rows) > platform.clock.today()
     with pytest.raises(InvalidState):
-        platform.run(ADMIN, lambda c: plans.decide(c, proposed["id"], True, "twice"))
+        platform.run(ADMIN, lambda c: hardship.decide(c, proposed["id"], True, "twice"))
     platform.clock.advance(1)  # type: ignore[attr-defined]
     daily.run_day(platform)
     assert _case(platform, case_id).close_reason == "plan"
@@ -213,16 +213,16 @@ def test_a_discounted_settlement_closes_once_the_money_is_in(platform: Platform)
     w, case_id, _ = overdue_case(platform, 35)
     owed = _owed(platform, w.customer_id)
     with pytest.raises(InvalidInput, match="less than what is owed"):
-        platform.run(ADMIN, lambda c: plans.propose(c, case_id, "settlement", "offer", settle_amount=owed))
+        platform.run(ADMIN, lambda c: hardship.propose(c, case_id, "settlement", "offer", settle_amount=owed))
     offer = platform.run(
-        ADMIN, lambda c: plans.propose(c, case_id, "settlement", "offer", settle_amount=700_00)
+        ADMIN, lambda c: hardship.propose(c, case_id, "settlement", "offer", settle_amount=700_00)
     )
-    platform.run(ADMIN, lambda c: plans.decide(c, offer["id"], True, "approved by policy"))
+    platform.run(ADMIN, lambda c: hardship.decide(c, offer["id"], True, "approved by policy"))
     loss_before = _balance(platform, Account.CREDIT_LOSS)
     w.repay(700_00)
     platform.clock.advance(1)  # type: ignore[attr-defined]
     daily.run_day(platform)
-    assert platform.run(ADMIN, lambda c: plans.get_plan(c, offer["id"]))["status"] == "done"
+    assert platform.run(ADMIN, lambda c: hardship.get_hardship_plan(c, offer["id"]))["status"] == "done"
     assert _owed(platform, w.customer_id) == 0
     assert _case(platform, case_id).close_reason == "settlement"
     # the 700 paid the oldest amounts first (the waterfall); what was left of the principal is a loss
@@ -258,14 +258,14 @@ def test_a_bounced_payment_keeps_no_promise_and_settles_nothing(platform: Platfo
     due = platform.clock.today() + timedelta(days=3)
     platform.run(ADMIN, lambda c: work.promise(c, case_id, 300_00, due, team["agent"]))
     offer = platform.run(
-        ADMIN, lambda c: plans.propose(c, case_id, "settlement", "offer", settle_amount=600_00)
+        ADMIN, lambda c: hardship.propose(c, case_id, "settlement", "offer", settle_amount=600_00)
     )
-    platform.run(ADMIN, lambda c: plans.decide(c, offer["id"], True, "approved"))
+    platform.run(ADMIN, lambda c: hardship.decide(c, offer["id"], True, "approved"))
     paid = w.repay(600_00)
     platform.run(ADMIN, lambda c: repayments.reverse_payment(c, paid["id"], "card chargeback"))
     platform.clock.advance(4)  # type: ignore[attr-defined]
     daily.run_day(platform)
-    assert platform.run(ADMIN, lambda c: plans.get_plan(c, offer["id"]))["status"] == "approved"
+    assert platform.run(ADMIN, lambda c: hardship.get_hardship_plan(c, offer["id"]))["status"] == "approved"
     assert [p["status"] for p in platform.run(ADMIN, lambda c: work.case_view(c, case_id))["promises"]] == [
         "broken"
     ]

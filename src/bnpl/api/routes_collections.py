@@ -15,7 +15,7 @@ from pydantic import Field, StrictBool, StrictInt
 
 from bnpl.api.deps import ActorDep, Id, IdempotencyKey, PlatformDep, execute, read
 from bnpl.api.schemas import Strict, Text
-from bnpl.collections import cases, compliance, contacts, plans, visits, work
+from bnpl.collections import cases, compliance, contacts, hardship, visits, work
 from bnpl.domain.errors import InvalidInput
 from bnpl.services.context import Actor
 from bnpl.services.parties import issue_key
@@ -197,7 +197,7 @@ def propose_plan(
         actor,
         key,
         body,
-        lambda ctx: plans.propose(
+        lambda ctx: hardship.propose(
             ctx, case_id, body.kind, body.note, body.instalments, body.waive_fees, body.settle_amount
         ),
         status=201,
@@ -215,7 +215,12 @@ def decide_plan(
 ) -> JSONResponse:
     """Supervisor: approve or reject a hardship plan or settlement."""
     return execute(
-        request, platform, actor, key, body, lambda ctx: plans.decide(ctx, plan_id, body.approve, body.note)
+        request,
+        platform,
+        actor,
+        key,
+        body,
+        lambda ctx: hardship.decide(ctx, plan_id, body.approve, body.note),
     )
 
 

@@ -411,7 +411,7 @@ def _check_date(platform: Platform) -> date:
 def run_eod(platform: Platform) -> dict[str, Any]:
     """Run every step of today's end of day; safe to run again, and to resume after a crash."""
     from bnpl.collections import cases
-    from bnpl.collections.plans import complete_settlements
+    from bnpl.collections.hardship import complete_settlements
     from bnpl.risk import graph
     from bnpl.services import daily, exposure, portfolio
 

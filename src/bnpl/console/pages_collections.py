@@ -14,9 +14,8 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from bnpl.collections import contacts as contact_service
-from bnpl.collections import plans as plan_service
+from bnpl.collections import hardship, work
 from bnpl.collections import visits as visit_service
-from bnpl.collections import work
 from bnpl.collections.contacts import OUTCOMES, book
 from bnpl.console.web import (
     CsrfField,
@@ -179,7 +178,7 @@ def propose_plan(
         "case",
         case_id,
         partial(
-            plan_service.propose,
+            hardship.propose,
             case_id=case_id,
             kind=kind,
             note=note,
@@ -226,7 +225,7 @@ def supervisor(request: Request, staff: StaffDep) -> Response:
             for i in ctx.conn.execute(select(v.id).where(v.status == "requested").order_by(v.id)).scalars()
         ]
         plans = [
-            plan_service.get_plan(ctx, i)
+            hardship.get_hardship_plan(ctx, i)
             for i in ctx.conn.execute(
                 select(hardship_plans.c.id)
                 .where(hardship_plans.c.status == "proposed")
@@ -349,7 +348,7 @@ def decide_plan(
         "plan.decided",
         "plan",
         plan_id,
-        partial(plan_service.decide, plan_id=plan_id, approve=approve, note=note),
+        partial(hardship.decide, plan_id=plan_id, approve=approve, note=note),
     )
 
 

@@ -281,8 +281,8 @@ def lock_account(ctx: Ctx, customer_id: int) -> Any:
 # The customer's oldest bill past due and unpaid. A pending return pauses only what it will cut,
 # and a return cuts from the tail (unpaid principal not yet due first): an order is overdue when
 # what is unpaid past due is more than the part of the pending return left after the tail.
-_o = obligations.c
-_PAST_DUE = _o.due_date < bindparam("today")
+obligation = obligations.c
+_PAST_DUE = obligation.due_date < bindparam("today")
 
 
 def overdue_orders(one_customer: bool = True) -> Any:
@@ -292,23 +292,23 @@ def overdue_orders(one_customer: bool = True) -> Any:
     owed_past_due = func.sum(case((_PAST_DUE, OWED), else_=0))
     query = (
         select(
-            _o.customer_id,
-            _o.order_id,
-            func.min(case((_PAST_DUE, _o.due_date))).label("first_due"),
+            obligation.customer_id,
+            obligation.order_id,
+            func.min(case((_PAST_DUE, obligation.due_date))).label("first_due"),
             owed_past_due.label("past_due"),
         )
-        .join(orders, orders.c.id == _o.order_id)
-        .where(_o.status == "open")
-        .group_by(_o.customer_id, _o.order_id, orders.c.pending_return_amount)
+        .join(orders, orders.c.id == obligation.order_id)
+        .where(obligation.status == "open")
+        .group_by(obligation.customer_id, obligation.order_id, orders.c.pending_return_amount)
         .having(
             owed_past_due
             > orders.c.pending_return_amount
-            - func.sum(case((_PAST_DUE, 0), else_=_o.principal - _o.principal_paid))
+            - func.sum(case((_PAST_DUE, 0), else_=obligation.principal - obligation.principal_paid))
         )
         .having(owed_past_due > 0)
     )
     if one_customer:
-        query = query.where(_o.customer_id == bindparam("cid"))
+        query = query.where(obligation.customer_id == bindparam("cid"))
     return query.subquery()
 
 

@@ -12,8 +12,10 @@ from sqlalchemy import BigInteger, cast, func, select
 from bnpl.services.context import Ctx
 from bnpl.store.tables import contact_attempts, field_visits, obligations, orders
 
-_ob = obligations.c
-OWED = _ob.principal + _ob.fee - _ob.principal_paid - _ob.fee_paid  # still owed on an obligation
+obligation = obligations.c
+OWED = (
+    obligation.principal + obligation.fee - obligation.principal_paid - obligation.fee_paid
+)  # still owed on an obligation
 
 
 def owed_by_customer(ctx: Ctx, customer_id: int, status: str = "open") -> int:
@@ -21,7 +23,7 @@ def owed_by_customer(ctx: Ctx, customer_id: int, status: str = "open") -> int:
     return int(
         ctx.conn.execute(
             select(func.coalesce(func.sum(OWED), 0)).where(
-                _ob.customer_id == customer_id, _ob.status == status
+                obligation.customer_id == customer_id, obligation.status == status
             )
         ).scalar_one()
     )
@@ -32,10 +34,10 @@ def bills_due_by(ctx: Ctx, until: date) -> Sequence[Any]:
     kind and what is owed, in order and due-date order."""
     owed = cast(func.sum(OWED), BigInteger).label("owed")
     rows = ctx.conn.execute(
-        select(_ob.order_id, _ob.due_date, _ob.seq, _ob.kind, owed)
-        .where(_ob.status == "open", _ob.due_date <= until)
-        .group_by(_ob.order_id, _ob.due_date, _ob.seq, _ob.kind)
-        .order_by(_ob.order_id, _ob.due_date, _ob.seq)
+        select(obligation.order_id, obligation.due_date, obligation.seq, obligation.kind, owed)
+        .where(obligation.status == "open", obligation.due_date <= until)
+        .group_by(obligation.order_id, obligation.due_date, obligation.seq, obligation.kind)
+        .order_by(obligation.order_id, obligation.due_date, obligation.seq)
     ).all()
     return [row for row in rows if row.owed > 0]
 

@@ -571,17 +571,21 @@ class Simulation:
 
     def _shopping(self, day: int) -> None:
         cfg, w = self.config, self.world
-        s, m, cr = w.shoppers, w.merchants, w.creators
+        shoppers, merchants, creators = w.shoppers, w.merchants, w.creators
         rng = self.rng(day, 6)
-        n = len(s)
-        live_today = rng.random(len(cr)) < cfg.behaviour.live_days_share * cr["live_share"].to_numpy()
-        fraud = s["fraud"].to_numpy()
+        n = len(shoppers)
+        live_today = (
+            rng.random(len(creators)) < cfg.behaviour.live_days_share * creators["live_share"].to_numpy()
+        )
+        fraud = shoppers["fraud"].to_numpy()
         base = bh.intent_rate(
-            s["impulse"].to_numpy(), s["appetite"].to_numpy(), self.engagement, cfg.behaviour
+            shoppers["impulse"].to_numpy(), shoppers["appetite"].to_numpy(), self.engagement, cfg.behaviour
         )
         base = np.where(np.isin(fraud, ["reseller", "ring"]), base * 2.5, base)
         burst = np.where(
-            live_today[self.follows], cfg.behaviour.burst_per_hype * cr["hype"].to_numpy()[self.follows], 0
+            live_today[self.follows],
+            cfg.behaviour.burst_per_hype * creators["hype"].to_numpy()[self.follows],
+            0,
         )
         u = rng.random(n)
         wants = u < base + burst
@@ -589,7 +593,7 @@ class Simulation:
         stolen_now = (self.stolen_on >= 0) & ((self.stolen_on == day) | (self.stolen_on == day - 1))
         wants |= stolen_now
         # stress shocks start today for some
-        shock = rng.random(n) < s["stress_rate"].to_numpy() / 30
+        shock = rng.random(n) < shoppers["stress_rate"].to_numpy() / 30
         self.stressed_until = np.where(shock, day + STRESS_DAYS, self.stressed_until)
         who = np.flatnonzero(wants)
         k = len(who)
@@ -602,14 +606,14 @@ class Simulation:
         def each(values: np.ndarray) -> np.ndarray:
             return values[who]
 
-        colluding = np.flatnonzero(m["colluding"].to_numpy())
-        resale = np.flatnonzero(m["category"].isin(RESALE).to_numpy())
-        picks, video = each(rng.integers(0, len(m), n)), each(rng.random(n) < 0.45)
+        colluding = np.flatnonzero(merchants["colluding"].to_numpy())
+        resale = np.flatnonzero(merchants["category"].isin(RESALE).to_numpy())
+        picks, video = each(rng.integers(0, len(merchants), n)), each(rng.random(n) < 0.45)
         ring_pick, resale_pick = (
             each(rng.integers(0, max(len(colluding), 1), n)),
             each(rng.integers(0, max(len(resale), 1), n)),
         )
-        creator_merchant = cr["merchant"].to_numpy()[self.follows[who]]
+        creator_merchant = creators["merchant"].to_numpy()[self.follows[who]]
         channel = np.where(from_stream[who], "live_stream", np.where(video, "short_video", "mall"))
         merchant = np.where(channel == "mall", picks, creator_merchant)
         # a stolen account's owner shops as themselves; only the two days of the theft are fraud
@@ -621,23 +625,23 @@ class Simulation:
             merchant = np.where(
                 np.isin(kind, ["reseller", "stolen"]), resale[resale_pick % len(resale)], merchant
             )
-        price = m["price"].to_numpy()[merchant]
+        price = merchants["price"].to_numpy()[merchant]
         qty = np.where(each(rng.random(n)) < 0.15, 2, 1)
         noise = each(np.exp(rng.normal(0, 0.3, n)))
         unit = np.maximum(np.round(price * noise / 100) * 100, 100).astype(np.int64)
         unit = np.where(np.isin(kind, ["stolen", "ring"]), unit * 2, unit)
         amount = unit * qty
-        income, appetite, impulse = (s[c].to_numpy()[who] for c in ("income", "appetite", "impulse"))
+        income, appetite, impulse = (shoppers[c].to_numpy()[who] for c in ("income", "appetite", "impulse"))
         p_without, p_with = bh.conversion(amount, income, appetite, impulse, cfg.behaviour)
         stressed = self.stressed_until[who] >= day
-        true_pd = default_probability(s["worth"].to_numpy()[who], income, amount, kind, stressed)
+        true_pd = default_probability(shoppers["worth"].to_numpy()[who], income, amount, kind, stressed)
         fate = each(rng.random(n)) < true_pd  # drawn for every intent: a declined loan's fate is known too
         buy_u, bnpl_u = each(rng.random(n)), each(rng.random(n))
         hours = np.where(
             channel == "live_stream", each(rng.integers(11, 15, n)), each(rng.integers(1, 15, n))
         )
         minutes = each(rng.integers(0, 60, n))
-        lags = each(bh.loan_lag(rng, s["worth"].to_numpy(), cfg.behaviour))
+        lags = each(bh.loan_lag(rng, shoppers["worth"].to_numpy(), cfg.behaviour))
         bad_from = np.where(each(rng.random(n)) < 0.8, 1, 2)
         plans = each(rng.random(n))
         for j, shopper in enumerate(who):

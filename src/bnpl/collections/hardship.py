@@ -29,7 +29,7 @@ from bnpl.services.repayments import paid_between
 from bnpl.store.tables import hardship_plans, obligations, orders
 
 KINDS = ("plan", "settlement")
-_o = obligations.c
+obligation = obligations.c
 
 
 def propose(
@@ -75,10 +75,10 @@ def propose(
     audit.record(
         ctx, f"customer:{case.customer_id}", f"{kind}.proposed", "plan", plan_id, None, {"owed": owed}
     )
-    return get_plan(ctx, plan_id)
+    return get_hardship_plan(ctx, plan_id)
 
 
-def get_plan(ctx: Ctx, plan_id: int) -> dict[str, Any]:
+def get_hardship_plan(ctx: Ctx, plan_id: int) -> dict[str, Any]:
     row = ctx.conn.execute(select(hardship_plans).where(hardship_plans.c.id == plan_id)).first()
     if row is None:
         raise NotFound(f"plan {plan_id} not found")
@@ -132,13 +132,15 @@ def decide(ctx: Ctx, plan_id: int, approve: bool, note: str) -> dict[str, Any]:
         {"status": "proposed"},
         {"status": status, "note": note.strip(), "result": result},
     )
-    return get_plan(ctx, plan_id)
+    return get_hardship_plan(ctx, plan_id)
 
 
 def _open_by_order(ctx: Ctx, customer_id: int) -> dict[int, list[Any]]:
     by_order: dict[int, list[Any]] = defaultdict(list)
     for o in ctx.conn.execute(
-        select(obligations).where(_o.customer_id == customer_id, _o.status == "open").order_by(_o.id)
+        select(obligations)
+        .where(obligation.customer_id == customer_id, obligation.status == "open")
+        .order_by(obligation.id)
     ):
         by_order[o.order_id].append(o)
     return by_order
@@ -153,7 +155,7 @@ def _forgive_fees(ctx: Ctx, customer_id: int, rows: list[Any], memo: str) -> int
     if waived:
         post(ctx, postings.forgiveness(ctx.today, waived, memo))
         ctx.conn.execute(
-            obligations.update().where(_o.id == bindparam("oid")).values(fee=_o.fee_paid),
+            obligations.update().where(obligation.id == bindparam("oid")).values(fee=obligation.fee_paid),
             [{"oid": w.obligation_id} for w in waived],
         )
     return sum(w.fee for w in waived)
@@ -186,12 +188,15 @@ def _restructure(
         hardship = Plan(f"hardship{n}", n, 1, 30, Decimal(0), "Hardship plan", "困难还款计划")
         schedule = build_schedule(hardship, principal, ctx.today, fee=fee)
         next_seq = int(
-            ctx.conn.execute(select(func.max(_o.seq)).where(_o.order_id == order_id)).scalar_one() or 0
+            ctx.conn.execute(
+                select(func.max(obligation.seq)).where(obligation.order_id == order_id)
+            ).scalar_one()
+            or 0
         )
         ctx.conn.execute(
             obligations.update()
-            .where(_o.id == bindparam("oid"))
-            .values(principal=_o.principal_paid, fee=_o.fee_paid, status="converted"),
+            .where(obligation.id == bindparam("oid"))
+            .values(principal=obligation.principal_paid, fee=obligation.fee_paid, status="converted"),
             [{"oid": o.id} for o in rows],
         )
         ids = open_obligations(ctx, order_id, customer_id, schedule, first_seq=next_seq + 1)
@@ -233,8 +238,8 @@ def complete_settlements(ctx: Ctx) -> dict[str, int]:
         if rows:
             ctx.conn.execute(
                 obligations.update()
-                .where(_o.id.in_([o.id for o in rows]))
-                .values(principal=_o.principal_paid, fee=_o.fee_paid, status="settled")
+                .where(obligation.id.in_([o.id for o in rows]))
+                .values(principal=obligation.principal_paid, fee=obligation.fee_paid, status="settled")
             )
         principal = sum(w.principal for w in forgiven)
         change_account(ctx, plan.customer_id, outstanding=-principal)
