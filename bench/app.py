@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 
 from bnpl.api.app import create_app
-from bnpl.services.context import Platform, Settings
+from bnpl.runtime import Settings
+from bnpl.services.boot import open_platform
 from bnpl.store.db import make_engine
 
 _url = os.environ["BNPL_BENCH_URL"]
 app = create_app(
-    Platform(
+    open_platform(
         Settings(database_url=_url),
         engine=make_engine(_url, pool_size=20, schema=os.environ["BNPL_BENCH_SCHEMA"]),
     )

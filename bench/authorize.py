@@ -36,15 +36,16 @@ CUSTOMERS = 12_000  # enough that no customer trips the default velocity rules d
 
 
 def _platform(url: str, schema: str, pool: int = 4) -> Any:
-    from bnpl.services.context import Platform, Settings
+    from bnpl.runtime import Settings
+    from bnpl.services.boot import open_platform
     from bnpl.store.db import make_engine
 
-    return Platform(Settings(database_url=url), engine=make_engine(url, pool_size=pool, schema=schema))
+    return open_platform(Settings(database_url=url), engine=make_engine(url, pool_size=pool, schema=schema))
 
 
 def setup(url: str, schema: str) -> dict[str, Any]:
+    from bnpl.runtime import ADMIN
     from bnpl.services import parties
-    from bnpl.services.context import ADMIN
     from bnpl.store.db import make_engine
     from bnpl.store.migrate import upgrade
 
@@ -72,8 +73,8 @@ def promote_champion(url: str, schema: str, customers: list[int]) -> str:
     from bnpl.credit.registry import register
     from bnpl.credit.scorecard import fit_scorecard
     from bnpl.credit.synthetic import generate, synthetic
+    from bnpl.runtime import SYSTEM
     from bnpl.services import credit
-    from bnpl.services.context import SYSTEM
     from bnpl.store.tables import credit_profiles
 
     p = _platform(url, schema)
@@ -132,8 +133,8 @@ def drop(url: str, schema: str) -> None:
 def service_worker(args: tuple[str, str, dict[str, Any], int, float, float, bool]) -> int:
     url, schema, world, index, seconds, start_at, with_capture = args
     from bnpl.domain.orders import Item
+    from bnpl.runtime import Actor
     from bnpl.services import orders
-    from bnpl.services.context import Actor
 
     p = _platform(url, schema, pool=2)
     merchant = Actor("merchant", world["merchant_id"])

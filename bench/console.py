@@ -40,7 +40,8 @@ from sqlalchemy import func, select
 
 from bnpl.api.app import create_app
 from bnpl.console.staff import one_per_role
-from bnpl.services.context import ADMIN, Platform, Settings
+from bnpl.runtime import ADMIN, Platform, Settings
+from bnpl.services.boot import open_platform
 from bnpl.sim.engine import DB_NAME, SimClock, SimConfig
 from bnpl.sim.policy import load_policy
 from bnpl.sim.season import simulate
@@ -90,13 +91,13 @@ def run(db: Path, rounds: int) -> dict[str, Any]:
     engine = make_engine(url)
     upgrade(engine)  # a season made before the console's tables gets them
     engine.dispose()
-    probe = Platform(Settings(database_url=url))
+    probe = open_platform(Settings(database_url=url))
     with probe.read() as ctx:
         last = ctx.conn.execute(select(func.max(eod_steps.c.business_date))).scalar()
     probe.dispose()
     clock = SimClock(last)
     clock.set(last, 2)  # 10:00 in Shanghai on the season's last day
-    platform = Platform(Settings(database_url=url), clock=clock)
+    platform = open_platform(Settings(database_url=url), clock=clock)
     facts = _facts(platform)
     users = _staff(platform, facts)
     port = _free_port()

@@ -56,8 +56,9 @@ from bnpl.collections import cases, dunning, eod
 from bnpl.domain.account_policy import next_state
 from bnpl.domain.delinquency import OrderCost, bucket_for, late_fee
 from bnpl.risk import graph
+from bnpl.runtime import SYSTEM, Ctx, FixedClock, Platform, Settings
 from bnpl.services import daily, exposure, parties
-from bnpl.services.context import SYSTEM, Ctx, FixedClock, Platform, Settings
+from bnpl.services.boot import open_platform
 from bnpl.store.db import make_engine
 from bnpl.store.migrate import upgrade
 from bnpl.store.tables import audit_log, credit_accounts, customer_flags, metadata, obligations, orders
@@ -486,7 +487,7 @@ def main() -> None:
     signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(args.timeout)
     create_schema(url, schema)
-    platform = Platform(
+    platform = open_platform(
         Settings(database_url=tagged),
         clock=FixedClock(args.date),
         engine=make_engine(tagged, pool_size=4, schema=schema),

@@ -39,8 +39,8 @@ from sqlalchemy.engine import Connection
 
 from bnpl.collections.cases import create_agent
 from bnpl.credit.features import NEUTRAL
+from bnpl.runtime import ADMIN, Platform
 from bnpl.services.audit import GENESIS, _digest
-from bnpl.services.context import ADMIN, Platform
 from bnpl.store.tables import metadata
 
 BENCH_DAY = date(2026, 12, 15)

@@ -25,8 +25,8 @@ from authorize import DEFAULT_URL, _platform, drop, setup
 from bnpl.domain.orders import Item
 from bnpl.risk.rules import evaluate
 from bnpl.risk.signals import gather
+from bnpl.runtime import Actor, Ctx
 from bnpl.services import orders
-from bnpl.services.context import Actor, Ctx
 from bnpl.services.parties import lock_account
 
 

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from bnpl.services.context import FixedClock, Platform, Settings
+from bnpl.runtime import FixedClock, Platform, Settings
+from bnpl.services.boot import open_platform
 from bnpl.store.db import make_engine
 from bnpl.store.migrate import upgrade
 from bnpl.store.tables import metadata
@@ -67,10 +68,10 @@ def make_platform(backend: str, request: pytest.FixtureRequest, tmp_path: Path) 
         path = tmp_path / "bnpl.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         url = f"sqlite:///{path}"
-        return Platform(Settings(database_url=url), clock=clock)
+        return open_platform(Settings(database_url=url), clock=clock)
     engine = request.getfixturevalue("pg_engine")
     truncate(engine)
-    return Platform(Settings(database_url=str(engine.url)), clock=clock, engine=engine)
+    return open_platform(Settings(database_url=str(engine.url)), clock=clock, engine=engine)
 
 
 @pytest.fixture(params=BACKENDS)

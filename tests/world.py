@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bnpl.domain.orders import Item
+from bnpl.runtime import ADMIN, SYSTEM, Actor, Platform
 from bnpl.services import checks, orders, parties, repayments, statements
-from bnpl.services.context import ADMIN, SYSTEM, Actor, Platform
 
 
 @dataclass

@@ -16,7 +16,8 @@ import typer
 from rich.console import Console
 
 from bnpl.domain.errors import DomainError
-from bnpl.services.context import ADMIN, SYSTEM, Ctx, FixedClock, Platform, Settings
+from bnpl.runtime import ADMIN, SYSTEM, Ctx, FixedClock, Platform, Settings
+from bnpl.services.boot import open_platform
 
 app = typer.Typer(
     help="bnpl — use first, pay later (先用后付) credit platform.",
@@ -65,7 +66,7 @@ def platform(day: str | None = None) -> Platform:
         settings = Settings.from_env()
         chosen = day or _state.get("date")
         clock = FixedClock(_parse_date(chosen)) if chosen else None
-        _state["platform"] = Platform(settings, clock=clock)
+        _state["platform"] = open_platform(settings, clock=clock)
         from bnpl.store.migrate import upgrade
 
         upgrade(_state["platform"].engine)  # zero set-up: the schema follows the code

@@ -13,8 +13,8 @@ from rich.console import Console
 from sqlalchemy import func, select
 
 from bnpl.domain.orders import Item
+from bnpl.runtime import ADMIN, Actor, Platform
 from bnpl.services import orders, parties, repayments
-from bnpl.services.context import ADMIN, Actor, Platform
 from bnpl.store.tables import merchants
 
 KEYS_FILE = Path("var/demo-keys.json")

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bnpl.api.app import create_app
-from bnpl.services.context import Platform
+from bnpl.runtime import Platform
 
 ADMIN_KEY = "dev-admin-key"
 _keys = itertools.count()

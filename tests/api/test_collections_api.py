@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 
-from bnpl.services.context import FixedClock, Platform
+from bnpl.runtime import FixedClock, Platform
 from tests.api.conftest import ADMIN_KEY, Api
 from tests.api.test_api import is_problem
 
@@ -43,7 +43,7 @@ def test_an_agent_works_a_case_over_http(api: Api, platform: Platform) -> None:
         "forbidden",
     )
 
-    platform.clock.day = due + timedelta(days=3)  # type: ignore[attr-defined]
+    platform.clock.day = due + timedelta(days=3)
     assert api.post("/admin/eod", ADMIN_KEY).status_code == 200
     queue = api.get("/collections/queue", agent["api_key"]).json()
     assert [c["customer_id"] for c in queue] == [cid] and queue[0]["bucket"] == "M1"
@@ -114,7 +114,7 @@ def test_an_agent_works_a_case_over_http(api: Api, platform: Platform) -> None:
 def test_agents_act_only_as_themselves_and_only_on_their_cases(api: Api, platform: Platform) -> None:
     cid, ckey, mkey, due = bought_at_ten(api, platform)
     ann = api.post("/admin/collections/agents", ADMIN_KEY, {"name": "Ann", "role": "agent"}).json()
-    platform.clock.day = due + timedelta(days=3)  # type: ignore[attr-defined]
+    platform.clock.day = due + timedelta(days=3)
     api.post("/admin/eod", ADMIN_KEY)
     bob = api.post("/admin/collections/agents", ADMIN_KEY, {"name": "Bob", "role": "agent"}).json()
     spec = api.post("/admin/collections/agents", ADMIN_KEY, {"name": "Cai", "role": "specialist"}).json()
@@ -137,7 +137,7 @@ def test_agents_act_only_as_themselves_and_only_on_their_cases(api: Api, platfor
         is_problem(api.get("/collections/visits", key), 403, "forbidden")
     # a specialist works the cases given to them (vulnerable customers go to specialists)
     api.post(f"/customers/{cid}/flags", ADMIN_KEY, {"kind": "illness", "note": "in hospital"})
-    platform.clock.advance(1)  # type: ignore[attr-defined]
+    platform.clock.advance(1)
     api.post("/admin/eod", ADMIN_KEY)
     assert [c["id"] for c in api.get("/collections/queue", spec["api_key"]).json()] == [case["id"]]
     made = api.post(f"/collections/cases/{case['id']}/contacts", spec["api_key"], contact).json()

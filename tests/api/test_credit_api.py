@@ -9,7 +9,7 @@ import pytest
 from bnpl.credit.registry import register
 from bnpl.credit.scorecard import Scorecard, fit_scorecard
 from bnpl.credit.synthetic import synthetic
-from bnpl.services.context import SYSTEM, Platform
+from bnpl.runtime import SYSTEM, Platform
 from tests.api.conftest import ADMIN_KEY, Api
 from tests.api.test_api import is_problem
 

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Table, select
 
 from bnpl.domain.orders import Item
+from bnpl.runtime import ADMIN, SYSTEM, Actor, Platform
 from bnpl.services import daily, orders, parties, repayments
-from bnpl.services.context import ADMIN, SYSTEM, Actor, Platform
 from bnpl.store import tables as t
 from tests.world import World
 
@@ -34,7 +34,7 @@ def today(platform: Platform) -> date:
 
 
 def go_to(platform: Platform, day: date) -> None:
-    platform.clock.day = day  # type: ignore[attr-defined]
+    platform.clock.day = day
 
 
 def run_day(platform: Platform) -> dict[str, Any]:
@@ -45,7 +45,7 @@ def run_days(platform: Platform, days: int) -> list[dict[str, Any]]:
     """Move the clock one day at a time and run each day's end of day."""
     out = []
     for _ in range(days):
-        platform.clock.advance(1)  # type: ignore[attr-defined]
+        platform.clock.advance(1)
         out.append(daily.run_day(platform))
     return out
 

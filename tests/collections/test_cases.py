@@ -17,7 +17,7 @@ from sqlalchemy import insert
 
 from bnpl.collections import cases, contacts
 from bnpl.collections.strategy import load_book
-from bnpl.services.context import ADMIN, SYSTEM, Platform
+from bnpl.runtime import ADMIN, SYSTEM, Platform
 from bnpl.store import tables as t
 from tests.collections import helpers as h
 from tests.conftest import START
@@ -178,12 +178,12 @@ def test_promises_are_kept_by_payments_or_broken_and_escalated(
         [p] = h.rows(platform, t.promises, t.promises.c.id == promise_id)
         return p.status, p.paid, p.resolved_on
 
-    platform.clock.advance(1)  # type: ignore[attr-defined]
+    platform.clock.advance(1)
     h.pay(platform, keeper, 60_00)
     h.pay(platform, breaker, 30_00)
     h.run_day(platform)
     assert state(kept_id) == ("open", 0, None)  # part paid: not yet kept, not yet due
-    platform.clock.advance(1)  # type: ignore[attr-defined]
+    platform.clock.advance(1)
     h.pay(platform, keeper, 40_00)
     h.run_day(platform)  # the breaker's promise falls due today: still open
     assert state(kept_id) == ("kept", 100_00, h.today(platform))

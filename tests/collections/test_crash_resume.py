@@ -27,8 +27,9 @@ import pytest
 from sqlalchemy import Engine, insert
 
 from bnpl.collections import cases, contacts, eod
+from bnpl.runtime import ADMIN, SYSTEM, FixedClock, Platform, Settings
 from bnpl.services import audit, checks
-from bnpl.services.context import ADMIN, SYSTEM, FixedClock, Platform, Settings
+from bnpl.services.boot import open_platform
 from bnpl.store import tables as t
 from bnpl.store.db import make_engine
 from bnpl.store.migrate import upgrade
@@ -109,7 +110,7 @@ LEFT_BEHIND = {
 def run_again(platform: Platform) -> None:
     """What `bnpl eod run --date DAY` does, in this process: a fresh platform on the same
     database with the business date fixed, the schema brought up to date, the whole day."""
-    fresh = Platform(platform.settings, clock=FixedClock(DAY), engine=platform.engine)
+    fresh = open_platform(platform.settings, clock=FixedClock(DAY), engine=platform.engine)
     upgrade(fresh.engine)
     eod.run_eod(fresh)
 
@@ -145,7 +146,7 @@ def test_sqlite_end_of_day_resumes_after_a_crash_with_the_same_book(
     monkeypatch.delenv("BNPL_EOD_CRASH_AT", raising=False)  # the runs in this process never crash
     master = tmp_path / "master.db"
     shutil.copy(sqlite_template, master)
-    builder = Platform(Settings(database_url=f"sqlite:///{master}"), clock=FixedClock(START))
+    builder = open_platform(Settings(database_url=f"sqlite:///{master}"), clock=FixedClock(START))
     build(builder)
     builder.dispose()  # the WAL is checkpointed into the file: a plain copy is the whole book
     copies: dict[str, Platform] = {}
@@ -154,7 +155,7 @@ def test_sqlite_end_of_day_resumes_after_a_crash_with_the_same_book(
         path = tmp_path / f"{name.replace(':', '_')}.db"
         shutil.copy(master, path)
         url = f"sqlite:///{path}"
-        copies[name] = Platform(Settings(database_url=url))
+        copies[name] = open_platform(Settings(database_url=url))
         if name in CRASH_POINTS:  # the crashing processes run side by side
             proc = crashing_eod({**os.environ, "BNPL_DATABASE_URL": url}, name)
             crashes[name] = (copies[name], proc)
@@ -197,8 +198,8 @@ def test_postgres_end_of_day_resumes_after_a_crash_with_the_same_book(
             engine = make_engine(PG_URL, pool_size=2, schema=schema)
             engines.append(engine)
             upgrade(engine)
-            build(Platform(Settings(database_url=PG_URL), clock=FixedClock(START), engine=engine))
-            copies[name] = Platform(Settings(database_url=PG_URL), engine=engine)
+            build(open_platform(Settings(database_url=PG_URL), clock=FixedClock(START), engine=engine))
+            copies[name] = open_platform(Settings(database_url=PG_URL), engine=engine)
             if name in CRASH_POINTS:  # crashing while the next copy is built
                 env = {**os.environ, "BNPL_DATABASE_URL": PG_URL, "PGOPTIONS": f"-c search_path={schema}"}
                 crashes[name] = (copies[name], crashing_eod(env, name))

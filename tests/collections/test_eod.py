@@ -19,8 +19,9 @@ from sqlalchemy import func, select
 from bnpl.collections import contacts
 from bnpl.domain.delinquency import CollectionsPolicy, LateFeePolicy
 from bnpl.domain.ledger import Account
+from bnpl.runtime import ADMIN, Platform
 from bnpl.services import checks, orders, statements
-from bnpl.services.context import ADMIN, Platform
+from bnpl.services.boot import open_platform
 from bnpl.store import tables as t
 from tests.collections import helpers as h
 from tests.conftest import START
@@ -201,7 +202,7 @@ def test_the_cost_cap_stops_late_fees_exactly_at_the_cap(
     steep = dataclasses.replace(
         platform.settings, collections=CollectionsPolicy(late_fees=LateFeePolicy(daily_bps=100))
     )
-    p = Platform(steep, clock=platform.clock, engine=platform.engine)
+    p = open_platform(steep, clock=platform.clock, engine=platform.engine)
     w = World.create(p, limit=5000_00)
     instalments = w.buy(("tea", 300_00, 1), plan="m3")
     schedule = w.order(instalments)["schedule"]
@@ -228,7 +229,7 @@ def test_the_cost_cap_stops_late_fees_exactly_at_the_cap(
         steep,
         collections=CollectionsPolicy(late_fees=LateFeePolicy(daily_bps=100, order_share_cap_bps=300)),
     )
-    q = Platform(share, clock=p.clock, engine=p.engine)
+    q = open_platform(share, clock=p.clock, engine=p.engine)
     bought_on = h.today(q)
     cid = h.customer(q)
     order_id = h.buy(w, cid, 100_00)
@@ -240,7 +241,7 @@ def test_the_cost_cap_stops_late_fees_exactly_at_the_cap(
     for _ in range(5):
         summary = h.run_day(q)
         totals.append(late_fee_rows(q, order_id)[0]["fee"])
-        q.clock.advance(1)  # type: ignore[attr-defined]
+        q.clock.advance(1)
     assert totals == [172, 272, 300, 300, 300]  # 72 on day 11, then 1% (100) a day up to 3% of 100_00
     assert summary["steps"]["late_fees"]["at_cap"] >= 1
     w.ledger_ok()
@@ -373,7 +374,7 @@ def test_two_hundred_days_of_end_of_day(platform: Platform, monkeypatch: pytest.
         charge_off_day + timedelta(days=1),
     }
     for _ in range(200):
-        platform.clock.advance(1)  # type: ignore[attr-defined]
+        platform.clock.advance(1)
         day = h.today(platform)
         payments_for(day)
         h.run_day(platform)

@@ -14,8 +14,8 @@ from bnpl.collections import cases, compliance, contacts, hardship, visits, work
 from bnpl.domain.errors import Conflict, Forbidden, InvalidInput, InvalidState
 from bnpl.domain.field_visits import CONDUCT
 from bnpl.domain.ledger import Account
+from bnpl.runtime import ADMIN, FixedClock, Platform
 from bnpl.services import daily
-from bnpl.services.context import ADMIN, FixedClock, Platform
 from bnpl.services.ledger import account_balance
 from bnpl.store.tables import collection_cases, contact_attempts, obligations
 from tests.world import World
@@ -57,7 +57,7 @@ def overdue_case(platform: Platform, days: int, amount: int = 1200_00) -> tuple[
     team["field"] = [
         platform.run(ADMIN, lambda c, n=n: cases.create_agent(c, n, "field_agent", []))["id"] for n in "AB"
     ]
-    platform.clock.day = datetime.fromisoformat(due).date() + timedelta(days=days)  # type: ignore[attr-defined]
+    platform.clock.day = datetime.fromisoformat(due).date() + timedelta(days=days)
     daily.run_day(platform)
     case_id = platform.run(ADMIN, lambda c: work.queue(c, team["agent"]))[0]["id"]
     return w, case_id, team
@@ -69,7 +69,7 @@ def test_a_field_visit_from_request_to_outcome(platform: Platform) -> None:
     with pytest.raises(InvalidInput, match="start at bucket M2"):
         platform.run(ADMIN, lambda c: visits.request_visit(c, case_id, agent, "no answer"))
 
-    platform.clock.advance(30)  # type: ignore[attr-defined]
+    platform.clock.advance(30)
     daily.run_day(platform)  # 40 days past due: M2
     v = platform.run(ADMIN, lambda c: visits.request_visit(c, case_id, agent, "no answer for a month"))
     assert v["status"] == "requested"
@@ -94,7 +94,7 @@ def test_a_field_visit_from_request_to_outcome(platform: Platform) -> None:
     )  # the address is ours to know
     assert platform.run(ADMIN, lambda c: visits.visits_for(c, fb))[0]["id"] == v["id"]
 
-    platform.clock.advance(3)  # type: ignore[attr-defined]
+    platform.clock.advance(3)
     with pytest.raises(Forbidden, match="not assigned"):
         other = platform.run(ADMIN, lambda c: cases.create_agent(c, "C", "field_agent", []))["id"]
         platform.run(ADMIN, lambda c: visits.record_outcome(c, v["id"], other, "met", ALL_YES))
@@ -202,7 +202,7 @@ def test_a_hardship_plan_restructures_what_is_owed_and_closes_the_case(platform:
     assert min(r.due_date for r in rows) > platform.clock.today()
     with pytest.raises(InvalidState):
         platform.run(ADMIN, lambda c: hardship.decide(c, proposed["id"], True, "twice"))
-    platform.clock.advance(1)  # type: ignore[attr-defined]
+    platform.clock.advance(1)
     daily.run_day(platform)
     assert _case(platform, case_id).close_reason == "plan"
     assert w.account()["state"] == "active"  # nothing is overdue any more
@@ -220,7 +220,7 @@ def test_a_discounted_settlement_closes_once_the_money_is_in(platform: Platform)
     platform.run(ADMIN, lambda c: hardship.decide(c, offer["id"], True, "approved by policy"))
     loss_before = _balance(platform, Account.CREDIT_LOSS)
     w.repay(700_00)
-    platform.clock.advance(1)  # type: ignore[attr-defined]
+    platform.clock.advance(1)
     daily.run_day(platform)
     assert platform.run(ADMIN, lambda c: hardship.get_hardship_plan(c, offer["id"]))["status"] == "done"
     assert _owed(platform, w.customer_id) == 0
@@ -263,7 +263,7 @@ def test_a_bounced_payment_keeps_no_promise_and_settles_nothing(platform: Platfo
     platform.run(ADMIN, lambda c: hardship.decide(c, offer["id"], True, "approved"))
     paid = w.repay(600_00)
     platform.run(ADMIN, lambda c: repayments.reverse_payment(c, paid["id"], "card chargeback"))
-    platform.clock.advance(4)  # type: ignore[attr-defined]
+    platform.clock.advance(4)
     daily.run_day(platform)
     assert platform.run(ADMIN, lambda c: hardship.get_hardship_plan(c, offer["id"]))["status"] == "approved"
     assert [p["status"] for p in platform.run(ADMIN, lambda c: work.case_view(c, case_id))["promises"]] == [

@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from bnpl.api.app import create_app
 from bnpl.console.staff import one_per_role
-from bnpl.services.context import ADMIN, Platform, Settings
+from bnpl.runtime import ADMIN, Platform, Settings
+from bnpl.services.boot import open_platform
 from bnpl.sim.engine import DB_NAME, SimClock, SimConfig, Simulation, champion_model
 from bnpl.sim.policy import load_policy
 from bnpl.store.tables import collection_agents, collection_cases, orders
@@ -44,7 +45,7 @@ class ConsoleWorld:
     other_order: int  # an order of another merchant
 
     def platform(self) -> Platform:
-        return Platform(self.settings, clock=self.clock)
+        return open_platform(self.settings, clock=self.clock)
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +61,7 @@ def console_world(tmp_path_factory: pytest.TempPathFactory) -> ConsoleWorld:
     # visits from 100 yuan overdue, so a short season has a case a visit can be asked for
     visits = replace(policy.collections, visit_min_balance=VISIT_MIN)
     settings = Settings(database_url=f"sqlite:///{out / DB_NAME}", collections=visits)
-    platform = Platform(settings, clock=clock)
+    platform = open_platform(settings, clock=clock)
     with platform.read() as ctx:
         a = collection_agents.c
         agents = {r.role: r.id for r in ctx.conn.execute(select(a.id, a.role).order_by(a.id.desc()))}

@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from bnpl.api.app import create_app
 from bnpl.console.staff import create_staff
-from bnpl.services.context import ADMIN, Platform
+from bnpl.runtime import ADMIN, Platform
+from bnpl.services.boot import open_platform
 from bnpl.sim.engine import SimClock
 from bnpl.store.tables import (
     audit_log,
@@ -229,7 +230,7 @@ def test_a_visit_approval_the_contact_policy_blocks_is_not_reported_as_done(
 ) -> None:
     night = SimClock(console_world.clock.today())
     night.set(console_world.clock.today(), 15)  # 23:00 in Shanghai: no notice may go out
-    platform = Platform(console_world.settings, clock=night)
+    platform = open_platform(console_world.settings, clock=night)
     with platform.read() as ctx:
         k = collection_cases.c
         case = ctx.conn.execute(

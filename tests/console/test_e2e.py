@@ -28,11 +28,11 @@ def server(console_world: ConsoleWorld) -> Iterator[str]:
 
 
 def _sign_in(page: object, base: str, username: str) -> None:
-    page.context.clear_cookies()  # type: ignore[attr-defined]
-    page.goto(f"{base}/console/login")  # type: ignore[attr-defined]
-    page.fill("input[name=username]", username)  # type: ignore[attr-defined]
-    page.fill("input[name=password]", PASSWORD)  # type: ignore[attr-defined]
-    page.click("button:has-text('Sign in')")  # type: ignore[attr-defined]
+    page.context.clear_cookies()
+    page.goto(f"{base}/console/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button:has-text('Sign in')")
 
 
 def test_the_console_end_to_end(server: str, console_world: ConsoleWorld, tmp_path: Path) -> None:
@@ -52,7 +52,7 @@ def test_the_console_end_to_end(server: str, console_world: ConsoleWorld, tmp_pa
 
     def shot(page: object, name: str) -> None:
         path = tmp_path / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+        page.screenshot(path=str(path), full_page=True)
         shots.append(path)
 
     with chromium_page() as page:

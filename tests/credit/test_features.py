@@ -15,8 +15,8 @@ import pytest
 from bnpl.credit.features import FEATURE_NAMES, FEATURES, NEUTRAL, compute_features, features_for
 from bnpl.domain.errors import NotFound
 from bnpl.domain.orders import Item
+from bnpl.runtime import ADMIN, Actor, Platform
 from bnpl.services import orders, parties
-from bnpl.services.context import ADMIN, Actor, Platform
 from tests.conftest import START, TimeOfDayClock
 from tests.world import World
 

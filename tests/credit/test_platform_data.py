@@ -12,8 +12,8 @@ from bnpl.credit.dataset import DatasetError
 from bnpl.credit.features import FEATURE_NAMES
 from bnpl.credit.platform_data import labels, platform_dataset
 from bnpl.domain.orders import Item
+from bnpl.runtime import ADMIN, Actor, Platform
 from bnpl.services import orders, parties, repayments
-from bnpl.services.context import ADMIN, Actor, Platform
 from tests.conftest import START
 from tests.world import World
 
@@ -57,7 +57,7 @@ def test_matured_orders_their_outcomes_and_features_as_they_were(platform: Platf
     never = set(cs[::4])
     late_ok, too_late = cs[1], cs[2]
     slow = set(cs[5::10])
-    platform.clock.advance(5)  # type: ignore[attr-defined]
+    platform.clock.advance(5)
     first = {cid: shop.buy(cid) for cid in cs}
     twice = shop.buy(cs[7])  # a second order the same day: its decision saw 100 yuan in use
     platform.clock.advance(7)  # day 12: the first bills are due

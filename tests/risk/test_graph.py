@@ -19,8 +19,8 @@ from sqlalchemy import func, select
 
 from bnpl.domain.orders import Item
 from bnpl.risk import graph
+from bnpl.runtime import ADMIN, Actor, Platform
 from bnpl.services import orders, parties, repayments
-from bnpl.services.context import ADMIN, Actor, Platform
 from bnpl.store.tables import decisions, merchant_risk
 from tests.conftest import START, TimeOfDayClock
 

@@ -12,8 +12,9 @@ from sqlalchemy import select
 
 from bnpl.domain.orders import Item
 from bnpl.risk.signals import NEVER_RAISED, hours_since
+from bnpl.runtime import ADMIN, Platform
 from bnpl.services import orders, parties
-from bnpl.services.context import ADMIN, Platform, load_rule_set
+from bnpl.services.boot import load_rule_set
 from bnpl.store.tables import decisions
 from tests.conftest import TimeOfDayClock
 from tests.world import World

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from datetime import date
 
+from bnpl.runtime import ADMIN, Platform
 from bnpl.services import audit, daily, parties
-from bnpl.services.context import ADMIN, Platform
 from tests.world import World
 
 
 def late_once(w: World) -> None:
     """Buy (due in 7 days), let the bill go a day overdue, run the day."""
     order_id = w.buy(("tea", 100_00, 1))
-    w.platform.clock.advance(8)  # type: ignore[attr-defined]
+    w.platform.clock.advance(8)
     assert w.account()["state"] == "active"
     summary = daily.run_day(w.platform)
     assert summary["accounts"]["frozen"] + summary["accounts"]["blocked"] == 1
@@ -53,7 +53,7 @@ def test_a_pending_return_pauses_only_the_amount_under_return(platform: Platform
     w = World.create(platform, limit=2000_00)
     order_id = w.buy(("kettle", 900_00, 1), ("cable", 1_00, 1))
     w.return_items(order_id, {"cable": 1})  # the merchant never answers
-    platform.clock.advance(60)  # type: ignore[attr-defined]
+    platform.clock.advance(60)
     daily.run_day(platform)
     assert w.account()["state"] == "frozen"
     refused = w.authorize(("tea", 500_00, 1))
@@ -62,7 +62,7 @@ def test_a_pending_return_pauses_only_the_amount_under_return(platform: Platform
     w2 = World.create(platform, limit=2000_00)
     whole = w2.buy(("kettle", 900_00, 1))
     w2.return_items(whole, {"kettle": 1})
-    platform.clock.advance(30)  # type: ignore[attr-defined]
+    platform.clock.advance(30)
     daily.run_day(platform)
     assert w2.account()["state"] == "active"
 
@@ -74,7 +74,7 @@ def test_a_partial_return_pauses_only_what_its_cut_from_the_tail_reaches(platfor
     order_id = w.buy(("kettle", 590_00, 1), ("cup", 310_00, 1), plan="m3")
     w.return_items(order_id, {"cup": 1})  # pending: it would cut the two bills not yet due first
     first_due = w.order(order_id)["schedule"][0]["due_date"]
-    platform.clock.advance((date.fromisoformat(first_due) - platform.clock.today()).days + 10)  # type: ignore[attr-defined]
+    platform.clock.advance((date.fromisoformat(first_due) - platform.clock.today()).days + 10)
     with platform.read() as c:
         assert p.days_overdue(c, w.customer_id) == 10  # the first bill is overdue all the same
 
@@ -86,7 +86,7 @@ def test_end_of_day_cannot_go_back(platform: Platform) -> None:
 
     w = World.create(platform)
     late_once(w)  # the line froze on day 8
-    platform.clock.advance(-3)  # type: ignore[attr-defined]
+    platform.clock.advance(-3)
     with pytest.raises(InvalidState, match="cannot run for"):
         daily.run_day(platform)
     assert w.account()["state"] == "frozen"

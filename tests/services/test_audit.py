@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
+from bnpl.runtime import Platform
 from bnpl.services import audit
-from bnpl.services.context import Platform
 from bnpl.store.tables import audit_log
 from tests.world import World
 

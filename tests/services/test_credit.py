@@ -15,8 +15,8 @@ from bnpl.credit.registry import list_models, register
 from bnpl.credit.scorecard import Scorecard, fit_scorecard
 from bnpl.credit.synthetic import synthetic
 from bnpl.domain.errors import InvalidState
+from bnpl.runtime import ADMIN, SYSTEM, Platform
 from bnpl.services import audit, credit, explain, parties
-from bnpl.services.context import ADMIN, SYSTEM, Platform
 from bnpl.store.tables import credit_profiles
 from tests.world import World
 
@@ -73,9 +73,9 @@ def history(w: World, bills: int) -> None:
     clock = w.platform.clock
     for i in range(bills):
         order_id = w.buy((f"tea-{i}", 100_00, 1))
-        clock.advance(7)  # type: ignore[attr-defined]
+        clock.advance(7)
         w.repay(w.order(order_id)["amount"])
-        clock.advance(1)  # type: ignore[attr-defined]
+        clock.advance(1)
 
 
 def test_a_customer_with_history_is_scored_by_the_champion(
@@ -215,7 +215,7 @@ def test_rescoring_is_point_in_time_and_replaces_the_profile(
     with platform.read() as c:
         first = c.conn.execute(select(credit_profiles)).one()
     assert first.grade is None and first.features["orders_365d"] == 0
-    platform.clock.advance(1)  # type: ignore[attr-defined]
+    platform.clock.advance(1)
     w.buy(("tea", 100_00, 1))
     champion(platform, models[0])
     credit.rescore(platform, as_of=t0)

@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from bnpl.domain.errors import Forbidden, InvalidInput, NotFound
 from bnpl.domain.orders import Item
+from bnpl.runtime import ADMIN, Actor, Platform
 from bnpl.services import audit, exposure, orders, parties
-from bnpl.services.context import ADMIN, Actor, Platform
 from bnpl.store.tables import credit_profiles, exposure_snapshots
 from tests.world import World
 
@@ -74,7 +74,7 @@ def test_a_customer_pauses_and_sets_a_ceiling_of_their_own(platform: Platform) -
     account = platform.run(me, lambda c: parties.set_controls(c, w.customer_id, pause_days=3))
     assert account["paused_until"] == str(platform.clock.today().replace(day=platform.clock.today().day + 2))
     assert reasons(w.authorize(("tea", 10_00, 1))) == ["PAUSED_BY_CUSTOMER"]
-    platform.clock.advance(3)  # type: ignore[attr-defined]
+    platform.clock.advance(3)
     assert w.authorize(("tea", 10_00, 1))["status"] == "authorized"
 
     platform.run(me, lambda c: parties.set_controls(c, w.customer_id, own_limit=300_00))

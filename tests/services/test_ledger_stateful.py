@@ -19,8 +19,9 @@ from sqlalchemy import func, select
 
 from bnpl.domain.errors import DomainError
 from bnpl.domain.orders import Item
+from bnpl.runtime import ADMIN, SYSTEM, Actor, FixedClock, Platform, Settings
 from bnpl.services import audit, checks, daily, orders, parties, repayments
-from bnpl.services.context import ADMIN, SYSTEM, Actor, FixedClock, Platform, Settings
+from bnpl.services.boot import open_platform
 from bnpl.store.db import make_engine
 from bnpl.store.migrate import upgrade
 from bnpl.store.tables import journal_entries, order_items, payments, returns
@@ -38,7 +39,7 @@ def sqlite_platform() -> Platform:
         _template["path"] = path
     target = Path(tempfile.mkdtemp()) / "bnpl.db"
     shutil.copy(_template["path"], target)
-    return Platform(Settings(database_url=f"sqlite:///{target}"), clock=FixedClock(START))
+    return open_platform(Settings(database_url=f"sqlite:///{target}"), clock=FixedClock(START))
 
 
 class Lifecycle(RuleBasedStateMachine):
@@ -51,7 +52,7 @@ class Lifecycle(RuleBasedStateMachine):
             self.platform = sqlite_platform()
         else:
             truncate(self.pg_engine)
-            self.platform = Platform(Settings(), clock=FixedClock(START), engine=self.pg_engine)
+            self.platform = open_platform(Settings(), clock=FixedClock(START), engine=self.pg_engine)
         p = self.platform
         self.merchant_id = p.run(ADMIN, lambda c: parties.create_merchant(c, "M", 150, 7, 2, ["tea"]))["id"]
         self.customers = [

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bnpl.domain.errors import InvalidInput, InvalidState, ReturnTooLarge
+from bnpl.runtime import ADMIN, Platform
 from bnpl.services import daily, orders, parties, repayments, settlement
-from bnpl.services.context import ADMIN, Platform
 from bnpl.store.tables import journal_entries, ledger_lines
 from tests.conftest import START
 from tests.world import World
@@ -37,13 +37,13 @@ def test_pay_after_trial_from_checkout_to_settlement(platform: Platform) -> None
     assert (acct["holds"], acct["outstanding"], acct["available"]) == (0, 299_00, 701_00)
     assert merchant_balances(w)["payable"] == 299_00 - 2_99  # price less 1% MDR
 
-    platform.clock.advance(2)  # type: ignore[attr-defined]
+    platform.clock.advance(2)
     delivered = platform.run(w.customer, lambda c: orders.deliver(c, order["id"]))
     assert delivered["trial_ends_on"] == (START + timedelta(days=9)).isoformat()
     (only,) = w.order(order["id"])["schedule"]
     assert only["due_date"] == delivered["trial_ends_on"] and only["principal"] == 299_00 and only["fee"] == 0
 
-    platform.clock.advance(1)  # type: ignore[attr-defined]
+    platform.clock.advance(1)
     summary = daily.run_day(platform)
     assert summary["merchants_settled"] == 1 and summary["settled_amount"] == 296_01
     assert merchant_balances(w)["payable"] == 0
@@ -83,7 +83,7 @@ def test_cancel_and_expiry_release_the_hold(platform: Platform) -> None:
     assert w.account()["available"] == 10_00
     platform.run(w.merchant, lambda c: orders.cancel(c, first["id"]))
     assert w.account()["holds"] == 50_00
-    platform.clock.advance(platform.settings.authorization_ttl_days + 1)  # type: ignore[attr-defined]
+    platform.clock.advance(platform.settings.authorization_ttl_days + 1)
     assert daily.run_day(platform)["expired"] == 1
     assert w.order(second["id"])["status"] == "expired"
     assert w.account()["holds"] == 0 and w.account()["available"] == 100_00
@@ -93,7 +93,7 @@ def test_cancel_and_expiry_release_the_hold(platform: Platform) -> None:
 def test_delivery_is_assumed_after_the_configured_days(platform: Platform) -> None:
     w = World.create(platform, trial_days=7)
     order_id = w.buy(("tea", 30_00, 1), deliver=False)
-    platform.clock.advance(platform.settings.assumed_delivery_days)  # type: ignore[attr-defined]
+    platform.clock.advance(platform.settings.assumed_delivery_days)
     assert daily.run_day(platform)["deliveries_assumed"] == 1
     o = w.order(order_id)
     assumed_on = START + timedelta(days=platform.settings.assumed_delivery_days)
@@ -183,7 +183,7 @@ def test_convert_pay_after_trial_into_instalments_during_the_trial_only(platform
     w.ledger_ok()
 
     late = w.buy(("tea", 10_00, 1))
-    platform.clock.advance(8)  # type: ignore[attr-defined]
+    platform.clock.advance(8)
     with pytest.raises(InvalidState, match="trial window ended"):
         platform.run(w.customer, lambda c: orders.convert_plan(c, late, "m3"))
 
@@ -209,7 +209,7 @@ def test_bad_returns_are_refused_and_change_nothing(platform: Platform) -> None:
     w.return_items(order_id, {"cup": 1})
     with pytest.raises(ReturnTooLarge):
         w.return_items(order_id, {"cup": 2})  # one is already on its way back
-    platform.clock.advance(8)  # type: ignore[attr-defined]
+    platform.clock.advance(8)
     with pytest.raises(InvalidState, match="trial window ended"):
         w.return_items(order_id, {"cup": 1})
     assert entries(platform) == before[0]
@@ -242,7 +242,7 @@ def test_running_a_day_twice_changes_nothing(platform: Platform) -> None:
     w = World.create(platform, settlement_delay_days=0)
     w.buy(("tea", 20_00, 1))
     w.authorize(("tea", 5_00, 1))
-    platform.clock.advance(30)  # type: ignore[attr-defined]
+    platform.clock.advance(30)
     first = daily.run_day(platform)
     count = entries(platform)
     with platform.read() as c:
@@ -325,7 +325,7 @@ def test_reversals_that_would_break_the_books_are_refused(platform: Platform) ->
 def test_a_step_dated_before_the_orders_last_step_is_refused(platform: Platform) -> None:
     w = World.create(platform)
     order = w.authorize(("tea", 10_00, 1))
-    platform.clock.advance(-1)  # type: ignore[attr-defined]
+    platform.clock.advance(-1)
     with pytest.raises(InvalidState, match="before this order's last step"):
         platform.run(w.merchant, lambda c: orders.capture(c, order["id"]))
     assert w.order(order["id"])["status"] == "authorized"

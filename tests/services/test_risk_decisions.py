@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from bnpl.domain.errors import InvalidState
 from bnpl.domain.orders import Item
+from bnpl.runtime import ADMIN, Platform
 from bnpl.services import daily, orders
-from bnpl.services.context import ADMIN, Platform, load_rule_set
+from bnpl.services.boot import load_rule_set
 from bnpl.store.tables import decisions
 from tests.world import World
 
@@ -77,7 +78,7 @@ def test_an_undecided_review_expires_and_releases_the_hold(platform: Platform) -
         checkout(w, w.new_customer(), 10_00, device="dev-2")
     late = w.new_customer()
     held = checkout(w, late, 20_00, device="dev-2")
-    platform.clock.advance(platform.settings.review_ttl_days + 1)  # type: ignore[attr-defined]
+    platform.clock.advance(platform.settings.review_ttl_days + 1)
     assert daily.run_day(platform)["expired"] >= 1
     assert w.order(held["id"])["status"] == "expired" and w.account(late)["holds"] == 0
     w.ledger_ok()
@@ -121,8 +122,8 @@ def test_velocity_and_account_age_follow_the_business_clock(platform: Platform) 
     w = World.create(platform, limit=100_000_00)
     for _ in range(9):  # one order a business day: never a burst
         assert checkout(w, w.customer_id, 10_00)["status"] == "authorized"
-        platform.clock.advance(1)  # type: ignore[attr-defined]
-    platform.clock.advance(90)  # type: ignore[attr-defined]
+        platform.clock.advance(1)
+    platform.clock.advance(90)
     # an old account on a new device is not a "new account on a new device"
     assert checkout(w, w.customer_id, 1500_00, device="fresh-device")["status"] == "authorized"
 
@@ -146,7 +147,7 @@ def test_a_review_cannot_be_approved_after_its_window_nor_expire_before_it(platf
     held = checkout(w, w.new_customer(), 20_00, device="dev-3")
     with pytest.raises(InvalidState, match="does not expire until"):
         platform.run(ADMIN, lambda c: orders.expire(c, held["id"]))
-    platform.clock.advance(platform.settings.review_ttl_days + 1)  # type: ignore[attr-defined]
+    platform.clock.advance(platform.settings.review_ttl_days + 1)
     with pytest.raises(InvalidState, match="review window closed"):
         platform.run(ADMIN, lambda c: orders.decide_review(c, held["id"], True, "late"))
     assert daily.run_day(platform)["expired"] >= 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bnpl.domain.errors import Forbidden
+from bnpl.runtime import ADMIN, Platform
 from bnpl.services import rule_stats
-from bnpl.services.context import ADMIN, Platform
 from tests.services.test_risk_decisions import checkout
 from tests.world import World
 

@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bnpl.credit.registry import Model
+from bnpl.runtime import ADMIN, Platform, Settings
+from bnpl.services.boot import open_platform
 from bnpl.services.checks import check_ledger
-from bnpl.services.context import ADMIN, Platform, Settings
 from bnpl.sim.engine import DB_NAME, SimConfig, champion_model
 from bnpl.sim.policy import load_policy
 from bnpl.sim.season import run_one, simulate
@@ -40,7 +41,7 @@ def compared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
 
 
 def _platform(out: Path) -> Platform:
-    return Platform(Settings(database_url=f"sqlite:///{out / DB_NAME}"))
+    return open_platform(Settings(database_url=f"sqlite:///{out / DB_NAME}"))
 
 
 def _without_timing(metrics: dict[str, Any]) -> dict[str, Any]:

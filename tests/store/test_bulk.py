@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from bnpl.services.context import Platform
+from bnpl.runtime import Platform
 from bnpl.store.bulk import COPY_FROM, among, chunks, insert_rows
 from bnpl.store.tables import collection_agents
 

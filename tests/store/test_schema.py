@@ -8,7 +8,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from bnpl.services.context import Platform
+from bnpl.runtime import Platform
 from bnpl.store.tables import metadata
 from tests.world import World
 

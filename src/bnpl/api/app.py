@@ -11,7 +11,8 @@ from fastapi.openapi.utils import get_openapi
 from bnpl import __version__
 from bnpl.api import problems, routes_admin, routes_collections, routes_credit, routes_orders, routes_parties
 from bnpl.api.schemas import Problem
-from bnpl.services.context import Platform, Settings
+from bnpl.runtime import Platform, Settings
+from bnpl.services.boot import open_platform
 
 DESCRIPTION = """
 Use first, pay later (先用后付) for live-stream and short-video marketplaces.
@@ -53,7 +54,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 
 def create_app(platform: Platform | None = None) -> FastAPI:
-    platform = platform or Platform(Settings.from_env())
+    platform = platform or open_platform(Settings.from_env())
     app = FastAPI(title="bnpl", version=__version__, description=DESCRIPTION)
     app.state.platform = platform
     app.state.key_cache = {}

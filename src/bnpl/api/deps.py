@@ -13,8 +13,8 @@ from pydantic import BaseModel
 
 from bnpl.api.problems import ApiError, problem_body
 from bnpl.domain.errors import DomainError, IdempotencyConflict
+from bnpl.runtime import ADMIN, Actor, Ctx, Platform
 from bnpl.services import idempotency
-from bnpl.services.context import ADMIN, Actor, Ctx, Platform
 from bnpl.services.parties import actor_for_key, hash_key
 
 MAX_ID = 2**62

@@ -18,8 +18,8 @@ from bnpl.api.problems import ApiError, problem
 from bnpl.api.schemas import PaymentCallbackIn, ReverseIn
 from bnpl.domain.plans import PLANS, build_schedule, plan_fee
 from bnpl.domain.plans import apr as plan_apr
+from bnpl.runtime import Actor
 from bnpl.services import audit, checks, daily, idempotency, repayments
-from bnpl.services.context import Actor
 
 router = APIRouter()
 

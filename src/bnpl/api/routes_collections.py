@@ -17,7 +17,7 @@ from bnpl.api.deps import ActorDep, Id, IdempotencyKey, PlatformDep, execute, re
 from bnpl.api.schemas import Strict, Text
 from bnpl.collections import cases, compliance, contacts, hardship, visits, work
 from bnpl.domain.errors import InvalidInput
-from bnpl.services.context import Actor
+from bnpl.runtime import Actor
 from bnpl.services.parties import issue_key
 
 router = APIRouter(tags=["collections"])

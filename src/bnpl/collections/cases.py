@@ -16,8 +16,8 @@ from sqlalchemy import bindparam, func, insert, select
 from bnpl.collections.strategy import segment_for
 from bnpl.domain.contact_policy import VULNERABILITIES
 from bnpl.domain.errors import InvalidInput, NotFound
+from bnpl.runtime import Ctx
 from bnpl.services import audit
-from bnpl.services.context import Ctx
 from bnpl.services.repayments import paid_between
 from bnpl.store.bulk import among, chunks, insert_rows
 from bnpl.store.tables import (

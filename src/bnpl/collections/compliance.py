@@ -18,7 +18,7 @@ from bnpl.collections.contacts import aware, flags_from
 from bnpl.domain.contact_policy import RULES, ContactHistory, ContactRequest, check_contact
 from bnpl.domain.errors import InvalidInput
 from bnpl.domain.field_visits import breaches
-from bnpl.services.context import Ctx
+from bnpl.runtime import Ctx
 from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import contact_attempts, customer_flags, customers, field_visits
 

@@ -29,8 +29,8 @@ from bnpl.domain.contact_policy import (
     check_contact,
 )
 from bnpl.domain.errors import Forbidden, InvalidInput, NotFound
+from bnpl.runtime import Ctx
 from bnpl.services import audit
-from bnpl.services.context import Ctx
 from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import (
     collection_actions,

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from bnpl.collections.contacts import attempt_row, book, load_facts, request_for, send_time
 from bnpl.collections.strategy import SEGMENTS, Step, segment_for
 from bnpl.domain.contact_policy import ContactHistory, check_contact
-from bnpl.services.context import Ctx
+from bnpl.runtime import Ctx
 from bnpl.store.bulk import among, chunks, insert_rows
 from bnpl.store.frames import as_date
 from bnpl.store.tables import (

@@ -35,9 +35,9 @@ from bnpl.domain import postings
 from bnpl.domain.delinquency import CHARGED_OFF, OrderCost, bucket_for, funding_cost, late_fee
 from bnpl.domain.errors import InvalidState
 from bnpl.domain.ledger import Account
+from bnpl.runtime import SYSTEM, Ctx, Platform
 from bnpl.services import audit
 from bnpl.services.accounts import apply_account_policy
-from bnpl.services.context import SYSTEM, Ctx, Platform
 from bnpl.services.ledger import post
 from bnpl.services.parties import overdue_orders
 from bnpl.services.queries import OWED
@@ -457,10 +457,8 @@ def catch_up(platform: Platform, until: date) -> list[dict[str, Any]]:
     with platform.read(SYSTEM) as ctx:
         last = ctx.conn.execute(select(func.max(eod_steps.c.business_date))).scalar()
     day = as_date(last) + timedelta(days=1) if last is not None else until
-    clock = platform.clock
     results = []
     while day <= until:
-        clock.day = day  # type: ignore[attr-defined]
-        results.append(run_eod(platform))
+        results.append(run_eod(platform.on(day)))
         day += timedelta(days=1)
     return results

@@ -19,8 +19,8 @@ from bnpl.collections.contacts import visible_case
 from bnpl.domain import postings
 from bnpl.domain.errors import Forbidden, InvalidInput, InvalidState, NotFound
 from bnpl.domain.plans import MIN_INSTALMENT, Plan, build_schedule
+from bnpl.runtime import Ctx
 from bnpl.services import audit
-from bnpl.services.context import Ctx
 from bnpl.services.ledger import post
 from bnpl.services.orders import open_obligations
 from bnpl.services.parties import change_account, lock_account

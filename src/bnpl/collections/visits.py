@@ -37,8 +37,8 @@ from bnpl.domain.field_visits import (
     request_problems,
 )
 from bnpl.domain.money import format_fen
+from bnpl.runtime import Ctx
 from bnpl.services import audit
-from bnpl.services.context import Ctx
 from bnpl.services.ledger import post
 from bnpl.store.tables import (
     collection_agents,

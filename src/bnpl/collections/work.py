@@ -10,8 +10,8 @@ from sqlalchemy import insert, select
 
 from bnpl.collections.contacts import acting_agent, aware, flags_of, visible_case
 from bnpl.domain.errors import Forbidden, InvalidInput, InvalidState
+from bnpl.runtime import Ctx
 from bnpl.services import audit
-from bnpl.services.context import Ctx
 from bnpl.store.tables import (
     collection_actions,
     collection_agents,

@@ -27,9 +27,9 @@ from bnpl.console.web import (
     secure_cookies,
 )
 from bnpl.domain.errors import DomainError, NotFound
+from bnpl.runtime import SYSTEM, Ctx
 from bnpl.services import credit as credit_service
 from bnpl.services import explain, statements
-from bnpl.services.context import SYSTEM, Ctx
 from bnpl.store.tables import (
     collection_cases,
     contact_attempts,

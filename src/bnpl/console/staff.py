@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bnpl.domain.errors import InvalidInput, NotFound
+from bnpl.runtime import Actor, Ctx
 from bnpl.services import audit
-from bnpl.services.context import Actor, Ctx
 from bnpl.services.parties import hash_key
 from bnpl.store.tables import audit_log, collection_agents, merchants, staff_sessions, staff_users
 

@@ -20,8 +20,8 @@ from jinja2 import Environment, PackageLoader
 from bnpl.console.staff import Staff, csrf_ok, session_for
 from bnpl.domain.errors import DomainError
 from bnpl.domain.money import format_fen
+from bnpl.runtime import Ctx, Platform
 from bnpl.services import audit
-from bnpl.services.context import Ctx, Platform
 
 COOKIE = "bnpl_console"
 LOGIN_CSRF_COOKIE = "bnpl_login_csrf"

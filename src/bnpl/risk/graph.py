@@ -59,7 +59,7 @@ from sqlalchemy.engine import Connection
 from bnpl.domain.errors import NotFound
 from bnpl.domain.ledger import Account
 from bnpl.risk.signals import MERCHANT_RISK_SIGNALS, merchant_risk_signals
-from bnpl.services.context import SYSTEM, Ctx, Platform
+from bnpl.runtime import SYSTEM, Ctx, Platform
 from bnpl.store.frames import read_frame
 from bnpl.store.tables import journal_entries, ledger_lines, merchant_risk, merchants, obligations, orders
 

@@ -31,7 +31,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from bnpl.domain.decision import available_credit
 from bnpl.domain.orders import RESALE_CATEGORIES
-from bnpl.services.context import Ctx
+from bnpl.runtime import Ctx
 from bnpl.store.tables import customers, merchant_risk, orders
 
 WINDOWS = {

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 
 from bnpl.domain.account_policy import POLICY, AccountPolicy, next_state
+from bnpl.runtime import Ctx
 from bnpl.services import audit
-from bnpl.services.context import Ctx
 from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import audit_log, credit_accounts
 

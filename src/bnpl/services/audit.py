@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
-from bnpl.services.context import Ctx
+from bnpl.runtime import Ctx
 from bnpl.store.bulk import among, chunks, insert_rows
 from bnpl.store.tables import audit_log
 

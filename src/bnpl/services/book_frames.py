@@ -9,7 +9,7 @@ import pandas as pd
 from sqlalchemy import select
 
 from bnpl.credit.platform_data import labels
-from bnpl.services.context import Ctx
+from bnpl.runtime import Ctx
 from bnpl.store.frames import read_frame
 from bnpl.store.tables import (
     account_ageing,

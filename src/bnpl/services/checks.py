@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from bnpl.domain.ledger import Account
 from bnpl.domain.orders import HOLDING_STATUSES
-from bnpl.services.context import Ctx
+from bnpl.runtime import Ctx
 from bnpl.store.tables import credit_accounts, journal_entries, ledger_lines, obligations, orders
 
 

@@ -23,8 +23,9 @@ from bnpl.credit.registry import Model, entry, promote, register, scoring_versio
 from bnpl.domain.credit import CreditAssessment, CreditPolicy, LimitReview, monthly_spend, review_limit
 from bnpl.domain.decision import REASONS, score_reasons
 from bnpl.domain.errors import NotFound
+from bnpl.runtime import ADMIN, SYSTEM, Ctx, Platform
 from bnpl.services import audit
-from bnpl.services.context import ADMIN, SYSTEM, Ctx, Platform
+from bnpl.services.boot import loaded_models
 from bnpl.services.parties import days_overdue, lock_account, overdue_orders
 from bnpl.store.frames import as_date
 from bnpl.store.tables import credit_accounts, credit_models, credit_profiles, customers
@@ -240,7 +241,7 @@ def rescore(
         as_of = as_of or c.now
         champion, _ = scoring_versions(c.conn)
         ids = list(c.conn.execute(select(customers.c.id).order_by(customers.c.id)).scalars())
-        model = platform.models.get(c.conn, champion) if champion else None
+        model = loaded_models(platform).get(c.conn, champion) if champion else None
     grades: dict[str, int] = {}
     for chunk in _chunks(ids, RESCORE_CHUNK):
         with platform.read() as c:

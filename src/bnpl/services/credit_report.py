@@ -17,7 +17,8 @@ from bnpl.credit.dataset import Dataset, DatasetError, from_source
 from bnpl.credit.registry import Model, entry
 from bnpl.credit.scorecard import Scorecard
 from bnpl.domain.errors import InvalidInput, InvalidState
-from bnpl.services.context import Platform
+from bnpl.runtime import Platform
+from bnpl.services.boot import loaded_models
 from bnpl.services.credit import learners
 from bnpl.store.tables import credit_profiles
 
@@ -107,7 +108,7 @@ def _write(platform: Platform, version: str, out_path: Path, recent_csv: Path | 
 
     with platform.read() as c:
         meta = entry(c.conn, version)
-        model = platform.models.get(c.conn, version)
+        model = loaded_models(platform).get(c.conn, version)
         try:
             ds = from_source(meta["source"], c.conn)
         except DatasetError as exc:

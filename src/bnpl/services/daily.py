@@ -14,8 +14,8 @@ from sqlalchemy import select
 
 from bnpl.domain.errors import InvalidState
 from bnpl.domain.orders import HOLDING_STATUSES
+from bnpl.runtime import SYSTEM, Ctx, Platform
 from bnpl.services import orders as order_service
-from bnpl.services.context import SYSTEM, Ctx, Platform
 from bnpl.services.settlement import merchants_due, settle_merchant
 from bnpl.store.tables import orders
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bnpl.domain.errors import NotFound
-from bnpl.services.context import Ctx
+from bnpl.runtime import Ctx
 from bnpl.store.tables import decisions, orders
 
 OUTCOME_WORDS = {

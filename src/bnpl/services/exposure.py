@@ -22,7 +22,7 @@ from bnpl.domain.credit import monthly_spend
 from bnpl.domain.errors import NotFound
 from bnpl.domain.ledger import Account
 from bnpl.domain.orders import HOLDING_STATUSES
-from bnpl.services.context import SYSTEM, Ctx, Platform
+from bnpl.runtime import SYSTEM, Ctx, Platform
 from bnpl.services.parties import OLDEST_OVERDUE, lock_account
 from bnpl.services.queries import OWED
 from bnpl.store.tables import (

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bnpl.domain.errors import IdempotencyConflict, InvalidInput
-from bnpl.services.context import Ctx
+from bnpl.runtime import Ctx
 from bnpl.store.tables import idempotency_keys
 
 PENDING = -1

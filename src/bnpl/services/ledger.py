@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from bnpl.domain.ledger import CREDIT_NORMAL, Account, Entry
-from bnpl.services.context import Ctx
+from bnpl.runtime import Ctx
 from bnpl.store.bulk import insert_rows
 from bnpl.store.tables import journal_entries, ledger_lines
 

@@ -16,8 +16,8 @@ from bnpl.domain.decision import available_credit
 from bnpl.domain.errors import InvalidInput, NotFound
 from bnpl.domain.money import DEFAULT_CURRENCY
 from bnpl.domain.orders import category_key
+from bnpl.runtime import Actor, Ctx
 from bnpl.services import audit
-from bnpl.services.context import Actor, Ctx
 from bnpl.services.queries import OWED
 from bnpl.store.bulk import insert_rows
 from bnpl.store.tables import api_keys, credit_accounts, customers, merchants, obligations, orders

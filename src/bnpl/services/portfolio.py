@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, cast, func, select
 
-from bnpl.services.context import Ctx
+from bnpl.runtime import Ctx
 from bnpl.store.tables import account_ageing, credit_accounts, decisions, journal_entries, ledger_lines
 
 

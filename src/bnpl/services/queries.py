@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, cast, func, select
 
-from bnpl.services.context import Ctx
+from bnpl.runtime import Ctx
 from bnpl.store.tables import contact_attempts, field_visits, obligations, orders
 
 obligation = obligations.c

@@ -14,8 +14,8 @@ from bnpl.domain.allocation import Allocation, Due, allocate
 from bnpl.domain.errors import Conflict, CurrencyMismatch, InvalidAmount, InvalidInput, InvalidState, NotFound
 from bnpl.domain.ledger import Account, Entry, Line, reversal
 from bnpl.domain.money import DEFAULT_CURRENCY, require_positive
+from bnpl.runtime import Ctx
 from bnpl.services import audit
-from bnpl.services.context import Ctx
 from bnpl.services.ledger import post
 from bnpl.services.parties import change_account, lock_account
 from bnpl.store.tables import journal_entries, ledger_lines, obligations, payments

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bnpl.services.context import Ctx
+from bnpl.runtime import Ctx
 from bnpl.store.tables import decisions
 
 

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from bnpl.domain import postings
 from bnpl.domain.ledger import Account
+from bnpl.runtime import Ctx
 from bnpl.services import audit
-from bnpl.services.context import Ctx
 from bnpl.services.ledger import account_balance, post
 from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import ledger_lines, orders

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bnpl.domain.ledger import CREDIT_NORMAL, Account
-from bnpl.services.context import Ctx
+from bnpl.runtime import Ctx
 from bnpl.services.parties import get_customer
 from bnpl.services.queries import owed_by_customer
 from bnpl.store.tables import journal_entries, ledger_lines, obligations, orders

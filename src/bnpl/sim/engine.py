@@ -39,10 +39,11 @@ from bnpl.domain.errors import DomainError
 from bnpl.domain.field_visits import CONDUCT
 from bnpl.domain.orders import Item
 from bnpl.domain.plans import PLANS
+from bnpl.runtime import ADMIN, Actor, FixedClock, Settings
 from bnpl.services import credit as credit_service
 from bnpl.services import orders as order_service
 from bnpl.services import parties, queries, repayments
-from bnpl.services.context import ADMIN, Actor, FixedClock, Platform, Settings
+from bnpl.services.boot import open_platform
 from bnpl.sim import behaviour as bh
 from bnpl.sim.behaviour import Behaviour
 from bnpl.sim.policy import SimPolicy
@@ -83,7 +84,7 @@ class SimClock(FixedClock):
         super().__init__(day)
         self.at = time(2)  # 10:00 in Shanghai
 
-    def set(self, day: date, hour_utc: int, minute: int = 0) -> None:
+    def set_time(self, day: date, hour_utc: int, minute: int = 0) -> None:
         self.day, self.at = day, time(hour_utc, minute)
 
     def now(self) -> datetime:
@@ -162,7 +163,7 @@ class Simulation:
             credit_policy=policy.credit,
             collections=policy.collections,
         )
-        self.platform = Platform(settings, clock=self.clock, engine=engine)
+        self.platform = open_platform(settings, clock=self.clock, engine=engine)
         self.truth = Truth()
         self.model = model if model is not None else champion_model(config.seed)
         n = config.customers
@@ -293,17 +294,17 @@ class Simulation:
 
     def day(self, day: int) -> None:
         today = self.date_of(day)
-        self.clock.set(today, 2)  # 10:00: merchants ship and deliver, customers pay
+        self.clock.set_time(today, 2)  # 10:00: merchants ship and deliver, customers pay
         self._merchants(day)
         self._payments(day)
-        self.clock.set(today, 2, 30)  # 10:30: the analyst decides the review queue
+        self.clock.set_time(today, 2, 30)  # 10:30: the analyst decides the review queue
         if self.policy.analyst_reviews:
             self._reviews(day)
-        self.clock.set(today, 3)  # 11:00: the desk calls, the supervisor decides, visits happen
+        self.clock.set_time(today, 3)  # 11:00: the desk calls, the supervisor decides, visits happen
         self._desk(day)
         self._field_visits(day)
         self._shopping(day)
-        self.clock.set(today, 15)  # 23:00: end of day
+        self.clock.set_time(today, 15)  # 23:00: end of day
         run_eod(self.platform)
         self._read_contacts(today)
         if day % RESCORE_EVERY == RESCORE_EVERY - 1:
@@ -672,7 +673,7 @@ class Simulation:
             if not wants_bnpl:
                 row["purchased"] = True
                 continue
-            self.clock.set(self.date_of(day), int(hours[j]), int(minutes[j]))
+            self.clock.set_time(self.date_of(day), int(hours[j]), int(minutes[j]))
             order = self._checkout(
                 int(shopper), int(merchant[j]), int(unit[j]), int(qty[j]), str(channel[j]), float(plans[j])
             )

@@ -28,9 +28,9 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from bnpl.domain.ledger import Account
+from bnpl.runtime import Ctx
 from bnpl.services import book_frames
 from bnpl.services.checks import check_ledger
-from bnpl.services.context import Ctx
 
 RECEIVABLE = (Account.CUSTOMER_PRINCIPAL.value, Account.CUSTOMER_FEE.value)
 INCOME = {

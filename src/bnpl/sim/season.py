@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bnpl.services.context import ADMIN
+from bnpl.runtime import ADMIN
 from bnpl.sim.engine import SimConfig, Simulation, champion_model
 from bnpl.sim.metrics import measure
 from bnpl.sim.policy import SimPolicy

@@ -32,8 +32,8 @@ from bnpl.domain.plans import (
 )
 from bnpl.risk.rules import evaluate as evaluate_rules
 from bnpl.risk.signals import gather as gather_signals
+from bnpl.runtime import Ctx
 from bnpl.services import audit
-from bnpl.services.context import Ctx
 from bnpl.services.credit import assess_checkout, assessment_record
 from bnpl.services.exposure import lock_account_with_facts
 from bnpl.services.orders.records import NEW_DECISION, NEW_ITEMS, NEW_ORDER, customer_stream

@@ -23,8 +23,8 @@ from bnpl.domain.plans import (
     get_plan,
     plan_fee,
 )
+from bnpl.runtime import Ctx
 from bnpl.services import audit
-from bnpl.services.context import Ctx
 from bnpl.services.ledger import post
 from bnpl.services.orders.records import NEW_OBLIGATIONS, customer_stream, lock_order, mdr_of, update_order
 from bnpl.services.parties import change_account

@@ -24,8 +24,8 @@ from bnpl.domain.plans import (
     check_plan_amount,
     get_plan,
 )
+from bnpl.runtime import Ctx
 from bnpl.services import audit
-from bnpl.services.context import Ctx
 from bnpl.services.ledger import post
 from bnpl.services.orders.fulfilment import open_obligations, provisional_trial_end
 from bnpl.services.orders.records import customer_stream, lock_order, update_order

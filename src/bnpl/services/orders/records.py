@@ -14,7 +14,7 @@ from bnpl.domain.errors import (
     NotFound,
 )
 from bnpl.domain.money import apply_rate
-from bnpl.services.context import Ctx
+from bnpl.runtime import Ctx
 from bnpl.store.tables import credit_accounts, decisions, obligations, order_items, orders
 
 # Statements on the checkout path, built once.

@@ -13,8 +13,8 @@ from bnpl.domain.orders import (
     OrderStatus,
     transition,
 )
+from bnpl.runtime import Ctx
 from bnpl.services import audit
-from bnpl.services.context import Ctx
 from bnpl.services.orders.records import customer_stream, lock_order, update_order
 from bnpl.services.orders.views import get_order, list_orders
 from bnpl.services.parties import change_account

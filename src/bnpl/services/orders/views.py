@@ -13,7 +13,7 @@ from bnpl.domain.decision import REASONS
 from bnpl.domain.errors import (
     NotFound,
 )
-from bnpl.services.context import Ctx
+from bnpl.runtime import Ctx
 from bnpl.services.orders.records import can_see
 from bnpl.store.tables import decisions, obligations, order_items, orders
 

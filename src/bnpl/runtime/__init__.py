@@ -1,0 +1,22 @@
+"""The runtime below every use case: settings, the business clock, who is acting, and the unit of
+work (Ctx) that the running system (Platform) hands out. It imports no use case: the rule set and
+the model cache are handed in (``bnpl.services.boot.open_platform``)."""
+
+from bnpl.runtime.actor import ADMIN, SYSTEM, Actor
+from bnpl.runtime.clock import Clock, FixedClock, SystemClock
+from bnpl.runtime.context import Ctx, Platform
+from bnpl.runtime.settings import DEFAULT_TZ, PLACEHOLDER_SECRETS, Settings
+
+__all__ = [
+    "ADMIN",
+    "DEFAULT_TZ",
+    "PLACEHOLDER_SECRETS",
+    "SYSTEM",
+    "Actor",
+    "Clock",
+    "Ctx",
+    "FixedClock",
+    "Platform",
+    "Settings",
+    "SystemClock",
+]

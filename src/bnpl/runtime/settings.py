@@ -1,0 +1,73 @@
+"""Settings: everything configurable, from the environment, checked once at start-up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import date
+
+from bnpl.domain.allocation import DEFAULT_WATERFALL, Waterfall
+from bnpl.domain.contact_policy import ContactPolicy
+from bnpl.domain.credit import CreditPolicy
+from bnpl.domain.decision import DecisionPolicy
+from bnpl.domain.delinquency import CollectionsPolicy
+
+DEFAULT_TZ = "Asia/Shanghai"
+PLACEHOLDER_SECRETS = {"", "changeme", "dev-admin-key", "dev-webhook-secret"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///var/bnpl.db"
+    environment: str = "development"  # development | production
+    admin_key: str = "dev-admin-key"
+    webhook_secret: str = "dev-webhook-secret"
+    authorization_ttl_days: int = 7
+    assumed_delivery_days: int = 10  # delivery assumed this long after shipment without a receipt
+    timezone: str = DEFAULT_TZ
+    business_date: date | None = None  # pin "today" (demo, tests, replays)
+    waterfall: Waterfall = DEFAULT_WATERFALL
+    rules_path: str | None = "default"  # the packaged rule set; a YAML file; or None for no rules
+    review_ttl_days: int = 2  # an order in review expires (hold released) if nobody decides
+    decision_policy: DecisionPolicy = field(default_factory=DecisionPolicy)
+    credit_policy: CreditPolicy = field(default_factory=CreditPolicy)
+    collections: CollectionsPolicy = field(default_factory=CollectionsPolicy)
+    contact_policy: ContactPolicy = field(default_factory=ContactPolicy)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        env = os.environ
+        values: dict[str, object] = {}
+        if "BNPL_DATABASE_URL" in env:
+            values["database_url"] = env["BNPL_DATABASE_URL"]
+        for key in ("environment", "admin_key", "webhook_secret", "timezone"):
+            if f"BNPL_{key.upper()}" in env:
+                values[key] = env[f"BNPL_{key.upper()}"]
+        for key in ("authorization_ttl_days", "assumed_delivery_days", "review_ttl_days"):
+            if env.get(f"BNPL_{key.upper()}"):
+                values[key] = int(env[f"BNPL_{key.upper()}"])
+        if env.get("BNPL_BUSINESS_DATE"):
+            values["business_date"] = date.fromisoformat(env["BNPL_BUSINESS_DATE"])
+        if "BNPL_RULES" in env:  # a path, "default", or "none"
+            values["rules_path"] = None if env["BNPL_RULES"].lower() == "none" else env["BNPL_RULES"]
+        if env.get("BNPL_WATERFALL"):  # e.g. "obligation_first" or "component_first"
+            values["waterfall"] = Waterfall(walk=env["BNPL_WATERFALL"])  # type: ignore[arg-type]
+        values.update(overrides)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse placeholder secrets outside development, and nonsense values anywhere."""
+        if self.waterfall.walk not in ("obligation_first", "component_first"):
+            raise ValueError("BNPL_WATERFALL must be obligation_first or component_first")
+        if not 0 < self.authorization_ttl_days <= 90 or not 0 <= self.assumed_delivery_days <= 60:
+            raise ValueError("BNPL_AUTHORIZATION_TTL_DAYS must be 1-90 and BNPL_ASSUMED_DELIVERY_DAYS 0-60")
+        if not 0 < self.review_ttl_days <= 30:
+            raise ValueError("BNPL_REVIEW_TTL_DAYS must be 1-30")
+        if self.environment != "development":
+            for name in ("admin_key", "webhook_secret"):
+                if getattr(self, name) in PLACEHOLDER_SECRETS:
+                    raise ValueError(
+                        f"BNPL_{name.upper()} must be set to a real secret in {self.environment}"
+                    )
