@@ -39,9 +39,9 @@ import uvicorn
 from sqlalchemy import func, select
 
 from bnpl.api.app import create_app
-from bnpl.console.staff import one_per_role
 from bnpl.runtime import ADMIN, Platform, Settings
 from bnpl.services.boot import open_platform
+from bnpl.services.staff import one_per_role
 from bnpl.sim.engine import DB_NAME, SimClock, SimConfig
 from bnpl.sim.policy import load_policy
 from bnpl.sim.season import simulate

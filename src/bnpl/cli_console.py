@@ -26,7 +26,7 @@ def staff_add(
     merchant: Annotated[int | None, typer.Option(help="the merchant a merchant user works for")] = None,
 ) -> None:
     """Add a member of staff. The password is read from BNPL_STAFF_PASSWORD, or asked for."""
-    from bnpl.console.staff import create_staff
+    from bnpl.services.staff import create_staff
 
     password = os.environ.get("BNPL_STAFF_PASSWORD") or typer.prompt(
         "password", hide_input=True, confirmation_prompt=True
@@ -37,7 +37,7 @@ def staff_add(
 @staff_app.command("disable")
 def staff_disable(username: str) -> None:
     """Stop a member of staff signing in; their open sessions end at once."""
-    from bnpl.console.staff import set_active
+    from bnpl.services.staff import set_active
 
     emit(run(lambda ctx: set_active(ctx, username, False)))
 
@@ -45,6 +45,6 @@ def staff_disable(username: str) -> None:
 @staff_app.command("enable")
 def staff_enable(username: str) -> None:
     """Let a disabled member of staff sign in again."""
-    from bnpl.console.staff import set_active
+    from bnpl.services.staff import set_active
 
     emit(run(lambda ctx: set_active(ctx, username, True)))

@@ -80,7 +80,7 @@ def seed(platform: Platform, console: Console) -> dict[str, Any]:
 def _staff(platform: Platform, merchant_id: int) -> dict[str, Any]:
     """One member of staff per console role, sharing one generated password (demo only)."""
     from bnpl.collections.cases import create_agent
-    from bnpl.console.staff import one_per_role
+    from bnpl.services.staff import one_per_role
 
     password = secrets.token_urlsafe(12)
     skills = ["M1", "M2", "M3", "M3+"]

@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bnpl.api.app import create_app
-from bnpl.console.staff import one_per_role
 from bnpl.runtime import ADMIN, Platform, Settings
 from bnpl.services.boot import open_platform
+from bnpl.services.staff import one_per_role
 from bnpl.sim.engine import DB_NAME, SimClock, SimConfig, Simulation, champion_model
 from bnpl.sim.policy import load_policy
 from bnpl.store.tables import collection_agents, collection_cases, orders

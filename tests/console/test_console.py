@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bnpl.api.app import create_app
-from bnpl.console.staff import create_staff
 from bnpl.runtime import ADMIN, Platform
 from bnpl.services.boot import open_platform
+from bnpl.services.staff import create_staff
 from bnpl.sim.engine import SimClock
 from bnpl.store.tables import (
     audit_log,

@@ -10,7 +10,6 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
 from bnpl.console import charts
-from bnpl.console.staff import Staff, sign_in, sign_out
 from bnpl.console.web import (
     COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -30,6 +29,7 @@ from bnpl.domain.errors import DomainError, NotFound
 from bnpl.runtime import SYSTEM, Ctx
 from bnpl.services import credit as credit_service
 from bnpl.services import explain, statements
+from bnpl.services.staff import Staff, sign_in, sign_out
 from bnpl.store.tables import (
     collection_cases,
     contact_attempts,

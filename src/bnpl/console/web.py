@@ -17,11 +17,11 @@ from fastapi import Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader
 
-from bnpl.console.staff import Staff, csrf_ok, session_for
 from bnpl.domain.errors import DomainError
 from bnpl.domain.money import format_fen
 from bnpl.runtime import Ctx, Platform
 from bnpl.services import audit
+from bnpl.services.staff import Staff, csrf_ok, session_for
 
 COOKIE = "bnpl_console"
 LOGIN_CSRF_COOKIE = "bnpl_login_csrf"
