@@ -105,6 +105,9 @@ def test_meaning(source: str, expected: object) -> None:
         ("account.utilisation > 1", "CEL never mixes int and double"),
         ("customer.age_days > 1 ||\n  amount + channel", "(at line 2, character 10)"),
         ("customer.// a comment\nage_days < 7", "in one piece"),
+        # the language before CEL: refused with what to write instead
+        ("amount > 1 and not customer.is_new", "CEL writes &&, || and ! for and, or and not"),
+        ("amount > 3000_00", "CEL numbers have no '_' (write 300000 for 3000_00)"),
     ],
 )
 def test_hostile_or_broken_input_is_refused_at_compile_time(source: str, words: str) -> None:

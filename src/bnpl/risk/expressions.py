@@ -184,6 +184,11 @@ class Environment:
                 message += ": CEL never mixes int and double; write 24.0 for a double, or convert: double(x)"
             if message not in problems:
                 problems.append(message)
+        if any(p.startswith("Syntax error") for p in problems):  # rules from before CEL, most likely
+            if re.search(r"\b(and|or|not)\b", source):
+                problems.append("CEL writes &&, || and ! for and, or and not")
+            if re.search(r"\d_\d", source):
+                problems.append("CEL numbers have no '_' (write 300000 for 3000_00)")
         return "; ".join(problems) or _STATUS.sub("", text.strip())
 
 
