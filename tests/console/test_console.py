@@ -334,3 +334,11 @@ def _field_agents(platform: Platform) -> list[int]:
                 select(collection_agents.c.id).where(collection_agents.c.role == "field_agent")
             ).scalars()
         )
+
+
+def test_the_rules_page_lists_the_rule_set_in_force(client: TestClient, console_world: ConsoleWorld) -> None:
+    sign_in(client, console_world.users["risk_analyst"])
+    page = client.get("/console/risk/rules")
+    assert page.status_code == 200
+    assert "default-2026-11-26" in page.text and "resale-goods-high-value" in page.text
+    assert "limit-raise-burst" in page.text and "shadow" in page.text

@@ -6,13 +6,15 @@ import pytest
 
 from bnpl.risk.rules import RuleSetError, evaluate, load_rules
 
+# Bare names (no types) are CEL's dyn: type-checked when evaluated; SIGNAL_TYPES types each one.
 NAMES = {"amount", "category_resale", "customer.age_days", "device.accounts_7d"}
+TYPED = {"amount": "int", "category_resale": "bool", "customer.age_days": "int", "channel": "string"}
 
 GOOD = """
 version: test-1
 rules:
   - id: resale-cap
-    when: category_resale and amount > 2000_00
+    when: category_resale && amount > 200000
     action: decline
     reason: RESALE_CATEGORY_CAP
   - id: new-account-cap
@@ -90,10 +92,41 @@ def test_a_rule_that_cannot_be_evaluated_is_recorded_not_raised() -> None:
 
 
 def test_reduce_to_must_be_an_amount() -> None:
+    # an untyped input is checked when evaluated: a text where an amount should be fires nothing
     rules = load_rules(
-        "version: v\nrules:\n  - {id: r, when: true, action: reduce_amount, reduce_to: amount > 5, "
-        "reason: R}",
+        "version: v\nrules:\n  - {id: r, when: true, action: reduce_amount, reduce_to: amount, reason: R}",
         NAMES,
     )
-    hits, errors = evaluate(rules, {"amount": 10})
+    hits, errors = evaluate(rules, {"amount": "10"})
     assert hits == [] and "amount in fen" in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("when", "reduce_to", "words"),
+    [
+        ("true", "amount > 5", "'reduce_to' must come out as an amount in fen (an int), not bool"),
+        ("true", "amount * 0.5", "'*' cannot take (int, double) (at character 8)"),
+        ("amount + 1", "1", "'when' must come out as true or false, not int"),
+        ("channel > 5", "1", "'>' cannot take (string, int)"),
+        ("amount > 5 || channel + 1 == 2", "1", "'+' cannot take (string, int)"),  # a branch never taken
+        ("customer.age_days < 7 && customer.secret", "1", "unknown input 'customer.secret'"),
+        ("amount ** 2 > 1", "1", "Syntax error: extraneous input '*' (at character 9)"),
+    ],
+)
+def test_a_rule_of_the_wrong_type_is_refused_at_load_with_its_name(
+    when: str, reduce_to: str, words: str
+) -> None:
+    text = (
+        "version: v\nrules:\n  - id: typo\n    action: reduce_amount\n    reason: R\n"
+        f"    when: '{when}'\n    reduce_to: '{reduce_to}'\n"
+    )
+    with pytest.raises(RuleSetError) as caught:
+        load_rules(text, TYPED)
+    assert caught.value.problems == [caught.value.problems[0]] and words in caught.value.problems[0]
+    assert caught.value.problems[0].startswith("rule 'typo': ")
+
+
+def test_the_inputs_a_rule_set_reads_are_the_ones_gathered() -> None:
+    rules = load_rules(GOOD, NAMES)
+    assert rules.names == NAMES
+    assert load_rules("version: v\nrules: []", NAMES).names == frozenset()

@@ -87,7 +87,7 @@ def test_a_live_rule_on_it_sends_the_burst_to_review_but_not_a_burst_days_later(
     rules = tmp_path / "rules.yaml"
     rules.write_text(
         "version: t-raise\nrules:\n"
-        "  - {id: raise-burst, when: account.hours_since_limit_raise < 24 and velocity.customer_1h >= 3,"
+        "  - {id: raise-burst, when: account.hours_since_limit_raise < 24.0 && velocity.customer_1h >= 3,"
         " action: review, reason: LIMIT_RAISE_BURST}\n"
     )
     platform.rules = load_rule_set(str(rules))

@@ -1,2 +1,2 @@
-"""Real-time risk control: the safe rule expression language (rules, velocity and fraud signals
-build on it)."""
+"""Real-time risk control: checkout signals (velocity, fraud, merchant graph), and rule sets whose
+conditions are CEL expressions, type-checked against those signals when they load."""

@@ -1,401 +1,198 @@
-"""A small, safe expression language for rule conditions. Never Python ``eval``.
+"""Rule conditions in the Common Expression Language (CEL), type-checked once when a rule set
+loads and evaluated per checkout. Never Python ``eval``.
 
-    amount > 3000_00 and channel == "live_stream" and not customer.is_new
-    category in ["phones", "gold", "gift_cards"] or device.accounts_7d >= 4
-    (amount - limit.available) * 2 > order.basket_avg_90d
+    category_resale && amount > 300000
+    customer.age_days < 7 && device.present && !device.known
+    categories.exists(c, c in ["phones", "gold"]) || device.customers_7d >= 4
+    account.utilisation > 0.8 && account.hours_since_limit_raise < 24.0
+    account.available / 2
 
-Literals: integers (``_`` separators allowed), decimals (``Decimal``, never float), strings in
-single or double quotes, ``true``, ``false``, ``null`` and lists ``[...]``. Names are dotted paths
-looked up as whole keys in the inputs (``customer.is_new`` is the key "customer.is_new"): there is no
-attribute access, no calls, no indexing, no imports. Operators, loosest first: ``or``, ``and``,
-``not``, comparisons (``== != < <= > >= in``, ``not in``), ``+ -``, ``* / %``, unary ``-``.
+The language is CEL (https://cel.dev), run by Google's C++ implementation (``cel-expr-python``):
+``&& || !`` and ``c ? a : b``, comparisons, ``in`` on a list, ``+ - * / %``, ``size``,
+``contains``, ``startsWith``, ``endsWith``, ``matches`` (RE2), the macros ``has``, ``all``,
+``exists``, ``exists_one``, ``map`` and ``filter``, and the conversions ``int``, ``double`` and
+``string``. The inputs are declared variables with dotted names (``customer.age_days``), each with
+a CEL type: ``int`` for amounts in fen and counts, ``double`` for ratios, hours and scores (the
+platform's ``Decimal`` values are handed to CEL as the nearest double; a threshold on them is
+written as a double, ``0.8`` or ``24.0``: CEL never mixes int and double without ``double(x)``),
+``bool``, ``string`` and ``list(string)``. Integer division rounds toward zero; int arithmetic
+that overflows 64 bits is an error, not a wrap.
 
-Compiling checks every name against the names a rule may use and refuses oversized or deeply
-nested input, so a rule file is validated on load; evaluation is then a walk over a small tree.
+Compiling type-checks the whole expression against the declarations, branches not taken
+included: a syntax error, an unknown name, an operator on the wrong types (``amount + channel``)
+or a value of the wrong type (a condition that is not true-or-false) is refused with the character
+at fault, so a rule file is validated on load. CEL itself bounds nesting (32 deep) and the
+iterations of its macros; this module bounds the length of an expression.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass, field
 from typing import Any
 
+from cel_expr_python import cel
+
 MAX_LENGTH = 2_000
-MAX_NODES = 300
-MAX_DEPTH = 40
-MAX_DIGITS = 20  # well inside Decimal's 28-digit precision, so arithmetic on literals is exact
+
+# The CEL type of each kind of input; "dyn" is checked only when evaluated (for callers that name
+# their inputs without typing them).
+TYPES: dict[str, Any] = {
+    "bool": cel.Type.BOOL,
+    "int": cel.Type.INT,
+    "double": cel.Type.DOUBLE,
+    "string": cel.Type.STRING,
+    "list(string)": cel.Type.List(cel.Type.STRING),
+    "dyn": cel.Type.DYN,
+}
+_ERROR = cel.Type.ERROR
+# A name as written in an expression, possibly dotted (CEL allows blanks around the dots).
+_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\s*\.\s*[A-Za-z_][A-Za-z0-9_]*)*")
+_AT = re.compile(r"ERROR: <input>:(-?\d+):(-?\d+): (.*)$", re.MULTILINE)
+_STATUS = re.compile(r"^[A-Z_]+: |\s*\[[A-Z_]+\]$")
+_OPERATORS = {
+    "_&&_": "&&",
+    "_||_": "||",
+    "!_": "!",
+    "-_": "-",
+    "_?_:_": "? :",
+    "@in": "in",
+    "_[_]": "[]",
+    **{f"_{op}_": op for op in ("==", "!=", "<", "<=", ">", ">=", "+", "-", "*", "/", "%")},
+}
 
 
 class ExpressionError(ValueError):
-    """A rule condition that cannot be compiled or evaluated, with the position at fault."""
-
-    def __init__(self, message: str, position: int | None = None) -> None:
-        super().__init__(message if position is None else f"{message} (at character {position + 1})")
-        self.position = position
-
-
-_TOKEN = re.compile(
-    r"""
-    (?P<space>\s+)
-  | (?P<number>[0-9][0-9_]*(?:\.[0-9][0-9_]*)?)
-  | (?P<string>"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*')
-  | (?P<name>[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*)
-  | (?P<op>==|!=|<=|>=|[<>+\-*/%()\[\],])
-    """,
-    re.VERBOSE | re.ASCII,
-)
-KEYWORDS = {"and", "or", "not", "in", "true", "false", "null"}
+    """An expression that cannot be compiled or evaluated, in words an analyst can act on."""
 
 
 @dataclass(frozen=True, slots=True)
-class Token:
-    kind: str  # number | string | name | op | keyword | end
-    text: str
-    position: int
+class Bound:
+    """One checkout's inputs as CEL values, converted once and shared by every rule."""
 
-
-def tokenize(source: str) -> list[Token]:
-    if len(source) > MAX_LENGTH:
-        raise ExpressionError(f"an expression may be at most {MAX_LENGTH} characters")
-    tokens: list[Token] = []
-    pos = 0
-    while pos < len(source):
-        match = _TOKEN.match(source, pos)
-        if match is None:
-            raise ExpressionError(f"unexpected character {source[pos]!r}", pos)
-        kind = match.lastgroup or ""
-        text = match.group()
-        if kind == "name" and text in KEYWORDS:
-            kind = "keyword"
-        if kind == "name" and any(part.startswith("_") or "__" in part for part in text.split(".")):
-            raise ExpressionError(f"name {text!r} is not allowed", pos)
-        if kind != "space":
-            tokens.append(Token(kind, text, pos))
-        pos = match.end()
-    tokens.append(Token("end", "", len(source)))
-    return tokens
-
-
-# --- the tree -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Literal:
-    value: Any
-
-
-@dataclass(frozen=True, slots=True)
-class Name:
-    path: str
-    position: int
-
-
-@dataclass(frozen=True, slots=True)
-class ListOf:
-    items: tuple[Node, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Unary:
-    op: str
-    operand: Node
-    position: int
-
-
-@dataclass(frozen=True, slots=True)
-class Binary:
-    op: str
-    left: Node
-    right: Node
-    position: int
-
-
-Node = Literal | Name | ListOf | Unary | Binary
-
-COMPARISONS = {"==", "!=", "<", "<=", ">", ">=", "in", "not in"}
-
-
-class _Parser:
-    def __init__(self, tokens: list[Token]) -> None:
-        self.tokens = tokens
-        self.i = 0
-        self.nodes = 0
-        self.depth = 0
-
-    @property
-    def tok(self) -> Token:
-        return self.tokens[self.i]
-
-    def take(self, text: str | None = None) -> Token:
-        tok = self.tok
-        if text is not None and tok.text != text:
-            found = tok.text or "the end"
-            raise ExpressionError(f"expected {text!r} but found {found!r}", tok.position)
-        self.i += 1
-        return tok
-
-    def node(self, n: Node) -> Node:
-        self.nodes += 1
-        if self.nodes > MAX_NODES:
-            raise ExpressionError(f"an expression may have at most {MAX_NODES} parts")
-        return n
-
-    def parse(self) -> Node:
-        tree = self.or_()
-        if self.tok.kind != "end":
-            raise ExpressionError(f"unexpected {self.tok.text!r}", self.tok.position)
-        return tree
-
-    def nested(self) -> None:
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise ExpressionError(f"an expression may nest at most {MAX_DEPTH} deep", self.tok.position)
-
-    def or_(self) -> Node:
-        left = self.and_()
-        while self.tok.text == "or":
-            pos = self.take().position
-            left = self.node(Binary("or", left, self.and_(), pos))
-        return left
-
-    def and_(self) -> Node:
-        left = self.not_()
-        while self.tok.text == "and":
-            pos = self.take().position
-            left = self.node(Binary("and", left, self.not_(), pos))
-        return left
-
-    def not_(self) -> Node:
-        if self.tok.text == "not":
-            pos = self.take().position
-            self.nested()
-            operand = self.not_()
-            self.depth -= 1
-            return self.node(Unary("not", operand, pos))
-        return self.comparison()
-
-    def comparison(self) -> Node:
-        left = self.sum_()
-        tok = self.tok
-        if tok.text in COMPARISONS or (tok.text == "not" and self.tokens[self.i + 1].text == "in"):
-            op = self.take().text
-            if op == "not":
-                self.take("in")
-                op = "not in"
-            left = self.node(Binary(op, left, self.sum_(), tok.position))
-            if self.tok.text in COMPARISONS:
-                raise ExpressionError("chain comparisons with 'and'", self.tok.position)
-        return left
-
-    def sum_(self) -> Node:
-        left = self.product()
-        while self.tok.text in ("+", "-"):
-            tok = self.take()
-            left = self.node(Binary(tok.text, left, self.product(), tok.position))
-        return left
-
-    def product(self) -> Node:
-        left = self.unary()
-        while self.tok.text in ("*", "/", "%"):
-            tok = self.take()
-            left = self.node(Binary(tok.text, left, self.unary(), tok.position))
-        return left
-
-    def unary(self) -> Node:
-        if self.tok.text == "-":
-            pos = self.take().position
-            self.nested()
-            operand = self.unary()
-            self.depth -= 1
-            return self.node(Unary("-", operand, pos))
-        return self.atom()
-
-    def atom(self) -> Node:
-        tok = self.take()
-        if tok.kind == "number":
-            digits = tok.text.replace("_", "")
-            if len(digits) > MAX_DIGITS:
-                raise ExpressionError(f"a number may have at most {MAX_DIGITS} digits", tok.position)
-            try:
-                value: Any = Decimal(digits) if "." in digits else int(digits)
-            except (ValueError, InvalidOperation):
-                raise ExpressionError(f"not a number: {tok.text!r}", tok.position) from None
-            return self.node(Literal(value))
-        if tok.kind == "string":
-            return self.node(Literal(_unquote(tok.text)))
-        if tok.kind == "keyword" and tok.text in ("true", "false", "null"):
-            return self.node(Literal({"true": True, "false": False, "null": None}[tok.text]))
-        if tok.kind == "name":
-            if self.tok.text in ("(", "["):
-                raise ExpressionError("calls and indexing are not part of the language", self.tok.position)
-            return self.node(Name(tok.text, tok.position))
-        if tok.text == "(":
-            self.nested()
-            inner = self.or_()
-            self.take(")")
-            self.depth -= 1
-            return inner
-        if tok.text == "[":
-            self.nested()
-            items: list[Node] = []
-            while self.tok.text != "]":
-                items.append(self.sum_())
-                if self.tok.text != "]":
-                    self.take(",")
-            self.take("]")
-            self.depth -= 1
-            return self.node(ListOf(tuple(items)))
-        raise ExpressionError(f"unexpected {tok.text or 'end of expression'!r}", tok.position)
-
-
-def _unquote(text: str) -> str:
-    body = text[1:-1]
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
-
-
-# --- evaluation -------------------------------------------------------------------------------
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, Decimal)) and not isinstance(v, bool)
-
-
-def _arith(op: str, a: Any, b: Any, pos: int) -> Any:
-    if op == "+" and isinstance(a, str) and isinstance(b, str):
-        return a + b
-    if not (_is_number(a) and _is_number(b)):
-        raise ExpressionError(f"'{op}' needs two numbers, got {type(a).__name__} and {type(b).__name__}", pos)
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    if b == 0:
-        raise ExpressionError(f"'{op}' by zero", pos)
-    if op == "/":
-        return Decimal(a) / Decimal(b)
-    if not (isinstance(a, int) and isinstance(b, int)):
-        raise ExpressionError("'%' needs two whole numbers", pos)
-    return a % b
-
-
-def _equal(a: Any, b: Any) -> bool:
-    """Equality without Python's surprises: true is not 1, and a number is not a string."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a is b
-    if _is_number(a) and _is_number(b):
-        return bool(a == b)
-    return type(a) is type(b) and bool(a == b)
-
-
-def _compare(op: str, a: Any, b: Any, pos: int) -> bool:
-    if op in ("in", "not in"):
-        if isinstance(b, str):
-            if not isinstance(a, str):
-                raise ExpressionError(f"'{op}' a string needs a string on its left", pos)
-            found = a in b
-        elif isinstance(b, (list, tuple)):
-            found = any(_equal(a, item) for item in b)
-        else:
-            raise ExpressionError(f"'{op}' needs a list or a string on its right", pos)
-        return found if op == "in" else not found
-    if op == "==":
-        return _equal(a, b)
-    if op == "!=":
-        return not _equal(a, b)
-    if a is None or b is None:
-        return False  # an unknown value is never above or below anything
-    if not ((_is_number(a) and _is_number(b)) or (isinstance(a, str) and isinstance(b, str))):
-        raise ExpressionError(f"cannot order {type(a).__name__} and {type(b).__name__}", pos)
-    if op == "<":
-        return bool(a < b)
-    if op == "<=":
-        return bool(a <= b)
-    if op == ">":
-        return bool(a > b)
-    return bool(a >= b)
-
-
-def _truthy(v: Any, pos: int) -> bool:
-    if not isinstance(v, bool):
-        raise ExpressionError(f"expected true or false, got {type(v).__name__}", pos)
-    return v
-
-
-def _eval(node: Node, inputs: Mapping[str, Any]) -> Any:
-    if isinstance(node, Literal):
-        return node.value
-    if isinstance(node, Name):
-        if node.path not in inputs:
-            raise ExpressionError(f"no input named {node.path!r}", node.position)
-        return inputs[node.path]
-    if isinstance(node, ListOf):
-        return [_eval(item, inputs) for item in node.items]
-    if isinstance(node, Unary):
-        value = _eval(node.operand, inputs)
-        if node.op == "not":
-            return not _truthy(value, node.position)
-        if not _is_number(value):
-            raise ExpressionError("'-' needs a number", node.position)
-        return -value
-    if node.op == "and":
-        return _truthy(_eval(node.left, inputs), node.position) and _truthy(
-            _eval(node.right, inputs), node.position
-        )
-    if node.op == "or":
-        return _truthy(_eval(node.left, inputs), node.position) or _truthy(
-            _eval(node.right, inputs), node.position
-        )
-    left, right = _eval(node.left, inputs), _eval(node.right, inputs)
-    if node.op in COMPARISONS:
-        return _compare(node.op, left, right, node.position)
-    return _arith(node.op, left, right, node.position)
-
-
-def _names(node: Node) -> set[str]:
-    if isinstance(node, Name):
-        return {node.path}
-    if isinstance(node, ListOf):
-        return set().union(*(_names(i) for i in node.items)) if node.items else set()
-    if isinstance(node, Unary):
-        return _names(node.operand)
-    if isinstance(node, Binary):
-        return _names(node.left) | _names(node.right)
-    return set()
+    activation: Any
 
 
 @dataclass(frozen=True, slots=True)
 class Expression:
     source: str
-    tree: Node
-    names: frozenset[str]
+    names: frozenset[str]  # the inputs it reads (a superset at worst, never fewer)
+    result: str  # the CEL type of its value: "bool", "int", "double", "list<string>", "dyn"...
+    program: Any = field(repr=False, compare=False)
 
-    def evaluate(self, inputs: Mapping[str, Any]) -> Any:
+    def evaluate(self, bound: Bound) -> Any:
         try:
-            return _eval(self.tree, inputs)
-        except ExpressionError:
-            raise
-        except (ArithmeticError, TypeError, ValueError, RecursionError) as exc:  # e.g. a NaN input
-            raise ExpressionError(f"cannot evaluate: {type(exc).__name__}") from None
+            value = self.program.eval(bound.activation)
+        except RuntimeError as exc:  # CEL reports most failures as an error value, a few by raising
+            raise ExpressionError(_runtime_message(str(exc))) from None
+        if value.type() == _ERROR:
+            raise ExpressionError(_runtime_message(str(value.value())))
+        return value.plain_value()
 
-    def test(self, inputs: Mapping[str, Any]) -> bool:
+    def test(self, bound: Bound) -> bool:
         """Evaluate a condition: it must come out true or false."""
-        return _truthy(self.evaluate(inputs), 0)
+        value = self.evaluate(bound)
+        if not isinstance(value, bool):
+            raise ExpressionError(f"expected true or false, got {type(value).__name__}")
+        return value
 
 
-def compile_expression(source: str, allowed_names: Collection[str] | None = None) -> Expression:
-    """Parse ``source`` once; with ``allowed_names``, refuse any name outside them."""
-    if not isinstance(source, str) or not source.strip():
-        raise ExpressionError("an expression must be non-empty text")
-    tree = _Parser(tokenize(source)).parse()
-    names = frozenset(_names(tree))
-    if allowed_names is not None:
-        unknown = sorted(names - set(allowed_names))
+class Environment:
+    """The inputs expressions may read, with their CEL types: compiles and binds against them."""
+
+    def __init__(self, declared: Mapping[str, str] | Collection[str]) -> None:
+        if isinstance(declared, Mapping):
+            self.declared: dict[str, str] = {str(k): str(v) for k, v in declared.items()}
+        else:
+            self.declared = dict.fromkeys(map(str, declared), "dyn")
+        unknown = sorted({t for t in self.declared.values() if t not in TYPES})
         if unknown:
-            raise ExpressionError(
-                f"unknown input {unknown[0]!r}; rules may use {', '.join(sorted(allowed_names))}"
-            )
-    return Expression(source, tree, names)
+            raise ValueError(f"unknown input types {unknown}; use {', '.join(TYPES)}")
+        self._doubles = frozenset(n for n, t in self.declared.items() if t == "double")
+        self._env = self._new_env(self.declared)
+
+    @staticmethod
+    def _new_env(declared: Mapping[str, str]) -> Any:
+        return cel.NewEnv(variables={name: TYPES[kind] for name, kind in declared.items()})
+
+    def compile(self, source: str) -> Expression:
+        """Parse and type-check ``source`` once. The caller checks ``result``, the type of its
+        value (``dyn`` when it is known only once evaluated)."""
+        if not isinstance(source, str) or not source.strip():
+            raise ExpressionError("an expression must be non-empty text")
+        if len(source) > MAX_LENGTH:
+            raise ExpressionError(f"an expression may be at most {MAX_LENGTH} characters")
+        try:
+            program = self._env.compile(source)
+        except RuntimeError as exc:
+            raise ExpressionError(self._compile_message(source, str(exc))) from None
+        kind = str(program.return_type().name()).lower()
+        return Expression(source, self._names(source), kind, program)
+
+    def _names(self, source: str) -> frozenset[str]:
+        """The declared inputs ``source`` reads. CEL's Python binding does not list them, so they
+        are read off the text (a name inside a string counts too: harmless, one more signal
+        gathered) and then proved: the expression must compile with only those declared."""
+        found: set[str] = set()
+        for match in _PATH.finditer(source):
+            parts = re.sub(r"\s+", "", match.group()).split(".")
+            prefixes = (".".join(parts[:i]) for i in range(1, len(parts) + 1))
+            found.update(p for p in prefixes if p in self.declared)
+        try:
+            self._new_env({n: self.declared[n] for n in found}).compile(source)
+        except RuntimeError:
+            raise ExpressionError("write each input's name in one piece, with no comment inside") from None
+        return frozenset(found)
+
+    def bind(self, inputs: Mapping[str, Any], names: Collection[str]) -> Bound:
+        """The ``names`` among ``inputs`` as CEL values: doubles from ``Decimal`` (or int), the
+        rest as they are. A name missing from ``inputs`` fails only the expressions reading it."""
+        data = {n: inputs[n] for n in names if n in inputs}
+        for name in self._doubles.intersection(data):
+            # a value that is no number is left as it is: CEL refuses it where it is read
+            with contextlib.suppress(TypeError, ValueError, ArithmeticError):
+                data[name] = float(data[name])
+        return Bound(self._env.Activation(data))
+
+    def _compile_message(self, source: str, text: str) -> str:
+        """CEL's report (one ``ERROR: <input>:line:column: message`` and a caret picture per
+        problem) as one line: the message, in the words of a rule file, and where."""
+        problems: list[str] = []
+        lines = source.splitlines() or [""]
+        for line, column, message in _AT.findall(text):
+            message = _STATUS.sub("", message)
+            row, col = int(line), int(column)
+            reference = re.fullmatch(r"undeclared reference to '([^']*)'.*", message)
+            if reference:
+                called = 0 < row <= len(lines) and lines[row - 1][col - 1 : col] == "("
+                name = reference.group(1)
+                message = (
+                    f"unknown function {name!r}"
+                    if called
+                    else f"unknown input {name!r}; rules may use {', '.join(sorted(self.declared))}"
+                )
+            overload = re.fullmatch(r"found no matching overload for '([^']*)' applied to '(.*)'", message)
+            if overload:
+                op, types = _OPERATORS.get(overload.group(1), overload.group(1)), overload.group(2)
+                message = f"{op!r} cannot take {types}"
+            message = re.sub(r" expecting \{.*\}$", "", message)  # ANTLR's list of every token
+            at = f"character {col}" if row == 1 else f"line {row}, character {col}"
+            message = f"{message} (at {at})" if col > 0 else message
+            if overload and "int" in overload.group(2) and "double" in overload.group(2):
+                message += ": CEL never mixes int and double; write 24.0 for a double, or convert: double(x)"
+            if message not in problems:
+                problems.append(message)
+        if any(p.startswith("Syntax error") for p in problems):  # rules from before CEL, most likely
+            if re.search(r"\b(and|or|not)\b", source):
+                problems.append("CEL writes &&, || and ! for and, or and not")
+            if re.search(r"\d_\d", source):
+                problems.append("CEL numbers have no '_' (write 300000 for 3000_00)")
+        return "; ".join(problems) or _STATUS.sub("", text.strip())
+
+
+def _runtime_message(text: str) -> str:
+    text = _STATUS.sub("", text.strip())
+    missing = re.fullmatch(r'No value with name "([^"]*)" found in Activation', text)
+    return f"no input named {missing.group(1)!r}" if missing else text

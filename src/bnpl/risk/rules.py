@@ -5,7 +5,7 @@ A rule set is a YAML document::
     version: default-2026-11
     rules:
       - id: resale-category-cap
-        when: category_resale and amount > 2000_00
+        when: category_resale && amount > 200000   # a CEL condition: true or false
         action: decline            # decline | review | reduce_amount | step_up
         reason: RESALE_CATEGORY_CAP
         mode: live                 # live rules change the outcome; shadow rules are only recorded
@@ -13,28 +13,30 @@ A rule set is a YAML document::
       - id: cap-new-accounts
         when: customer.age_days < 7
         action: reduce_amount
-        reduce_to: 500_00          # an expression for the largest amount to approve
+        reduce_to: 500_00          # a CEL expression for the largest amount to approve, in fen
         reason: NEW_ACCOUNT_CAP
         mode: shadow
 
-Loading returns every problem in the document at once, so an analyst fixes a file in one pass.
+Conditions are CEL, checked against the signals' names and types (``bnpl.risk.expressions``).
+Loading returns every problem in the document at once, so an analyst fixes a file in one pass;
+each expression is compiled once here and evaluated per checkout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
-from decimal import Decimal
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bnpl.domain.decision import RuleHit
-from bnpl.risk.expressions import Expression, ExpressionError, compile_expression
+from bnpl.risk.expressions import Environment, Expression, ExpressionError
 
 ACTIONS = ("decline", "review", "reduce_amount", "step_up")
 MODES = ("live", "shadow")
+RESULTS = {"bool": "true or false", "int": "an amount in fen (an int)"}  # what 'when', 'reduce_to' give
 MAX_RULES = 500
 MAX_TEXT = 1_000_000
 DEFAULT_RULES = Path(__file__).with_name("default_rules.yaml")
@@ -72,6 +74,7 @@ class Rule:
 class RuleSet:
     version: str
     rules: tuple[Rule, ...]
+    environment: Environment = field(repr=False, compare=False)  # the inputs' names and types
 
     names: frozenset[str] = frozenset()  # the inputs the rules read: only these are gathered
 
@@ -84,23 +87,24 @@ class RuleSet:
 
 def load_default_rules() -> RuleSet:
     """The rule set shipped with the package (``risk/default_rules.yaml``)."""
-    from bnpl.risk.signals import SIGNAL_NAMES
+    from bnpl.risk.signals import SIGNAL_TYPES
 
-    return load_rules(DEFAULT_RULES.read_text(encoding="utf-8"), SIGNAL_NAMES)
+    return load_rules(DEFAULT_RULES.read_text(encoding="utf-8"), SIGNAL_TYPES)
 
 
 def load_rules_file(path: str) -> RuleSet:
-    from bnpl.risk.signals import SIGNAL_NAMES
+    from bnpl.risk.signals import SIGNAL_TYPES
 
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise RuleSetError([f"cannot read {path}: {exc.strerror}"]) from None
-    return load_rules(text, SIGNAL_NAMES)
+    return load_rules(text, SIGNAL_TYPES)
 
 
-def load_rules(text: str, allowed_names: Collection[str]) -> RuleSet:
-    """Parse and check a YAML rule set against the inputs rules may use."""
+def load_rules(text: str, allowed_names: Mapping[str, str] | Collection[str]) -> RuleSet:
+    """Parse and check a YAML rule set against the inputs rules may use: a mapping of names to
+    their CEL types (``bnpl.risk.signals.SIGNAL_TYPES``), or bare names, typed when evaluated."""
     if len(text) > MAX_TEXT:
         raise RuleSetError([f"a rule set may be at most {MAX_TEXT} characters"])
     try:
@@ -118,6 +122,7 @@ def load_rules(text: str, allowed_names: Collection[str]) -> RuleSet:
         raise RuleSetError([*problems, "'rules' must be a list"])
     if len(raw_rules) > MAX_RULES:
         raise RuleSetError([*problems, f"at most {MAX_RULES} rules"])
+    environment = Environment(allowed_names)
     unknown_keys = set(doc) - {"version", "rules"}
     if unknown_keys:
         problems.append(f"unknown top-level keys: {', '.join(sorted(map(str, unknown_keys)))}")
@@ -146,10 +151,10 @@ def load_rules(text: str, allowed_names: Collection[str]) -> RuleSet:
             problems.append(f"{where}: 'mode' must be live or shadow")
         if not isinstance(reason, str) or not reason.isupper():
             problems.append(f"{where}: 'reason' must be an upper-case reason code")
-        when = _compile(raw.get("when"), allowed_names, where, "when", problems)
+        when = _compile(raw.get("when"), environment, where, "when", "bool", problems)
         reduce_to = None
         if action == "reduce_amount":
-            reduce_to = _compile(raw.get("reduce_to"), allowed_names, where, "reduce_to", problems)
+            reduce_to = _compile(raw.get("reduce_to"), environment, where, "reduce_to", "int", problems)
         elif "reduce_to" in raw:
             problems.append(f"{where}: 'reduce_to' only goes with action reduce_amount")
         description = raw.get("description", "")
@@ -159,11 +164,11 @@ def load_rules(text: str, allowed_names: Collection[str]) -> RuleSet:
             rules.append(Rule(rule_id, when, str(action), str(reason), str(mode), description, reduce_to))
     if problems:
         raise RuleSetError(problems)
-    return RuleSet(str(version), tuple(rules))
+    return RuleSet(str(version), tuple(rules), environment)
 
 
 def _compile(
-    source: Any, names: Collection[str], where: str, key: str, problems: list[str]
+    source: Any, environment: Environment, where: str, key: str, result: str, problems: list[str]
 ) -> Expression | None:
     if isinstance(source, bool):  # YAML reads a bare true/false as a boolean
         source = "true" if source else "false"
@@ -171,10 +176,14 @@ def _compile(
         problems.append(f"{where}: '{key}' must be an expression")
         return None
     try:
-        return compile_expression(str(source), names)
+        expression = environment.compile(str(source))
     except ExpressionError as exc:
         problems.append(f"{where}: '{key}': {exc}")
         return None
+    if expression.result not in (result, "dyn"):  # dyn: checked when evaluated
+        problems.append(f"{where}: '{key}' must come out as {RESULTS[result]}, not {expression.result}")
+        return None
+    return expression
 
 
 def evaluate(rule_set: RuleSet, inputs: Mapping[str, Any]) -> tuple[list[RuleHit], list[str]]:
@@ -182,16 +191,17 @@ def evaluate(rule_set: RuleSet, inputs: Mapping[str, Any]) -> tuple[list[RuleHit
     evaluated on these inputs (such a rule does not fire; the error is recorded, not raised)."""
     hits: list[RuleHit] = []
     errors: list[str] = []
+    bound = rule_set.environment.bind(inputs, rule_set.names)  # converted once for every rule
     for rule in rule_set.rules:
         try:
-            if not rule.when.test(inputs):
+            if not rule.when.test(bound):
                 continue
             limit = None
             if rule.reduce_to is not None:
-                value = rule.reduce_to.evaluate(inputs)
-                if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+                value = rule.reduce_to.evaluate(bound)
+                if isinstance(value, bool) or not isinstance(value, int):
                     raise ExpressionError(f"reduce_to must come out as an amount in fen, got {value!r}")
-                limit = max(0, int(value))
+                limit = max(0, value)
             hits.append(RuleHit(rule.id, rule.action, rule.reason, rule.mode, limit))
         except (ExpressionError, ArithmeticError, ValueError, TypeError) as exc:
             errors.append(f"{rule.id}: {exc}")

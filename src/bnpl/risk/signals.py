@@ -49,37 +49,37 @@ MERCHANT_RISK_SIGNALS = {
 NEVER_RAISED = Decimal(1_000_000)  # hours since a limit raise, for a limit never raised
 _HOURS = Decimal("0.01")
 
-# Every name a rule may use; rule sets are checked against this set when they load.
-SIGNAL_NAMES = frozenset(
-    {
-        "amount",
-        "plan",
-        "channel",
-        "items",
-        "categories",
-        "category_resale",
-        "account.limit",
-        "account.available",
-        "account.outstanding",
-        "account.utilisation",
-        "account.hours_since_limit_raise",
-        "customer.age_days",
-        "customer.orders_total",
-        *(f"velocity.customer_{w}" for w in WINDOWS),
-        "velocity.pair_24h",
-        "merchant.orders_10m",
-        "merchant.orders_1h",
-        *MERCHANT_RISK_SIGNALS,
-        "device.present",
-        "device.known",
-        "device.customers_7d",
-        "device.orders_24h",
-        "address.present",
-        "address.known",
-        "address.customers_7d",
-        "address.orders_24h",
-    }
-)
+# Every name a rule may use, with its CEL type; rule sets are checked against these when they load.
+# Amounts (fen) and counts are int; ratios, hours and scores are Decimal here and double in CEL.
+SIGNAL_TYPES: dict[str, str] = {
+    "amount": "int",
+    "plan": "string",
+    "channel": "string",
+    "items": "int",
+    "categories": "list(string)",
+    "category_resale": "bool",
+    "account.limit": "int",
+    "account.available": "int",
+    "account.outstanding": "int",
+    "account.utilisation": "double",
+    "account.hours_since_limit_raise": "double",
+    "customer.age_days": "int",
+    "customer.orders_total": "int",
+    **{f"velocity.customer_{w}": "int" for w in WINDOWS},
+    "velocity.pair_24h": "int",
+    "merchant.orders_10m": "int",
+    "merchant.orders_1h": "int",
+    **dict.fromkeys(MERCHANT_RISK_SIGNALS, "double"),
+    "device.present": "bool",
+    "device.known": "bool",
+    "device.customers_7d": "int",
+    "device.orders_24h": "int",
+    "address.present": "bool",
+    "address.known": "bool",
+    "address.customers_7d": "int",
+    "address.orders_24h": "int",
+}
+SIGNAL_NAMES = frozenset(SIGNAL_TYPES)
 
 
 SHARED_KEY_SIGNALS = frozenset(n for n in SIGNAL_NAMES if n.startswith(("device.", "address.")))
