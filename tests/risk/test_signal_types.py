@@ -9,8 +9,8 @@ from sqlalchemy import select
 from bnpl.domain.orders import Item
 from bnpl.risk.rules import load_rules
 from bnpl.risk.signals import SIGNAL_NAMES, SIGNAL_TYPES
+from bnpl.runtime import Platform
 from bnpl.services import orders
-from bnpl.services.context import Platform
 from bnpl.store.tables import decisions
 from tests.world import World
 
