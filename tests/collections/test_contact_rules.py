@@ -6,6 +6,9 @@ decisions and the proof's replay of them agree. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -363,3 +366,38 @@ def test_the_proof_reads_only_whats_needed_and_still_agrees(platform: Platform) 
     with platform.read(ADMIN) as c:
         rows = c.conn.execute(select(t.contact_attempts).order_by(t.contact_attempts.c.id)).all()
     assert [bool(r.allowed) for r in rows] == [True, False, True]
+
+
+# --- two agents at once -----------------------------------------------------------------------------
+
+
+def test_two_agents_calling_at_once_do_not_both_pass_the_daily_cap(
+    pg_platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both read the record before either writes (a barrier holds them there when nothing else
+    does): the customer's contacts must be judged one at a time, or both pass the last call the cap
+    leaves and the proof finds the cap broken."""
+    ten = local("Asia/Shanghai", 2026, 12, 3, 10)
+    _, case, agent = desk(pg_platform, "Asia/Shanghai", ten)
+    for minutes in (0, 5):
+        at = ten + timedelta(minutes=minutes)
+        made = contact(pg_platform, case, agent, "collect_call", "no_answer", at)
+        assert made["allowed"]
+    wall(pg_platform).set(ten + timedelta(minutes=10))
+    barrier, real_load = threading.Barrier(2), contacts.load_facts
+
+    def load_then_wait(*args: Any) -> Any:
+        facts = real_load(*args)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=3)  # alone here (the other waits for its turn): go on
+        return facts
+
+    monkeypatch.setattr(contacts, "load_facts", load_then_wait)
+
+    def call() -> Any:
+        return pg_platform.run(ADMIN, lambda c: contacts.contact(c, case, agent, "collect_call", "no_answer"))
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = [f.result() for f in [pool.submit(call), pool.submit(call)]]
+    assert sorted((a["allowed"], a["rule"]) for a in answers) == [(False, "daily_cap"), (True, None)]
+    assert proof(pg_platform, date(2026, 12, 3), date(2026, 12, 3))["ok"]

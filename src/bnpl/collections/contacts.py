@@ -37,6 +37,7 @@ from bnpl.domain.contact_policy import (
 from bnpl.domain.errors import Forbidden, InvalidInput, NotFound
 from bnpl.services import audit
 from bnpl.services.context import Ctx
+from bnpl.services.parties import lock_account
 from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import (
     collection_actions,
@@ -247,6 +248,9 @@ def contact(
         raise InvalidInput(f"case {case_id} is closed ({case.close_reason})")
     template = _template(template_id)
     request = request_for(template, template.channel, agent.role == "specialist")
+    # two agents calling at once must not both pass a cap: one customer's contacts are judged one at
+    # a time, so the record's order is the order they were judged in (what the proof replays)
+    lock_account(ctx, case.customer_id)
     facts = load_facts(ctx, [case.customer_id], ctx.now)[case.customer_id]
     verdict = decide(ctx, request, ctx.now, facts)
     row = attempt_row(

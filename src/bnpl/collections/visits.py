@@ -41,6 +41,7 @@ from bnpl.domain.money import format_fen
 from bnpl.services import audit
 from bnpl.services.context import Ctx
 from bnpl.services.ledger import post
+from bnpl.services.parties import lock_account
 from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import (
     collection_agents,
@@ -161,6 +162,7 @@ def approve_visit(
     )
     _refuse(approval_problems(Crew(agent_a, agent_b, roles), local, ctx.today, ctx.settings.collections))
     at = local.astimezone(UTC)
+    lock_account(ctx, visit.customer_id)  # the customer's contacts are judged one at a time
     # the slot itself must be one the contact policy allows (hours, flags), judged as of now
     facts = load_facts(ctx, [visit.customer_id], ctx.now)[visit.customer_id]
     slot_verdict = decide(ctx, _VISIT, at, facts)
@@ -267,6 +269,7 @@ def record_outcome(
     slot = aware(visit.slot_at)
     if ctx.now.astimezone(UTC).date() != slot.date() and ctx.today != slot.date():
         raise InvalidState(f"the visit is approved for {slot.isoformat()}, not today")
+    lock_account(ctx, visit.customer_id)  # the customer's contacts are judged one at a time
     facts = load_facts(ctx, [visit.customer_id], ctx.now)[visit.customer_id]
     verdict = decide(ctx, _VISIT, ctx.now, facts)
     row = attempt_row(
