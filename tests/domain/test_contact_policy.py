@@ -25,6 +25,7 @@ from bnpl.domain.contact_policy import (
     ContactPolicy,
     ContactRequest,
     CustomerFlags,
+    PastContact,
     Verdict,
     check_contact,
 )
@@ -258,6 +259,7 @@ BREAKERS: dict[str, dict[str, Any]] = {
     "cease_contact": {"cease_contact": True},
     "dispute_open": {"dispute_open": True},
     "vulnerable_specialist": {"vulnerable": frozenset({"hardship"})},
+    "back_dated": {"latest_entry_ago": -timedelta(minutes=1)},
     "allowed_hours": {"hour": 22},
     "daily_cap": {"calls_today": 3},
     "weekly_call_cap": {"calls_last_7_days": 7},
@@ -275,19 +277,26 @@ INNOCENT: dict[str, Any] = {
     "calls_today": 0,
     "calls_last_7_days": 0,
     "conversation_ago": None,
+    "latest_entry_ago": None,
 }
 
 
 def run(case: dict[str, Any]) -> Verdict:
     c = {**INNOCENT, **case}
     ago: timedelta | None = c["conversation_ago"]
+    latest_ago: timedelta | None = c["latest_entry_ago"]
     at = local(c["hour"])
     return check_contact(
         ContactRequest("call", c["party"], c["purpose"], c["discloses_debt"], c["by_specialist"]),
         at,
         SHANGHAI,
         CustomerFlags(c["cease_contact"], c["dispute_open"], c["vulnerable"]),
-        ContactHistory({"call": c["calls_today"]}, c["calls_last_7_days"], None if ago is None else at - ago),
+        ContactHistory(
+            {"call": c["calls_today"]},
+            c["calls_last_7_days"],
+            None if ago is None else at - ago,
+            None if latest_ago is None else at - latest_ago,
+        ),
     )
 
 
@@ -335,6 +344,7 @@ def test_rules_are_checked_in_the_order_rules_lists_them() -> None:
         {"cease_contact": False},
         {"dispute_open": False},
         {"by_specialist": True},
+        {"latest_entry_ago": None},
         {"hour": 10},
         {"calls_today": 0},
         {"calls_last_7_days": 0},
@@ -376,6 +386,10 @@ NAIVE = datetime(*DAY, 12)
         (lambda: ContactHistory(today_by_channel={"sms": -1}), "at least 0"),
         (lambda: ContactHistory(calls_last_7_days=-1), "at least 0"),
         (lambda: ContactHistory(last_conversation_at=NAIVE), "aware"),
+        (lambda: ContactHistory(latest_entry_at=NAIVE), "aware"),
+        (lambda: PastContact(NAIVE, "call"), "aware"),
+        (lambda: PastContact(NOON, "fax"), "channel"),
+        (lambda: PastContact(NOON, "call", party="neighbour"), "party"),
     ],
 )
 def test_bad_inputs_raise_value_error(make: Callable[[], object], message: str) -> None:
@@ -414,7 +428,7 @@ def expected_rule(
         return ((t.hour * 60 + t.minute) * 60 + t.second) * 1_000_000 + t.microsecond
 
     start, now, end = micros(policy.start), micros(wall), micros(policy.end)
-    last = history.last_conversation_at
+    last, latest = history.last_conversation_at, history.latest_entry_at
     broken = [
         ("third_party_disclosure", third and request.discloses_debt),
         ("third_party_purpose", third and request.purpose != "locate"),
@@ -433,6 +447,7 @@ def expected_rule(
             and not request.by_specialist
             and (spoken or request.purpose in ("collect", "locate")),
         ),
+        ("back_dated", latest is not None and (latest - at).total_seconds() > 0),
         (
             "allowed_hours",
             request.channel in ("push", "sms", "call", "field_visit") and not (start <= now < end),
@@ -489,10 +504,14 @@ def policies(draw: st.DrawFn) -> ContactPolicy:
 @st.composite
 def histories(draw: st.DrawFn, at: datetime) -> ContactHistory:
     ago = draw(st.none() | st.timedeltas(min_value=timedelta(hours=-2), max_value=timedelta(days=12)))
+    # mostly at or before the contact, as a well-kept record has it; sometimes after it
+    some_time = st.timedeltas(min_value=timedelta(hours=-2), max_value=timedelta(days=3))
+    latest_ago = draw(st.none() | st.just(timedelta(0)) | some_time)
     return ContactHistory(
         draw(st.dictionaries(st.sampled_from(CHANNELS), st.integers(0, 4))),
         draw(st.integers(0, 10)),
         None if ago is None else at - ago,
+        None if latest_ago is None else at - latest_ago,
     )
 
 

@@ -1,21 +1,23 @@
 """The compliance report for a date range: contacts made, contacts blocked and by which rule, field
 visits and any conduct breach recorded — and the proof that no completed contact broke a rule.
 
-The proof does not trust the verdict stored with each contact: it rebuilds, for every contact made,
-what the policy would have seen at that moment (flags in force then, the attempts before it) from
-the append-only records, and runs the one contact-policy function again.
+The proof does not trust the verdict stored with each contact: it replays the append-only record of
+each customer in the order it was written, with the flags in force when each attempt was judged,
+through ``domain.contact_policy.replay`` — the same function, on the same derived history (local
+days, local weeks, conversations with the customer, the latest contact on record), that the live
+check runs. A contact made that the replay blocks broke a rule when it was made.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 
 from bnpl.collections.contacts import aware, flags_from
-from bnpl.domain.contact_policy import RULES, ContactHistory, ContactRequest, check_contact
+from bnpl.domain.contact_policy import RULES, ContactRequest, Recorded, Verdict, lookback, replay
 from bnpl.domain.errors import InvalidInput
 from bnpl.domain.field_visits import breaches
 from bnpl.runtime import Ctx
@@ -35,7 +37,7 @@ def report(ctx: Ctx, start: date, end: date) -> dict[str, Any]:
     ).all()
     made = Counter((r.channel, r.party) for r in in_range if r.allowed)
     blocked = Counter(r.rule for r in in_range if not r.allowed)
-    proof = _recheck(ctx, [r for r in in_range if r.allowed], start)
+    proof = _recheck(ctx, [r for r in in_range if r.allowed])
     v = field_visits.c
     visits = ctx.conn.execute(
         select(field_visits).where(v.requested_on <= end, (v.decided_on.is_(None)) | (v.decided_on >= start))
@@ -62,24 +64,40 @@ def report(ctx: Ctx, start: date, end: date) -> dict[str, Any]:
     }
 
 
-def _recheck(ctx: Ctx, made: list[Any], start: date) -> dict[str, Any]:
-    """Run the contact policy again on every contact made, as of its moment."""
-    ids = sorted({r.customer_id for r in made})
+def _recheck(ctx: Ctx, made: list[Any]) -> dict[str, Any]:
+    """Replay the contact policy on every contact made, as of its moment."""
+    verdicts = replayed(ctx, made)
+    violations = [
+        {"attempt_id": r.id, "rule": verdicts[r.id].rule, "reason": verdicts[r.id].reason}
+        for r in made
+        if not verdicts[r.id].allowed
+    ]
+    return {"contacts_rechecked": len(made), "violations": violations, "ok": not violations}
+
+
+def replayed(ctx: Ctx, attempts: list[Any]) -> dict[int, Verdict]:
+    """The replay's verdict on each of ``attempts`` (rows of ``contact_attempts``), by id: every
+    customer's record is read back from the lookback before the earliest of them, in the order it was
+    written, and judged attempt by attempt on what was made before it."""
+    if not attempts:
+        return {}
+    ids = sorted({r.customer_id for r in attempts})
+    wanted = {r.id for r in attempts}
+    since = min(aware(r.at) for r in attempts) - lookback(ctx.settings.contact_policy)
+    last = max(wanted)
     ca = contact_attempts.c
-    earlier: dict[int, list[Any]] = defaultdict(list)
+    record: dict[int, list[Any]] = defaultdict(list)
     zones: dict[int, str] = {}
     flags: dict[int, list[Any]] = defaultdict(list)
     for chunk in chunks(ctx.conn, ids):
+        # every attempt any of them may have seen (a later-timed one included) and the attempts
+        # themselves; nothing written after the last of them can have been seen
         for r in ctx.conn.execute(
             select(contact_attempts)
-            .where(
-                among(ctx.conn, ca.customer_id, chunk),
-                ca.allowed == 1,
-                ca.business_date >= start - timedelta(days=8),
-            )
+            .where(among(ctx.conn, ca.customer_id, chunk), ca.id <= last, ca.at >= since)
             .order_by(ca.id)
         ):
-            earlier[r.customer_id].append(r)
+            record[r.customer_id].append(r)
         zones |= dict(
             ctx.conn.execute(
                 select(customers.c.id, customers.c.timezone).where(among(ctx.conn, customers.c.id, chunk))
@@ -89,34 +107,29 @@ def _recheck(ctx: Ctx, made: list[Any], start: date) -> dict[str, Any]:
             select(customer_flags).where(among(ctx.conn, customer_flags.c.customer_id, chunk))
         ):
             flags[f.customer_id].append(f)
-    violations = []
-    for r in made:
-        at, decided = aware(r.at), aware(r.decided_at)
-        before = [e for e in earlier[r.customer_id] if e.id < r.id]
-        # the flags in force when the policy judged it (a flag set in that same instant came after:
-        # a use case reads the flags before it records the contact)
-        kinds = {
-            f.kind
-            for f in flags[r.customer_id]
-            if aware(f.opened_at) < decided and (f.closed_at is None or aware(f.closed_at) > decided)
-        }
-        today = Counter(e.channel for e in before if e.business_date == r.business_date)
-        calls = [e for e in before if e.channel == "call" and e.party == "customer"]
-        talks = [aware(e.at) for e in calls if e.reached]
-        history = ContactHistory(
-            today_by_channel=dict(today),
-            calls_last_7_days=sum(1 for e in calls if at - timedelta(days=7) < aware(e.at) <= at),
-            last_conversation_at=max(talks) if talks else None,
-        )
-        request = ContactRequest(r.channel, r.party, r.purpose, bool(r.discloses_debt), bool(r.by_specialist))
-        verdict = check_contact(
-            request,
-            at,
-            zones[r.customer_id],
-            flags_from(kinds),
-            history,
-            ctx.settings.contact_policy,
-        )
-        if not verdict.allowed:
-            violations.append({"attempt_id": r.id, "rule": verdict.rule, "reason": verdict.reason})
-    return {"contacts_rechecked": len(made), "violations": violations, "ok": not violations}
+    out: dict[int, Verdict] = {}
+    for cid, rows in record.items():
+        verdicts = replay([_recorded(r, flags[cid]) for r in rows], zones[cid], ctx.settings.contact_policy)
+        out |= {r.id: v for r, v in zip(rows, verdicts, strict=True) if r.id in wanted}
+    return out
+
+
+def _recorded(r: Any, flags: list[Any]) -> Recorded:
+    decided = aware(r.decided_at)
+    # the flags in force when the policy judged it (a flag set in that same instant came after:
+    # a use case reads the flags before it records the contact), and the moments flags were set or
+    # cleared by then (the record runs forward in time, so those were on record)
+    kinds = {
+        f.kind
+        for f in flags
+        if aware(f.opened_at) < decided and (f.closed_at is None or aware(f.closed_at) > decided)
+    }
+    changes = [aware(m) for f in flags for m in (f.opened_at, f.closed_at) if m is not None]
+    return Recorded(
+        ContactRequest(r.channel, r.party, r.purpose, bool(r.discloses_debt), bool(r.by_specialist)),
+        aware(r.at),
+        flags_from(kinds),
+        bool(r.allowed),
+        bool(r.reached),
+        tuple(m for m in changes if m <= decided),
+    )

@@ -1,36 +1,43 @@
 """Every contact with a customer goes through here: the facts the contact policy needs are read
-(flags in force, today's attempts per channel, the week's calls, the last conversation), the one
-policy function decides, and the attempt is recorded — made or blocked, with the rule that blocked
-it. Records are append-only; notes annotate them.
+(the customer's time zone, the flags in force, the contacts made recently), the one policy function
+decides, and the attempt is recorded — made or blocked, with the rule that blocked it. Records are
+append-only; notes annotate them.
+
+What the rules count (per local day, per local week, the last conversation, the latest contact on
+record) is not counted here: the contacts made are handed to
+``domain.contact_policy.check_with_record``, the function the compliance proof replays, so the live
+check and the proof cannot count differently.
 
 Automated sends at end of day use the bulk form (:func:`load_facts` for many customers at once);
-agents use :func:`contact` one at a time. Both call ``domain.contact_policy.check_contact``.
+agents use :func:`contact` one at a time. Both decide through :func:`decide`.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, time
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 from bnpl.collections.strategy import StrategyBook, Template, load_book
 from bnpl.domain.contact_policy import (
     VULNERABILITIES,
-    ContactHistory,
     ContactPolicy,
     ContactRequest,
     CustomerFlags,
+    PastContact,
     Verdict,
-    check_contact,
+    check_with_record,
+    lookback,
 )
 from bnpl.domain.errors import Forbidden, InvalidInput, NotFound
 from bnpl.runtime import Ctx
 from bnpl.services import audit
+from bnpl.services.parties import lock_account
 from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import (
     collection_actions,
@@ -70,13 +77,21 @@ def policy(ctx: Ctx) -> ContactPolicy:
 @dataclass(frozen=True, slots=True)
 class Facts:
     timezone: str
-    flags: CustomerFlags
-    history: ContactHistory
+    flags: CustomerFlags  # in force now
+    made: tuple[PastContact, ...]  # contacts made since the load's lookback, in the order recorded
+    flag_changes: tuple[datetime, ...]  # when each of the customer's flags was set or cleared
+
+    @property
+    def latest_entry(self) -> datetime | None:
+        """The latest moment on the customer's record: a contact made, a flag set or cleared."""
+        return max([*(p.at for p in self.made), *self.flag_changes], default=None)
 
 
-def load_facts(ctx: Ctx, customer_ids: list[int], at: datetime) -> dict[int, Facts]:
-    """What the policy needs for each customer, for contacts around ``at``."""
+def load_facts(ctx: Ctx, customer_ids: list[int], since: datetime) -> dict[int, Facts]:
+    """What the policy needs for each customer, for contacts at or after ``since``: the contacts made
+    from the policy's lookback before it onwards (and every one timed later, however far ahead)."""
     ca = contact_attempts.c
+    start = since - lookback(policy(ctx))
     out: dict[int, Facts] = {}
     for ids in chunks(ctx.conn, customer_ids):
         zones = dict(
@@ -84,57 +99,39 @@ def load_facts(ctx: Ctx, customer_ids: list[int], at: datetime) -> dict[int, Fac
                 select(customers.c.id, customers.c.timezone).where(among(ctx.conn, customers.c.id, ids))
             ).all()
         )
+        f = customer_flags.c
         flags: dict[int, set[str]] = defaultdict(set)
-        for cid, kind in ctx.conn.execute(
-            select(customer_flags.c.customer_id, customer_flags.c.kind).where(
-                among(ctx.conn, customer_flags.c.customer_id, ids), customer_flags.c.closed_at.is_(None)
-            )
+        changes: dict[int, list[datetime]] = defaultdict(list)
+        for flag in ctx.conn.execute(
+            select(f.customer_id, f.kind, f.opened_at, f.closed_at).where(among(ctx.conn, f.customer_id, ids))
         ):
-            flags[cid].add(kind)
-        today: dict[int, dict[str, int]] = defaultdict(dict)
-        for cid, channel, n in ctx.conn.execute(
-            select(ca.customer_id, ca.channel, func.count())
-            .where(among(ctx.conn, ca.customer_id, ids), ca.business_date == ctx.today, ca.allowed == 1)
-            .group_by(ca.customer_id, ca.channel)
+            if flag.closed_at is None:
+                flags[flag.customer_id].add(flag.kind)
+            changes[flag.customer_id] += [aware(m) for m in (flag.opened_at, flag.closed_at) if m is not None]
+        made: dict[int, list[PastContact]] = defaultdict(list)
+        for row in ctx.conn.execute(
+            select(ca.customer_id, ca.at, ca.channel, ca.party, ca.reached)
+            .where(among(ctx.conn, ca.customer_id, ids), ca.allowed == 1, ca.at >= start)
+            .order_by(ca.id)
         ):
-            today[cid][channel] = int(n)
-        calls: dict[int, int] = dict(
-            ctx.conn.execute(
-                select(ca.customer_id, func.count())
-                .where(
-                    among(ctx.conn, ca.customer_id, ids),
-                    ca.channel == "call",
-                    ca.allowed == 1,
-                    ca.party == "customer",
-                    ca.at > at - timedelta(days=7),
-                    ca.at <= at,
-                )
-                .group_by(ca.customer_id)
-            ).all()
-        )
-        talked = dict(
-            ctx.conn.execute(
-                select(ca.customer_id, func.max(ca.at))
-                .where(
-                    among(ctx.conn, ca.customer_id, ids), ca.channel == "call", ca.reached == 1, ca.at <= at
-                )
-                .group_by(ca.customer_id)
-            ).all()
-        )
+            past = PastContact(aware(row.at), row.channel, row.party, bool(row.reached))
+            made[row.customer_id].append(past)
         for cid in ids:
-            if cid not in zones:
-                continue
-            last = talked.get(cid)
-            out[cid] = Facts(
-                zones[cid],
-                flags_from(flags.get(cid, set())),
-                ContactHistory(
-                    today_by_channel=today.get(cid, {}),
-                    calls_last_7_days=int(calls.get(cid, 0)),
-                    last_conversation_at=aware(last) if last is not None else None,
-                ),
-            )
+            if cid in zones:
+                out[cid] = Facts(
+                    zones[cid],
+                    flags_from(flags.get(cid, set())),
+                    tuple(made.get(cid, ())),
+                    tuple(changes.get(cid, ())),
+                )
     return out
+
+
+def decide(ctx: Ctx, request: ContactRequest, at: datetime, facts: Facts) -> Verdict:
+    """The contact policy's verdict on ``request`` at ``at``, from the customer's facts."""
+    return check_with_record(
+        request, at, facts.timezone, facts.flags, facts.made, policy(ctx), facts.flag_changes
+    )
 
 
 def aware(moment: datetime) -> datetime:
@@ -226,7 +223,7 @@ def check(ctx: Ctx, case_id: int, agent_id: int, template_id: str) -> dict[str, 
     template = _template(template_id)
     request = request_for(template, template.channel, agent.role == "specialist")
     facts = load_facts(ctx, [case.customer_id], ctx.now)[case.customer_id]
-    verdict = check_contact(request, ctx.now, facts.timezone, facts.flags, facts.history, policy(ctx))
+    verdict = decide(ctx, request, ctx.now, facts)
     return {"allowed": verdict.allowed, "rule": verdict.rule, "reason": verdict.reason}
 
 
@@ -251,8 +248,11 @@ def contact(
         raise InvalidInput(f"case {case_id} is closed ({case.close_reason})")
     template = _template(template_id)
     request = request_for(template, template.channel, agent.role == "specialist")
+    # two agents calling at once must not both pass a cap: one customer's contacts are judged one at
+    # a time, so the record's order is the order they were judged in (what the proof replays)
+    lock_account(ctx, case.customer_id)
     facts = load_facts(ctx, [case.customer_id], ctx.now)[case.customer_id]
-    verdict = check_contact(request, ctx.now, facts.timezone, facts.flags, facts.history, policy(ctx))
+    verdict = decide(ctx, request, ctx.now, facts)
     row = attempt_row(
         ctx,
         case.customer_id,

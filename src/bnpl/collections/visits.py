@@ -20,13 +20,14 @@ from bnpl.collections.contacts import (
     attempt_row,
     aware,
     book,
+    decide,
     load_facts,
     request_for,
     set_flag,
     visible_case,
 )
 from bnpl.domain import postings
-from bnpl.domain.contact_policy import ContactRequest, check_contact
+from bnpl.domain.contact_policy import ContactRequest
 from bnpl.domain.errors import Conflict, Forbidden, InvalidInput, InvalidState, NotFound
 from bnpl.domain.field_visits import (
     CaseFacts,
@@ -40,6 +41,8 @@ from bnpl.domain.money import format_fen
 from bnpl.runtime import Ctx
 from bnpl.services import audit
 from bnpl.services.ledger import post
+from bnpl.services.parties import lock_account
+from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import (
     collection_agents,
     collection_cases,
@@ -65,22 +68,58 @@ def _refuse(problems: list[str]) -> None:
         raise InvalidInput("; ".join(problems))
 
 
+def request_problems_of(ctx: Ctx, cases: list[Any]) -> dict[int, list[str]]:
+    """What the field-visit rule (``domain.field_visits.request_problems``) has against a visit
+    requested today on each case (rows of ``collection_cases``), by case id; an empty list: none.
+    The one check behind an agent's request and the strategy's suggestion of a visit."""
+    if not cases:
+        return {}
+    v = field_visits.c
+    month_start = ctx.today.replace(day=1)
+    this_month: dict[int, int] = {}
+    addresses: dict[int, str | None] = {}
+    for chunk in chunks(ctx.conn, [case.id for case in cases]):
+        this_month |= dict(
+            ctx.conn.execute(
+                select(v.case_id, func.count())
+                .where(
+                    among(ctx.conn, v.case_id, chunk),
+                    v.requested_on >= month_start,
+                    v.status.not_in(("rejected", "cancelled")),
+                )
+                .group_by(v.case_id)
+            ).all()
+        )
+    for chunk in chunks(ctx.conn, sorted({case.customer_id for case in cases})):
+        addresses |= dict(
+            ctx.conn.execute(
+                select(customers.c.id, customers.c.address).where(among(ctx.conn, customers.c.id, chunk))
+            ).all()
+        )
+    return {
+        case.id: request_problems(
+            CaseFacts(
+                case.status,
+                case.bucket,
+                case.overdue_amount,
+                int(this_month.get(case.id, 0)),
+                bool(addresses.get(case.customer_id)),
+            ),
+            ctx.settings.collections,
+        )
+        for case in cases
+    }
+
+
 def request_visit(ctx: Ctx, case_id: int, agent_id: int, reason: str) -> dict[str, Any]:
     ctx.actor.require("agent", "specialist", "supervisor")
     acting_agent(ctx, agent_id, "agent", "specialist", "supervisor")
     if not reason.strip():
         raise InvalidInput("say why a visit is needed")
     case = visible_case(ctx, case_id)
+    _refuse(request_problems_of(ctx, [case])[case.id])
     address = ctx.conn.execute(select(customers.c.address).where(customers.c.id == case.customer_id)).scalar()
-    month_start = ctx.today.replace(day=1)
     v = field_visits.c
-    this_month = ctx.conn.execute(
-        select(func.count()).where(
-            v.case_id == case_id, v.requested_on >= month_start, v.status.not_in(("rejected", "cancelled"))
-        )
-    ).scalar_one()
-    facts = CaseFacts(case.status, case.bucket, case.overdue_amount, int(this_month), bool(address))
-    _refuse(request_problems(facts, ctx.settings.collections))
     visit_id = ctx.conn.execute(
         insert(field_visits)
         .values(
@@ -123,18 +162,15 @@ def approve_visit(
     )
     _refuse(approval_problems(Crew(agent_a, agent_b, roles), local, ctx.today, ctx.settings.collections))
     at = local.astimezone(UTC)
+    lock_account(ctx, visit.customer_id)  # the customer's contacts are judged one at a time
     # the slot itself must be one the contact policy allows (hours, flags), judged as of now
     facts = load_facts(ctx, [visit.customer_id], ctx.now)[visit.customer_id]
-    slot_verdict = check_contact(
-        _VISIT, at, facts.timezone, facts.flags, facts.history, ctx.settings.contact_policy
-    )
+    slot_verdict = decide(ctx, _VISIT, at, facts)
     if not slot_verdict.allowed:
         raise Conflict(f"the slot is not allowed ({slot_verdict.rule}): {slot_verdict.reason}")
     template = book().templates["visit_notice_sms"]
     notice = request_for(template, template.channel, by_specialist=False)
-    verdict = check_contact(
-        notice, ctx.now, facts.timezone, facts.flags, facts.history, ctx.settings.contact_policy
-    )
+    verdict = decide(ctx, notice, ctx.now, facts)
     row = attempt_row(
         ctx, visit.customer_id, notice, template.id, ctx.now, verdict, case.id, supervisor_id, "sent"
     )
@@ -233,10 +269,9 @@ def record_outcome(
     slot = aware(visit.slot_at)
     if ctx.now.astimezone(UTC).date() != slot.date() and ctx.today != slot.date():
         raise InvalidState(f"the visit is approved for {slot.isoformat()}, not today")
+    lock_account(ctx, visit.customer_id)  # the customer's contacts are judged one at a time
     facts = load_facts(ctx, [visit.customer_id], ctx.now)[visit.customer_id]
-    verdict = check_contact(
-        _VISIT, ctx.now, facts.timezone, facts.flags, facts.history, ctx.settings.contact_policy
-    )
+    verdict = decide(ctx, _VISIT, ctx.now, facts)
     row = attempt_row(
         ctx,
         visit.customer_id,

@@ -10,15 +10,23 @@ The rules run in a fixed order and the first one that fails wins, so the reason 
 is stable. The rules that hold at any hour come first: what a third party may be told, a request to
 stop, an open dispute, a vulnerable customer. The rules about when and how often come after them.
 
+What a rule knows of earlier contacts is derived here too, by one function (:func:`history_from`)
+from the contacts made so far (:class:`PastContact`): the caps count the customer's local calendar
+days (the local day of the contact, and for calls the local week: that day and the six before it),
+and a contact may not be timed before one already on record. The live check
+(:func:`check_with_record`) and the compliance proof (:func:`replay`, which runs the record again in
+the order it was written) both go through it, so they cannot disagree.
+
 The module is pure and uses only the standard library. The caller supplies the moment (``at``), the
-customer's time zone and the counts of earlier attempts. This module keeps no state and does no I/O.
+customer's time zone and the contacts made before. This module keeps no state and does no I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from types import MappingProxyType
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -103,10 +111,13 @@ class CustomerFlags:
 
 @dataclass(frozen=True, slots=True)
 class ContactHistory:
-    # attempts made so far on the customer's local day, per channel (made, not blocked)
+    # attempts made (not blocked) on the customer's local calendar day of this contact, per channel
     today_by_channel: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
-    calls_last_7_days: int = 0  # call attempts in the 7 days before this one
+    # call attempts to the customer in their local week: the local day of this contact and the 6 before
+    calls_last_7_days: int = 0
     last_conversation_at: datetime | None = None  # aware; the last call that reached the customer
+    # aware; the latest entry on the customer's record: a contact made of any kind, a flag set or cleared
+    latest_entry_at: datetime | None = None
 
     def __post_init__(self) -> None:
         _check_channels(self.today_by_channel, "today_by_channel")
@@ -114,6 +125,8 @@ class ContactHistory:
             raise ValueError("attempt counts must be at least 0")
         if self.last_conversation_at is not None:
             _check_aware(self.last_conversation_at, "last_conversation_at")
+        if self.latest_entry_at is not None:
+            _check_aware(self.latest_entry_at, "latest_entry_at")
         object.__setattr__(self, "today_by_channel", MappingProxyType(dict(self.today_by_channel)))
 
 
@@ -198,6 +211,19 @@ def _vulnerable_specialist(c: _Case) -> str | None:
     return None
 
 
+def _back_dated(c: _Case) -> str | None:
+    latest = c.history.latest_entry_at
+    # The same instant is allowed: end of day sends a customer's messages of a day together.
+    if latest is not None and c.at < latest:
+        on_record = latest.astimezone(c.local.tzinfo)
+        return (
+            f"back-dated: {c.local:%Y-%m-%d %H:%M} local time is before the latest entry on the "
+            f"customer's record ({on_record:%Y-%m-%d %H:%M}, a contact or a flag set or cleared); "
+            f"contacts are recorded in the order they happen"
+        )
+    return None
+
+
 def _allowed_hours(c: _Case) -> str | None:
     p = c.policy
     if c.request.channel in _TIMED_CHANNELS and not p.start <= c.local.time() < p.end:
@@ -216,7 +242,10 @@ def _daily_cap(c: _Case) -> str | None:
 def _weekly_call_cap(c: _Case) -> str | None:
     made, cap = c.history.calls_last_7_days, c.policy.weekly_call_cap
     if c.request.channel == "call" and made >= cap:
-        return f"{made} calls in the last 7 days: the cap is {cap} calls in any 7 days"
+        return (
+            f"{made} calls in the last 7 local days (today and the 6 before): the cap is {cap} calls "
+            f"in any 7 days"
+        )
     return None
 
 
@@ -242,6 +271,7 @@ _CHECKS: tuple[tuple[str, Callable[[_Case], str | None]], ...] = (
     ("cease_contact", _cease_contact),
     ("dispute_open", _dispute_open),
     ("vulnerable_specialist", _vulnerable_specialist),
+    ("back_dated", _back_dated),
     ("allowed_hours", _allowed_hours),
     ("daily_cap", _daily_cap),
     ("weekly_call_cap", _weekly_call_cap),
@@ -278,18 +308,25 @@ RULES: Mapping[str, RuleDoc] = MappingProxyType(
             "Vulnerable customers are handled by specialists",
             "UK FCA CONC 7.2 and 7.3 and guidance FG21/1 (fair treatment of vulnerable customers)",
         ),
+        "back_dated": RuleDoc(
+            "No contact timed before what is already on the customer's record",
+            "platform policy: the record of contacts and flags runs forward in time, so no contact can "
+            "hide from a rule about what came before it (a conversation, a request to stop) and every "
+            "rule can be proved from the record; cf. "
+            "US CFPB Regulation F, 12 CFR 1006.100 (records that evidence compliance)",
+        ),
         "allowed_hours": RuleDoc(
             "No intrusive contact outside the allowed local hours",
             "US CFPB Regulation F, 12 CFR 1006.6(b)(1)(i) (inconvenient times: before 8 a.m. or after "
             "9 p.m. at the consumer's location)",
         ),
         "daily_cap": RuleDoc(
-            "At most a few attempts per channel per local day",
+            "At most a few attempts per channel per local calendar day",
             "platform policy, in the spirit of US CFPB Regulation F and PRC Civil Code art. 1033; cf. PRC "
             "Criminal Law art. 293-1 (collecting illegal debts by violence, threats, intruding into "
             "homes or harassment is a crime)",
         ),
-        "weekly_call_cap": RuleDoc("At most 7 calls in any 7 days", _REG_F_CALLS),
+        "weekly_call_cap": RuleDoc("At most 7 calls in any 7 local calendar days", _REG_F_CALLS),
         "call_after_conversation": RuleDoc("No call within 7 days after a conversation", _REG_F_CALLS),
     }
 )
@@ -312,6 +349,131 @@ def check_contact(
         if reason is not None:
             return Verdict(allowed=False, rule=rule, reason=reason)
     return Verdict(allowed=True, rule=None, reason="allowed: no contact rule blocks it")
+
+
+# --- the history, derived from the record, for the live check and the proof alike ----------------
+
+
+@dataclass(frozen=True, slots=True)
+class PastContact:
+    """One contact made (not blocked), as the rules need to know it."""
+
+    at: datetime  # aware
+    channel: str
+    party: str = "customer"
+    reached: bool = False  # the customer (or, for a third party, that person) answered
+
+    def __post_init__(self) -> None:
+        _check_aware(self.at, "at")
+        if self.channel not in CHANNELS:
+            raise ValueError(f"unknown channel {self.channel!r}; known: {', '.join(CHANNELS)}")
+        if self.party not in PARTIES:
+            raise ValueError(f"unknown party {self.party!r}; known: {', '.join(PARTIES)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """One attempt as it stands in the record: what was asked, when, the flags in force when it was
+    judged and the moments flags were set or cleared before then, and what happened (made or
+    blocked; for a call, whether it reached the person)."""
+
+    request: ContactRequest
+    at: datetime  # aware
+    flags: CustomerFlags
+    allowed: bool
+    reached: bool = False
+    flag_changes: tuple[datetime, ...] = ()
+
+
+def local_day(at: datetime, tz: str) -> date:
+    """The customer's calendar date at the instant ``at`` (aware)."""
+    _check_aware(at, "at")
+    return at.astimezone(_zone(tz)).date()
+
+
+def lookback(policy: ContactPolicy = DEFAULT_POLICY) -> timedelta:
+    """How far back from a contact its history reaches: contacts made earlier than this cannot change
+    a verdict, so a caller may load only those since (a contact timed later is never too old).
+
+    A local week starts at most 7 days and a daylight-saving hour or two before the contact; the
+    quiet period after a conversation may be set longer."""
+    return timedelta(days=max(8, policy.quiet_days_after_conversation))
+
+
+def history_from(
+    made: Iterable[PastContact],
+    at: datetime,
+    tz: str,
+    policy: ContactPolicy = DEFAULT_POLICY,
+    flag_changes: Iterable[datetime] = (),
+) -> ContactHistory:
+    """What the rules know of the contacts made before one at ``at``, for a customer in ``tz``:
+    attempts per channel on the customer's local day of ``at``, calls to the customer in that local
+    week (the day and the 6 before), the last conversation with the customer (a reached call to them;
+    a third party who answers is not the customer), and the latest entry on the record: a contact of
+    any kind, or a flag set or cleared (``flag_changes``: aware moments).
+    Entries older than :func:`lookback` are ignored, so a caller that loads only those since gives
+    the same answer as one that passes the whole record."""
+    _check_aware(at, "at")
+    zone, since = _zone(tz), at - lookback(policy)
+    today = at.astimezone(zone).date()
+    week_start = today - timedelta(days=6)
+    per_channel: Counter[str] = Counter()
+    calls = 0
+    talked: datetime | None = None
+    latest: datetime | None = None
+    for past in made:
+        if past.at < since:
+            continue
+        day = past.at.astimezone(zone).date()
+        if day == today:
+            per_channel[past.channel] += 1
+        to_customer_call = past.channel == "call" and past.party == "customer"
+        if to_customer_call and week_start <= day <= today:
+            calls += 1
+        if to_customer_call and past.reached and (talked is None or past.at > talked):
+            talked = past.at
+        if latest is None or past.at > latest:
+            latest = past.at
+    for changed in flag_changes:
+        _check_aware(changed, "flag_changes")
+        if changed >= since and (latest is None or changed > latest):
+            latest = changed
+    return ContactHistory(dict(per_channel), calls, talked, latest)
+
+
+def check_with_record(
+    request: ContactRequest,
+    at: datetime,
+    tz: str,
+    flags: CustomerFlags,
+    made: Iterable[PastContact],
+    policy: ContactPolicy = DEFAULT_POLICY,
+    flag_changes: Iterable[datetime] = (),
+) -> Verdict:
+    """:func:`check_contact` with the history derived from the record so far (the contacts made,
+    the moments flags changed): the one call every live channel makes, and the one the compliance
+    proof replays."""
+    history = history_from(made, at, tz, policy, flag_changes)
+    return check_contact(request, at, tz, flags, history, policy)
+
+
+def replay(attempts: Sequence[Recorded], tz: str, policy: ContactPolicy = DEFAULT_POLICY) -> list[Verdict]:
+    """The verdict of every attempt of one customer, given in the order they were recorded, each
+    judged by :func:`check_with_record` on the contacts recorded as made before it. The proof of
+    compliance: a contact made that the replay blocks broke a rule when it was made."""
+    made: list[PastContact] = []
+    verdicts = []
+    for attempt in attempts:
+        verdicts.append(
+            check_with_record(
+                attempt.request, attempt.at, tz, attempt.flags, made, policy, attempt.flag_changes
+            )
+        )
+        if attempt.allowed:  # what is on record as made happened, whatever the replay says of it
+            request = attempt.request
+            made.append(PastContact(attempt.at, request.channel, request.party, attempt.reached))
+    return verdicts
 
 
 def _zone(tz: str) -> ZoneInfo:
