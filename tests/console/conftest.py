@@ -60,7 +60,14 @@ def console_world(tmp_path_factory: pytest.TempPathFactory) -> ConsoleWorld:
     clock.set(last, 2)  # 10:00 in Shanghai: inside contact hours
     # visits from 100 yuan overdue, so a short season has a case a visit can be asked for
     visits = replace(policy.collections, visit_min_balance=VISIT_MIN)
-    settings = Settings(database_url=f"sqlite:///{out / DB_NAME}", collections=visits)
+    # the clock stands still at 10:00, so every sign-in of the session falls in one throttle window:
+    # room for all of them (the throttles have their own tests)
+    settings = Settings(
+        database_url=f"sqlite:///{out / DB_NAME}",
+        collections=visits,
+        sign_ins_per_minute_per_source=10_000,
+        sign_ins_per_minute=10_000,
+    )
     platform = open_platform(settings, clock=clock)
     with platform.read() as ctx:
         a = collection_agents.c

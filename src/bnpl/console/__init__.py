@@ -35,7 +35,9 @@ def install(app: FastAPI) -> None:
                 answer = api_handler(request, exc)
                 return await answer if inspect.isawaitable(answer) else answer
             status, detail = status_of(exc)
-            return render(request, "error.html.j2", None, status=status, code=status, detail=detail)
+            return render(
+                request, "error.html.j2", None, status=status, with_flash=False, code=status, detail=detail
+            )
 
         app.add_exception_handler(kind, handler)
 

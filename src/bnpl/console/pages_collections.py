@@ -138,7 +138,7 @@ def record_promise(
     to = f"/console/cases/{case_id}"
     amount = parse_yuan(amount_yuan)
     if amount is None:
-        return back(to, error="the amount is yuan with at most two decimals, e.g. 120.50")
+        return back(request, to, error="the amount is yuan with at most two decimals, e.g. 120.50")
     return attempt(
         to,
         "promise recorded",
@@ -373,12 +373,16 @@ async def visit_outcome(request: Request, staff: StaffDep, visit_id: PathId) -> 
     form = await request.form()
     answers = {item: form.get(item) for item in CONDUCT}
     if any(v not in ("yes", "no") for v in answers.values()):
-        return back("/console/visits", error="answer every conduct question yes or no")
+        return await run_in_threadpool(
+            back, request, "/console/visits", error="answer every conduct question yes or no"
+        )
     promise = parse_yuan(str(form.get("promise_yuan") or "")) if form.get("promise_yuan") else None
     try:
         promise_date = date.fromisoformat(str(form["promise_date"])) if form.get("promise_date") else None
     except ValueError:
-        return back("/console/visits", error="the promise date is YYYY-MM-DD")
+        return await run_in_threadpool(
+            back, request, "/console/visits", error="the promise date is YYYY-MM-DD"
+        )
     return await run_in_threadpool(  # the transaction must not block the event loop
         attempt,
         "/console/visits",

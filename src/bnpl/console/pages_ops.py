@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from bnpl.console import charts
+from bnpl.console import charts, flash, signin
 from bnpl.console.web import (
     COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -24,12 +25,14 @@ from bnpl.console.web import (
     platform_of,
     render,
     secure_cookies,
+    set_login_cookie,
+    source_of,
 )
 from bnpl.domain.errors import DomainError, NotFound
-from bnpl.runtime import SYSTEM, Ctx
+from bnpl.runtime import Ctx
 from bnpl.services import credit as credit_service
 from bnpl.services import explain, statements
-from bnpl.services.staff import Staff, sign_in, sign_out
+from bnpl.services.staff import Staff, sign_out
 from bnpl.store.tables import (
     collection_cases,
     contact_attempts,
@@ -58,16 +61,14 @@ CUSTOMER_ROLES = ("risk_analyst", "supervisor", "agent")
 
 @router.get("/login")
 def login_page(request: Request) -> Response:
+    return _login_form(request)
+
+
+def _login_form(request: Request, status: int = 200, error: str | None = None) -> Response:
+    """The sign-in form with a fresh form token (and the messages kept under the old one)."""
     token = new_login_csrf()
-    response = render(request, "login.html.j2", None, csrf=token)
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE,
-        token,
-        httponly=True,
-        samesite="strict",
-        secure=secure_cookies(request),
-        max_age=3600,
-    )
+    response = render(request, "login.html.j2", None, status=status, error=error, csrf=token)
+    set_login_cookie(request, response, token)
     return response
 
 
@@ -78,12 +79,35 @@ def login(
     password: Annotated[str, Form(max_length=200)],
     csrf: CsrfField,
 ) -> Response:
+    """Failures are answered with the form itself (no redirect, so nothing about them is kept):
+    403 for an expired form, 429 with Retry-After past a throttle, the form again for a wrong
+    password. A plain ``def``: the password check runs in the thread pool, off the event loop."""
     expected = request.cookies.get(LOGIN_CSRF_COOKIE)
-    if not expected or expected != csrf:
-        return back("/console/login", error="the sign-in form expired; try again")
-    signed = platform_of(request).run(SYSTEM, lambda ctx: sign_in(ctx, username, password))
+    if not expected or not hmac.compare_digest(expected.encode(), csrf.encode()):
+        return _login_form(request, 403, "the sign-in form expired; try again")
+    signed = signin.sign_in(platform_of(request), username, password, source_of(request))
+    if isinstance(signed, signin.Refused):
+        wait = signed.retry_after
+        page = render(
+            request,
+            "login.html.j2",
+            None,
+            status=429,
+            error=f"Too many sign-in attempts; try again in {wait} s.",
+            with_flash=False,
+            csrf=expected,
+        )
+        page.headers["Retry-After"] = str(wait)
+        return page
     if signed is None:
-        return back("/console/login", error="wrong username or password")
+        return render(
+            request,
+            "login.html.j2",
+            None,
+            error="wrong username or password",
+            with_flash=False,
+            csrf=expected,
+        )
     token, staff = signed
     response = RedirectResponse(HOME[staff.role], status_code=303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure_cookies(request))
@@ -95,8 +119,13 @@ def login(
 def logout(request: Request, staff: StaffDep, csrf: CsrfField) -> Response:
     token = request.cookies.get(COOKIE, "")
     check_csrf(staff, csrf)
-    platform_of(request).run(staff.actor, lambda ctx: sign_out(ctx, token))  # audited by sign_out
-    response = back("/console/login", message="signed out")
+    platform = platform_of(request)
+    platform.run(staff.actor, lambda ctx: sign_out(ctx, token))  # audited by sign_out
+    # the sign-in page says so: a new signed-out token, and the message kept under it
+    signed_out = new_login_csrf()
+    flash.put(platform, signed_out, [("ok", "signed out")])
+    response = RedirectResponse("/console/login", status_code=303)
+    set_login_cookie(request, response, signed_out)
     response.delete_cookie(COOKIE)
     return response
 
@@ -260,7 +289,9 @@ def reveal(
     """Personal data is masked; seeing it takes a reason, and the reason is kept in the audit log."""
     if len(reason.strip()) < 5:
         return back(
-            f"/console/customers/{customer_id}", error="say why you need to see it (at least 5 characters)"
+            request,
+            f"/console/customers/{customer_id}",
+            error="say why you need to see it (at least 5 characters)",
         )
 
     def read(ctx: Ctx) -> dict[str, Any]:

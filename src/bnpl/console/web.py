@@ -2,8 +2,9 @@
 with its audit record in one transaction.
 
 Pages are rendered on the server (Jinja2, autoescaped); forms post and redirect (POST → 303 → GET),
-so the browser's back button and reload never repeat an action. Refusals from the services come
-back to the page they were made on as a one-line message.
+so the browser's back button and reload never repeat an action. What happened, or the services'
+refusal, comes back to the page it was done on as a one-line flash message kept on the server
+(``console.flash``), never in the URL.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader
 
+from bnpl.console import flash
 from bnpl.domain.errors import DomainError
 from bnpl.domain.money import format_fen
 from bnpl.runtime import Ctx, Platform
@@ -64,16 +65,30 @@ def allow(staff: Staff, *roles: str) -> None:
 
 
 def render(
-    request: Request, template: str, staff: Staff | None, status: int = 200, **values: Any
+    request: Request,
+    template: str,
+    staff: Staff | None,
+    status: int = 200,
+    error: str | None = None,
+    with_flash: bool = True,
+    **values: Any,
 ) -> HTMLResponse:
+    """The page, with the flash messages waiting for this browser (then gone) and ``error``, a
+    refusal shown on the page itself. Error pages pass ``with_flash=False``: they need no database."""
+    waiting = flash.take(platform_of(request), flash_token(request, staff)) if with_flash else []
     html = templates.get_template(template).render(
         staff=staff,
         path=request.url.path,
-        message=request.query_params.get("message"),
-        error=request.query_params.get("error"),
+        flashes=waiting + ([("err", error)] if error else []),
         **values,
     )
     return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def flash_token(request: Request, staff: Staff | None) -> str | None:
+    """The token a browser's flash messages are kept under: its session's, or signed out, its
+    sign-in form's."""
+    return request.cookies.get(COOKIE if staff else LOGIN_CSRF_COOKIE)
 
 
 # no framing, no sniffing, no script or style from anywhere else; the pages need no script at all
@@ -86,9 +101,13 @@ SECURITY_HEADERS = {
 }
 
 
-def back(to: str, message: str | None = None, error: str | None = None) -> RedirectResponse:
-    query = "&".join(f"{k}={quote(v)}" for k, v in (("message", message), ("error", error)) if v)
-    return RedirectResponse(f"{to}{'?' + query if query else ''}", status_code=303)
+def back(request: Request, to: str, message: str | None = None, error: str | None = None) -> RedirectResponse:
+    """Redirect to ``to``, which shows ``message`` (done) or ``error`` (refused) once. Only for
+    signed-in pages: the message is kept under the session."""
+    token = request.cookies.get(COOKIE)
+    if token:
+        flash.put(platform_of(request), token, [("ok", message or ""), ("err", error or "")])
+    return RedirectResponse(to, status_code=303)
 
 
 CsrfField = Annotated[str, Form(alias="csrf", max_length=100)]
@@ -157,9 +176,9 @@ def attempt(
     try:
         result = act(request, staff, csrf, action, entity, entity_id, work, details, refused)
     except DomainError as exc:
-        return back(to, error=exc.detail)
+        return back(request, to, error=exc.detail)
     why = refused(result) if refused else None
-    return back(to, error=why) if why else back(to, message=done)
+    return back(request, to, error=why) if why else back(request, to, message=done)
 
 
 def policy_block(verdict: dict[str, Any] | None) -> str | None:
@@ -171,3 +190,23 @@ def policy_block(verdict: dict[str, Any] | None) -> str | None:
 
 def new_login_csrf() -> str:
     return secrets.token_urlsafe(24)
+
+
+def set_login_cookie(request: Request, response: Response, token: str) -> None:
+    """The signed-out browser's token: the sign-in form posts it back (CSRF), and flash messages
+    for the sign-in page ("signed out") are kept under it."""
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(request),
+        max_age=3600,
+    )
+
+
+def source_of(request: Request) -> str:
+    """The client's address as the application sees it: the peer's, or behind a reverse proxy the
+    one uvicorn takes from X-Forwarded-For when the proxy's address is in FORWARDED_ALLOW_IPS
+    (default 127.0.0.1). Set that to the proxy's address, or every sign-in counts as the proxy's."""
+    return request.client.host if request.client else "unknown"

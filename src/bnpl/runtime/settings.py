@@ -33,6 +33,10 @@ class Settings:
     credit_policy: CreditPolicy = field(default_factory=CreditPolicy)
     collections: CollectionsPolicy = field(default_factory=CollectionsPolicy)
     contact_policy: ContactPolicy = field(default_factory=ContactPolicy)
+    # console sign-in attempts a minute, from one client address and from all of them together;
+    # past either, a 429 with Retry-After (and no password is checked)
+    sign_ins_per_minute_per_source: int = 20
+    sign_ins_per_minute: int = 100
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -43,7 +47,13 @@ class Settings:
         for key in ("environment", "admin_key", "webhook_secret", "timezone"):
             if f"BNPL_{key.upper()}" in env:
                 values[key] = env[f"BNPL_{key.upper()}"]
-        for key in ("authorization_ttl_days", "assumed_delivery_days", "review_ttl_days"):
+        for key in (
+            "authorization_ttl_days",
+            "assumed_delivery_days",
+            "review_ttl_days",
+            "sign_ins_per_minute_per_source",
+            "sign_ins_per_minute",
+        ):
             if env.get(f"BNPL_{key.upper()}"):
                 values[key] = int(env[f"BNPL_{key.upper()}"])
         if env.get("BNPL_BUSINESS_DATE"):
@@ -65,6 +75,10 @@ class Settings:
             raise ValueError("BNPL_AUTHORIZATION_TTL_DAYS must be 1-90 and BNPL_ASSUMED_DELIVERY_DAYS 0-60")
         if not 0 < self.review_ttl_days <= 30:
             raise ValueError("BNPL_REVIEW_TTL_DAYS must be 1-30")
+        if self.sign_ins_per_minute_per_source < 1 or self.sign_ins_per_minute < 1:
+            raise ValueError(
+                "BNPL_SIGN_INS_PER_MINUTE and BNPL_SIGN_INS_PER_MINUTE_PER_SOURCE must be at least 1"
+            )
         if self.environment != "development":
             for name in ("admin_key", "webhook_secret"):
                 if getattr(self, name) in PLACEHOLDER_SECRETS:

@@ -3,7 +3,8 @@
 Passwords are kept as scrypt hashes (standard library, salted, memory-hard). A session is a random
 token in an HttpOnly cookie; only its SHA-256 is stored, so a copy of the database signs nobody in.
 Each session has its own CSRF token, which every form posts back. Sign-ins, failed sign-ins and
-sign-outs are audited on the member of staff's own stream.
+sign-outs are audited on the member of staff's own stream. Signing in itself (the throttles, and
+the password check outside any transaction) is ``console.signin``.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bnpl.domain.errors import InvalidInput, NotFound
 from bnpl.runtime import Actor, Ctx
 from bnpl.services import audit
 from bnpl.services.parties import hash_key
-from bnpl.store.tables import audit_log, collection_agents, merchants, staff_sessions, staff_users
+from bnpl.store.tables import collection_agents, merchants, staff_sessions, staff_users
 
 ROLES = ("admin", "risk_analyst", "agent", "field_agent", "supervisor", "merchant")
 # the collections agent behind a console role: an "agent" may be a specialist
@@ -32,8 +33,6 @@ AGENT_ROLES = {
     "supervisor": ("supervisor",),
 }
 SESSION_HOURS = 10  # one working day; then sign in again
-MAX_FAILURES = 5  # wrong passwords for one username ...
-FAILURE_WINDOW = timedelta(minutes=15)  # ... within this long, and sign-in pauses for that name
 MIN_PASSWORD = 12
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 
@@ -58,7 +57,7 @@ def password_matches(password: str, stored: str) -> bool:
 # a hash to compare against when the username is unknown, so a wrong name takes as long as a wrong
 # password (no telling which usernames exist by timing)
 @cache
-def _dummy_hash() -> str:
+def dummy_hash() -> str:
     return hash_password(secrets.token_hex(8))  # made at the first sign-in, not at start-up
 
 
@@ -162,51 +161,23 @@ def one_per_role(
     }
 
 
-def sign_in(ctx: Ctx, username: str, password: str) -> tuple[str, Staff] | None:
-    """A new session for the right password (the raw token goes in the cookie, never the table);
-    None for a wrong one, recorded (and committed: the caller must not roll it back)."""
-    name = username.strip().lower()
-    user = ctx.conn.execute(select(staff_users).where(staff_users.c.username == name)).first()
-    if user is not None and _recent_failures(ctx, name) >= MAX_FAILURES:
-        # too many wrong passwords lately: no more guesses, right or wrong, until the window passes
-        audit.record(ctx, f"staff:{name}", "staff.sign_in_throttled", "staff", user.id, None, None)
-        return None
-    ok = password_matches(password, user.password_hash if user else _dummy_hash())
-    if user is None or not ok or not user.active:
-        if user is not None:
-            audit.record(ctx, f"staff:{name}", "staff.sign_in_failed", "staff", user.id, None, None)
-        return None
+def open_session(ctx: Ctx, user_id: int, username: str, role: str) -> tuple[str, Staff]:
+    """A new session for a member of staff whose password was just checked (``console.signin``):
+    the raw token goes in the cookie, only its hash in the table. Audited as ``staff.signed_in``."""
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     ctx.conn.execute(
         staff_sessions.insert().values(
             token_hash=hash_key(token),
-            user_id=user.id,
+            user_id=user_id,
             csrf=csrf,
             created_at=ctx.now,
             expires_at=ctx.now + timedelta(hours=SESSION_HOURS),
         )
     )
-    audit.record(ctx, f"staff:{name}", "staff.signed_in", "staff", user.id, None, {"role": user.role})
+    audit.record(ctx, f"staff:{username}", "staff.signed_in", "staff", user_id, None, {"role": role})
     staff = session_for(ctx, token)
     assert staff is not None
     return token, staff
-
-
-def _recent_failures(ctx: Ctx, name: str) -> int:
-    """Failed sign-ins for ``name`` in the window since its last successful one."""
-    a = audit_log.c
-    stream = f"staff:{name}"
-    since = ctx.now - FAILURE_WINDOW
-    last_ok = ctx.conn.execute(
-        select(func.max(a.seq)).where(a.stream == stream, a.action == "staff.signed_in", a.at >= since)
-    ).scalar()
-    return int(
-        ctx.conn.execute(
-            select(func.count()).where(
-                a.stream == stream, a.action == "staff.sign_in_failed", a.at >= since, a.seq > (last_ok or 0)
-            )
-        ).scalar_one()
-    )
 
 
 def set_active(ctx: Ctx, username: str, active: bool) -> dict[str, Any]:

@@ -554,3 +554,31 @@ staff_sessions = Table(
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("ended_at", DateTime(timezone=True)),
 )
+
+# A message for the next console page one browser loads ("promise recorded", "blocked by …"),
+# keyed by the SHA-256 of that browser's session token (or, signed out, of its sign-in form's
+# token). Shown once, then deleted; messages never travel in the URL, so a crafted link cannot put
+# words in the console's mouth.
+console_flash = Table(
+    "console_flash",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("kind", String(8), nullable=False),  # ok | err
+    Column("text", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_console_flash_key_hash", "key_hash"),
+    Index("ix_console_flash_created_at", "created_at"),  # old, never-shown messages are purged
+)
+
+# Console sign-in attempts the throttles let through, kept only for the throttles' one-minute
+# window: how many came from one client address, and how many from everyone.
+staff_sign_in_attempts = Table(
+    "staff_sign_in_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source", String(64), nullable=False),  # the client address as the application sees it
+    Column("at", DateTime(timezone=True), nullable=False),
+    Index("ix_staff_sign_in_attempts_source_at", "source", "at"),
+    Index("ix_staff_sign_in_attempts_at", "at"),
+)
