@@ -111,6 +111,14 @@ def test_workers_share_one_count_in_redis() -> None:
             one.limiter.clear(item, digest)
 
 
+def test_requests_pass_when_the_counters_store_is_down(caplog: pytest.LogCaptureFixture) -> None:
+    pytest.importorskip("redis")
+    down = RateLimiter(Settings(rate_limit_customer="1/minute", rate_limit_storage="redis://127.0.0.1:9/0"))
+    down.check("customer", "d" * 64)
+    down.check("customer", "d" * 64)  # not refused: nothing could be counted
+    assert "rate limit not checked" in caplog.text
+
+
 # --- headers ---------------------------------------------------------------------------------
 
 

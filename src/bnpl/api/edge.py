@@ -5,7 +5,8 @@ served from this server rather than a third-party CDN.
   SHA-256 digest (the raw key is never stored), with the limits of the key's role from settings
   (``BNPL_RATE_LIMIT_ADMIN|MERCHANT|CUSTOMER|STAFF``; ``off`` for none). ``limits`` counts them
   in a sliding window, in this process's memory or in Redis (``BNPL_RATE_LIMIT_STORAGE``), so that
-  several workers or hosts share one count. The check runs once the key is known and before the
+  several workers or hosts share one count (if Redis is down, requests pass unthrottled, with a
+  warning in the log, rather than all failing). The check runs once the key is known and before the
   endpoint does anything: a refused request (429, ``Retry-After``, problem+json ``rate-limited``)
   changes nothing and claims no Idempotency-Key, so it can be retried with the same key.
 - **Headers.** ``X-Content-Type-Options: nosniff`` on every response; ``Cache-Control: no-store``
@@ -18,6 +19,7 @@ served from this server rather than a third-party CDN.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from importlib.resources import files
@@ -27,6 +29,7 @@ from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redi
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 from starlette.datastructures import MutableHeaders
@@ -34,6 +37,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bnpl.api.problems import ApiError, problem
 from bnpl.services.context import Settings
+
+log = logging.getLogger("bnpl.api")
 
 DOCS_ASSETS = "/docs-assets"
 # Documents anyone may fetch and cache: no key, no account, no personal data in them.
@@ -68,7 +73,7 @@ class RateLimiter:
                     f"not {text!r}"
                 ) from None
         try:
-            self.storage = storage_from_string(settings.rate_limit_storage)
+            self.storage = storage_from_string(settings.rate_limit_storage, wrap_exceptions=True)
         except Exception as exc:  # limits raises ConfigurationError or a driver's ImportError
             raise ValueError(f"BNPL_RATE_LIMIT_STORAGE {settings.rate_limit_storage!r}: {exc}") from None
         self.limiter = SlidingWindowCounterRateLimiter(self.storage)
@@ -76,7 +81,13 @@ class RateLimiter:
     def check(self, role: str, digest: str) -> None:
         """Count one request of the key with ``digest``; raise :class:`RateLimited` over a limit."""
         for item in self.limits.get(role if role in ROLES else "staff", ()):
-            if not self.limiter.hit(item, digest):
+            try:
+                allowed = self.limiter.hit(item, digest)
+            except StorageError as exc:
+                # the counter's store (Redis) is down: serve unthrottled rather than fail every call
+                log.warning("rate limit not checked: %s", exc)
+                return
+            if not allowed:
                 reset, _ = self.limiter.get_window_stats(item, digest)
                 retry_after = max(1, math.ceil(reset - time.time()))
                 raise RateLimited(
