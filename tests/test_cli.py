@@ -78,3 +78,19 @@ def test_explaining_a_decision_and_working_the_review_queue(bnpl: Any) -> None:
     assert data(bnpl("review", "list")) == []
     proc = bnpl("review", "approve", str(order["id"]), "--note", "x", ok=False)
     assert proc.returncode == 1 and "cannot approve an order that is declined" in proc.stderr
+
+
+def test_a_refund_and_then_a_chargeback_from_the_command_line(bnpl: Any) -> None:
+    customer = data(bnpl("customer", "create", "Shopper", "--limit", "50000"))
+    cid = str(customer["id"])
+    payment = data(bnpl("repay", cid, "5000"))  # nothing owed: all of it is credit balance
+    assert payment["to_credit_balance"] == 5000
+    refunded = data(bnpl("refund", cid, "3000"))
+    assert (refunded["refunded"], refunded["credit_balance"]) == (3000, 2000)
+    proc = bnpl("refund", cid, "9000", ok=False)
+    assert proc.returncode != 0 and proc.stderr.strip() == "error: credit balance is 2000, cannot refund 9000"
+    reversed_ = data(bnpl("reverse-payment", str(payment["id"]), "--reason", "card chargeback"))
+    assert reversed_["chargeback_owed"] == 3000  # refunded already: owed again
+    statement = data(bnpl("customer", "statement", cid))
+    assert (statement["total_owed"], statement["chargeback_owed"]) == (3000, 3000)
+    assert data(bnpl("ledger", "check"))["ok"] is True

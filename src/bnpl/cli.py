@@ -243,11 +243,20 @@ def repay(customer_id: int, amount: Annotated[int, typer.Argument(help="amount i
     emit(run(lambda c: repayments.repay(c, customer_id, amount, source="cli")))
 
 
+@app.command()
+def refund(customer_id: int, amount: Annotated[int, typer.Argument(help="amount in fen")]) -> None:
+    """Pay (part of) a customer's credit balance (overpayments, refunded returns) back out to them."""
+    from bnpl.services import repayments
+
+    emit(run(lambda c: repayments.refund_credit_balance(c, customer_id, amount)))
+
+
 @app.command("reverse-payment")
 def reverse_payment(
     payment_id: int, reason: Annotated[str, typer.Option(help="why (bounced, chargeback)")]
 ) -> None:
-    """Undo a payment with a reversing entry; what it paid is due again."""
+    """Undo a payment with a reversing entry; what it paid is due again (and what it left as credit
+    balance, if already refunded or spent, is owed again as a chargeback)."""
     from bnpl.services import repayments
 
     emit(run(lambda c: repayments.reverse_payment(c, payment_id, reason)))

@@ -123,3 +123,33 @@ def test_capture_entry_always_balances(
     assert sum(x.amount for x in entry.lines) == 0
     assert balance(entry.lines, Account.CUSTOMER_PRINCIPAL) == sum(principals)
     assert balance(entry.lines, Account.MERCHANT_PAYABLE) == sum(principals) - mdr - merchant_fee
+
+
+@given(
+    dues=dues(),
+    amount=st.integers(1, 10**7),
+    owed=st.integers(0, 10**6),
+    spent=st.integers(0, 10**7),
+)
+def test_a_payment_reversal_owes_again_what_is_gone_from_the_credit_balance(
+    dues: list[Due], amount: int, owed: int, spent: int
+) -> None:
+    allocs, left = allocate(amount, dues)
+    chargeback = min(left, owed)
+    overpaid = left - chargeback
+    payment = postings.repayment(D0, 9, [(a, 1) for a in allocs], overpaid, chargeback=chargeback)
+    assert balance(payment.lines, Account.CASH) == amount
+    shortfall = min(spent, overpaid)  # refunded or spent since
+    undo = postings.payment_reversal(payment, 5, D0, 9, shortfall)
+    both = payment.lines + undo.lines
+    assert undo.reverses == 5 and sum(x.amount for x in undo.lines) == 0
+    assert balance(both, Account.CASH) == 0
+    assert balance(both, Account.CUSTOMER_PRINCIPAL) == balance(both, Account.CUSTOMER_FEE) == 0
+    # the credit balance loses what is still there; what is gone, and any chargeback the payment
+    # had paid off, is owed again
+    assert balance(both, Account.CUSTOMER_CREDIT) == shortfall
+    assert balance(both, Account.CUSTOMER_CHARGEBACK) == shortfall
+    assert balance(undo.lines, Account.CUSTOMER_CHARGEBACK) == shortfall + chargeback
+    assert all(x.customer_id == 9 for x in undo.lines if x.account == Account.CUSTOMER_CHARGEBACK)
+    with pytest.raises(ValueError):
+        postings.payment_reversal(payment, 5, D0, 9, overpaid + 1)

@@ -271,16 +271,6 @@ def test_a_bounced_payment_is_undone_by_a_reversing_entry(platform: Platform) ->
     w.ledger_ok()
 
 
-def test_a_reversal_is_refused_once_its_overpayment_is_spent(platform: Platform) -> None:
-    w = World.create(platform)
-    w.buy(("tea", 10_00, 1))
-    payment = w.repay(50_00)
-    platform.run(w.customer, lambda c: repayments.refund_credit_balance(c, w.customer_id, 40_00))
-    with pytest.raises(InvalidState, match="already been used"):
-        platform.run(ADMIN, lambda c: repayments.reverse_payment(c, payment["id"], "chargeback"))
-    w.ledger_ok()
-
-
 def test_return_after_a_conversion_takes_back_the_fee_charged_on_what_was_converted(
     platform: Platform,
 ) -> None:

@@ -10,6 +10,7 @@ from fastapi.openapi.utils import get_openapi
 
 from bnpl import __version__
 from bnpl.api import problems, routes_admin, routes_collections, routes_credit, routes_orders, routes_parties
+from bnpl.api.edge import install as install_edge
 from bnpl.api.schemas import Problem
 from bnpl.runtime import Platform, Settings
 from bnpl.services.boot import open_platform
@@ -31,6 +32,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         (403, "Forbidden"),
         (404, "Not found"),
         (409, "Conflict: wrong state, or an Idempotency-Key reused with another body"),
+        (429, "Too many requests for this API key: retry after `Retry-After` seconds"),
     )
 }
 
@@ -55,10 +57,12 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 def create_app(platform: Platform | None = None) -> FastAPI:
     platform = platform or open_platform(Settings.from_env())
-    app = FastAPI(title="bnpl", version=__version__, description=DESCRIPTION)
+    # the docs pages come from edge.install: FastAPI's own load Swagger UI and ReDoc from a CDN
+    app = FastAPI(title="bnpl", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
     app.state.platform = platform
     app.state.key_cache = {}
     problems.install(app)
+    install_edge(app, platform.settings)
     for router in (
         routes_admin.router,
         routes_parties.router,

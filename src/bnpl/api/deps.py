@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from bnpl.api.edge import throttle
 from bnpl.api.problems import ApiError, problem_body
 from bnpl.domain.errors import DomainError, IdempotencyConflict
 from bnpl.runtime import ADMIN, Actor, Ctx, Platform
@@ -42,6 +43,7 @@ def current_actor(
     if not raw:
         raise ApiError(401, "unauthenticated", "send 'Authorization: Bearer <api key>'")
     if hmac.compare_digest(raw.encode(), platform.settings.admin_key.encode()):
+        throttle(request, ADMIN.role, hash_key(raw))
         return ADMIN
     cache: dict[str, Actor] = request.app.state.key_cache
     digest = hash_key(raw)
@@ -52,6 +54,7 @@ def current_actor(
         if actor is None:
             raise ApiError(401, "unauthenticated", "unknown API key")
         cache[digest] = actor  # keys are immutable once issued
+    throttle(request, actor.role, digest)  # before the endpoint: a refused request changes nothing
     return actor
 
 

@@ -23,6 +23,7 @@ TITLES = {
     409: "Conflict",
     415: "Unsupported media type",
     422: "Unprocessable content",
+    429: "Too many requests",
     500: "Internal error",
 }
 

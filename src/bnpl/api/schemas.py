@@ -52,6 +52,7 @@ class AccountOut(BaseModel):
     holds: int
     available: int
     credit_balance: int
+    chargeback_owed: int = 0  # owed again after a charged-back payment (see the statement)
     state: str
     own_limit: int | None = None
     paused_until: str | None = None
@@ -242,6 +243,7 @@ class PaymentOut(BaseModel):
     business_date: str
     allocations: list[AllocationOut]
     to_credit_balance: int
+    to_chargeback: int = 0  # paid off a chargeback owed again
     replayed: bool
 
 

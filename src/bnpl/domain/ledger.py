@@ -18,6 +18,9 @@ class Account(StrEnum):
     CUSTOMER_PRINCIPAL = "customer_principal_receivable"
     CUSTOMER_FEE = "customer_fee_receivable"
     CUSTOMER_CREDIT = "customer_credit_balance"  # overpayments and refunds we owe the customer
+    # a reversed (charged-back) payment whose overpayment was already refunded or spent: the
+    # customer owes that money again, outside any obligation, until a payment or a credit clears it
+    CUSTOMER_CHARGEBACK = "customer_chargeback_receivable"
     MERCHANT_PAYABLE = "merchant_payable"
     MERCHANT_RECEIVABLE = "merchant_receivable"  # clawbacks after settlement
     CASH = "cash"

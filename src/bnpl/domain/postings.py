@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from bnpl.domain.allocation import Allocation, Cut
-from bnpl.domain.ledger import Account, Entry, EntryBuilder
+from bnpl.domain.ledger import Account, Entry, EntryBuilder, Line, reversal
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +62,18 @@ def repayment(
     from_credit_balance: bool = False,
     memo: str = "",
     recovered: Sequence[tuple[Allocation, int]] = (),
+    chargeback: int = 0,
 ) -> Entry:
     """Money in (cash, or the customer's credit balance) allocated to obligations.
 
-    ``allocations`` pairs each allocation with its order id; ``overpaid`` becomes credit balance;
-    ``recovered`` is money on obligations already charged off: recovery income.
+    ``allocations`` pairs each allocation with its order id; ``chargeback`` pays off a chargeback
+    receivable; ``overpaid`` becomes credit balance; ``recovered`` is money on obligations already
+    charged off: recovery income.
     """
     source = Account.CUSTOMER_CREDIT if from_credit_balance else Account.CASH
-    total = sum(a.amount for a, _ in allocations) + sum(a.amount for a, _ in recovered) + overpaid
+    total = (
+        sum(a.amount for a, _ in allocations) + sum(a.amount for a, _ in recovered) + chargeback + overpaid
+    )
     kind = "apply_credit" if from_credit_balance else "repayment"
     b = EntryBuilder(kind, day, memo)
     b.debit(source, total, customer_id=customer_id if from_credit_balance else None)
@@ -90,8 +94,36 @@ def repayment(
             order_id=order_id,
             obligation_id=a.obligation_id,
         )
+    b.credit(Account.CUSTOMER_CHARGEBACK, chargeback, customer_id=customer_id)
     b.credit(Account.CUSTOMER_CREDIT, overpaid, customer_id=customer_id)
     return b.build()
+
+
+def payment_reversal(original: Entry, entry_id: int, day: date, customer_id: int, shortfall: int) -> Entry:
+    """A payment that bounced or was charged back (``original``, stored under ``entry_id``),
+    undone line by line.
+
+    What the payment put in the customer's credit balance comes back out of it; the part of that
+    already refunded or spent (``shortfall``) is no longer there to take back, so the customer owes
+    it again: chargeback receivable, paid off like any other debt.
+    """
+    undone = reversal(original, entry_id, day)
+    if shortfall < 0:
+        raise ValueError(f"a shortfall cannot be negative: {shortfall}")
+    lines: list[Line] = []
+    left = shortfall
+    for line in undone.lines:
+        if left and line.account == Account.CUSTOMER_CREDIT and line.amount > 0:
+            moved = min(left, line.amount)
+            if line.amount > moved:
+                lines.append(replace(line, amount=line.amount - moved))
+            lines.append(Line(Account.CUSTOMER_CHARGEBACK, moved, customer_id=customer_id))
+            left -= moved
+        else:
+            lines.append(line)
+    if left:
+        raise ValueError(f"the payment put {shortfall - left} in the credit balance, not {shortfall}")
+    return replace(undone, lines=tuple(lines))
 
 
 def confirmed_return(

@@ -37,6 +37,13 @@ class Settings:
     # past either, a 429 with Retry-After (and no password is checked)
     sign_ins_per_minute_per_source: int = 20
     sign_ins_per_minute: int = 100
+    # requests per API key by role, or "off" (api/edge.py). Generous: a live stream sends one
+    # merchant thousands of orders in minutes, and the benches push one merchant key to saturation
+    rate_limit_admin: str = "1000/second"
+    rate_limit_merchant: str = "2000/second;60000/minute"
+    rate_limit_customer: str = "50/second;1000/minute"  # a shopper's app
+    rate_limit_staff: str = "50/second;2000/minute"  # collections and risk staff
+    rate_limit_storage: str = "memory://"  # per process; redis://host:6379/0 for one count across workers
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -44,7 +51,17 @@ class Settings:
         values: dict[str, object] = {}
         if "BNPL_DATABASE_URL" in env:
             values["database_url"] = env["BNPL_DATABASE_URL"]
-        for key in ("environment", "admin_key", "webhook_secret", "timezone"):
+        for key in (
+            "environment",
+            "admin_key",
+            "webhook_secret",
+            "timezone",
+            "rate_limit_admin",
+            "rate_limit_merchant",
+            "rate_limit_customer",
+            "rate_limit_staff",
+            "rate_limit_storage",
+        ):
             if f"BNPL_{key.upper()}" in env:
                 values[key] = env[f"BNPL_{key.upper()}"]
         for key in (

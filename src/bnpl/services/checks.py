@@ -3,7 +3,10 @@ first one, so a finance user sees everything wrong at once.
 
 1. every journal entry balances;
 2. each customer's receivable (principal and fee) equals what their open obligations leave to pay,
-   and each obligation's ledger balance equals its unpaid amounts;
+   and each obligation's ledger balance equals its unpaid amounts; the one receivable outside any
+   obligation, a chargeback owed again (a charged-back payment whose overpayment was already
+   refunded or spent), is the customer's alone, equals the account's ``chargeback_owed`` and never
+   stands beside a credit balance (one pays off the other);
 3. the cached outstanding, holds and credit balance match the ledger and the open authorizations,
    and available credit = limit − outstanding − holds is never below zero.
 """
@@ -62,6 +65,16 @@ def check_ledger(ctx: Ctx) -> dict[str, Any]:
     problems += [
         f"ledger lines name unknown obligation {oid}" for oid, v in per_obligation.items() if v != [0, 0]
     ]
+    stray = ctx.conn.execute(
+        select(func.count())
+        .select_from(ledger_lines)
+        .where(
+            ll.account == Account.CUSTOMER_CHARGEBACK.value,
+            (ll.customer_id.is_(None)) | (ll.obligation_id.is_not(None)),
+        )
+    ).scalar_one()
+    if stray:
+        problems.append(f"{stray} chargeback receivable lines lack a customer or name an obligation")
 
     ledger_by_customer: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for cid, account, total in ctx.conn.execute(
@@ -83,6 +96,7 @@ def check_ledger(ctx: Ctx) -> dict[str, Any]:
         led = ledger_by_customer.get(acc.customer_id, {})
         principal = led.get(Account.CUSTOMER_PRINCIPAL.value, 0)
         credit = -led.get(Account.CUSTOMER_CREDIT.value, 0)
+        chargeback = led.get(Account.CUSTOMER_CHARGEBACK.value, 0)
         if acc.outstanding != principal:
             problems.append(
                 f"customer {acc.customer_id}: outstanding {acc.outstanding} but ledger says {principal}"
@@ -91,6 +105,13 @@ def check_ledger(ctx: Ctx) -> dict[str, Any]:
             problems.append(
                 f"customer {acc.customer_id}: credit balance {acc.credit_balance} but ledger says {credit}"
             )
+        if acc.chargeback_owed != chargeback:
+            problems.append(
+                f"customer {acc.customer_id}: chargeback owed {acc.chargeback_owed} "
+                f"but ledger says {chargeback}"
+            )
+        if acc.credit_balance > 0 and acc.chargeback_owed > 0:
+            problems.append(f"customer {acc.customer_id}: a credit balance and a chargeback owed at once")
         if acc.holds != int(holds.get(acc.customer_id, 0)):
             problems.append(
                 f"customer {acc.customer_id}: holds {acc.holds} but open authorizations sum to "
@@ -100,7 +121,7 @@ def check_ledger(ctx: Ctx) -> dict[str, Any]:
             problems.append(
                 f"customer {acc.customer_id}: outstanding + holds exceed the limit {acc.credit_limit}"
             )
-        if min(acc.outstanding, acc.holds, acc.credit_balance) < 0:
+        if min(acc.outstanding, acc.holds, acc.credit_balance, acc.chargeback_owed) < 0:
             problems.append(f"customer {acc.customer_id}: a negative cached balance")
     entries = ctx.conn.execute(select(func.count()).select_from(journal_entries)).scalar_one()
     return {"ok": not problems, "entries": entries, "customers": customers, "problems": problems}

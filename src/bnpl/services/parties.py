@@ -233,6 +233,7 @@ def account_view_of(row: Mapping[str, Any]) -> dict[str, Any]:
         "holds": row["holds"],
         "available": available_credit(row["credit_limit"], row["outstanding"], row["holds"]),
         "credit_balance": row["credit_balance"],
+        "chargeback_owed": row.get("chargeback_owed", 0),
         "state": row["state"],
         "own_limit": row.get("customer_limit"),
         "paused_until": row["paused_until"].isoformat() if row.get("paused_until") else None,
@@ -265,6 +266,17 @@ _CHANGE_ACCOUNT = (
         outstanding=credit_accounts.c.outstanding + bindparam("d_out"),
         holds=credit_accounts.c.holds + bindparam("d_holds"),
         credit_balance=credit_accounts.c.credit_balance + bindparam("d_credit"),
+        updated_at=bindparam("now"),
+    )
+)
+
+
+# Rare (a charged-back payment), so kept out of the statement every checkout runs.
+_CHANGE_CHARGEBACK = (
+    credit_accounts.update()
+    .where(credit_accounts.c.customer_id == bindparam("cid"))
+    .values(
+        chargeback_owed=credit_accounts.c.chargeback_owed + bindparam("d_cb"),
         updated_at=bindparam("now"),
     )
 )
@@ -323,9 +335,17 @@ def days_overdue(ctx: Ctx, customer_id: int) -> int:
 
 
 def change_account(
-    ctx: Ctx, customer_id: int, outstanding: int = 0, holds: int = 0, credit_balance: int = 0
+    ctx: Ctx,
+    customer_id: int,
+    outstanding: int = 0,
+    holds: int = 0,
+    credit_balance: int = 0,
+    chargeback_owed: int = 0,
 ) -> None:
-    """Add the deltas to the cached outstanding / holds / credit balance of a locked account."""
+    """Add the deltas to the cached outstanding / holds / credit balance / chargeback owed of a
+    locked account."""
+    if chargeback_owed:
+        ctx.conn.execute(_CHANGE_CHARGEBACK, {"cid": customer_id, "d_cb": chargeback_owed, "now": ctx.now})
     if outstanding or holds or credit_balance:
         ctx.conn.execute(
             _CHANGE_ACCOUNT,

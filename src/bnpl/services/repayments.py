@@ -1,5 +1,11 @@
 """Repayments: any amount at any time through the waterfall; overpayment becomes credit balance,
-which later purchases and refunds use; early payoff of an order."""
+which later purchases and refunds use; early payoff of an order; payments that bounce or are
+charged back.
+
+Where money goes, in order: the open obligations (the waterfall), then a chargeback receivable
+(a charged-back payment whose overpayment was already refunded or spent), then, for cash, bills
+already charged off (recovery), and what is left becomes credit balance. So a customer never has
+a credit balance and a chargeback debt at once: one always pays off the other first."""
 
 from __future__ import annotations
 
@@ -12,13 +18,13 @@ from sqlalchemy import bindparam, func, select
 from bnpl.domain import postings
 from bnpl.domain.allocation import Allocation, Due, allocate
 from bnpl.domain.errors import Conflict, CurrencyMismatch, InvalidAmount, InvalidInput, InvalidState, NotFound
-from bnpl.domain.ledger import Account, Entry, Line, reversal
+from bnpl.domain.ledger import Account, Entry, Line
 from bnpl.domain.money import DEFAULT_CURRENCY, require_positive
 from bnpl.runtime import Ctx
 from bnpl.services import audit
 from bnpl.services.ledger import post
 from bnpl.services.parties import change_account, lock_account
-from bnpl.store.tables import journal_entries, ledger_lines, obligations, payments
+from bnpl.store.tables import credit_accounts, journal_entries, ledger_lines, obligations, payments
 
 _pay = (
     obligations.update()
@@ -62,6 +68,8 @@ def apply_money(
     """
     dues, orders_of = open_dues(ctx, customer_id, order_id)
     allocs, left = allocate(amount, dues, ctx.settings.waterfall)
+    chargeback = min(left, chargeback_owed(ctx, customer_id)) if left else 0
+    left -= chargeback
     recovered: list[Allocation] = []
     if left and not from_credit_balance:
         # after a charge-off, money still comes in: it pays what was written off, as recovery
@@ -69,7 +77,7 @@ def apply_money(
         recovered, left = allocate(left, written_off, ctx.settings.waterfall)
         orders_of |= written_off_orders
     overpaid = 0 if from_credit_balance else left
-    if not allocs and not recovered and not overpaid:
+    if not allocs and not chargeback and not recovered and not overpaid:
         return None, [], left
     entry = postings.repayment(
         ctx.today,
@@ -79,6 +87,7 @@ def apply_money(
         from_credit_balance,
         memo,
         recovered=[(a, orders_of[a.obligation_id]) for a in recovered],
+        chargeback=chargeback,
     )
     entry_id = post(ctx, entry)
     per_obligation: dict[int, dict[str, int]] = defaultdict(lambda: {"p": 0, "f": 0})
@@ -88,10 +97,25 @@ def apply_money(
         ctx.conn.execute(_pay, [{"oid": oid, **v} for oid, v in per_obligation.items()])
         _close_paid(ctx, list(per_obligation))
     principal_paid = sum(a.amount for a in allocs if a.component == "principal")
-    used = sum(a.amount for a in allocs)
+    used = sum(a.amount for a in allocs) + chargeback
     credit_change = overpaid - (used if from_credit_balance else 0)
-    change_account(ctx, customer_id, outstanding=-principal_paid, credit_balance=credit_change)
+    change_account(
+        ctx,
+        customer_id,
+        outstanding=-principal_paid,
+        credit_balance=credit_change,
+        chargeback_owed=-chargeback,
+    )
     return entry_id, allocs, left
+
+
+def chargeback_owed(ctx: Ctx, customer_id: int) -> int:
+    """What the customer owes again from charged-back payments (the caller holds the account lock)."""
+    return int(
+        ctx.conn.execute(
+            select(credit_accounts.c.chargeback_owed).where(credit_accounts.c.customer_id == customer_id)
+        ).scalar_one()
+    )
 
 
 def _close_paid(ctx: Ctx, obligation_ids: list[int]) -> None:
@@ -109,7 +133,8 @@ def _close_paid(ctx: Ctx, obligation_ids: list[int]) -> None:
 
 
 def use_credit_balance(ctx: Ctx, customer_id: int, credit_balance: int) -> None:
-    """Spend an existing credit balance on open obligations (after a purchase or a refund)."""
+    """Spend an existing credit balance on open obligations and any chargeback owed (after a
+    purchase, a return or a reversal)."""
     if credit_balance > 0:
         apply_money(
             ctx,
@@ -190,7 +215,8 @@ def payment_view(ctx: Ctx, payment_id: int, replayed: bool = False) -> dict[str,
         for x in lines
         if x.obligation_id is not None
     ]
-    to_credit = sum(-x.amount for x in lines if x.account == "customer_credit_balance")
+    to_credit = sum(-x.amount for x in lines if x.account == Account.CUSTOMER_CREDIT.value)
+    to_chargeback = sum(-x.amount for x in lines if x.account == Account.CUSTOMER_CHARGEBACK.value)
     return {
         "id": p.id,
         "customer_id": p.customer_id,
@@ -200,6 +226,7 @@ def payment_view(ctx: Ctx, payment_id: int, replayed: bool = False) -> dict[str,
         "business_date": p.business_date.isoformat(),
         "allocations": allocations,
         "to_credit_balance": to_credit,
+        "to_chargeback": to_chargeback,
         "replayed": replayed,
     }
 
@@ -235,8 +262,11 @@ def refund_credit_balance(ctx: Ctx, customer_id: int, amount: int) -> dict[str, 
 def reverse_payment(ctx: Ctx, payment_id: int, reason: str) -> dict[str, Any]:
     """A payment that bounced or was charged back: post the reversing entry and reopen what it paid.
 
-    Refused when its overpayment has already been spent from the credit balance, or when an
-    obligation it paid has since been closed by a return or a plan conversion: reverse those first.
+    What it put in the credit balance comes back out; if that was already refunded or spent, the
+    customer owes the difference again as a chargeback receivable (on the statement, paid off by
+    the next payment or credit). What it paid on an earlier chargeback is owed again too. Refused
+    when an obligation it paid has since been closed by a return or a plan conversion, or was
+    charged off, and when it would take the customer over their limit.
     """
     ctx.actor.require("admin")
     if not reason.strip():
@@ -257,8 +287,8 @@ def reverse_payment(ctx: Ctx, payment_id: int, reason: str) -> dict[str, Any]:
         ),
     )
     overpaid = -sum(x.amount for x in lines if x.account == Account.CUSTOMER_CREDIT.value)
-    if overpaid > account.credit_balance:
-        raise InvalidState("the overpayment has already been used; reverse what used it first")
+    chargeback_repaid = -sum(x.amount for x in lines if x.account == Account.CUSTOMER_CHARGEBACK.value)
+    shortfall = max(0, overpaid - account.credit_balance)  # refunded or spent since: owed again
     paid: dict[int, dict[str, int]] = defaultdict(lambda: {"p": 0, "f": 0})
     for x in lines:
         if x.obligation_id is not None:
@@ -281,8 +311,17 @@ def reverse_payment(ctx: Ctx, payment_id: int, reason: str) -> dict[str, Any]:
                 )
         ctx.conn.execute(_pay, [{"oid": oid, "p": -v["p"], "f": -v["f"]} for oid, v in paid.items()])
         ctx.conn.execute(obligations.update().where(obligations.c.id.in_(list(paid))).values(status="open"))
-    entry_id = post(ctx, reversal(original, p.entry_id, ctx.today))
-    change_account(ctx, p.customer_id, outstanding=principal, credit_balance=-overpaid)
+    entry_id = post(ctx, postings.payment_reversal(original, p.entry_id, ctx.today, p.customer_id, shortfall))
+    change_account(
+        ctx,
+        p.customer_id,
+        outstanding=principal,
+        credit_balance=-(overpaid - shortfall),
+        chargeback_owed=shortfall + chargeback_repaid,
+    )
+    # a credit balance the payment did not make (a refunded return) now meets reopened bills or a
+    # chargeback owed again: it pays them, as it would have on the day it arose
+    use_credit_balance(ctx, p.customer_id, account.credit_balance - (overpaid - shortfall))
     audit.record(
         ctx,
         f"customer:{p.customer_id}",
@@ -290,9 +329,20 @@ def reverse_payment(ctx: Ctx, payment_id: int, reason: str) -> dict[str, Any]:
         "payment",
         payment_id,
         None,
-        {"amount": p.amount, "reason": reason, "entry_id": entry_id},
+        {
+            "amount": p.amount,
+            "reason": reason,
+            "entry_id": entry_id,
+            "chargeback_owed_again": shortfall + chargeback_repaid,
+        },
     )
-    return {"payment_id": payment_id, "reversal_entry_id": entry_id, "amount": p.amount, "reason": reason}
+    return {
+        "payment_id": payment_id,
+        "reversal_entry_id": entry_id,
+        "amount": p.amount,
+        "reason": reason,
+        "chargeback_owed": chargeback_owed(ctx, p.customer_id),  # the customer's, after this
+    }
 
 
 def paid_between(ctx: Ctx, customer_id: int, first: date, last: date | None = None) -> int:

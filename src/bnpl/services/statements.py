@@ -12,7 +12,12 @@ from bnpl.services.parties import get_customer
 from bnpl.services.queries import owed_by_customer
 from bnpl.store.tables import journal_entries, ledger_lines, obligations, orders
 
-CUSTOMER_ACCOUNTS = (Account.CUSTOMER_PRINCIPAL, Account.CUSTOMER_FEE, Account.CUSTOMER_CREDIT)
+CUSTOMER_ACCOUNTS = (
+    Account.CUSTOMER_PRINCIPAL,
+    Account.CUSTOMER_FEE,
+    Account.CUSTOMER_CHARGEBACK,
+    Account.CUSTOMER_CREDIT,
+)
 DESCRIPTIONS = {
     "capture": "Purchase shipped",
     "repayment": "Payment received",
@@ -21,6 +26,7 @@ DESCRIPTIONS = {
     "plan_conversion": "Converted to instalments",
     "fee_waiver": "Fee waived",
     "credit_refund": "Credit balance refunded",
+    "reversal:repayment": "Payment reversed (bounced or charged back)",
     "late_fees": "Late fee",
     "charge_off": "Written off (still owed; payments are welcome)",
     "forgiveness": "Forgiven under a hardship plan or settlement",
@@ -85,11 +91,15 @@ def statement(ctx: Ctx, customer_id: int, history_limit: int = 200) -> dict[str,
         signed = -line.amount if account in CREDIT_NORMAL else line.amount
         key = "credit_balance_change" if account == Account.CUSTOMER_CREDIT else "owed_change"
         history[-1][key] += signed
+    # a charged-back payment whose overpayment was already refunded or spent: owed now, outside
+    # any bill, and paid off by the next payment after the bills
+    chargeback = customer["account"]["chargeback_owed"]
     return {
         "customer_id": customer_id,
         "business_date": ctx.today.isoformat(),
         "account": customer["account"],
-        "total_owed": sum(u["amount"] for u in upcoming),
+        "total_owed": sum(u["amount"] for u in upcoming) + chargeback,
+        "chargeback_owed": chargeback,
         "overdue": sum(u["amount"] for u in upcoming if u["overdue"]),
         "next_due": upcoming[0] if upcoming else None,
         # after a charge-off the debt is still owed (payments count as recoveries)

@@ -72,6 +72,9 @@ credit_accounts = Table(
     Column("outstanding", Money, nullable=False),
     Column("holds", Money, nullable=False),
     Column("credit_balance", Money, nullable=False),
+    # owed again after a payment was charged back once its overpayment had been refunded or spent
+    # (customer_chargeback_receivable); never positive together with credit_balance
+    Column("chargeback_owed", Money, nullable=False, server_default="0"),
     Column("state", String(16), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     # responsible spending: the customer's own lower ceiling, and a pause they chose
