@@ -236,7 +236,7 @@ class ReturnOut(BaseModel):
 class AllocationOut(BaseModel):
     order_id: int | None
     obligation_id: int | None
-    component: Literal["fee", "principal"]
+    component: Literal["fee", "principal", "recovery"]  # recovery: on a bill already charged off
     amount: int
 
 
