@@ -141,12 +141,21 @@ class PaymentCallbackIn(Strict):
     status: Literal["succeeded", "failed"]
 
 
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
 class Problem(BaseModel):
+    """An error (application/problem+json). Some codes add fields: a validation error lists each
+    field's problem in ``errors``."""
+
     type: str
     title: str
     status: int
     detail: str
     code: str
+    errors: list[FieldProblem] | None = None
 
 
 # --- responses (documentation of what comes back; money in fen, dates ISO 8601) -------------
