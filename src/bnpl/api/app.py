@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 from bnpl import __version__
 from bnpl.api import problems, routes_admin, routes_collections, routes_credit, routes_orders, routes_parties
 from bnpl.api.edge import install as install_edge
+from bnpl.api.links import add_links
 from bnpl.api.schemas import Problem
 from bnpl.runtime import Platform, Settings
 from bnpl.services.boot import open_platform
@@ -51,6 +52,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                         response["content"] = {"application/problem+json": {"schema": problem_ref}}
         schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
         schema.get("components", {}).get("schemas", {}).pop("ValidationError", None)
+        add_links(schema)  # the main flows, for readers and for the stateful fuzzer
         app.openapi_schema = schema
     return app.openapi_schema
 

@@ -13,12 +13,12 @@ from pydantic import BaseModel
 
 from bnpl.api.edge import throttle
 from bnpl.api.problems import ApiError, problem_body
+from bnpl.api.types import MAX_ID
 from bnpl.domain.errors import DomainError, IdempotencyConflict
 from bnpl.runtime import ADMIN, Actor, Ctx, Platform
 from bnpl.services import idempotency
 from bnpl.services.parties import actor_for_key, hash_key
 
-MAX_ID = 2**62
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 

@@ -13,8 +13,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool, StrictInt
 
-from bnpl.api.deps import ActorDep, Id, IdempotencyKey, PlatformDep, execute, read
-from bnpl.api.schemas import Strict, Text
+from bnpl.api import types
+from bnpl.api.deps import ActorDep, Id, IdempotencyKey, OptionalId, PlatformDep, execute, read
+from bnpl.api.schemas import Strict
+from bnpl.api.types import Fen, Text
 from bnpl.collections import cases, compliance, contacts, hardship, visits, work
 from bnpl.domain.errors import InvalidInput
 from bnpl.runtime import Actor
@@ -36,19 +38,19 @@ class ContactIn(Strict):
     template: Annotated[Text, Field(min_length=1, max_length=64)]
     outcome: Literal["reached", "no_answer", "left_message", "wrong_number", "refused", "sent"]
     note: Annotated[Text, Field(max_length=2000)] = ""
-    agent_id: StrictInt | None = None
+    agent_id: types.Id | None = None
 
 
 class PromiseIn(Strict):
-    amount: Annotated[StrictInt, Field(gt=0, le=100_000_000)]
+    amount: Annotated[StrictInt, Field(gt=0, le=types.MAX_LIMIT)]
     due_on: date
-    agent_id: StrictInt | None = None
+    agent_id: types.Id | None = None
 
 
 class FlagIn(Strict):
     kind: Literal["cease_contact", "dispute", "hardship", "bereavement", "illness"]
     note: Annotated[Text, Field(min_length=1, max_length=500)]
-    order_id: StrictInt | None = None
+    order_id: types.Id | None = None
 
 
 class PlanIn(Strict):
@@ -56,7 +58,7 @@ class PlanIn(Strict):
     note: Annotated[Text, Field(min_length=1, max_length=500)]
     instalments: Annotated[StrictInt, Field(ge=1, le=24)] = 6
     waive_fees: StrictBool = False
-    settle_amount: Annotated[StrictInt, Field(gt=0)] | None = None
+    settle_amount: Fen | None = None
 
 
 class DecisionIn(Strict):
@@ -66,27 +68,27 @@ class DecisionIn(Strict):
 
 class VisitIn(Strict):
     reason: Annotated[Text, Field(min_length=1, max_length=500)]
-    agent_id: StrictInt | None = None
+    agent_id: types.Id | None = None
 
 
 class ApprovalIn(Strict):
-    agents: Annotated[list[StrictInt], Field(min_length=2, max_length=2)]
+    agents: Annotated[list[types.Id], Field(min_length=2, max_length=2)]
     slot: datetime  # with an offset, or naive meaning the customer's local time
-    supervisor_id: StrictInt | None = None
+    supervisor_id: types.Id | None = None
 
 
 class DeclineIn(Strict):
     reason: Annotated[Text, Field(min_length=1, max_length=500)]
-    supervisor_id: StrictInt | None = None
+    supervisor_id: types.Id | None = None
 
 
 class OutcomeIn(Strict):
     outcome: Literal["met", "not_home", "promise", "dispute", "refused"]
     checklist: dict[str, StrictBool]
     note: Annotated[Text, Field(max_length=2000)] = ""
-    promise_amount: Annotated[StrictInt, Field(gt=0)] | None = None
+    promise_amount: Fen | None = None
     promise_date: date | None = None
-    agent_id: StrictInt | None = None
+    agent_id: types.Id | None = None
 
 
 class AgentIn(Strict):
@@ -118,7 +120,7 @@ def agents(platform: PlatformDep, actor: ActorDep) -> Any:
 def queue(
     platform: PlatformDep,
     actor: ActorDep,
-    agent_id: Annotated[int | None, Query(ge=1)] = None,
+    agent_id: OptionalId = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
     """My open cases, worst first, with today's tasks (a supervisor: any agent's, or unassigned)."""
@@ -137,7 +139,7 @@ def contact_check(
     platform: PlatformDep,
     actor: ActorDep,
     template: Annotated[str, Query(max_length=64)],
-    agent_id: Annotated[int | None, Query(ge=1)] = None,
+    agent_id: OptionalId = None,
 ) -> Any:
     """Would this contact be allowed now, and if not, by which rule? Nothing is recorded."""
     return read(platform, actor, lambda ctx: contacts.check(ctx, case_id, _acting(actor, agent_id), template))
@@ -331,9 +333,7 @@ def visit_outcome(
 
 
 @router.get("/collections/visits")
-def my_visits(
-    platform: PlatformDep, actor: ActorDep, agent_id: Annotated[int | None, Query(ge=1)] = None
-) -> Any:
+def my_visits(platform: PlatformDep, actor: ActorDep, agent_id: OptionalId = None) -> Any:
     """A field agent's scheduled visits."""
     return read(platform, actor, lambda ctx: visits.visits_for(ctx, _acting(actor, agent_id)))
 

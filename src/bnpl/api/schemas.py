@@ -1,21 +1,28 @@
-"""Request and response schemas. Money is a strict integer count of fen: 12.5 or "1250" is refused."""
+"""Request and response schemas. Money is a strict integer count of fen: 12.5 or "1250" is refused.
+
+Every request body is a ``Strict`` model: unknown fields are refused, and so is any string that
+UTF-8 cannot encode; every integer in one is bounded (the shared types are in ``api/types.py``)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
-Fen = Annotated[StrictInt, Field(gt=0, le=10**12, description="amount in fen (1 yuan = 100 fen)")]
-Id = Annotated[StrictInt, Field(ge=1, le=2**62)]
+from bnpl.api.types import Fen, Id, LimitFen, Quantity, Text, refuse_unencodable
+
 PlanCode = Literal["pay_after_trial", "m3", "m6", "m12"]
-# printable text: NUL and other control characters are refused (PostgreSQL cannot store NUL)
-Text = Annotated[StrictStr, Field(pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$")]
-Currency = Literal["CNY"]
 
 
 class Strict(BaseModel):
+    """The base of every request body."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        return refuse_unencodable(data)
 
 
 class MerchantIn(Strict):
@@ -39,7 +46,7 @@ class MerchantOut(BaseModel):
 
 class CustomerIn(Strict):
     name: Annotated[Text, Field(min_length=1, max_length=200)]
-    credit_limit: Annotated[StrictInt, Field(ge=0, le=100_000_000)]
+    credit_limit: LimitFen
     timezone: Annotated[Text, Field(max_length=64)] = "Asia/Shanghai"
     phone: Annotated[Text, Field(max_length=32)] | None = None
     address: Annotated[Text, Field(max_length=300)] | None = None  # registered address (field visits)
@@ -70,12 +77,12 @@ class ControlsIn(Strict):
     """Omit a field to leave it as it is. ``own_limit: null`` clears the ceiling; ``pause_days: 0``
     resumes now."""
 
-    own_limit: Annotated[StrictInt, Field(ge=0, le=100_000_000)] | None = None
+    own_limit: LimitFen | None = None
     pause_days: Annotated[StrictInt, Field(ge=0, le=365)] | None = None
 
 
 class AccountPatch(Strict):
-    credit_limit: Annotated[StrictInt, Field(ge=0, le=100_000_000)] | None = None
+    credit_limit: LimitFen | None = None
     state: Literal["active", "frozen", "closed", "blocked"] | None = None
 
 
@@ -83,7 +90,7 @@ class ItemIn(Strict):
     sku: Annotated[Text, Field(min_length=1, max_length=64)]
     category: Annotated[Text, Field(min_length=1, max_length=64)]
     unit_price: Fen
-    quantity: Annotated[StrictInt, Field(gt=0, le=10_000)]
+    quantity: Quantity
 
 
 class AuthorizeIn(Strict):
@@ -101,7 +108,7 @@ class AuthorizeIn(Strict):
 
 class ReturnItemIn(Strict):
     sku: Annotated[Text, Field(min_length=1, max_length=64)]
-    quantity: Annotated[StrictInt, Field(gt=0, le=10_000)]
+    quantity: Quantity
 
 
 class ReturnIn(Strict):
@@ -135,12 +142,21 @@ class PaymentCallbackIn(Strict):
     status: Literal["succeeded", "failed"]
 
 
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
 class Problem(BaseModel):
+    """An error (application/problem+json). Some codes add fields: a validation error lists each
+    field's problem in ``errors``."""
+
     type: str
     title: str
     status: int
     detail: str
     code: str
+    errors: list[FieldProblem] | None = None
 
 
 # --- responses (documentation of what comes back; money in fen, dates ISO 8601) -------------
@@ -230,7 +246,7 @@ class ReturnOut(BaseModel):
 class AllocationOut(BaseModel):
     order_id: int | None
     obligation_id: int | None
-    component: Literal["fee", "principal"]
+    component: Literal["fee", "principal", "recovery"]  # recovery: on a bill already charged off
     amount: int
 
 

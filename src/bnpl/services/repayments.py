@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
+from sqlalchemy.exc import IntegrityError
 
 from bnpl.domain import postings
 from bnpl.domain.allocation import Allocation, Due, allocate
@@ -171,20 +172,28 @@ def repay(
             return payment_view(ctx, seen.id, replayed=True)
     entry_id, _allocs, left = apply_money(ctx, customer_id, amount, False, order_id, memo=source)
     assert entry_id is not None  # a positive cash amount always posts
-    payment_id = ctx.conn.execute(
-        payments.insert()
-        .values(
-            customer_id=customer_id,
-            provider_ref=provider_ref,
-            amount=amount,
-            currency=currency,
-            source=source,
-            entry_id=entry_id,
-            business_date=ctx.today,
-            created_at=ctx.now,
-        )
-        .returning(payments.c.id)
-    ).scalar_one()
+    try:
+        payment_id = ctx.conn.execute(
+            payments.insert()
+            .values(
+                customer_id=customer_id,
+                provider_ref=provider_ref,
+                amount=amount,
+                currency=currency,
+                source=source,
+                entry_id=entry_id,
+                business_date=ctx.today,
+                created_at=ctx.now,
+            )
+            .returning(payments.c.id)
+        ).scalar_one()
+    except IntegrityError as exc:
+        # One provider payment id for two customers at once: each locked its own account, so on
+        # PostgreSQL both passed the check above, and the unique index made this one wait for the
+        # other and then refused it. It is the check's conflict (the transaction rolls back).
+        if provider_ref is None or not _provider_ref_taken(exc):
+            raise
+        raise Conflict(f"payment {provider_ref} was already recorded with different details") from exc
     audit.record(
         ctx,
         f"customer:{customer_id}",
@@ -195,6 +204,13 @@ def repay(
         {"amount": amount, "allocated": amount - left, "to_credit_balance": left, "source": source},
     )
     return payment_view(ctx, payment_id)
+
+
+def _provider_ref_taken(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is the unique index on ``payments.provider_ref`` (PostgreSQL names the
+    constraint; SQLite, whose writers never race, would name the column)."""
+    constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)
+    return constraint == "uq_payments_provider_ref" or "payments.provider_ref" in str(exc.orig)
 
 
 def payment_view(ctx: Ctx, payment_id: int, replayed: bool = False) -> dict[str, Any]:
