@@ -96,7 +96,7 @@ def run(db: Path, rounds: int) -> dict[str, Any]:
         last = ctx.conn.execute(select(func.max(eod_steps.c.business_date))).scalar()
     probe.dispose()
     clock = SimClock(last)
-    clock.set(last, 2)  # 10:00 in Shanghai on the season's last day
+    clock.set_time(last, 2)  # 10:00 in Shanghai on the season's last day
     platform = open_platform(Settings(database_url=url), clock=clock)
     facts = _facts(platform)
     users = _staff(platform, facts)

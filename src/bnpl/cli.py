@@ -69,7 +69,8 @@ def platform(day: str | None = None) -> Platform:
         _state["platform"] = open_platform(settings, clock=clock)
         from bnpl.store.migrate import upgrade
 
-        upgrade(_state["platform"].engine)  # zero set-up: the schema follows the code
+        # zero set-up: the schema follows the code (sealing any plain personal data with the keys)
+        upgrade(_state["platform"].engine, settings.keys)
     p: Platform = _state["platform"]
     return p
 
@@ -190,6 +191,30 @@ def customer_create(
     from bnpl.services import parties
 
     emit(run(lambda c: parties.create_customer(c, name, limit, phone=phone, address=address)))
+
+
+@customer_app.command("find")
+def customer_find(
+    phone: Annotated[str | None, typer.Option(help="mobile number (spaces and dashes do not matter)")] = None,
+    address: Annotated[str | None, typer.Option(help="registered address (case, spacing ignored)")] = None,
+) -> None:
+    """The customers with this phone number and/or registered address (through their keyed hashes)."""
+    from bnpl.services import parties
+
+    emit(run(lambda c: parties.find_customers(c, phone=phone, address=address)))
+
+
+@customer_app.command("contact")
+def customer_contact(
+    customer_id: int,
+    phone: Annotated[str | None, typer.Option(help='new mobile number ("" clears it)')] = None,
+    address: Annotated[str | None, typer.Option(help='new registered address ("" clears it)')] = None,
+) -> None:
+    """Change a customer's phone number or registered address (sealed at rest; the audit log says
+    which changed, not to what)."""
+    from bnpl.services import parties
+
+    emit(run(lambda c: parties.set_contact(c, customer_id, phone=phone, address=address)))
 
 
 @customer_app.command("show")
@@ -565,4 +590,5 @@ app.add_typer(risk_app, name="risk")
 app.add_typer(collections_app, name="collections")
 app.add_typer(compliance_app, name="compliance")
 import bnpl.cli_console  # noqa: E402  (registers `bnpl staff`)
+import bnpl.cli_keys  # noqa: E402  (registers `bnpl data-keys`)
 import bnpl.cli_sim  # noqa: E402, F401  (registers `bnpl simulate`)

@@ -15,7 +15,7 @@ from bnpl.domain.errors import Conflict, Forbidden, InvalidInput, InvalidState
 from bnpl.domain.field_visits import CONDUCT
 from bnpl.domain.ledger import Account
 from bnpl.runtime import ADMIN, FixedClock, Platform
-from bnpl.services import daily
+from bnpl.services import daily, parties
 from bnpl.services.ledger import account_balance
 from bnpl.store.tables import collection_cases, contact_attempts, obligations
 from tests.world import World
@@ -41,12 +41,7 @@ def overdue_case(platform: Platform, days: int, amount: int = 1200_00) -> tuple[
     w = World.create(platform, limit=5000_00)
     platform.run(
         ADMIN,
-        lambda c: c.conn.execute(
-            text(
-                "UPDATE customers SET address = 'Room 1, 8 Test Road', phone = '13800000000' WHERE id = :id"
-            ),
-            {"id": w.customer_id},
-        ),
+        lambda c: parties.set_contact(c, w.customer_id, phone="13800000000", address="Room 1, 8 Test Road"),
     )
     order_id = w.buy(("kettle", amount, 1))
     due = w.order(order_id)["schedule"][0]["due_date"]

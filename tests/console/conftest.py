@@ -57,7 +57,7 @@ def console_world(tmp_path_factory: pytest.TempPathFactory) -> ConsoleWorld:
     sim.platform.dispose()
     last = CONFIG.start + timedelta(days=CONFIG.days - 1)
     clock = SimClock(last)
-    clock.set(last, 2)  # 10:00 in Shanghai: inside contact hours
+    clock.set_time(last, 2)  # 10:00 in Shanghai: inside contact hours
     # visits from 100 yuan overdue, so a short season has a case a visit can be asked for
     visits = replace(policy.collections, visit_min_balance=VISIT_MIN)
     # the clock stands still at 10:00, so every sign-in of the session falls in one throttle window:

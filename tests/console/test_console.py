@@ -11,6 +11,7 @@ from sqlalchemy import select
 from bnpl.api.app import create_app
 from bnpl.console import flash
 from bnpl.runtime import ADMIN, Platform
+from bnpl.services import parties
 from bnpl.services.boot import open_platform
 from bnpl.services.staff import create_staff
 from bnpl.sim.engine import SimClock
@@ -19,7 +20,6 @@ from bnpl.store.tables import (
     collection_agents,
     collection_cases,
     contact_attempts,
-    customers,
     field_visits,
     hardship_plans,
     staff_sessions,
@@ -59,6 +59,39 @@ def test_the_session_cookie_is_http_only_strict_and_only_its_hash_is_stored(
     assert token not in stored and len(stored) >= 1
 
 
+def test_the_database_keeps_neither_the_session_token_nor_its_csrf_token(
+    client: TestClient, console_world: ConsoleWorld
+) -> None:
+    sign_in(client, console_world.users["supervisor"])
+    token = client.cookies["bnpl_console"]
+    page = client.get(f"/console/cases/{console_world.case_id}")
+    csrf = csrf_of(page.text)
+    assert page.status_code == 200 and len(csrf) > 20
+    platform = console_world.platform()
+    with platform.read() as ctx:
+        sessions = " ".join(repr(tuple(r)) for r in ctx.conn.execute(select(staff_sessions)))
+    platform.dispose()
+    assert token not in sessions and csrf not in sessions
+    again = client.get(f"/console/cases/{console_world.case_id}").text
+    assert csrf_of(again) == csrf  # one token for the session's forms, made again on each request
+
+
+def test_staff_find_a_customer_by_phone_number_through_its_keyed_hash(
+    client: TestClient, console_world: ConsoleWorld
+) -> None:
+    sign_in(client, console_world.users["risk_analyst"])
+    platform = console_world.platform()
+    with platform.read() as ctx:
+        customer_id = ctx.conn.execute(
+            select(collection_cases.c.customer_id).where(collection_cases.c.id == console_world.case_id)
+        ).scalar_one()
+        phone = parties.contact_of(ctx, customer_id).phone
+    platform.dispose()
+    assert phone and " " in phone
+    found = client.get("/console/customers", params={"q": phone.replace(" ", "")})  # written without spaces
+    assert found.status_code == 200 and f'href="/console/customers/{customer_id}"' in found.text
+
+
 def test_every_role_lands_on_its_page_and_is_kept_out_of_others(
     client: TestClient, console_world: ConsoleWorld
 ) -> None:
@@ -94,7 +127,8 @@ def test_personal_data_is_masked_and_revealed_only_for_a_reason_which_is_audited
         customer_id = ctx.conn.execute(
             select(collection_cases.c.customer_id).where(collection_cases.c.id == console_world.case_id)
         ).scalar_one()
-        phone = ctx.conn.execute(select(customers.c.phone).where(customers.c.id == customer_id)).scalar_one()
+        phone = parties.contact_of(ctx, customer_id).phone
+    assert phone
     page = client.get(f"/console/customers/{customer_id}")
     assert page.status_code == 200 and phone not in page.text and "Reveal" in page.text
     csrf = csrf_of(page.text)
@@ -233,7 +267,7 @@ def test_a_visit_approval_the_contact_policy_blocks_is_not_reported_as_done(
     console_world: ConsoleWorld,
 ) -> None:
     night = SimClock(console_world.clock.today())
-    night.set(console_world.clock.today(), 15)  # 23:00 in Shanghai: no notice may go out
+    night.set_time(console_world.clock.today(), 15)  # 23:00 in Shanghai: no notice may go out
     platform = open_platform(console_world.settings, clock=night)
     with platform.read() as ctx:
         k = collection_cases.c

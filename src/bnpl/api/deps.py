@@ -78,9 +78,13 @@ def execute(
     body: BaseModel | None,
     work: Callable[[Ctx], Any],
     status: int = 200,
+    secret_fields: tuple[str, ...] = (),
 ) -> JSONResponse:
     """Run ``work`` once per Idempotency-Key: a replay returns the stored answer, a reuse with a
     different body is refused with 409, and concurrent requests with one key have one effect.
+
+    ``secret_fields`` of the answer (a new API key) go to this caller only: the stored answer, and
+    so a replay, has them ``null`` beside a ``<field>_shown`` note (``services/idempotency.py``).
 
     A refused request (4xx) is remembered too, after its transaction rolled back, so a replay gets
     the same refusal even if the state has moved on since; a new attempt takes a new key."""
@@ -96,7 +100,7 @@ def execute(
         if stored is not None:
             return stored.status_code, stored.response, True
         result = work(ctx)
-        idempotency.store(ctx, scope, key, status, result)
+        idempotency.store(ctx, scope, key, status, result, secret_fields)
         return status, result, False
 
     try:

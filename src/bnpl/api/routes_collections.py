@@ -107,7 +107,7 @@ def create_agent(
         agent = cases.create_agent(ctx, body.name, body.role, list(body.skills))
         return {**agent, "api_key": issue_key(ctx, body.role, agent["id"])}
 
-    return execute(request, platform, actor, key, body, work_, status=201)
+    return execute(request, platform, actor, key, body, work_, status=201, secret_fields=("api_key",))
 
 
 @router.get("/admin/collections/agents")

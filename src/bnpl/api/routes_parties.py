@@ -39,6 +39,7 @@ def create_merchant(
             ctx, body.name, body.mdr_bps, body.trial_days, body.settlement_delay_days, body.categories
         ),
         status=201,
+        secret_fields=("api_key",),
     )
 
 
@@ -73,6 +74,7 @@ def create_customer(
             ctx, body.name, body.credit_limit, body.timezone, body.phone, body.address
         ),
         status=201,
+        secret_fields=("api_key",),
     )
 
 

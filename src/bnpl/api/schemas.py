@@ -41,7 +41,10 @@ class MerchantOut(BaseModel):
     settlement_delay_days: int
     categories: list[str]
     outstanding_cap: int | None = Field(None, description="fen; null: the policy's default for its age")
-    api_key: str | None = Field(None, description="shown once, at creation")
+    api_key: str | None = Field(None, description="shown once, at creation; null in a replay")
+    api_key_shown: str | None = Field(
+        None, description="in a replay only: the key was shown once, in the first answer, and is not stored"
+    )
 
 
 class CustomerIn(Strict):
@@ -70,7 +73,10 @@ class CustomerOut(BaseModel):
     name: str
     timezone: str
     account: AccountOut
-    api_key: str | None = Field(None, description="shown once, at creation")
+    api_key: str | None = Field(None, description="shown once, at creation; null in a replay")
+    api_key_shown: str | None = Field(
+        None, description="in a replay only: the key was shown once, in the first answer, and is not stored"
+    )
 
 
 class ControlsIn(Strict):

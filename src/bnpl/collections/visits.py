@@ -41,7 +41,7 @@ from bnpl.domain.money import format_fen
 from bnpl.runtime import Ctx
 from bnpl.services import audit
 from bnpl.services.ledger import post
-from bnpl.services.parties import lock_account
+from bnpl.services.parties import contact_of, lock_account
 from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import (
     collection_agents,
@@ -93,7 +93,7 @@ def request_problems_of(ctx: Ctx, cases: list[Any]) -> dict[int, list[str]]:
     for chunk in chunks(ctx.conn, sorted({case.customer_id for case in cases})):
         addresses |= dict(
             ctx.conn.execute(
-                select(customers.c.id, customers.c.address).where(among(ctx.conn, customers.c.id, chunk))
+                select(customers.c.id, customers.c.address_enc).where(among(ctx.conn, customers.c.id, chunk))
             ).all()
         )
     return {
@@ -118,7 +118,7 @@ def request_visit(ctx: Ctx, case_id: int, agent_id: int, reason: str) -> dict[st
         raise InvalidInput("say why a visit is needed")
     case = visible_case(ctx, case_id)
     _refuse(request_problems_of(ctx, [case])[case.id])
-    address = ctx.conn.execute(select(customers.c.address).where(customers.c.id == case.customer_id)).scalar()
+    address = contact_of(ctx, case.customer_id).address
     v = field_visits.c
     visit_id = ctx.conn.execute(
         insert(field_visits)
@@ -129,10 +129,12 @@ def request_visit(ctx: Ctx, case_id: int, agent_id: int, reason: str) -> dict[st
             requested_by=agent_id,
             requested_on=ctx.today,
             reason=reason.strip(),
-            address=address,
         )
         .returning(v.id)
     ).scalar_one()
+    # where the visit goes, as registered now: sealed for this visit's row, so written once it has one
+    sealed = ctx.settings.keys.seal(address, "field_visits", "address_enc", visit_id)
+    ctx.conn.execute(field_visits.update().where(v.id == visit_id).values(address_enc=sealed))
     audit.record(
         ctx, f"customer:{case.customer_id}", "visit.requested", "visit", visit_id, None, {"case_id": case_id}
     )

@@ -12,6 +12,7 @@ from bnpl.collections.contacts import acting_agent, aware, flags_of, visible_cas
 from bnpl.domain.errors import Forbidden, InvalidInput, InvalidState
 from bnpl.runtime import Ctx
 from bnpl.services import audit
+from bnpl.services.parties import contact_of
 from bnpl.store.tables import (
     collection_actions,
     collection_agents,
@@ -78,7 +79,9 @@ def queue(ctx: Ctx, agent_id: int | None, limit: int = 100) -> list[dict[str, An
 def case_view(ctx: Ctx, case_id: int) -> dict[str, Any]:
     """One case: the customer (contact data masked), contacts, promises, plans and visits."""
     case = visible_case(ctx, case_id)
-    customer = ctx.conn.execute(select(customers).where(customers.c.id == case.customer_id)).one()
+    c = customers.c
+    customer = ctx.conn.execute(select(c.id, c.name, c.timezone).where(c.id == case.customer_id)).one()
+    contact = contact_of(ctx, case.customer_id)
     ca = contact_attempts.c
     contacts = [
         {
@@ -106,8 +109,8 @@ def case_view(ctx: Ctx, case_id: int) -> dict[str, Any]:
             "id": customer.id,
             "name": customer.name,
             "timezone": customer.timezone,
-            "phone": mask(customer.phone),
-            "address": mask(customer.address),
+            "phone": mask(contact.phone),
+            "address": mask(contact.address),
         },
         "flags": flags_of(ctx, case.customer_id),
         "contacts": contacts,

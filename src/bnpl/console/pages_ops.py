@@ -28,10 +28,10 @@ from bnpl.console.web import (
     set_login_cookie,
     source_of,
 )
-from bnpl.domain.errors import DomainError, NotFound
+from bnpl.domain.errors import DomainError
 from bnpl.runtime import Ctx
 from bnpl.services import credit as credit_service
-from bnpl.services import explain, statements
+from bnpl.services import explain, parties, statements
 from bnpl.services.staff import Staff, sign_out
 from bnpl.store.tables import (
     collection_cases,
@@ -243,21 +243,33 @@ def _may_see_customer(ctx: Ctx, staff: Staff, customer_id: int) -> None:
             raise HTTPException(404, "no such customer among your cases")
 
 
+def _phone_like(text: str) -> bool:
+    """Digits (at least five) with the separators phone numbers are written with."""
+    return sum(ch.isdigit() for ch in text) >= 5 and all(ch.isdigit() or ch in "+-() " for ch in text)
+
+
 @router.get("/customers")
 def find_customer(
     request: Request, staff: StaffDep, q: Annotated[str, Query(max_length=60)] = ""
 ) -> Response:
-    """By number, or by the start of the name (literally: % and _ are no wildcards). An agent
-    finds only the customers of their own open cases."""
+    """By phone number (through its keyed hash: the number itself is sealed), by customer number,
+    or by the start of the name (literally: % and _ are no wildcards). An agent finds only the
+    customers of their own open cases."""
     allow(staff, *CUSTOMER_ROLES)
     text = q.strip()
-    if text.isascii() and text.isdigit() and len(text) <= 18:
+    where: Any = None
+    if _phone_like(text):
+        with platform_of(request).read(staff.actor) as ctx:
+            by_phone = parties.find_customers(ctx, phone=text)
+        if by_phone:
+            where = customers.c.id.in_(by_phone)
+    if where is None and text.isascii() and text.isdigit() and len(text) <= 18:
         return RedirectResponse(f"/console/customers/{int(text)}", status_code=303)
     found: Sequence[Any] = []
     if text:
         query = (
             select(customers.c.id, customers.c.name)
-            .where(customers.c.name.startswith(text, autoescape=True))
+            .where(customers.c.name.startswith(text, autoescape=True) if where is None else where)
             .order_by(customers.c.id)
             .limit(25)
         )
@@ -296,12 +308,8 @@ def reveal(
 
     def read(ctx: Ctx) -> dict[str, Any]:
         _may_see_customer(ctx, staff, customer_id)
-        row = ctx.conn.execute(
-            select(customers.c.phone, customers.c.address).where(customers.c.id == customer_id)
-        ).first()
-        if row is None:
-            raise NotFound(f"customer {customer_id} not found")
-        return {"phone": row.phone, "address": row.address}
+        contact = parties.contact_of(ctx, customer_id)
+        return {"phone": contact.phone, "address": contact.address}
 
     revealed = act(
         request,
@@ -324,9 +332,12 @@ def _customer_page(
 
     with platform_of(request).read(staff.actor) as ctx:
         _may_see_customer(ctx, staff, customer_id)
-        person = ctx.conn.execute(select(customers).where(customers.c.id == customer_id)).first()
+        c = customers.c
+        person = ctx.conn.execute(select(c.id, c.name, c.timezone).where(c.id == customer_id)).first()
         if person is None:
             raise HTTPException(404, f"customer {customer_id} not found")
+        # opened only to be masked, unless revealed just now (for a reason, audited)
+        contact = parties.contact_of(ctx, customer_id) if revealed is None else None
         statement = statements.statement(ctx, customer_id, history_limit=60)
         try:
             credit = credit_service.customer_credit(ctx, customer_id)
@@ -346,7 +357,7 @@ def _customer_page(
             .where(collection_cases.c.customer_id == customer_id)
             .order_by(collection_cases.c.id.desc())
         ).all()
-    pii = revealed or {"phone": mask(person.phone), "address": mask(person.address)}
+    pii = revealed if contact is None else {"phone": mask(contact.phone), "address": mask(contact.address)}
     return render(
         request,
         "customer.html.j2",

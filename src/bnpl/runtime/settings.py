@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 
 from bnpl.domain.allocation import DEFAULT_WATERFALL, Waterfall
 from bnpl.domain.contact_policy import ContactPolicy
 from bnpl.domain.credit import CreditPolicy
 from bnpl.domain.decision import DecisionPolicy
 from bnpl.domain.delinquency import CollectionsPolicy
+from bnpl.store.crypto import DEV_DATA_KEYS, DEV_LOOKUP_KEY, KeyRing
 
 DEFAULT_TZ = "Asia/Shanghai"
 PLACEHOLDER_SECRETS = {"", "changeme", "dev-admin-key", "dev-webhook-secret"}
@@ -22,6 +24,10 @@ class Settings:
     environment: str = "development"  # development | production
     admin_key: str = "dev-admin-key"
     webhook_secret: str = "dev-webhook-secret"
+    # personal data at rest (store/crypto.py): ``id:base64key`` entries, the first one primary, and
+    # the key of the keyed hashes; the defaults are published development keys
+    data_keys: str = field(default=DEV_DATA_KEYS, repr=False)
+    lookup_key: str = field(default=DEV_LOOKUP_KEY, repr=False)
     authorization_ttl_days: int = 7
     assumed_delivery_days: int = 10  # delivery assumed this long after shipment without a receipt
     timezone: str = DEFAULT_TZ
@@ -56,6 +62,8 @@ class Settings:
             "admin_key",
             "webhook_secret",
             "timezone",
+            "data_keys",
+            "lookup_key",
             "rate_limit_admin",
             "rate_limit_merchant",
             "rate_limit_customer",
@@ -96,9 +104,20 @@ class Settings:
             raise ValueError(
                 "BNPL_SIGN_INS_PER_MINUTE and BNPL_SIGN_INS_PER_MINUTE_PER_SOURCE must be at least 1"
             )
+        keys = self.keys  # parsed here, so a malformed key ring stops the start
         if self.environment != "development":
             for name in ("admin_key", "webhook_secret"):
                 if getattr(self, name) in PLACEHOLDER_SECRETS:
                     raise ValueError(
                         f"BNPL_{name.upper()} must be set to a real secret in {self.environment}"
                     )
+            if keys.development:
+                raise ValueError(
+                    f"BNPL_DATA_KEYS and BNPL_LOOKUP_KEY must be set to real keys in {self.environment}, "
+                    "not the development ones (make them with `bnpl keys new`)"
+                )
+
+    @cached_property
+    def keys(self) -> KeyRing:
+        """The key ring that seals personal data, parsed once."""
+        return KeyRing.parse(self.data_keys, self.lookup_key)

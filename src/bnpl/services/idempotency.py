@@ -3,11 +3,16 @@
 The key is claimed with ``INSERT … ON CONFLICT DO NOTHING`` inside the same transaction as the
 effect, so a concurrent request with the same key waits on the unique index until the first
 commits, then finds the stored answer: two requests, one effect.
+
+A secret in an answer (a new API key) is shown once and never stored: the caller names such
+fields, and the stored answer — what a replay returns — has each of them ``null`` with a
+``<field>_shown`` note beside it.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +26,7 @@ from bnpl.runtime import Ctx
 from bnpl.store.tables import idempotency_keys
 
 PENDING = -1
+SHOWN_ONCE = "once, in the first answer; not stored"
 
 
 @dataclass(frozen=True)
@@ -72,20 +78,42 @@ def lookup(ctx: Ctx, scope: str, key: str, fingerprint: str) -> Stored | None:
 
 
 def remember(
-    ctx: Ctx, scope: str, key: str, fingerprint: str, status_code: int, response: Any
+    ctx: Ctx,
+    scope: str,
+    key: str,
+    fingerprint: str,
+    status_code: int,
+    response: Any,
+    secret_fields: Collection[str] = (),
 ) -> tuple[Stored, bool]:
     """Store ``response`` under ``key`` unless another request stored one first; returns the
-    answer that stands and whether it was stored before (a replay)."""
+    answer that stands (this one in full) and whether it was stored before (a replay)."""
     stored = claim(ctx, scope, key, fingerprint)
     if stored is not None:
         return stored, True
-    store(ctx, scope, key, status_code, response)
+    store(ctx, scope, key, status_code, response, secret_fields)
     return Stored(status_code, response), False
 
 
-def store(ctx: Ctx, scope: str, key: str, status_code: int, response: Any) -> None:
+def store(
+    ctx: Ctx, scope: str, key: str, status_code: int, response: Any, secret_fields: Collection[str] = ()
+) -> None:
+    """Keep the answer for replays, without its ``secret_fields``."""
     ctx.conn.execute(
         idempotency_keys.update()
         .where(idempotency_keys.c.scope == scope, idempotency_keys.c.key == key)
-        .values(status_code=status_code, response=response)
+        .values(status_code=status_code, response=without_secrets(response, secret_fields))
     )
+
+
+def without_secrets(response: Any, secret_fields: Collection[str]) -> Any:
+    """``response`` as a replay shows it: each secret field ``null``, with a note that it was
+    shown once."""
+    if not secret_fields or not isinstance(response, dict):
+        return response
+    kept = dict(response)
+    for name in secret_fields:
+        if name in kept:
+            kept[name] = None
+            kept[f"{name}_shown"] = SHOWN_ONCE
+    return kept

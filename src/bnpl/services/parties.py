@@ -167,18 +167,17 @@ def open_accounts(ctx: Ctx, people: Sequence[NewCustomer]) -> list[tuple[int, st
     ids = insert_rows(
         ctx.conn,
         customers,
-        [
-            {
-                "name": p.name,
-                "timezone": p.timezone,
-                "created_at": ctx.now,
-                "phone": p.phone,
-                "address": p.address,
-            }
-            for p in checked
-        ],
+        [{"name": p.name, "timezone": p.timezone, "created_at": ctx.now} for p in checked],
         ids=True,
     )
+    # contact details are sealed for their row, so they follow once the rows have their ids
+    contacts = [
+        {"b_id": i, **contact_values(ctx, i, p.phone, p.address)}
+        for i, p in zip(ids, checked, strict=True)
+        if p.phone or p.address
+    ]
+    if contacts:
+        ctx.conn.execute(_SET_CONTACT, contacts)
     account_rows = [
         {
             "customer_id": customer_id,
@@ -219,6 +218,84 @@ def open_accounts(ctx: Ctx, people: Sequence[NewCustomer]) -> list[tuple[int, st
         ],
     )
     return list(zip(ids, keys, strict=True))
+
+
+# --- contact details: sealed at rest (store/crypto.py), compared through keyed hashes ---------------
+
+_SET_CONTACT = customers.update().where(customers.c.id == bindparam("b_id"))
+
+
+@dataclass(frozen=True)
+class Contact:
+    phone: str | None
+    address: str | None
+
+
+def contact_values(ctx: Ctx, customer_id: int, phone: str | None, address: str | None) -> dict[str, Any]:
+    """The stored form of a customer's phone and registered address: each sealed for its row, and
+    its keyed hash for look-ups."""
+    keys = ctx.settings.keys
+    return {
+        "phone_enc": keys.seal(phone, "customers", "phone_enc", customer_id),
+        "address_enc": keys.seal(address, "customers", "address_enc", customer_id),
+        "phone_hmac": keys.lookup("phone", phone),
+        "address_hmac": keys.lookup("address", address),
+    }
+
+
+def contact_of(ctx: Ctx, customer_id: int) -> Contact:
+    """A customer's phone and registered address in plain text, for the few screens that show them
+    (masked, or revealed for a reason) and the field visit that goes there."""
+    row = ctx.conn.execute(
+        select(customers.c.phone_enc, customers.c.address_enc).where(customers.c.id == customer_id)
+    ).first()
+    if row is None:
+        raise NotFound(f"customer {customer_id} not found")
+    keys = ctx.settings.keys
+    return Contact(
+        keys.open(row.phone_enc, "customers", "phone_enc", customer_id),
+        keys.open(row.address_enc, "customers", "address_enc", customer_id),
+    )
+
+
+def set_contact(
+    ctx: Ctx, customer_id: int, phone: str | None = None, address: str | None = None
+) -> dict[str, Any]:
+    """Admin: change a customer's phone or registered address (None keeps it, "" clears it). The
+    audit log says which changed, never the values."""
+    ctx.actor.require("admin")
+    lock_account(ctx, customer_id)
+    before = contact_of(ctx, customer_id)
+    after = Contact(
+        before.phone if phone is None else _optional_text(phone, "phone", 32),
+        before.address if address is None else _optional_text(address, "address", 300),
+    )
+    changed = [f for f in ("phone", "address") if getattr(before, f) != getattr(after, f)]
+    if changed:
+        values = contact_values(ctx, customer_id, after.phone, after.address)
+        ctx.conn.execute(_SET_CONTACT, {"b_id": customer_id, **values})
+        audit.record(
+            ctx,
+            f"customer:{customer_id}",
+            "customer.contact",
+            "customer",
+            customer_id,
+            None,
+            {"changed": changed},
+        )
+    return {"id": customer_id, "changed": changed}
+
+
+def find_customers(ctx: Ctx, phone: str | None = None, address: str | None = None) -> list[int]:
+    """Staff: the customers with this phone number and/or registered address, found through the
+    keyed hashes (separators in a phone number and case and spacing in an address do not matter)."""
+    ctx.actor.require("risk_analyst", "supervisor", "agent", "specialist")
+    keys = ctx.settings.keys
+    given = (("phone", customers.c.phone_hmac, phone), ("address", customers.c.address_hmac, address))
+    wanted = [column == keys.lookup(kind, value) for kind, column, value in given if value and value.strip()]
+    if not wanted:
+        raise InvalidInput("give a phone number or an address to look for")
+    return list(ctx.conn.execute(select(customers.c.id).where(*wanted).order_by(customers.c.id)).scalars())
 
 
 def account_view(row: Any) -> dict[str, Any]:

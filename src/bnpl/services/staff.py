@@ -2,13 +2,15 @@
 
 Passwords are kept as scrypt hashes (standard library, salted, memory-hard). A session is a random
 token in an HttpOnly cookie; only its SHA-256 is stored, so a copy of the database signs nobody in.
-Each session has its own CSRF token, which every form posts back. Sign-ins, failed sign-ins and
-sign-outs are audited on the member of staff's own stream. Signing in itself (the throttles, and
-the password check outside any transaction) is ``console.signin``.
+Each session has its own CSRF token, which every form posts back: an HMAC of the session token,
+made again on every request and stored nowhere. Sign-ins, failed sign-ins and sign-outs are audited
+on the member of staff's own stream. Signing in itself (the throttles, and the password check
+outside any transaction) is ``console.signin``.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -164,12 +166,11 @@ def one_per_role(
 def open_session(ctx: Ctx, user_id: int, username: str, role: str) -> tuple[str, Staff]:
     """A new session for a member of staff whose password was just checked (``console.signin``):
     the raw token goes in the cookie, only its hash in the table. Audited as ``staff.signed_in``."""
-    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    token = secrets.token_urlsafe(32)
     ctx.conn.execute(
         staff_sessions.insert().values(
             token_hash=hash_key(token),
             user_id=user_id,
-            csrf=csrf,
             created_at=ctx.now,
             expires_at=ctx.now + timedelta(hours=SESSION_HOURS),
         )
@@ -210,7 +211,6 @@ def set_active(ctx: Ctx, username: str, active: bool) -> dict[str, Any]:
 _SESSION = (
     select(
         staff_users,
-        staff_sessions.c.csrf,
         staff_sessions.c.expires_at,
         collection_agents.c.role.label("agent_role"),
     )
@@ -231,7 +231,16 @@ def session_for(ctx: Ctx, token: str | None) -> Staff | None:
     expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=ctx.now.tzinfo)
     if expires <= ctx.now:
         return None
-    return Staff(row.id, row.username, row.role, row.agent_id, row.merchant_id, row.agent_role, row.csrf)
+    return Staff(
+        row.id, row.username, row.role, row.agent_id, row.merchant_id, row.agent_role, csrf_token(token)
+    )
+
+
+def csrf_token(session_token: str) -> str:
+    """The session's CSRF token: derived from the session token (which only the cookie holds), so
+    the database keeps neither."""
+    digest = hmac.new(session_token.encode(), b"bnpl console csrf", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def sign_out(ctx: Ctx, token: str) -> None:

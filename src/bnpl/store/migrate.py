@@ -8,6 +8,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
+from bnpl.store.crypto import KeyRing
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -19,8 +21,11 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
+def upgrade(engine: Engine, keys: KeyRing | None = None, revision: str = "head") -> None:
+    """Migrate to ``revision``; a migration that seals data uses ``keys`` (default: the ring the
+    environment configures)."""
     cfg = alembic_config(engine)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
+        cfg.attributes["keys"] = keys
         command.upgrade(cfg, revision)

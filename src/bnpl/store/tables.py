@@ -56,10 +56,16 @@ customers = Table(
     Column("name", String(200), nullable=False),
     Column("timezone", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
-    # personal data, masked by default wherever staff read it
-    Column("phone", String(32)),
-    Column("address", String(300)),  # the registered address: the only place a field visit may go
     Column("language", String(8), nullable=False, server_default="zh-CN"),
+    # personal data, sealed (store/crypto.py) and masked by default wherever staff read it; the
+    # registered address is the only place a field visit may go
+    Column("phone_enc", Text),
+    Column("address_enc", Text),
+    # keyed hashes of the same, for equality look-ups without reading them
+    Column("phone_hmac", String(64)),
+    Column("address_hmac", String(64)),
+    Index("ix_customers_phone_hmac", "phone_hmac"),
+    Index("ix_customers_address_hmac", "address_hmac"),
 )
 
 credit_accounts = Table(
@@ -131,7 +137,7 @@ orders = Table(
     Column("stream_id", String(64)),
     Column("creator_id", String(64)),
     Column("device_id", String(128)),
-    Column("address_hash", String(128)),
+    Column("address_hash", String(128)),  # keyed hash (store/crypto.py) of what the merchant sent
     Column("mdr_bps", Integer, nullable=False),
     Column("trial_days", Integer, nullable=False),
     Column("settlement_delay_days", Integer, nullable=False),
@@ -516,7 +522,7 @@ field_visits = Table(
     Column("agent_a", BigInteger),
     Column("agent_b", BigInteger),
     Column("slot_at", DateTime(timezone=True)),
-    Column("address", String(300)),
+    Column("address_enc", Text),  # where it goes: the registered address when requested, sealed
     Column("notice_attempt_id", BigInteger),  # the notice sent to the customer beforehand
     Column("outcome", String(16)),  # met | not_home | promise | dispute | refused
     Column("checklist", JSON),
@@ -544,15 +550,14 @@ staff_users = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
-# A signed-in session: the cookie carries a random token, the table only its hash; each session
-# has its own CSRF token for the forms it is shown.
+# A signed-in session: the cookie carries a random token, the table only its hash; the session's
+# CSRF token is derived from the token (console/staff.py), so nothing here signs anyone in.
 staff_sessions = Table(
     "staff_sessions",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("user_id", BigInteger, ForeignKey("staff_users.id"), nullable=False),
-    Column("csrf", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Column("ended_at", DateTime(timezone=True)),
@@ -584,4 +589,12 @@ staff_sign_in_attempts = Table(
     Column("at", DateTime(timezone=True), nullable=False),
     Index("ix_staff_sign_in_attempts_source_at", "source", "at"),
     Index("ix_staff_sign_in_attempts_at", "at"),
+)
+
+# Columns holding sealed personal data (store/crypto.py), each bound to its table, column and row
+# id: what `bnpl keys reencrypt` moves to the primary key.
+SEALED_COLUMNS = (
+    (customers, "phone_enc"),
+    (customers, "address_enc"),
+    (field_visits, "address_enc"),
 )

@@ -55,7 +55,7 @@ class AuthorizeCommand:
     stream_id: str | None = None
     creator_id: str | None = None
     device_id: str | None = None
-    address_hash: str | None = None
+    address_hash: str | None = None  # the delivery address as the merchant sends it; kept keyed-hashed
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -69,7 +69,13 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
     """Decide on a checkout; an approval places a hold on the customer's available credit."""
     plan = _validate(ctx, cmd)
     account, merchant, facts = lock_account_with_facts(ctx, cmd.customer_id, cmd.merchant_id)
-    cmd = replace(cmd, items=normalise_items(cmd.items))
+    # the delivery address is kept and compared only as a keyed hash (store/crypto.py), whatever
+    # form the merchant sent it in: velocity, the cash-out graph and features compare the hashes
+    cmd = replace(
+        cmd,
+        items=normalise_items(cmd.items),
+        address_hash=ctx.settings.keys.lookup("address", cmd.address_hash),
+    )
     amount = validate_items(cmd.items, frozenset(merchant.categories))
     check_plan_amount(plan, amount)
     inputs = _decision_inputs(ctx, cmd, plan, amount, account, merchant, facts)
