@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from bnpl.api.app import create_app
+from bnpl.app import create_app
 from bnpl.runtime import Settings
 from bnpl.services.boot import open_platform
 from bnpl.store.db import make_engine

@@ -38,7 +38,7 @@ import httpx
 import uvicorn
 from sqlalchemy import func, select
 
-from bnpl.api.app import create_app
+from bnpl.app import create_app
 from bnpl.runtime import ADMIN, Platform, Settings
 from bnpl.services.boot import open_platform
 from bnpl.services.staff import one_per_role

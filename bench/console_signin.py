@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from bnpl.api.app import create_app
+from bnpl.app import create_app
 from bnpl.runtime import ADMIN, Settings
 from bnpl.services.boot import open_platform
 from bnpl.services.staff import create_staff

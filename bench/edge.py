@@ -106,7 +106,7 @@ def headers_only(n: int) -> float:
 def whole_request(n: int) -> tuple[float, float]:
     import tempfile
 
-    from bnpl.api.app import create_app
+    from bnpl.app import create_app
     from bnpl.runtime import ADMIN, Settings
     from bnpl.services import parties
     from bnpl.services.boot import open_platform

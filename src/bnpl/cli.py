@@ -127,9 +127,9 @@ def serve(
         # each worker builds its own app from the environment; pass the business date along
         if _state.get("date"):
             os.environ["BNPL_BUSINESS_DATE"] = _state["date"]
-        run_server("bnpl.api.asgi:app", host, port, workers)
+        run_server("bnpl.asgi:app", host, port, workers)
     else:
-        from bnpl.api.app import create_app
+        from bnpl.app import create_app
 
         run_server(create_app(p), host, port)
 

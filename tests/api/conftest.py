@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from bnpl.api.app import create_app
+from bnpl.app import create_app
 from bnpl.runtime import Platform
 
 ADMIN_KEY = "dev-admin-key"

@@ -29,7 +29,7 @@ import schemathesis
 from fastapi.testclient import TestClient
 from schemathesis.engine import Status, events, from_schema
 
-from bnpl.api.app import create_app
+from bnpl.app import create_app
 from bnpl.runtime import FixedClock, Platform, Settings
 from bnpl.services.boot import open_platform
 from bnpl.store.db import make_engine

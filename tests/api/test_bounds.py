@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from fastapi.routing import APIRoute
 
-from bnpl.api.app import create_app
 from bnpl.api.schemas import Strict
+from bnpl.app import create_app
 from bnpl.runtime import Settings
 from bnpl.services.boot import open_platform
 from tests.api.conftest import ADMIN_KEY, Api

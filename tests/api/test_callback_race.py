@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from bnpl.api.app import create_app
+from bnpl.app import create_app
 from bnpl.domain.errors import Conflict
 from bnpl.runtime import Actor, Platform
 from bnpl.services import repayments

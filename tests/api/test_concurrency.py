@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bnpl.api.app import create_app
+from bnpl.app import create_app
 from bnpl.domain.orders import Item
 from bnpl.runtime import Actor, Platform
 from bnpl.services import checks, orders

@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from bnpl.api.app import create_app
 from bnpl.api.edge import RateLimited, RateLimiter
+from bnpl.app import create_app
 from bnpl.runtime import Platform, Settings
 from bnpl.store.tables import payments
 from tests.api.conftest import ADMIN_KEY, Api

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bnpl.api.app import create_app
+from bnpl.app import create_app
 from bnpl.runtime import ADMIN, Platform, Settings
 from bnpl.services.boot import open_platform
 from bnpl.services.staff import one_per_role

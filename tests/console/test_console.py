@@ -8,7 +8,7 @@ from datetime import timedelta
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bnpl.api.app import create_app
+from bnpl.app import create_app
 from bnpl.console import flash
 from bnpl.runtime import ADMIN, Platform
 from bnpl.services import parties

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bnpl.api.app import create_app
+from bnpl.app import create_app
 from bnpl.store.tables import collection_cases
 from tests.browser import chromium_page
 from tests.console.conftest import LANDING, PASSWORD, VISIT_MIN, ConsoleWorld

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from bnpl.api.app import create_app
+from bnpl.app import create_app
 from bnpl.runtime import ADMIN, Platform
 from bnpl.services.staff import create_staff
 from tests.console.conftest import PASSWORD, csrf_of, sign_in

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event, select
 
-from bnpl.api.app import create_app
+from bnpl.app import create_app
 from bnpl.runtime import ADMIN, Platform, Settings
 from bnpl.services.staff import create_staff
 from bnpl.store.tables import audit_log, staff_sign_in_attempts

@@ -1,5 +1,5 @@
-"""The FastAPI application. ``create_app(platform)`` takes the platform (settings, clock, engine)
-so tests and the demo can inject a business clock and a database."""
+"""The HTTP API. ``create_api(platform)`` takes the platform (settings, clock, engine) so tests and
+the demo can inject a business clock and a database; ``bnpl.app`` adds the console beside it."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def create_app(platform: Platform | None = None) -> FastAPI:
+def create_api(platform: Platform | None = None) -> FastAPI:
     platform = platform or open_platform(Settings.from_env())
     # the docs pages come from edge.install: FastAPI's own load Swagger UI and ReDoc from a CDN
     app = FastAPI(title="bnpl", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
@@ -74,7 +74,4 @@ def create_app(platform: Platform | None = None) -> FastAPI:
     ):
         app.include_router(router, responses=PROBLEMS)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    from bnpl import console
-
-    console.install(app)
     return app

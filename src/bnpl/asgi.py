@@ -1,5 +1,5 @@
 """The application configured from the environment, for process-per-worker serving."""
 
-from bnpl.api.app import create_app
+from bnpl.app import create_app
 
 app = create_app()
