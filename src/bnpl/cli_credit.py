@@ -60,12 +60,13 @@ def _source(
 
 
 def _load(source: dict[str, Any]) -> Any:
-    from bnpl.credit import dataset
+    from bnpl.credit.dataset import DatasetError
+    from bnpl.credit.sources import from_source
 
     try:
         with platform().read() as c:
-            return dataset.from_source(source, c.conn)
-    except dataset.DatasetError as exc:
+            return from_source(source, c.conn)
+    except DatasetError as exc:
         raise CliError(str(exc)) from None
 
 

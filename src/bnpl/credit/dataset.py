@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -173,38 +172,3 @@ def german() -> Dataset:
         frame = pd.read_csv(path)
     bad = (frame.pop("creditability") == "bad").to_numpy()
     return from_frame("german", frame, bad, GERMAN_LABELS, GERMAN_DIRECTIONS)
-
-
-def _synthetic() -> Dataset:
-    from bnpl.credit.synthetic import synthetic
-
-    return synthetic()
-
-
-DATASETS = {"german": german, "synthetic": _synthetic}
-
-
-def load(name: str) -> Dataset:
-    if name not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}, platform")
-    return DATASETS[name]()
-
-
-def from_source(source: Mapping[str, Any], conn: Any = None) -> Dataset:
-    """A table named as the registry records it: ``{"dataset": name}``, ``{"csv", "target", "bad"}``,
-    or ``{"dataset": "platform", "as_of", "bad_dpd"}`` (the platform's own history, read on ``conn``)."""
-    if "csv" in source:
-        return from_csv(source["csv"], source["target"], source["bad"])
-    if source.get("dataset") == "platform":
-        from datetime import datetime
-
-        from bnpl.credit.platform_data import platform_dataset
-
-        if conn is None:
-            raise DatasetError("the platform dataset needs a database connection")
-        return platform_dataset(conn, datetime.fromisoformat(source["as_of"]), int(source["bad_dpd"]))
-    if source.get("dataset") == "synthetic" and "rows" in source:
-        from bnpl.credit.synthetic import synthetic
-
-        return synthetic(rows=int(source["rows"]))
-    return load(source["dataset"])

@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bnpl.credit.dataset import Dataset, DatasetError, from_source
+from bnpl.credit.dataset import Dataset, DatasetError
 from bnpl.credit.registry import Model, entry
 from bnpl.credit.scorecard import Scorecard
+from bnpl.credit.sources import from_source
 from bnpl.domain.errors import InvalidInput, InvalidState
 from bnpl.runtime import Platform
 from bnpl.services.boot import loaded_models
