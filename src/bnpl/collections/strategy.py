@@ -1,30 +1,6 @@
 """Dunning strategies and message templates: data, versioned, checked on load.
 
-A strategy book says what to do for each (bucket, segment) pair: the bucket comes from days past
-due (``bucket_for``), the segment from the credit grade (``segment_for``). End of day asks the book
-which steps fire today (``due_today``, ``reminders_due``); the contact layer renders a step's
-template (``render``) after its own policy check. The book is two YAML documents::
-
-    # strategies.yaml
-    version: default-2026-11-25
-    strategies:
-      M1:
-        low:
-          - {day: 1, action: push, channel: push, template: collect_push}
-
-    # templates.yaml
-    templates:
-      collect_push:
-        channel: push
-        party: customer          # customer | third_party
-        purpose: collect         # reminder | collect | locate | legal_notice
-        discloses_debt: true
-        text: {zh-CN: "...{amount}...", en: "...{amount}..."}
-
-Loading reports every problem at once. Third-party safety is enforced here, at load: a template
-meant for a contact person can never name the debt, so a bad one cannot be shipped. Pure: standard
-library and PyYAML only.
-"""
+The full account is in docs/collections.md ("The strategy book")."""
 
 from __future__ import annotations
 

@@ -1,28 +1,6 @@
 """Point-in-time credit features from consumption behaviour.
 
-``compute_features(conn, as_of)`` answers one question for a whole set of customers at once: what
-did the platform know about each of them just before the moment ``as_of``? Training asks it for
-past moments (one per labelled decision), scoring asks it for now; both run this one code path, so
-a model never trains on a feature it could not have had when it decides.
-
-No look-ahead. Only events strictly before ``as_of`` are seen, and nothing is read from columns that
-hold *current* state (obligation ``status`` and ``*_paid``, order ``status`` and
-``returned_amount``, account ``outstanding``): payments, returns and balances come from the
-append-only ledger, cut at ``journal_entries.created_at < as_of``; an order counts as bought once
-its capture (shipment) entry is in the ledger before ``as_of`` — an authorization that was never
-shipped bought nothing — and checkout attempts count from their ``created_at`` and their
-decision's outcome, neither of which ever changes. Known approximations:
-
-* the credit limit has no history table, so utilisation divides by the *current* limit;
-* ``obligations.due_date`` is current state too, but it only moves when the goods are delivered,
-  which happens before the due date, so a due date already past at ``as_of`` was final by then;
-* windows over ledger facts use business dates (day precision); ``as_of``'s day is its UTC date;
-* a pending return pauses what is due, but the pause has no history, so days past due ignore it.
-
-Everything is set-based: five queries for the whole customer set, then vectorised pandas.
-Money stays integer fen until a ratio is taken; the frame is all floats with no NaN — where a
-customer has no history to measure, a feature takes its documented ``neutral`` value.
-"""
+The full account is in docs/credit.md ("Point-in-time features")."""
 
 from __future__ import annotations
 

@@ -1,28 +1,6 @@
 """The champion: a WoE scorecard with monotonic optimal binning (optbinning) and logistic regression.
 
-Training uses optbinning's ``BinningProcess`` and scikit-learn's ``LogisticRegression``; the result
-is turned into a plain points table (characteristic → attribute → points) that scores a customer
-from a dict in microseconds and a million rows with a few numpy calls, with no DataFrame on the
-single-row path. Scale: 600 points at good:bad odds of 50:1, 20 points to double the odds.
-
-How a table is fitted (``fit_scorecard``):
-
-1. Bins. Every feature is binned by optbinning's optimal binning. Numeric features start from
-   fine quantile pre-bins (up to ``max_n_prebins``, each at least ``min_prebin_size`` of the rows)
-   and a feature with a business direction in ``Dataset.directions`` is binned under that monotone
-   constraint (``+1``: the bad rate rises with the value); the others take the trend optbinning
-   finds (``auto_heuristic``: monotone, or one peak or valley).
-2. WoE. The weight of evidence of each bin is computed from its counts shrunk towards the overall
-   bad rate by ``woe_prior`` pseudo-rows, so a small bin cannot claim an extreme WoE. Missing and
-   never-seen values form their own attribute (neutral WoE 0 unless training saw missing values).
-   Shrinking can reorder two neighbouring bins of a directed feature, so their WoE is then made
-   monotone again (weighted isotonic regression).
-3. Logistic regression on the WoE columns (L2, strength ``c``). A feature with a single bin carries
-   no information and is left out (coefficient 0). A coefficient with the wrong sign (more points
-   for a worse WoE) is not allowed in a scorecard: the feature is dropped and the model refitted.
-4. Points: ``score = OFFSET − FACTOR · logit(bad)``, the intercept spread evenly over the
-   characteristics, so the points table reproduces the regression's probabilities exactly.
-"""
+The full account is in docs/credit.md ("The scorecard")."""
 
 from __future__ import annotations
 

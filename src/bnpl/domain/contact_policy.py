@@ -1,25 +1,6 @@
 """The contact policy: may collections contact this person, on this channel, at this moment?
 
-Every collections channel (app push, SMS, email, call, letter, field visit) calls
-:func:`check_contact` before it contacts a customer who owes money, or one of their emergency
-contacts. The answer is a :class:`Verdict`. A blocked verdict names the rule that blocked it (a key
-of :data:`RULES`, each documented with its legal or ethical source) and gives the reason in a
-sentence that can go on an agent's screen or into an audit log.
-
-The rules run in a fixed order and the first one that fails wins, so the reason given for a refusal
-is stable. The rules that hold at any hour come first: what a third party may be told, a request to
-stop, an open dispute, a vulnerable customer. The rules about when and how often come after them.
-
-What a rule knows of earlier contacts is derived here too, by one function (:func:`history_from`)
-from the contacts made so far (:class:`PastContact`): the caps count the customer's local calendar
-days (the local day of the contact, and for calls the local week: that day and the six before it),
-and a contact may not be timed before one already on record. The live check
-(:func:`check_with_record`) and the compliance proof (:func:`replay`, which runs the record again in
-the order it was written) both go through it, so they cannot disagree.
-
-The module is pure and uses only the standard library. The caller supplies the moment (``at``), the
-customer's time zone and the contacts made before. This module keeps no state and does no I/O.
-"""
+The full account is in docs/collections.md ("The contact policy")."""
 
 from __future__ import annotations
 

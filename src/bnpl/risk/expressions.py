@@ -1,29 +1,7 @@
 """Rule conditions in the Common Expression Language (CEL), type-checked once when a rule set
 loads and evaluated per checkout. Never Python ``eval``.
 
-    category_resale && amount > 300000
-    customer.age_days < 7 && device.present && !device.known
-    categories.exists(c, c in ["phones", "gold"]) || device.customers_7d >= 4
-    account.utilisation > 0.8 && account.hours_since_limit_raise < 24.0
-    account.available / 2
-
-The language is CEL (https://cel.dev), run by Google's C++ implementation (``cel-expr-python``):
-``&& || !`` and ``c ? a : b``, comparisons, ``in`` on a list, ``+ - * / %``, ``size``,
-``contains``, ``startsWith``, ``endsWith``, ``matches`` (RE2), the macros ``has``, ``all``,
-``exists``, ``exists_one``, ``map`` and ``filter``, and the conversions ``int``, ``double`` and
-``string``. The inputs are declared variables with dotted names (``customer.age_days``), each with
-a CEL type: ``int`` for amounts in fen and counts, ``double`` for ratios, hours and scores (the
-platform's ``Decimal`` values are handed to CEL as the nearest double; a threshold on them is
-written as a double, ``0.8`` or ``24.0``: CEL never mixes int and double without ``double(x)``),
-``bool``, ``string`` and ``list(string)``. Integer division rounds toward zero; int arithmetic
-that overflows 64 bits is an error, not a wrap.
-
-Compiling type-checks the whole expression against the declarations, branches not taken
-included: a syntax error, an unknown name, an operator on the wrong types (``amount + channel``)
-or a value of the wrong type (a condition that is not true-or-false) is refused with the character
-at fault, so a rule file is validated on load. CEL itself bounds nesting (32 deep) and the
-iterations of its macros; this module bounds the length of an expression.
-"""
+The full account is in docs/risk.md ("Rule conditions in CEL")."""
 
 from __future__ import annotations
 

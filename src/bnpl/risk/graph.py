@@ -1,47 +1,6 @@
 """Cash-out (套现) collusion signals per merchant, from the customer–device–address graph.
 
-A merchant in on a cash-out ring takes pay-later orders from a small ring of accounts that share
-devices or delivery addresses; nothing comes back (the goods may never have existed) and nobody
-pays the first bill — the platform has already paid the merchant. ``compute(conn, as_of)`` measures
-this for every merchant with a checkout in the ``lookback_days`` before ``as_of``, set-based (two
-queries, then pandas and scipy); ``refresh`` stores one ``merchant_risk`` row per merchant, which a
-checkout reads as ``merchant.cashout_score``, ``merchant.ring_share`` and
-``merchant.first_bill_default_rate`` (see ``risk/signals.py``).
-
-The graph. Nodes are customers, devices and addresses; an edge joins a customer to each device and
-each address of their checkouts in the window, at every merchant and whatever the outcome (a
-declined attempt still shows which device an account is on; rings share devices across the
-platform). A *ring* is a connected component of at least ``RING_MIN_CUSTOMERS`` customers.
-
-Per merchant, over its orders placed in the window and shipped before ``as_of``:
-
-* ``customers``, ``orders``, ``amount``: distinct customers, orders and their amount (the basket at
-  authorization, which never changes);
-* ``ring_customers``: its customers who are in a ring; ``ring_share``: the share of ``amount``
-  from them; ``largest_ring``: the most of its own customers in any one ring (0 without a ring);
-* ``return_rate``: returned / charged, both read from the customer side of the ledger (principal
-  and fee receivable, and refunds to the credit balance), as ``credit/features.py`` defines a
-  customer's return rate: charged is what capture and plan-conversion entries put on the orders,
-  returned is what confirmed returns took off them; capped at 1;
-* ``first_bill_default_rate``: of its orders whose first bill fell due at least
-  ``FIRST_BILL_GRACE_DAYS`` days before ``as_of``'s UTC date (``first_bills_due``), the share whose
-  first bill still had something unpaid at ``as_of`` (``first_bill_defaults``). An order's first bill
-  is its obligation with the earliest due date among those that were ever owed or paid at their due
-  date (one converted or returned away before its due date without a payment never was a bill);
-* ``cashout_score`` = ``ring_share × (0.4 + 0.3 × (1 − return_rate) + 0.3 × first_bill_default_rate)``,
-  in [0, 1]: only customers in rings make a merchant look like cash-out; a ring that keeps
-  everything scores 0.7 of its share before any bill is due (early warning), and 1.0 when its first
-  bills also go unpaid; a ring that returns everything and pays scores 0.4 of its share.
-
-No look-ahead: only checkouts created before ``as_of`` and ledger entries created before it are
-read, and only columns that never change (an order's customer, merchant, amount, device, address and
-time), besides ``obligations.due_date``, which only moves at delivery, before the due date (the
-approximation ``credit/features.py`` makes too). A pending return pauses a bill, but the pause has no
-history, so a paused first bill past due counts as unpaid.
-
-Known limits: a busy shared address (a campus locker, a company mail room) can join many honest
-customers into one large component; ``largest_component`` in the summary shows when that happens.
-"""
+The full account is in docs/risk.md ("The merchant cash-out graph")."""
 
 from __future__ import annotations
 
