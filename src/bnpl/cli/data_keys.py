@@ -8,13 +8,12 @@ from typing import Annotated
 
 import typer
 
-from bnpl.cli import CliError, app, emit, out, platform, run
+from bnpl.cli.app import CliError, emit, out, platform, run
 from bnpl.runtime import Ctx
 
 keys_app = typer.Typer(
     help="Keys sealing personal data at rest (BNPL_DATA_KEYS, BNPL_LOOKUP_KEY).", no_args_is_help=True
 )
-app.add_typer(keys_app, name="data-keys")
 
 
 @keys_app.command("new")

@@ -8,10 +8,9 @@ from typing import Annotated
 
 import typer
 
-from bnpl.cli import app, emit, run
+from bnpl.cli.app import emit, run
 
 staff_app = typer.Typer(help="Staff who sign in to the ops console at /console.", no_args_is_help=True)
-app.add_typer(staff_app, name="staff")
 
 
 @staff_app.command("add")

@@ -8,10 +8,9 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bnpl.cli import CliError, app, out
+from bnpl.cli.app import CliError, out
 
 
-@app.command()
 def simulate(
     customers: Annotated[int, typer.Option(help="shoppers in the simulated marketplace")] = 10_000,
     days: Annotated[int, typer.Option(help="days in the season")] = 120,

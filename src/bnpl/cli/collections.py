@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from bnpl.cli.app import CliError, emit, run
+
 collections_app = typer.Typer(
     help="Collections: agents, cases, contacts, promises, plans, visits.", no_args_is_help=True
 )
@@ -28,13 +30,11 @@ AgentOpt = Annotated[int, typer.Option("--agent", help="the agent acting (id)")]
 
 
 def _run(work: Any) -> None:
-    from bnpl.cli import emit, run
 
     emit(run(work))
 
 
 def _day(text: str, what: str) -> date:
-    from bnpl.cli import CliError
 
     try:
         return date.fromisoformat(text)
@@ -75,7 +75,6 @@ def queue(
     limit: Annotated[int, typer.Option(help="at most this many (1-1000)")] = 50,
 ) -> None:
     """Open cases in an agent's queue, worst first, with today's tasks."""
-    from bnpl.cli import CliError
     from bnpl.collections import work
 
     if not 1 <= limit <= 1000:
@@ -211,7 +210,6 @@ def visit_approve(
     agents: Annotated[tuple[int, int], typer.Option("--agents", help="the two field agents")],
     slot: Annotated[str, typer.Option(help="YYYY-MM-DDTHH:MM, the customer's local time")],
 ) -> None:
-    from bnpl.cli import CliError
     from bnpl.collections import visits
 
     try:
@@ -245,7 +243,6 @@ def visit_outcome(
     promise_amount: Annotated[int | None, typer.Option(help="fen, with --outcome promise")] = None,
     promise_date: Annotated[str | None, typer.Option(help="YYYY-MM-DD, with --outcome promise")] = None,
 ) -> None:
-    from bnpl.cli import CliError
     from bnpl.collections import visits
 
     try:
@@ -273,7 +270,6 @@ def compliance_report(
 ) -> None:
     """Contacts made and blocked (by rule), visits and conduct, and the re-check of every contact
     made against the contact policy; exit 1 if any broke a rule."""
-    from bnpl.cli import emit, run
     from bnpl.collections import compliance
 
     result = run(lambda c: compliance.report(c, _day(from_, "--from"), _day(to, "--to")))

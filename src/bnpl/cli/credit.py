@@ -13,7 +13,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from bnpl.cli import CliError, emit, out, platform
+from bnpl.cli.app import CliError, emit, out, platform
 
 model_app = typer.Typer(
     help="Credit models: train, evaluate, report, promote, rescore.", no_args_is_help=True

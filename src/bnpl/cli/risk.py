@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from bnpl.cli.app import CliError, emit, platform
+
 risk_app = typer.Typer(help="Risk: exposure, merchant graph signals, rule statistics.", no_args_is_help=True)
 graph_app = typer.Typer(
     help="Cash-out (套现) collusion signals per merchant, from the customer–device–address graph.",
@@ -19,7 +21,6 @@ risk_app.add_typer(exposure_app, name="exposure")
 @exposure_app.command("refresh")
 def exposure_refresh() -> None:
     """Recompute the exposure snapshots the checkout caps read (end of day also does)."""
-    from bnpl.cli import emit, platform
     from bnpl.services import exposure
 
     emit(exposure.refresh(platform()))
@@ -34,7 +35,6 @@ def graph_refresh(
     """Recompute every merchant's ring, return and first-bill signals as of now on the business
     clock, and replace the rows checkouts read (`merchant.cashout_score` and others). Prints a
     summary: the graph, how many merchants score 0.6 or more, the top five."""
-    from bnpl.cli import CliError, emit, platform
     from bnpl.risk import graph
 
     if not 1 <= lookback_days <= 365:
@@ -45,7 +45,6 @@ def graph_refresh(
 @graph_app.command("show")
 def graph_show(merchant_id: int) -> None:
     """A merchant's stored signals, and what a checkout reads from them (0 without a row)."""
-    from bnpl.cli import emit, platform
     from bnpl.risk import graph
 
     with platform().read() as c:
