@@ -24,7 +24,6 @@ from bnpl.collections.contacts import (
     load_facts,
     request_for,
     set_flag,
-    visible_case,
 )
 from bnpl.domain import postings
 from bnpl.domain.contact_policy import ContactRequest
@@ -40,6 +39,7 @@ from bnpl.domain.field_visits import (
 from bnpl.domain.money import format_fen
 from bnpl.runtime import Ctx
 from bnpl.services import audit
+from bnpl.services.access import visible_case
 from bnpl.services.ledger import post
 from bnpl.services.parties import contact_of, lock_account
 from bnpl.store.bulk import among, chunks

@@ -18,6 +18,7 @@ from bnpl.domain.money import DEFAULT_CURRENCY
 from bnpl.domain.orders import category_key
 from bnpl.runtime import Actor, Ctx
 from bnpl.services import audit
+from bnpl.services.access import may_see_customer, may_see_merchant
 from bnpl.services.queries import OWED
 from bnpl.store.bulk import insert_rows
 from bnpl.store.tables import api_keys, credit_accounts, customers, merchants, obligations, orders
@@ -95,8 +96,7 @@ def create_merchant(
 
 
 def get_merchant(ctx: Ctx, merchant_id: int) -> dict[str, Any]:
-    if ctx.actor.role == "merchant" and ctx.actor.subject_id != merchant_id:
-        raise NotFound(f"merchant {merchant_id} not found")
+    may_see_merchant(ctx, merchant_id)
     row = ctx.conn.execute(select(merchants).where(merchants.c.id == merchant_id)).mappings().first()
     if row is None:
         raise NotFound(f"merchant {merchant_id} not found")
@@ -318,10 +318,10 @@ def account_view_of(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def get_customer(ctx: Ctx, customer_id: int) -> dict[str, Any]:
-    """A customer sees their own account, staff see any; merchants see none (a credit line and its
-    history are the customer's private data, not the merchant's)."""
-    if (ctx.actor.role == "customer" and ctx.actor.subject_id != customer_id) or ctx.actor.role == "merchant":
-        raise NotFound(f"customer {customer_id} not found")
+    """A customer sees their own account, an agent the customers of their cases, other staff any;
+    merchants none (a credit line and its history are the customer's, not the merchant's). The rule
+    is ``services.access``."""
+    may_see_customer(ctx, customer_id)
     row = ctx.conn.execute(
         select(customers.c.id, customers.c.name, customers.c.timezone, credit_accounts)
         .join(credit_accounts, credit_accounts.c.customer_id == customers.c.id)
