@@ -327,6 +327,13 @@ def set_flag(ctx: Ctx, customer_id: int, kind: str, note: str, order_id: int | N
     ):
         raise NotFound(f"customer {customer_id} not found")
     may_see_customer(ctx, customer_id)  # an agent flags only the customers of their own cases
+    return record_flag(ctx, customer_id, kind, note, order_id)
+
+
+def record_flag(
+    ctx: Ctx, customer_id: int, kind: str, note: str, order_id: int | None = None
+) -> dict[str, Any]:
+    """Write a flag, the caller already checked (``set_flag``; a field visit's recorded dispute)."""
     if kind not in FLAG_KINDS:
         raise InvalidInput(f"flag must be one of {', '.join(FLAG_KINDS)}")
     if not note.strip():

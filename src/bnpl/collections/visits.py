@@ -22,8 +22,8 @@ from bnpl.collections.contacts import (
     book,
     decide,
     load_facts,
+    record_flag,
     request_for,
-    set_flag,
 )
 from bnpl.domain import postings
 from bnpl.domain.contact_policy import ContactRequest
@@ -314,7 +314,8 @@ def record_outcome(
             )
         )
     if outcome == "dispute":
-        set_flag(ctx, visit.customer_id, "dispute", f"raised at field visit {visit_id}")
+        # the field agent raises it for the customer they just met (set_flag is for desk staff)
+        record_flag(ctx, visit.customer_id, "dispute", f"raised at field visit {visit_id}")
     audit.record(
         ctx,
         f"customer:{visit.customer_id}",
