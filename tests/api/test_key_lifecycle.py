@@ -131,6 +131,7 @@ def test_a_disabled_agent_is_refused_until_enabled(api: Api, platform: Platform)
     assert api.get("/collections/visits", rotated["api_key"]).status_code == 200
     assert [a for a, _ in _audit(platform, f"agent:{agent['id']}")] == ["agent.disabled", "agent.enabled"]
     assert [a for a, _ in _audit(platform, f"agent:{field['id']}")] == ["api_key.rotated"]
+    assert api.get("/admin/audit/verify", ADMIN_KEY).json()["ok"] is True
 
 
 def test_the_key_cache_forgets_and_never_keeps_a_look_up_older_than_a_revocation() -> None:
