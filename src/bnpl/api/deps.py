@@ -73,7 +73,7 @@ class KeyCache:
             self._entries.clear()
 
 
-bearer = HTTPBearer(auto_error=False, description="an admin, merchant or customer API key")
+bearer = HTTPBearer(auto_error=False, description="an admin, merchant, customer or collections agent API key")
 
 
 def current_actor(

@@ -51,15 +51,21 @@ def _assigned_visit_cases(agent_id: int | None) -> Select[Any]:
     )
 
 
-def case_scope(actor: Actor) -> ColumnElement[bool] | None:
-    """A condition on ``collection_cases`` keeping the cases ``actor`` may see (None: all)."""
-    if actor.role in SEE_ALL_CASES:
-        return None
+def _worked_cases(actor: Actor) -> ColumnElement[bool] | None:
+    """The cases an agent, specialist or field agent works now; None for any other role."""
     if actor.role in CASE_WORKERS:
         return (_case.agent_id == actor.subject_id) & (_case.status == "open")
     if actor.role == FIELD_AGENT:
         return _case.id.in_(_assigned_visit_cases(actor.subject_id)) & (_case.status == "open")
-    return false()
+    return None
+
+
+def case_scope(actor: Actor) -> ColumnElement[bool] | None:
+    """A condition on ``collection_cases`` keeping the cases ``actor`` may see (None: all)."""
+    if actor.role in SEE_ALL_CASES:
+        return None
+    worked = _worked_cases(actor)
+    return false() if worked is None else worked
 
 
 def customer_scope(actor: Actor, customer_id: ColumnElement[Any]) -> ColumnElement[bool] | None:
@@ -69,23 +75,21 @@ def customer_scope(actor: Actor, customer_id: ColumnElement[Any]) -> ColumnEleme
         return None
     if actor.role == "customer":
         return customer_id == actor.subject_id
-    cases = case_scope(actor)
-    if actor.role in CASE_WORKERS or actor.role == FIELD_AGENT:
-        return customer_id.in_(select(_case.customer_id).where(cases if cases is not None else false()))
-    return false()
+    worked = _worked_cases(actor)
+    if worked is None:
+        return false()
+    return customer_id.in_(select(_case.customer_id).where(worked))
 
 
 def may_see_customer(ctx: Ctx, customer_id: int, actor: Actor | None = None) -> None:
     """Raise ``NotFound`` unless ``actor`` (the context's by default) may read this customer."""
     actor = actor or ctx.actor
     if actor.role in SEE_ALL_CUSTOMERS or (actor.role == "customer" and actor.subject_id == customer_id):
-        return  # no query: the checkout path and a customer's own reads stay one statement shorter
-    cases = case_scope(actor)
-    if (actor.role in CASE_WORKERS or actor.role == FIELD_AGENT) and cases is not None:
-        mine = ctx.conn.execute(
-            select(_case.id).where(_case.customer_id == customer_id, cases).limit(1)
-        ).first()
-        if mine is not None:
+        return  # no query: a customer's own reads stay one statement shorter
+    worked = _worked_cases(actor)
+    if worked is not None:
+        mine = ctx.conn.execute(select(_case.id).where(_case.customer_id == customer_id, worked).limit(1))
+        if mine.first() is not None:
             return
     raise NotFound(f"customer {customer_id} not found")
 

@@ -121,7 +121,7 @@ def set_role(platform: Platform, version: str, role: str) -> dict[str, Any]:
 
 def customer_credit(ctx: Ctx, customer_id: int) -> dict[str, Any]:
     """What the champion says of a customer now, as the checkout would: grade, score and the
-    reasons that cost the most points. Customers see their own; staff see any."""
+    reasons that cost the most points. Who sees whom is ``services.access``."""
     a = ctx.actor
     may_see_customer(ctx, customer_id)
     account = ctx.conn.execute(
