@@ -9,7 +9,16 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from bnpl import __version__
-from bnpl.api import problems, routes_admin, routes_collections, routes_credit, routes_orders, routes_parties
+from bnpl.api import (
+    problems,
+    routes_admin,
+    routes_collections,
+    routes_credit,
+    routes_keys,
+    routes_orders,
+    routes_parties,
+)
+from bnpl.api.deps import KeyCache
 from bnpl.api.edge import install as install_edge
 from bnpl.api.links import add_links
 from bnpl.api.schemas import Problem
@@ -21,7 +30,9 @@ Use first, pay later (先用后付) for live-stream and short-video marketplaces
 
 Amounts are integers in **fen** (1 yuan = 100 fen). Every POST that moves money or state needs an
 `Idempotency-Key` header. Errors are `application/problem+json` with a stable `code`.
-Authenticate with `Authorization: Bearer <api key>` (admin, merchant or customer key).
+Authenticate with `Authorization: Bearer <api key>` (admin, merchant, customer or collections
+agent key). Keys can be rotated and revoked (`.../key/rotate`, `.../key/revoke`); each key reads
+only what its holder needs (docs/security.md).
 """
 
 
@@ -62,7 +73,7 @@ def create_api(platform: Platform | None = None) -> FastAPI:
     # the docs pages come from edge.install: FastAPI's own load Swagger UI and ReDoc from a CDN
     app = FastAPI(title="bnpl", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
     app.state.platform = platform
-    app.state.key_cache = {}
+    app.state.key_cache = KeyCache()
     problems.install(app)
     install_edge(app, platform.settings)
     for router in (
@@ -71,6 +82,7 @@ def create_api(platform: Platform | None = None) -> FastAPI:
         routes_orders.router,
         routes_credit.router,
         routes_collections.router,
+        routes_keys.router,
     ):
         app.include_router(router, responses=PROBLEMS)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

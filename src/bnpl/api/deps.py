@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+import threading
+import time
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -17,7 +19,8 @@ from bnpl.api.types import MAX_ID
 from bnpl.domain.errors import DomainError, IdempotencyConflict
 from bnpl.runtime import ADMIN, Actor, Ctx, Platform
 from bnpl.services import idempotency
-from bnpl.services.parties import actor_for_key, hash_key
+from bnpl.services.apikeys import KEY_CACHE_SECONDS, actor_for_key
+from bnpl.services.parties import hash_key
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
@@ -31,7 +34,46 @@ def get_platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
-bearer = HTTPBearer(auto_error=False, description="an admin, merchant or customer API key")
+class KeyCache:
+    """API keys this process has looked up, with their holder, for ``ttl`` seconds: a request
+    with a known key costs no query. ``forget_all`` (after a key is revoked or rotated, or an agent
+    disabled, here) empties it at once; a look-up that began before it is not cached, so a key
+    read just before a revocation committed is not remembered past it. Other processes keep a
+    revoked key at most ``ttl`` seconds."""
+
+    def __init__(self, ttl: float = KEY_CACHE_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl, self._clock = ttl, clock
+        self._entries: dict[str, tuple[Actor, float]] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    @property
+    def generation(self) -> int:
+        """Take it before looking a key up; hand it to ``put``."""
+        return self._generation
+
+    def get(self, digest: str) -> Actor | None:
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        actor, until = entry
+        if self._clock() >= until:
+            self._entries.pop(digest, None)
+            return None
+        return actor
+
+    def put(self, digest: str, actor: Actor, generation: int) -> None:
+        with self._lock:
+            if generation == self._generation:
+                self._entries[digest] = (actor, self._clock() + self.ttl)
+
+    def forget_all(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+
+
+bearer = HTTPBearer(auto_error=False, description="an admin, merchant, customer or collections agent API key")
 
 
 def current_actor(
@@ -45,15 +87,16 @@ def current_actor(
     if hmac.compare_digest(raw.encode(), platform.settings.admin_key.encode()):
         throttle(request, ADMIN.role, hash_key(raw))
         return ADMIN
-    cache: dict[str, Actor] = request.app.state.key_cache
+    cache: KeyCache = request.app.state.key_cache
     digest = hash_key(raw)
     actor = cache.get(digest)
     if actor is None:
+        generation = cache.generation
         with platform.read() as ctx:
             actor = actor_for_key(ctx, raw)
         if actor is None:
-            raise ApiError(401, "unauthenticated", "unknown API key")
-        cache[digest] = actor  # keys are immutable once issued
+            raise ApiError(401, "unauthenticated", "unknown or revoked API key")
+        cache.put(digest, actor, generation)
     throttle(request, actor.role, digest)  # before the endpoint: a refused request changes nothing
     return actor
 

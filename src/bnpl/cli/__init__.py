@@ -4,6 +4,7 @@ The groups are put together here, on the root app of `bnpl.cli.app`, which owns 
 option and the error handling: bad input prints one line and exits non-zero."""
 
 from bnpl.cli import (
+    apikeys,
     books,
     collections,
     credit,
@@ -41,6 +42,7 @@ for group, name in (
     (collections.compliance_app, "compliance"),
     (staff.staff_app, "staff"),
     (data_keys.keys_app, "data-keys"),
+    (apikeys.key_app, "key"),
 ):
     app.add_typer(group, name=name)
 app.command()(serve.serve)

@@ -37,12 +37,12 @@ from bnpl.domain.contact_policy import (
 from bnpl.domain.errors import Forbidden, InvalidInput, NotFound
 from bnpl.runtime import Ctx
 from bnpl.services import audit
+from bnpl.services.access import may_see_customer, visible_case
 from bnpl.services.parties import lock_account
 from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import (
     collection_actions,
     collection_agents,
-    collection_cases,
     contact_attempts,
     customer_flags,
     customers,
@@ -208,15 +208,6 @@ def acting_agent(ctx: Ctx, agent_id: int, *roles: str) -> Any:
     return row
 
 
-def visible_case(ctx: Ctx, case_id: int) -> Any:
-    """A case as the caller may see it: agents and specialists only the cases in their queue."""
-    ctx.actor.require(*STAFF)
-    row = ctx.conn.execute(select(collection_cases).where(collection_cases.c.id == case_id)).first()
-    if row is None or (ctx.actor.role in ("agent", "specialist") and row.agent_id != ctx.actor.subject_id):
-        raise NotFound(f"case {case_id} not found")
-    return row
-
-
 def check(ctx: Ctx, case_id: int, agent_id: int, template_id: str) -> dict[str, Any]:
     """Would this contact be allowed now? (Nothing is recorded: ask before dialling.)"""
     case, agent = visible_case(ctx, case_id), acting_agent(ctx, agent_id)
@@ -335,6 +326,14 @@ def set_flag(ctx: Ctx, customer_id: int, kind: str, note: str, order_id: int | N
         ctx.actor.subject_id != customer_id or kind not in ("cease_contact", "dispute")
     ):
         raise NotFound(f"customer {customer_id} not found")
+    may_see_customer(ctx, customer_id)  # an agent flags only the customers of their own cases
+    return record_flag(ctx, customer_id, kind, note, order_id)
+
+
+def record_flag(
+    ctx: Ctx, customer_id: int, kind: str, note: str, order_id: int | None = None
+) -> dict[str, Any]:
+    """Write a flag, the caller already checked (``set_flag``; a field visit's recorded dispute)."""
     if kind not in FLAG_KINDS:
         raise InvalidInput(f"flag must be one of {', '.join(FLAG_KINDS)}")
     if not note.strip():

@@ -15,12 +15,12 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select
 
-from bnpl.collections.contacts import visible_case
 from bnpl.domain import postings
 from bnpl.domain.errors import Forbidden, InvalidInput, InvalidState, NotFound
 from bnpl.domain.plans import MIN_INSTALMENT, Plan, build_schedule
 from bnpl.runtime import Ctx
 from bnpl.services import audit
+from bnpl.services.access import visible_case
 from bnpl.services.ledger import post
 from bnpl.services.orders import open_obligations
 from bnpl.services.parties import change_account, lock_account

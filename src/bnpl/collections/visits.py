@@ -22,9 +22,8 @@ from bnpl.collections.contacts import (
     book,
     decide,
     load_facts,
+    record_flag,
     request_for,
-    set_flag,
-    visible_case,
 )
 from bnpl.domain import postings
 from bnpl.domain.contact_policy import ContactRequest
@@ -40,6 +39,7 @@ from bnpl.domain.field_visits import (
 from bnpl.domain.money import format_fen
 from bnpl.runtime import Ctx
 from bnpl.services import audit
+from bnpl.services.access import visible_case
 from bnpl.services.ledger import post
 from bnpl.services.parties import contact_of, lock_account
 from bnpl.store.bulk import among, chunks
@@ -314,7 +314,8 @@ def record_outcome(
             )
         )
     if outcome == "dispute":
-        set_flag(ctx, visit.customer_id, "dispute", f"raised at field visit {visit_id}")
+        # the field agent raises it for the customer they just met (set_flag is for desk staff)
+        record_flag(ctx, visit.customer_id, "dispute", f"raised at field visit {visit_id}")
     audit.record(
         ctx,
         f"customer:{visit.customer_id}",

@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from bnpl.collections.contacts import acting_agent, aware, flags_of, visible_case
+from bnpl.collections.contacts import acting_agent, aware, flags_of
 from bnpl.domain.errors import Forbidden, InvalidInput, InvalidState
 from bnpl.runtime import Ctx
 from bnpl.services import audit
+from bnpl.services.access import visible_case
 from bnpl.services.parties import contact_of
 from bnpl.store.tables import (
     collection_actions,

@@ -30,8 +30,8 @@ from bnpl.console.web import (
 )
 from bnpl.domain.errors import DomainError
 from bnpl.runtime import Ctx
+from bnpl.services import access, explain, parties, statements
 from bnpl.services import credit as credit_service
-from bnpl.services import explain, parties, statements
 from bnpl.services.staff import Staff, sign_out
 from bnpl.store.tables import (
     collection_cases,
@@ -229,18 +229,13 @@ def _dashboard(days: list[tuple[str, dict[str, Any]]], rolls: Sequence[Any]) -> 
 
 
 def _may_see_customer(ctx: Ctx, staff: Staff, customer_id: int) -> None:
-    """Analysts and supervisors see any customer; an agent only the customers of their open cases."""
+    """Analysts and supervisors see any customer; an agent only the customers of their open cases
+    (the rule is ``services.access``, the same for the API)."""
     allow(staff, *CUSTOMER_ROLES)
-    if staff.role == "agent":
-        mine = ctx.conn.execute(
-            select(collection_cases.c.id).where(
-                collection_cases.c.customer_id == customer_id,
-                collection_cases.c.agent_id == staff.agent_id,
-                collection_cases.c.status == "open",  # a closed case is no reason to look any more
-            )
-        ).first()
-        if mine is None:
-            raise HTTPException(404, "no such customer among your cases")
+    try:
+        access.may_see_customer(ctx, customer_id, staff.actor)
+    except DomainError:
+        raise HTTPException(404, "no such customer among your cases") from None
 
 
 def _phone_like(text: str) -> bool:
@@ -273,13 +268,9 @@ def find_customer(
             .order_by(customers.c.id)
             .limit(25)
         )
-        if staff.role == "agent":
-            k = collection_cases.c
-            query = query.where(
-                customers.c.id.in_(
-                    select(k.customer_id).where(k.agent_id == staff.agent_id, k.status == "open")
-                )
-            )
+        scope = access.customer_scope(staff.actor, customers.c.id)
+        if scope is not None:
+            query = query.where(scope)
         with platform_of(request).read(staff.actor) as ctx:
             found = ctx.conn.execute(query).all()
     return render(request, "customers.html.j2", staff, q=q, found=found)

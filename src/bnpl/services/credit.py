@@ -25,6 +25,7 @@ from bnpl.domain.decision import REASONS, score_reasons
 from bnpl.domain.errors import NotFound
 from bnpl.runtime import ADMIN, SYSTEM, Ctx, Platform
 from bnpl.services import audit
+from bnpl.services.access import may_see_customer
 from bnpl.services.boot import loaded_models
 from bnpl.services.parties import days_overdue, lock_account, overdue_orders
 from bnpl.store.frames import as_date
@@ -120,10 +121,9 @@ def set_role(platform: Platform, version: str, role: str) -> dict[str, Any]:
 
 def customer_credit(ctx: Ctx, customer_id: int) -> dict[str, Any]:
     """What the champion says of a customer now, as the checkout would: grade, score and the
-    reasons that cost the most points. Customers see their own; staff see any."""
+    reasons that cost the most points. Who sees whom is ``services.access``."""
     a = ctx.actor
-    if a.role == "merchant" or (a.role == "customer" and a.subject_id != customer_id):
-        raise NotFound(f"customer {customer_id} not found")
+    may_see_customer(ctx, customer_id)
     account = ctx.conn.execute(
         select(credit_accounts).where(credit_accounts.c.customer_id == customer_id)
     ).first()

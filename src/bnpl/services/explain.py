@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from bnpl.domain.errors import NotFound
 from bnpl.runtime import Ctx
+from bnpl.services.access import customer_scope
 from bnpl.store.tables import decisions, orders
 
 OUTCOME_WORDS = {
@@ -37,10 +38,9 @@ def search(
     limit: int = 50,
 ) -> list[dict[str, Any]]:
     """Decisions newest first, each as the actor may see it, in one query (the order each made
-    joined by its own index). A customer sees only their own; a merchant none."""
-    a = ctx.actor
-    if a.role == "merchant":
-        return []
+    joined by its own index). Each caller sees the decisions of the customers they may see
+    (``services.access``): a customer their own, an agent those of their cases, a merchant none."""
+    scope = customer_scope(ctx.actor, decisions.c.customer_id)
     d = decisions.c
     query = (
         select(decisions, orders.c.id.label("order_id"))
@@ -48,8 +48,8 @@ def search(
         .order_by(d.id.desc())
         .limit(min(max(limit, 1), 200))
     )
-    if a.role == "customer":
-        query = query.where(d.customer_id == a.subject_id)
+    if scope is not None:
+        query = query.where(scope)
     for column, value in (
         (d.id, decision_id),
         (d.customer_id, customer_id),

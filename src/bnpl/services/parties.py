@@ -16,8 +16,9 @@ from bnpl.domain.decision import available_credit
 from bnpl.domain.errors import InvalidInput, NotFound
 from bnpl.domain.money import DEFAULT_CURRENCY
 from bnpl.domain.orders import category_key
-from bnpl.runtime import Actor, Ctx
+from bnpl.runtime import Ctx
 from bnpl.services import audit
+from bnpl.services.access import may_see_customer, may_see_merchant
 from bnpl.services.queries import OWED
 from bnpl.store.bulk import insert_rows
 from bnpl.store.tables import api_keys, credit_accounts, customers, merchants, obligations, orders
@@ -29,24 +30,18 @@ def hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def _new_key(role: str) -> str:
+def new_key(role: str) -> str:
     return f"{role[0]}k_{secrets.token_urlsafe(24)}"
 
 
 def issue_key(ctx: Ctx, role: str, subject_id: int | None) -> str:
-    """A new API key; only its hash is stored, so the raw key is shown once."""
-    raw = _new_key(role)
+    """A new API key; only its hash is stored, so the raw key is shown once. Rotation, revocation
+    and the look-up of a key's holder are ``services.apikeys``."""
+    raw = new_key(role)
     ctx.conn.execute(
         api_keys.insert().values(key_hash=hash_key(raw), role=role, subject_id=subject_id, created_at=ctx.now)
     )
     return raw
-
-
-def actor_for_key(ctx: Ctx, raw: str) -> Actor | None:
-    row = ctx.conn.execute(
-        select(api_keys.c.role, api_keys.c.subject_id).where(api_keys.c.key_hash == hash_key(raw))
-    ).first()
-    return Actor(row.role, row.subject_id) if row else None
 
 
 def _check_name(name: str, what: str) -> None:
@@ -95,8 +90,7 @@ def create_merchant(
 
 
 def get_merchant(ctx: Ctx, merchant_id: int) -> dict[str, Any]:
-    if ctx.actor.role == "merchant" and ctx.actor.subject_id != merchant_id:
-        raise NotFound(f"merchant {merchant_id} not found")
+    may_see_merchant(ctx, merchant_id)
     row = ctx.conn.execute(select(merchants).where(merchants.c.id == merchant_id)).mappings().first()
     if row is None:
         raise NotFound(f"merchant {merchant_id} not found")
@@ -194,7 +188,7 @@ def open_accounts(ctx: Ctx, people: Sequence[NewCustomer]) -> list[tuple[int, st
         for customer_id, p in zip(ids, checked, strict=True)
     ]
     insert_rows(ctx.conn, credit_accounts, account_rows)
-    keys = [_new_key("customer") for _ in ids]
+    keys = [new_key("customer") for _ in ids]
     insert_rows(
         ctx.conn,
         api_keys,
@@ -318,10 +312,10 @@ def account_view_of(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def get_customer(ctx: Ctx, customer_id: int) -> dict[str, Any]:
-    """A customer sees their own account, staff see any; merchants see none (a credit line and its
-    history are the customer's private data, not the merchant's)."""
-    if (ctx.actor.role == "customer" and ctx.actor.subject_id != customer_id) or ctx.actor.role == "merchant":
-        raise NotFound(f"customer {customer_id} not found")
+    """A customer sees their own account, an agent the customers of their cases, other staff any;
+    merchants none (a credit line and its history are the customer's, not the merchant's). The rule
+    is ``services.access``."""
+    may_see_customer(ctx, customer_id)
     row = ctx.conn.execute(
         select(customers.c.id, customers.c.name, customers.c.timezone, credit_accounts)
         .join(credit_accounts, credit_accounts.c.customer_id == customers.c.id)

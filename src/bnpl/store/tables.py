@@ -99,6 +99,8 @@ api_keys = Table(
     Column("role", String(16), nullable=False),
     Column("subject_id", BigInteger, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),  # revoked, or rotated away
+    Index("ix_api_keys_holder", "role", "subject_id"),
 )
 
 decisions = Table(

@@ -15,6 +15,7 @@ from bnpl.domain.errors import (
 )
 from bnpl.domain.money import apply_rate
 from bnpl.runtime import Ctx
+from bnpl.services.access import may_see_order, require_order_reader
 from bnpl.store.tables import credit_accounts, decisions, obligations, order_items, orders
 
 # Statements on the checkout path, built once.
@@ -44,16 +45,13 @@ def mdr_of(amount: int, bps: int) -> int:
 
 
 def can_see(ctx: Ctx, order: Any) -> bool:
-    a = ctx.actor
-    return (
-        a.role in ("admin", "system", "risk_analyst")
-        or (a.role == "merchant" and a.subject_id == order["merchant_id"])
-        or (a.role == "customer" and a.subject_id == order["customer_id"])
-    )
+    """Whether the caller may read this order (the rule is ``services.access``)."""
+    return may_see_order(ctx.actor, order)
 
 
 def lock_order(ctx: Ctx, order_id: int, *roles: str) -> tuple[Any, Any]:
     """Lock the customer's account, then the order (the fixed lock order); check the actor."""
+    require_order_reader(ctx.actor)  # 403 before anything is read or locked
     account = ctx.conn.execute(LOCK_ACCOUNT_OF_ORDER, {"oid": order_id}).first()
     if account is None:
         raise NotFound(f"order {order_id} not found")

@@ -14,6 +14,7 @@ from bnpl.domain.errors import (
     NotFound,
 )
 from bnpl.runtime import Ctx
+from bnpl.services.access import require_order_reader
 from bnpl.services.orders.records import can_see
 from bnpl.store.tables import decisions, obligations, order_items, orders
 
@@ -141,6 +142,7 @@ def for_actor(ctx: Ctx, view: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_order(ctx: Ctx, order_id: int) -> dict[str, Any]:
+    require_order_reader(ctx.actor)
     order = ctx.conn.execute(select(orders).where(orders.c.id == order_id)).mappings().first()
     if order is None or not can_see(ctx, order):
         raise NotFound(f"order {order_id} not found")
@@ -184,6 +186,7 @@ def list_orders(
     oldest_first: bool = False,
 ) -> list[dict[str, Any]]:
     """Orders the actor may see, newest first (or oldest), optionally of one status."""
+    require_order_reader(ctx.actor)
     query = select(orders).limit(min(max(limit, 1), 500))
     query = query.order_by(orders.c.id if oldest_first else orders.c.id.desc())
     if ctx.actor.role == "merchant":
