@@ -57,7 +57,7 @@ from bnpl.domain.account_policy import next_state
 from bnpl.domain.delinquency import OrderCost, bucket_for, late_fee
 from bnpl.risk import graph
 from bnpl.runtime import SYSTEM, Ctx, FixedClock, Platform, Settings
-from bnpl.services import daily, exposure, parties
+from bnpl.services import credit_lines, daily, exposure, parties
 from bnpl.services.boot import open_platform
 from bnpl.store.db import make_engine
 from bnpl.store.migrate import upgrade
@@ -212,7 +212,7 @@ _EPISODES = select(func.count()).where(
 def naive_one(ctx: Ctx, obligation: tuple[int, int, int]) -> tuple[str, int, str | None]:
     """What a row-at-a-time end of day works out for one open obligation, without writing."""
     _, order_id, customer_id = obligation
-    dpd = parties.days_overdue(ctx, customer_id)
+    dpd = credit_lines.days_overdue(ctx, customer_id)
     row = ctx.conn.execute(_ORDER_COST, {"oid": order_id, "today": ctx.today}).one()
     disputed = ctx.conn.execute(_DISPUTED, {"cid": customer_id, "oid": order_id}).scalar_one()
     fee = 0

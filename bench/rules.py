@@ -29,7 +29,7 @@ from bnpl.risk.rules import evaluate
 from bnpl.risk.signals import gather
 from bnpl.runtime import Actor, Ctx
 from bnpl.services import orders
-from bnpl.services.parties import lock_account
+from bnpl.services.credit_lines import lock_account
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ from bnpl.app import create_app
 from bnpl.domain.orders import Item
 from bnpl.runtime import Actor, Platform
 from bnpl.services import checks, orders
-from bnpl.services.parties import issue_key
+from bnpl.services.apikeys import issue_key
 from tests.server import live_server
 from tests.world import World
 

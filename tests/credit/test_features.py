@@ -16,7 +16,7 @@ from bnpl.credit.features import FEATURE_NAMES, FEATURES, NEUTRAL, compute_featu
 from bnpl.domain.errors import NotFound
 from bnpl.domain.orders import Item
 from bnpl.runtime import ADMIN, Actor, Platform
-from bnpl.services import orders, parties
+from bnpl.services import credit_lines, orders, parties
 from tests.conftest import START, TimeOfDayClock
 from tests.world import World
 
@@ -167,7 +167,7 @@ def test_no_look_ahead(platform: Platform) -> None:
     shop.buy(x, ("tea-e", "tea", 60_00), device="dev-4", address="addr-2")  # E due day 20
     shop.at(25).repay(x, 60_00)  # five days late
     shop.at(26).checkout(x, ("tea-huge", "tea", 5000_00))  # declined
-    platform.run(ADMIN, lambda c: parties.set_account(c, x, credit_limit=2000_00))
+    platform.run(ADMIN, lambda c: credit_lines.set_account(c, x, credit_limit=2000_00))
 
     again = shop.features(T)
     # the limit has no history, so utilisation follows today's limit (a documented exception)

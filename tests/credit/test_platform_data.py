@@ -13,7 +13,7 @@ from bnpl.credit.features import FEATURE_NAMES
 from bnpl.credit.platform_data import labels, platform_dataset
 from bnpl.domain.orders import Item
 from bnpl.runtime import ADMIN, Actor, Platform
-from bnpl.services import orders, parties, repayments
+from bnpl.services import credit_lines, orders, repayments
 from tests.conftest import START
 from tests.world import World
 
@@ -95,7 +95,7 @@ def test_matured_orders_their_outcomes_and_features_as_they_were(platform: Platf
     # utilisation as each decision saw it: a later limit change does not rewrite history
     used = dict(zip(outcome["order_id"], ds.frame["utilisation"], strict=True))
     assert used[twice] == 100_00 / 1000_00 and used[first[cs[7]]] == 0
-    platform.run(ADMIN, lambda c: parties.set_account(c, cs[7], credit_limit=5000_00))
+    platform.run(ADMIN, lambda c: credit_lines.set_account(c, cs[7], credit_limit=5000_00))
     with platform.read() as c:
         assert platform_dataset(c.conn, day(60)).fingerprint == ds.fingerprint
     assert int(ds.bad.sum()) == len(never) + 1 + len(slow)

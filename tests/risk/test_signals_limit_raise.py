@@ -13,7 +13,7 @@ from sqlalchemy import select
 from bnpl.domain.orders import Item
 from bnpl.risk.signals import NEVER_RAISED, hours_since
 from bnpl.runtime import ADMIN, Platform
-from bnpl.services import orders, parties
+from bnpl.services import credit_lines, orders
 from bnpl.services.boot import load_rule_set
 from bnpl.store.tables import decisions
 from tests.conftest import TimeOfDayClock
@@ -39,7 +39,7 @@ def checkout(w: World, amount: int = 10_00) -> tuple[dict[str, Any], dict[str, A
 
 
 def set_limit(w: World, limit: int) -> None:
-    w.platform.run(ADMIN, lambda c: parties.set_account(c, w.customer_id, credit_limit=limit))
+    w.platform.run(ADMIN, lambda c: credit_lines.set_account(c, w.customer_id, credit_limit=limit))
 
 
 def hours(signals: dict[str, Any]) -> Decimal:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 
 from bnpl.runtime import ADMIN, Platform
-from bnpl.services import audit, daily, parties
+from bnpl.services import audit, credit_lines, daily
 from tests.world import World
 
 
@@ -44,7 +44,7 @@ def test_freeze_cure_and_block_on_the_third_episode(platform: Platform) -> None:
 
 def test_a_line_staff_froze_stays_frozen(platform: Platform) -> None:
     w = World.create(platform)
-    platform.run(ADMIN, lambda c: parties.set_account(c, w.customer_id, state="frozen"))
+    platform.run(ADMIN, lambda c: credit_lines.set_account(c, w.customer_id, state="frozen"))
     assert daily.run_day(platform)["accounts"] == {"frozen": 0, "unfrozen": 0, "blocked": 0}
     assert w.account()["state"] == "frozen"
 
@@ -68,7 +68,7 @@ def test_a_pending_return_pauses_only_the_amount_under_return(platform: Platform
 
 
 def test_a_partial_return_pauses_only_what_its_cut_from_the_tail_reaches(platform: Platform) -> None:
-    from bnpl.services import parties as p
+    from bnpl.services import credit_lines as p
 
     w = World.create(platform, limit=2000_00)
     order_id = w.buy(("kettle", 590_00, 1), ("cup", 310_00, 1), plan="m3")

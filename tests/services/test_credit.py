@@ -16,7 +16,7 @@ from bnpl.credit.scorecard import Scorecard, fit_scorecard
 from bnpl.credit.synthetic import synthetic
 from bnpl.domain.errors import InvalidState
 from bnpl.runtime import ADMIN, SYSTEM, Platform
-from bnpl.services import audit, credit, explain, parties
+from bnpl.services import audit, credit, credit_lines, explain
 from bnpl.store.tables import credit_profiles
 from tests.world import World
 
@@ -200,7 +200,7 @@ def test_the_limit_review_raises_clean_payers_and_holds_cuts_at_what_is_in_use(p
 
 def test_a_frozen_line_is_not_reviewed(platform: Platform) -> None:
     w = World.create(platform, limit=3000_00)
-    platform.run(ADMIN, lambda c: parties.set_account(c, w.customer_id, state="frozen"))
+    platform.run(ADMIN, lambda c: credit_lines.set_account(c, w.customer_id, state="frozen"))
     set_profile(platform, w.customer_id, "A")
     assert credit.review_limits(platform)["keep"] == 1
     assert w.account()["limit"] == 3000_00

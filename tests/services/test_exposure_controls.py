@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bnpl.domain.errors import Forbidden, InvalidInput, NotFound
 from bnpl.domain.orders import Item
 from bnpl.runtime import ADMIN, Actor, Platform
-from bnpl.services import audit, exposure, orders, parties
+from bnpl.services import audit, credit_lines, exposure, orders, parties
 from bnpl.store.tables import credit_profiles, exposure_snapshots
 from tests.world import World
 
@@ -71,33 +71,33 @@ def test_a_merchant_cap_refuses_what_would_exceed_it(platform: Platform) -> None
 def test_a_customer_pauses_and_sets_a_ceiling_of_their_own(platform: Platform) -> None:
     w = World.create(platform)
     me = w.customer
-    account = platform.run(me, lambda c: parties.set_controls(c, w.customer_id, pause_days=3))
+    account = platform.run(me, lambda c: credit_lines.set_controls(c, w.customer_id, pause_days=3))
     assert account["paused_until"] == str(platform.clock.today().replace(day=platform.clock.today().day + 2))
     assert reasons(w.authorize(("tea", 10_00, 1))) == ["PAUSED_BY_CUSTOMER"]
     platform.clock.advance(3)
     assert w.authorize(("tea", 10_00, 1))["status"] == "authorized"
 
-    platform.run(me, lambda c: parties.set_controls(c, w.customer_id, own_limit=300_00))
+    platform.run(me, lambda c: credit_lines.set_controls(c, w.customer_id, own_limit=300_00))
     lower = w.authorize(("tea", 400_00, 1))
     assert lower["decision"]["approved_amount"] == 290_00 and reasons(lower) == ["OWN_LIMIT"]
-    platform.run(me, lambda c: parties.set_controls(c, w.customer_id, own_limit=None))
+    platform.run(me, lambda c: credit_lines.set_controls(c, w.customer_id, own_limit=None))
     assert w.authorize(("tea", 400_00, 1))["status"] == "authorized"
 
-    platform.run(me, lambda c: parties.set_controls(c, w.customer_id, pause_days=30))
-    platform.run(me, lambda c: parties.set_controls(c, w.customer_id, pause_days=0))  # resume now
+    platform.run(me, lambda c: credit_lines.set_controls(c, w.customer_id, pause_days=30))
+    platform.run(me, lambda c: credit_lines.set_controls(c, w.customer_id, pause_days=0))  # resume now
     assert w.account()["paused_until"] is None
 
     someone = Actor("customer", w.new_customer())
     for bad, error in (
-        (lambda c: parties.set_controls(c, w.customer_id, pause_days=1), NotFound),
-        (lambda c: parties.set_controls(c, someone.subject_id, pause_days=400), InvalidInput),
-        (lambda c: parties.set_controls(c, someone.subject_id, own_limit=-1), InvalidInput),
-        (lambda c: parties.set_controls(c, someone.subject_id), InvalidInput),
+        (lambda c: credit_lines.set_controls(c, w.customer_id, pause_days=1), NotFound),
+        (lambda c: credit_lines.set_controls(c, someone.subject_id, pause_days=400), InvalidInput),
+        (lambda c: credit_lines.set_controls(c, someone.subject_id, own_limit=-1), InvalidInput),
+        (lambda c: credit_lines.set_controls(c, someone.subject_id), InvalidInput),
     ):
         with pytest.raises(error):
             platform.run(someone, bad)
     with pytest.raises(Forbidden):
-        platform.run(w.merchant, lambda c: parties.set_controls(c, w.customer_id, pause_days=1))
+        platform.run(w.merchant, lambda c: credit_lines.set_controls(c, w.customer_id, pause_days=1))
     with platform.read() as c:
         assert not audit.verify(c.conn)[1]
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from bnpl.domain.errors import InvalidInput, InvalidState, ReturnTooLarge
 from bnpl.runtime import ADMIN, Platform
-from bnpl.services import daily, orders, parties, repayments, settlement
+from bnpl.services import credit_lines, daily, orders, repayments, settlement
 from bnpl.store.tables import journal_entries, ledger_lines
 from tests.conftest import START
 from tests.world import World
@@ -70,7 +70,7 @@ def test_decline_over_limit_places_no_hold_and_explains_why(platform: Platform) 
 
 def test_frozen_line_is_declined(platform: Platform) -> None:
     w = World.create(platform)
-    platform.run(ADMIN, lambda c: parties.set_account(c, w.customer_id, state="frozen"))
+    platform.run(ADMIN, lambda c: credit_lines.set_account(c, w.customer_id, state="frozen"))
     order = w.authorize(("tea", 10_00, 1))
     assert order["status"] == "declined"
     assert order["decision"]["reasons"][0]["code"] == "ACCOUNT_FROZEN"

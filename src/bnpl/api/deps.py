@@ -19,8 +19,7 @@ from bnpl.api.types import MAX_ID
 from bnpl.domain.errors import DomainError, IdempotencyConflict
 from bnpl.runtime import ADMIN, Actor, Ctx, Platform
 from bnpl.services import idempotency
-from bnpl.services.apikeys import KEY_CACHE_SECONDS, actor_for_key
-from bnpl.services.parties import hash_key
+from bnpl.services.apikeys import KEY_CACHE_SECONDS, actor_for_key, hash_key
 
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]

@@ -20,7 +20,7 @@ from bnpl.api.types import Fen, Text
 from bnpl.collections import cases, compliance, contacts, hardship, visits, work
 from bnpl.domain.errors import InvalidInput
 from bnpl.runtime import Actor
-from bnpl.services.parties import issue_key
+from bnpl.services.apikeys import issue_key
 
 router = APIRouter(tags=["collections"])
 

@@ -19,7 +19,7 @@ from bnpl.api.schemas import (
     MerchantOut,
     PaymentOut,
 )
-from bnpl.services import parties, repayments, settlement, statements
+from bnpl.services import credit_lines, parties, repayments, settlement, statements
 
 router = APIRouter()
 
@@ -87,7 +87,7 @@ def get_customer(customer_id: Id, platform: PlatformDep, actor: ActorDep) -> Any
 def patch_account(customer_id: Id, body: AccountPatch, platform: PlatformDep, actor: ActorDep) -> Any:
     """Admin: change a credit limit or freeze, block, close or reopen a line."""
     return platform.run(
-        actor, lambda ctx: parties.set_account(ctx, customer_id, body.credit_limit, body.state)
+        actor, lambda ctx: credit_lines.set_account(ctx, customer_id, body.credit_limit, body.state)
     )
 
 
@@ -102,14 +102,14 @@ def controls(
 ) -> JSONResponse:
     """Customer: set a spending ceiling of your own below your limit (``null`` clears it), or pause
     use first, pay later for some days (``0`` resumes now)."""
-    own: object = body.own_limit if "own_limit" in body.model_fields_set else parties.KEEP
+    own: object = body.own_limit if "own_limit" in body.model_fields_set else credit_lines.KEEP
     return execute(
         request,
         platform,
         actor,
         key,
         body,
-        lambda ctx: parties.set_controls(ctx, customer_id, own, body.pause_days),
+        lambda ctx: credit_lines.set_controls(ctx, customer_id, own, body.pause_days),
     )
 
 

@@ -52,7 +52,7 @@ def agent_create(
 ) -> None:
     """Add a member of the collections team; prints their API key once."""
     from bnpl.collections import cases
-    from bnpl.services.parties import issue_key
+    from bnpl.services.apikeys import issue_key
 
     def work(c: Any) -> dict[str, Any]:
         agent = cases.create_agent(c, name, role, skill or [])

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from bnpl.cli.app import CliError, emit, run
+from bnpl.services import credit_lines
 
 app = typer.Typer(help="Customers and credit accounts.", no_args_is_help=True)
 
@@ -62,9 +63,8 @@ def customer_set(
     limit: Annotated[int | None, typer.Option(help="new credit limit in fen")] = None,
     state: Annotated[str | None, typer.Option(help="active | frozen | closed | blocked")] = None,
 ) -> None:
-    from bnpl.services import parties
 
-    emit(run(lambda c: parties.set_account(c, customer_id, limit, state)))
+    emit(run(lambda c: credit_lines.set_account(c, customer_id, limit, state)))
 
 
 @app.command("controls")
@@ -77,12 +77,11 @@ def customer_controls(
     pause_days: Annotated[int | None, typer.Option(help="pause use first, pay later; 0 resumes")] = None,
 ) -> None:
     """Responsible spending: the customer's own ceiling and pause."""
-    from bnpl.services import parties
 
     if clear_own_limit and own_limit is not None:
         raise CliError("--own-limit and --clear-own-limit exclude each other")
-    own: object = None if clear_own_limit else parties.KEEP if own_limit is None else own_limit
-    emit(run(lambda c: parties.set_controls(c, customer_id, own, pause_days)))
+    own: object = None if clear_own_limit else credit_lines.KEEP if own_limit is None else own_limit
+    emit(run(lambda c: credit_lines.set_controls(c, customer_id, own, pause_days)))
 
 
 @app.command("statement")

@@ -38,7 +38,7 @@ from bnpl.domain.errors import Forbidden, InvalidInput, NotFound
 from bnpl.runtime import Ctx
 from bnpl.services import audit
 from bnpl.services.access import may_see_customer, visible_case
-from bnpl.services.parties import lock_account
+from bnpl.services.credit_lines import lock_account
 from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import (
     collection_actions,

@@ -38,8 +38,8 @@ from bnpl.domain.ledger import Account
 from bnpl.runtime import SYSTEM, Ctx, Platform
 from bnpl.services import audit
 from bnpl.services.accounts import apply_account_policy
+from bnpl.services.credit_lines import overdue_orders
 from bnpl.services.ledger import post
-from bnpl.services.parties import overdue_orders
 from bnpl.services.queries import OWED
 from bnpl.store.bulk import among, chunks, insert_rows
 from bnpl.store.frames import as_date

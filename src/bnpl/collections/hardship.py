@@ -21,9 +21,9 @@ from bnpl.domain.plans import MIN_INSTALMENT, Plan, build_schedule
 from bnpl.runtime import Ctx
 from bnpl.services import audit
 from bnpl.services.access import visible_case
+from bnpl.services.credit_lines import change_account, lock_account
 from bnpl.services.ledger import post
 from bnpl.services.orders import open_obligations
-from bnpl.services.parties import change_account, lock_account
 from bnpl.services.queries import owed_by_customer
 from bnpl.services.repayments import paid_between
 from bnpl.store.tables import hardship_plans, obligations, orders

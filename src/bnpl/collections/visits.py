@@ -40,8 +40,9 @@ from bnpl.domain.money import format_fen
 from bnpl.runtime import Ctx
 from bnpl.services import audit
 from bnpl.services.access import visible_case
+from bnpl.services.credit_lines import lock_account
 from bnpl.services.ledger import post
-from bnpl.services.parties import contact_of, lock_account
+from bnpl.services.parties import contact_of
 from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import (
     collection_agents,

@@ -18,7 +18,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 
 from bnpl.runtime import SYSTEM, Ctx, Platform
-from bnpl.services.parties import hash_key
+from bnpl.services.apikeys import hash_key
 from bnpl.store.tables import console_flash
 
 KINDS = ("ok", "err")

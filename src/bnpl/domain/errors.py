@@ -61,3 +61,10 @@ class IdempotencyConflict(DomainError):
 class Conflict(DomainError):
     code = "conflict"
     status = 409
+
+
+def require_in_range(value: int, what: str, low: int, high: int) -> int:
+    """``value`` if it is a whole number (not a bool) from ``low`` to ``high``; else InvalidInput."""
+    if type(value) is not int or not low <= value <= high:
+        raise InvalidInput(f"{what} must be an integer from {low} to {high}")
+    return value

@@ -1,5 +1,5 @@
 """API keys through their life: issued when a merchant, customer or collections agent is added
-(``parties.issue_key``; only the SHA-256 is stored, the key is shown once), rotated (every key the
+(``apikeys.issue_key``; only the SHA-256 is stored, the key is shown once), rotated (every key the
 holder has stops working and one new key is shown once), revoked (every key of the holder stops,
 none replaces it); and collections agents disabled (their key stops while they are) or enabled.
 
@@ -15,6 +15,8 @@ refused at once; another process may accept it until its cache entry expires
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from typing import Any
 
 from sqlalchemy import select
@@ -22,12 +24,30 @@ from sqlalchemy import select
 from bnpl.domain.errors import Forbidden, InvalidInput, NotFound
 from bnpl.runtime import Actor, Ctx
 from bnpl.services import audit
-from bnpl.services.parties import hash_key, lock_account, new_key
+from bnpl.services.credit_lines import lock_account
 from bnpl.store.tables import api_keys, collection_agents, merchants
 
 KINDS = ("merchant", "customer", "agent")
 AGENT_KEY_ROLES = ("agent", "specialist", "field_agent", "supervisor")
 KEY_CACHE_SECONDS = 30  # how long an API process trusts a key it has looked up once
+
+
+def hash_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def new_key(role: str) -> str:
+    return f"{role[0]}k_{secrets.token_urlsafe(24)}"
+
+
+def issue_key(ctx: Ctx, role: str, subject_id: int | None) -> str:
+    """A new API key; only its hash is stored, so the raw key is shown once. Rotation, revocation
+    and the look-up of a key's holder are ``services.apikeys``."""
+    raw = new_key(role)
+    ctx.conn.execute(
+        api_keys.insert().values(key_hash=hash_key(raw), role=role, subject_id=subject_id, created_at=ctx.now)
+    )
+    return raw
 
 
 def actor_for_key(ctx: Ctx, raw: str) -> Actor | None:

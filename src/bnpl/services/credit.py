@@ -27,7 +27,7 @@ from bnpl.runtime import ADMIN, SYSTEM, Ctx, Platform
 from bnpl.services import audit
 from bnpl.services.access import may_see_customer
 from bnpl.services.boot import loaded_models
-from bnpl.services.parties import days_overdue, lock_account, overdue_orders
+from bnpl.services.credit_lines import days_overdue, lock_account, overdue_orders
 from bnpl.store.frames import as_date
 from bnpl.store.tables import credit_accounts, credit_models, credit_profiles, customers
 

@@ -23,7 +23,7 @@ from bnpl.domain.errors import NotFound
 from bnpl.domain.ledger import Account
 from bnpl.domain.orders import HOLDING_STATUSES
 from bnpl.runtime import SYSTEM, Ctx, Platform
-from bnpl.services.parties import OLDEST_OVERDUE, lock_account
+from bnpl.services.credit_lines import OLDEST_OVERDUE, lock_account
 from bnpl.services.queries import OWED
 from bnpl.store.tables import (
     credit_models,

@@ -1,47 +1,25 @@
-"""Merchants, customers, their credit accounts and API keys."""
+"""Merchants and customers: opening them, their contact details (sealed at rest) and what they see
+of themselves. Credit lines are ``services.credit_lines``; API keys ``services.apikeys``."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import bindparam, select
 
-from bnpl.domain.decision import available_credit
-from bnpl.domain.errors import InvalidInput, NotFound
+from bnpl.domain.errors import InvalidInput, NotFound, require_in_range
 from bnpl.domain.money import DEFAULT_CURRENCY
 from bnpl.domain.orders import category_key
 from bnpl.runtime import Ctx
 from bnpl.services import audit
 from bnpl.services.access import may_see_customer, may_see_merchant
-from bnpl.services.queries import OWED
+from bnpl.services.apikeys import hash_key, issue_key, new_key
+from bnpl.services.credit_lines import account_view, account_view_of, lock_account
 from bnpl.store.bulk import insert_rows
-from bnpl.store.tables import api_keys, credit_accounts, customers, merchants, obligations, orders
-
-ACCOUNT_STATES = ("active", "frozen", "closed", "blocked")
-
-
-def hash_key(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
-
-def new_key(role: str) -> str:
-    return f"{role[0]}k_{secrets.token_urlsafe(24)}"
-
-
-def issue_key(ctx: Ctx, role: str, subject_id: int | None) -> str:
-    """A new API key; only its hash is stored, so the raw key is shown once. Rotation, revocation
-    and the look-up of a key's holder are ``services.apikeys``."""
-    raw = new_key(role)
-    ctx.conn.execute(
-        api_keys.insert().values(key_hash=hash_key(raw), role=role, subject_id=subject_id, created_at=ctx.now)
-    )
-    return raw
+from bnpl.store.tables import api_keys, credit_accounts, customers, merchants
 
 
 def _check_name(name: str, what: str) -> None:
@@ -49,12 +27,6 @@ def _check_name(name: str, what: str) -> None:
         raise InvalidInput(f"{what} must not be empty")
     if any(ord(ch) < 32 for ch in name):
         raise InvalidInput(f"{what} must not contain control characters")
-
-
-def _check_int(value: int, what: str, low: int, high: int) -> int:
-    if type(value) is not int or not low <= value <= high:
-        raise InvalidInput(f"{what} must be an integer from {low} to {high}")
-    return value
 
 
 def create_merchant(
@@ -67,9 +39,9 @@ def create_merchant(
 ) -> dict[str, Any]:
     ctx.actor.require("admin")
     _check_name(name, "merchant name")
-    _check_int(mdr_bps, "mdr_bps", 0, 2000)
-    _check_int(trial_days, "trial_days", 0, 30)
-    _check_int(settlement_delay_days, "settlement_delay_days", 0, 90)
+    require_in_range(mdr_bps, "mdr_bps", 0, 2000)
+    require_in_range(trial_days, "trial_days", 0, 30)
+    require_in_range(settlement_delay_days, "settlement_delay_days", 0, 90)
     cats = sorted({category_key(c) for c in categories or [] if c.strip()})
     merchant_id = ctx.conn.execute(
         merchants.insert()
@@ -130,7 +102,7 @@ class NewCustomer:
             raise InvalidInput(
                 f"unknown time zone {self.timezone!r}; use an IANA name such as Asia/Shanghai"
             ) from None
-        _check_int(self.credit_limit, "credit_limit", 0, 100_000_000)
+        require_in_range(self.credit_limit, "credit_limit", 0, 100_000_000)
         return NewCustomer(
             self.name.strip(),
             self.credit_limit,
@@ -292,25 +264,6 @@ def find_customers(ctx: Ctx, phone: str | None = None, address: str | None = Non
     return list(ctx.conn.execute(select(customers.c.id).where(*wanted).order_by(customers.c.id)).scalars())
 
 
-def account_view(row: Any) -> dict[str, Any]:
-    return account_view_of(row._mapping)
-
-
-def account_view_of(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "currency": row["currency"],
-        "limit": row["credit_limit"],
-        "outstanding": row["outstanding"],
-        "holds": row["holds"],
-        "available": available_credit(row["credit_limit"], row["outstanding"], row["holds"]),
-        "credit_balance": row["credit_balance"],
-        "chargeback_owed": row.get("chargeback_owed", 0),
-        "state": row["state"],
-        "own_limit": row.get("customer_limit"),
-        "paused_until": row["paused_until"].isoformat() if row.get("paused_until") else None,
-    }
-
-
 def get_customer(ctx: Ctx, customer_id: int) -> dict[str, Any]:
     """A customer sees their own account, an agent the customers of their cases, other staff any;
     merchants none (a credit line and its history are the customer's, not the merchant's). The rule
@@ -326,201 +279,12 @@ def get_customer(ctx: Ctx, customer_id: int) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "timezone": row.timezone, "account": account_view(row)}
 
 
-# Built once: the checkout path runs these thousands of times a second.
-_LOCK_ACCOUNT = (
-    select(credit_accounts).where(credit_accounts.c.customer_id == bindparam("cid")).with_for_update()
-)
-_CHANGE_ACCOUNT = (
-    credit_accounts.update()
-    .where(credit_accounts.c.customer_id == bindparam("cid"))
-    .values(
-        outstanding=credit_accounts.c.outstanding + bindparam("d_out"),
-        holds=credit_accounts.c.holds + bindparam("d_holds"),
-        credit_balance=credit_accounts.c.credit_balance + bindparam("d_credit"),
-        updated_at=bindparam("now"),
-    )
-)
-
-
-# Rare (a charged-back payment), so kept out of the statement every checkout runs.
-_CHANGE_CHARGEBACK = (
-    credit_accounts.update()
-    .where(credit_accounts.c.customer_id == bindparam("cid"))
-    .values(
-        chargeback_owed=credit_accounts.c.chargeback_owed + bindparam("d_cb"),
-        updated_at=bindparam("now"),
-    )
-)
-
-
-def lock_account(ctx: Ctx, customer_id: int) -> Any:
-    """Lock the customer's credit account: always the first lock a use case takes."""
-    row = ctx.conn.execute(_LOCK_ACCOUNT, {"cid": customer_id}).first()
-    if row is None:
-        raise NotFound(f"customer {customer_id} not found")
-    return row
-
-
-# The customer's oldest bill past due and unpaid. A pending return pauses only what it will cut,
-# and a return cuts from the tail (unpaid principal not yet due first): an order is overdue when
-# what is unpaid past due is more than the part of the pending return left after the tail.
-obligation = obligations.c
-_PAST_DUE = obligation.due_date < bindparam("today")
-
-
-def overdue_orders(one_customer: bool = True) -> Any:
-    """Each order with a bill past due and unpaid (``first_due``: its oldest such due date;
-    ``past_due``: what is unpaid past due) — for the customer ``cid``, or for everyone at once
-    (end of day's ageing)."""
-    owed_past_due = func.sum(case((_PAST_DUE, OWED), else_=0))
-    query = (
-        select(
-            obligation.customer_id,
-            obligation.order_id,
-            func.min(case((_PAST_DUE, obligation.due_date))).label("first_due"),
-            owed_past_due.label("past_due"),
-        )
-        .join(orders, orders.c.id == obligation.order_id)
-        .where(obligation.status == "open")
-        .group_by(obligation.customer_id, obligation.order_id, orders.c.pending_return_amount)
-        .having(
-            owed_past_due
-            > orders.c.pending_return_amount
-            - func.sum(case((_PAST_DUE, 0), else_=obligation.principal - obligation.principal_paid))
-        )
-        .having(owed_past_due > 0)
-    )
-    if one_customer:
-        query = query.where(obligation.customer_id == bindparam("cid"))
-    return query.subquery()
-
-
-_OVERDUE_ORDERS = overdue_orders()
-OLDEST_OVERDUE = select(func.min(_OVERDUE_ORDERS.c.first_due))
-
-
-def days_overdue(ctx: Ctx, customer_id: int) -> int:
-    """Days past due of the customer's oldest unpaid bill today (0: nothing is overdue)."""
-    oldest = ctx.conn.execute(OLDEST_OVERDUE, {"cid": customer_id, "today": ctx.today}).scalar()
-    return (ctx.today - oldest).days if oldest else 0
-
-
-def change_account(
-    ctx: Ctx,
-    customer_id: int,
-    outstanding: int = 0,
-    holds: int = 0,
-    credit_balance: int = 0,
-    chargeback_owed: int = 0,
-) -> None:
-    """Add the deltas to the cached outstanding / holds / credit balance / chargeback owed of a
-    locked account."""
-    if chargeback_owed:
-        ctx.conn.execute(_CHANGE_CHARGEBACK, {"cid": customer_id, "d_cb": chargeback_owed, "now": ctx.now})
-    if outstanding or holds or credit_balance:
-        ctx.conn.execute(
-            _CHANGE_ACCOUNT,
-            {
-                "cid": customer_id,
-                "d_out": outstanding,
-                "d_holds": holds,
-                "d_credit": credit_balance,
-                "now": ctx.now,
-            },
-        )
-
-
-def set_account(
-    ctx: Ctx, customer_id: int, credit_limit: int | None = None, state: str | None = None
-) -> dict[str, Any]:
-    """Admin change of limit or state. A limit never drops below what is used (freeze instead)."""
-    ctx.actor.require("admin")
-    row = lock_account(ctx, customer_id)
-    before = account_view(row)
-    values: dict[str, Any] = {}
-    if credit_limit is not None:
-        _check_int(credit_limit, "credit_limit", 0, 100_000_000)
-        if credit_limit < row.outstanding + row.holds:
-            raise InvalidInput(
-                f"limit {credit_limit} is below what is in use ({row.outstanding + row.holds}); "
-                "freeze the line instead"
-            )
-        values["credit_limit"] = credit_limit
-        values["limit_set_by"] = "staff"
-        if credit_limit > row.credit_limit:
-            values["limit_raised_at"] = ctx.now
-    if state is not None:
-        if state not in ACCOUNT_STATES:
-            raise InvalidInput(f"state must be one of {', '.join(ACCOUNT_STATES)}")
-        values["state"] = state
-        values["frozen_by"] = "staff" if state == "frozen" else None
-    if not values:
-        raise InvalidInput("nothing to change")
-    ctx.conn.execute(
-        credit_accounts.update()
-        .where(credit_accounts.c.customer_id == customer_id)
-        .values(**values, updated_at=ctx.now)
-    )
-    after: dict[str, Any] = get_customer(ctx, customer_id)["account"]
-    audit.record(
-        ctx,
-        f"customer:{customer_id}",
-        "account.changed",
-        "credit_account",
-        customer_id,
-        before,
-        after,
-    )
-    return after
-
-
-MAX_PAUSE_DAYS = 365
-KEEP = object()  # "leave as it is", distinct from None ("clear it")
-
-
-def set_controls(
-    ctx: Ctx, customer_id: int, own_limit: object = KEEP, pause_days: int | None = None
-) -> dict[str, Any]:
-    """Responsible spending, by the customer: a spending ceiling of their own below the limit the
-    platform grants (``None`` clears it), and a pause of use first, pay later for some days
-    (``pause_days=0`` resumes now). Takes effect at the next checkout; audited."""
-    if ctx.actor.role == "customer" and ctx.actor.subject_id != customer_id:
-        raise NotFound(f"customer {customer_id} not found")
-    ctx.actor.require("customer")
-    row = lock_account(ctx, customer_id)
-    values: dict[str, Any] = {}
-    if own_limit is not KEEP:
-        if own_limit is not None:
-            if not isinstance(own_limit, int):
-                raise InvalidInput("own_limit must be a whole number of fen")
-            _check_int(own_limit, "own_limit", 0, 100_000_000)
-            if own_limit > row.credit_limit:
-                raise InvalidInput(f"own_limit {own_limit} is above the credit limit {row.credit_limit}")
-        values["customer_limit"] = own_limit
-    if pause_days is not None:
-        _check_int(pause_days, "pause_days", 0, MAX_PAUSE_DAYS)
-        values["paused_until"] = ctx.today + timedelta(days=pause_days - 1) if pause_days else None
-    if not values:
-        raise InvalidInput("nothing to change: give own_limit and/or pause_days")
-    before = account_view(row)
-    ctx.conn.execute(
-        credit_accounts.update()
-        .where(credit_accounts.c.customer_id == customer_id)
-        .values(**values, updated_at=ctx.now)
-    )
-    after: dict[str, Any] = get_customer(ctx, customer_id)["account"]
-    audit.record(
-        ctx, f"customer:{customer_id}", "account.controls", "credit_account", customer_id, before, after
-    )
-    return after
-
-
 def set_merchant_cap(ctx: Ctx, merchant_id: int, outstanding_cap: int | None) -> dict[str, Any]:
     """Admin: the most that may be outstanding on one merchant's orders (``None``: the policy's
     default for its age). Checked at checkout against the last exposure snapshot."""
     ctx.actor.require("admin")
     if outstanding_cap is not None:
-        _check_int(outstanding_cap, "outstanding_cap", 0, 10**13)
+        require_in_range(outstanding_cap, "outstanding_cap", 0, 10**13)
     before = ctx.conn.execute(
         select(merchants.c.outstanding_cap).where(merchants.c.id == merchant_id).with_for_update()
     ).first()

@@ -23,8 +23,8 @@ from bnpl.domain.ledger import Account, Entry, Line
 from bnpl.domain.money import DEFAULT_CURRENCY, require_positive
 from bnpl.runtime import Ctx
 from bnpl.services import audit
+from bnpl.services.credit_lines import change_account, lock_account
 from bnpl.services.ledger import post
-from bnpl.services.parties import change_account, lock_account
 from bnpl.store.tables import credit_accounts, journal_entries, ledger_lines, obligations, payments
 
 _pay = (

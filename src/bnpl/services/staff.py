@@ -24,7 +24,7 @@ from sqlalchemy import select
 from bnpl.domain.errors import InvalidInput, NotFound
 from bnpl.runtime import Actor, Ctx
 from bnpl.services import audit
-from bnpl.services.parties import hash_key
+from bnpl.services.apikeys import hash_key
 from bnpl.store.tables import collection_agents, merchants, staff_sessions, staff_users
 
 ROLES = ("admin", "risk_analyst", "agent", "field_agent", "supervisor", "merchant")

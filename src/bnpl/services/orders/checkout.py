@@ -35,10 +35,10 @@ from bnpl.risk.signals import gather as gather_signals
 from bnpl.runtime import Ctx
 from bnpl.services import audit
 from bnpl.services.credit import assess_checkout, assessment_record
+from bnpl.services.credit_lines import change_account
 from bnpl.services.exposure import lock_account_with_facts
 from bnpl.services.orders.records import NEW_DECISION, NEW_ITEMS, NEW_ORDER, customer_stream
 from bnpl.services.orders.views import for_actor, order_view
-from bnpl.services.parties import change_account
 
 FEE_PAYERS = ("customer", "merchant")
 

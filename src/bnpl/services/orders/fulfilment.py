@@ -25,9 +25,9 @@ from bnpl.domain.plans import (
 )
 from bnpl.runtime import Ctx
 from bnpl.services import audit
+from bnpl.services.credit_lines import change_account
 from bnpl.services.ledger import post
 from bnpl.services.orders.records import NEW_OBLIGATIONS, customer_stream, lock_order, mdr_of, update_order
-from bnpl.services.parties import change_account
 from bnpl.services.repayments import use_credit_balance
 from bnpl.store.tables import obligations
 

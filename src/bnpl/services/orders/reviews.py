@@ -15,9 +15,9 @@ from bnpl.domain.orders import (
 )
 from bnpl.runtime import Ctx
 from bnpl.services import audit
+from bnpl.services.credit_lines import change_account
 from bnpl.services.orders.records import customer_stream, lock_order, update_order
 from bnpl.services.orders.views import get_order, list_orders
-from bnpl.services.parties import change_account
 
 
 def list_reviews(ctx: Ctx, limit: int = 100) -> list[dict[str, Any]]:
