@@ -12,6 +12,7 @@ from bnpl import __version__
 from bnpl.api import problems, routes_admin, routes_collections, routes_credit, routes_orders, routes_parties
 from bnpl.api.edge import install as install_edge
 from bnpl.api.links import add_links
+from bnpl.api.routes_marketplace import router as marketplace_router
 from bnpl.api.schemas import Problem
 from bnpl.runtime import Platform, Settings
 from bnpl.services.boot import open_platform
@@ -71,6 +72,7 @@ def create_api(platform: Platform | None = None) -> FastAPI:
         routes_orders.router,
         routes_credit.router,
         routes_collections.router,
+        marketplace_router,
     ):
         app.include_router(router, responses=PROBLEMS)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

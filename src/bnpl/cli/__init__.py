@@ -21,6 +21,7 @@ from bnpl.cli import (
     staff,
 )
 from bnpl.cli.app import app, main
+from bnpl.cli.marketplace import marketplace_app
 
 for group, name in (
     (db.app, "db"),
@@ -41,6 +42,7 @@ for group, name in (
     (collections.compliance_app, "compliance"),
     (staff.staff_app, "staff"),
     (data_keys.keys_app, "data-keys"),
+    (marketplace_app, "marketplace"),
 ):
     app.add_typer(group, name=name)
 app.command()(serve.serve)
