@@ -87,13 +87,30 @@ class ConsentIn(Strict):
     notice_version: Annotated[StrictStr, Field(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9._\-]+$")]
 
 
+def _inlined(schema: Any, defs: dict[str, Any] | None = None) -> Any:
+    """``schema`` with its local ``#/$defs/…`` references written out: the request body of a raw
+    route is not among the OpenAPI components, so its references would point nowhere."""
+    if defs is None:
+        defs = schema.pop("$defs", {}) if isinstance(schema, dict) else {}
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inlined(dict(defs[ref.rsplit("/", 1)[1]]), defs)
+        if isinstance(schema.get("discriminator"), dict):  # its mapping names $defs too
+            schema = {**schema, "discriminator": {"propertyName": schema["discriminator"]["propertyName"]}}
+        return {k: _inlined(v, defs) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_inlined(v, defs) for v in schema]
+    return schema
+
+
 @router.post(
     "/marketplace/events",
     tags=["marketplace"],
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": FeedBatchIn.model_json_schema()}},
+            "content": {"application/json": {"schema": _inlined(FeedBatchIn.model_json_schema())}},
         }
     },
 )
