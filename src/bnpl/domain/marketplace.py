@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -171,11 +171,19 @@ _FIELDS: dict[RecordType, frozenset[str]] = {
 }
 
 
+def values(record: FeedRecord) -> dict[str, Any]:
+    """The record's fields by name (a shallow ``asdict``: its values are immutable already)."""
+    return {name: getattr(record, name) for name in _NAMES[record.kind]}
+
+
 def digest(record: FeedRecord) -> str:
     """SHA-256 of the record's canonical content: one event id, one content."""
-    fields = {k: v.isoformat() if isinstance(v, date) else v for k, v in asdict(record).items()}
+    fields = {k: v.isoformat() if isinstance(v, date) else v for k, v in values(record).items()}
     text = json.dumps({"type": record.kind.value, **fields}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+_NAMES = {cls.kind: tuple(f.name for f in fields(cls)) for cls in (Profile, Order, Engagement)}
 
 
 # --- checking one raw record ---------------------------------------------------------------------

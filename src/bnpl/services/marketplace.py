@@ -20,6 +20,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, select
@@ -34,6 +35,7 @@ from bnpl.domain.marketplace import (
     consent_at,
     digest,
     parse_record,
+    values,
 )
 from bnpl.runtime import Ctx
 from bnpl.services import audit
@@ -272,9 +274,9 @@ def _new_records(
 
 
 def _row(record: FeedRecord, d: str, now: datetime) -> dict[str, Any]:
-    row = asdict(record)
+    row = values(record)
     for key, value in row.items():
-        if hasattr(value, "value"):  # enums as their text
+        if isinstance(value, StrEnum):  # enums as their text
             row[key] = value.value
     if "real_name_verified" in row:
         row["real_name_verified"] = int(row["real_name_verified"])
