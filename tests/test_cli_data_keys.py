@@ -61,6 +61,7 @@ def test_production_refuses_to_start_without_real_keys(tmp_path: Path) -> None:
         "BNPL_ENVIRONMENT": "production",
         "BNPL_ADMIN_KEY": "a-real-admin-key-for-this-test",
         "BNPL_WEBHOOK_SECRET": "a-real-webhook-secret-for-this-test",
+        "BNPL_MARKETPLACE_FEED_SECRET": "a-real-feed-secret-for-this-test",
     }
     refused = bnpl("db", "upgrade", ok=False, **production)
     assert "BNPL_DATA_KEYS and BNPL_LOOKUP_KEY must be set" in refused.stderr

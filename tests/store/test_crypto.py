@@ -99,6 +99,7 @@ def test_outside_development_the_development_keys_are_refused(monkeypatch: pytes
     monkeypatch.setenv("BNPL_ENVIRONMENT", "production")
     monkeypatch.setenv("BNPL_ADMIN_KEY", "a-real-admin-key-for-this-test")
     monkeypatch.setenv("BNPL_WEBHOOK_SECRET", "a-real-webhook-secret-for-this-test")
+    monkeypatch.setenv("BNPL_MARKETPLACE_FEED_SECRET", "a-real-feed-secret-for-this-test")
     with pytest.raises(ValueError, match="BNPL_DATA_KEYS and BNPL_LOOKUP_KEY must be set"):
         Settings.from_env()
     monkeypatch.setenv("BNPL_DATA_KEYS", NEW)

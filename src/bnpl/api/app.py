@@ -21,6 +21,7 @@ from bnpl.api import (
 from bnpl.api.deps import KeyCache
 from bnpl.api.edge import install as install_edge
 from bnpl.api.links import add_links
+from bnpl.api.routes_marketplace import router as marketplace_router
 from bnpl.api.schemas import Problem
 from bnpl.runtime import Platform, Settings
 from bnpl.services.boot import open_platform
@@ -83,6 +84,7 @@ def create_api(platform: Platform | None = None) -> FastAPI:
         routes_credit.router,
         routes_collections.router,
         routes_keys.router,
+        marketplace_router,
     ):
         app.include_router(router, responses=PROBLEMS)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

@@ -22,6 +22,7 @@ from bnpl.cli import (
     staff,
 )
 from bnpl.cli.app import app, main
+from bnpl.cli.marketplace import marketplace_app
 
 for group, name in (
     (db.app, "db"),
@@ -43,6 +44,7 @@ for group, name in (
     (staff.staff_app, "staff"),
     (data_keys.keys_app, "data-keys"),
     (apikeys.key_app, "key"),
+    (marketplace_app, "marketplace"),
 ):
     app.add_typer(group, name=name)
 app.command()(serve.serve)

@@ -15,7 +15,7 @@ from bnpl.domain.delinquency import CollectionsPolicy
 from bnpl.store.crypto import DEV_DATA_KEYS, DEV_LOOKUP_KEY, KeyRing
 
 DEFAULT_TZ = "Asia/Shanghai"
-PLACEHOLDER_SECRETS = {"", "changeme", "dev-admin-key", "dev-webhook-secret"}
+PLACEHOLDER_SECRETS = {"", "changeme", "dev-admin-key", "dev-webhook-secret", "dev-marketplace-feed-secret"}
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,7 @@ class Settings:
     environment: str = "development"  # development | production
     admin_key: str = "dev-admin-key"
     webhook_secret: str = "dev-webhook-secret"
+    marketplace_feed_secret: str = "dev-marketplace-feed-secret"  # signs POST /marketplace/events
     # personal data at rest (store/crypto.py): ``id:base64key`` entries, the first one primary, and
     # the key of the keyed hashes; the defaults are published development keys
     data_keys: str = field(default=DEV_DATA_KEYS, repr=False)
@@ -61,6 +62,7 @@ class Settings:
             "environment",
             "admin_key",
             "webhook_secret",
+            "marketplace_feed_secret",
             "timezone",
             "data_keys",
             "lookup_key",
@@ -106,7 +108,7 @@ class Settings:
             )
         keys = self.keys  # parsed here, so a malformed key ring stops the start
         if self.environment != "development":
-            for name in ("admin_key", "webhook_secret"):
+            for name in ("admin_key", "webhook_secret", "marketplace_feed_secret"):
                 if getattr(self, name) in PLACEHOLDER_SECRETS:
                     raise ValueError(
                         f"BNPL_{name.upper()} must be set to a real secret in {self.environment}"

@@ -1,0 +1,303 @@
+"""Point-in-time credit features from the host marketplace's data feed, under the shopper's consent.
+
+The full account is in docs/credit.md ("Features from the marketplace feed"). In short:
+``assemble`` decides what may be seen at a moment T (consent in effect at T; rows ingested under
+that consent and before T; events before T), ``compute`` turns that into numbers, both pure;
+``load_feed`` is the thin reader. Without consent or data every feature takes its ``neutral``
+value, the value an empty feed gives, and ``FeedStatus`` says why.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from bnpl.credit.features import FeatureSpec
+from bnpl.domain.marketplace import (
+    EVERYDAY_CATEGORIES,
+    PAID_OUTCOMES,
+    PHONE_TENURE_RANK,
+    ConsentEvent,
+    Engagement,
+    FeedRecord,
+    FeedStatus,
+    Order,
+    Outcome,
+    PaymentKind,
+    PhoneTenure,
+    Profile,
+    consent_at,
+)
+from bnpl.domain.orders import RESALE_CATEGORIES, Channel
+from bnpl.store.tables import (
+    customers,
+    marketplace_consents,
+    marketplace_engagement,
+    marketplace_orders,
+    marketplace_profiles,
+)
+
+FEED_FEATURES: tuple[FeatureSpec, ...] = (
+    FeatureSpec("mkt_account_age_days", "Marketplace account age", "电商账户开通时长", -1),
+    FeatureSpec("mkt_real_name_verified", "Real-name verified on the marketplace", "电商平台已实名认证", -1),
+    FeatureSpec("mkt_phone_tenure_band", "How long the phone number has been held", "手机号使用时长", -1),
+    FeatureSpec("mkt_payment_methods", "Payment methods bound", "绑定的支付方式数", 0),
+    FeatureSpec("mkt_addresses_12m", "Shipping addresses used, last 12 months", "近12个月收货地址数", +1),
+    FeatureSpec("mkt_orders_per_30d_6m", "Orders a month, last 6 months", "近6个月月均订单数", 0),
+    FeatureSpec("mkt_orders_per_30d_12m", "Orders a month, last 12 months", "近12个月月均订单数", 0),
+    FeatureSpec("mkt_gap_cv_12m", "Irregularity of purchases, last 12 months", "近12个月购物间隔波动", +1),
+    FeatureSpec("mkt_trend_3m", "Purchases, last 3 months against the 3 before", "近3个月购物趋势", 0),
+    FeatureSpec("mkt_spend_per_30d_12m", "Spending a month, last 12 months", "近12个月月均消费金额", 0),
+    FeatureSpec("mkt_median_basket_12m", "Typical order value, last 12 months", "近12个月订单金额中位数", 0),
+    FeatureSpec(
+        "mkt_spend_to_basket_12m", "Monthly spending against typical order value", "月均消费与客单价之比", 0
+    ),
+    FeatureSpec("mkt_everyday_share_12m", "Share of spending on everyday goods", "日用品消费占比", -1),
+    FeatureSpec("mkt_resale_share_12m", "Share of spending on easily resold goods", "易变现商品消费占比", +1),
+    FeatureSpec("mkt_cancel_rate_12m", "Share of orders cancelled", "订单取消率", +1),
+    # trying and returning is ordinary in live commerce; no expectation either way
+    FeatureSpec("mkt_refund_rate_12m", "Share of orders refunded", "订单退款率", 0),
+    FeatureSpec("mkt_return_rate_12m", "Share of orders returned", "订单退货率", 0),
+    FeatureSpec("mkt_payment_failed_rate_12m", "Share of payments that failed", "支付失败率", +1),
+    FeatureSpec("mkt_payment_failed_90d", "Failed payments, last 90 days", "近90天支付失败次数", +1),
+    FeatureSpec(
+        "mkt_instalment_share_12m", "Share of orders paid by instalments elsewhere", "他处分期支付占比", +1
+    ),
+    FeatureSpec("mkt_night_share_12m", "Share of orders placed 00:00–05:59", "凌晨（0–6点）下单占比", +1),
+    FeatureSpec("mkt_live_share_12m", "Share of purchases from live streams", "直播间购物占比", +1),
+    FeatureSpec(
+        "mkt_live_minutes_per_week_4w", "Live-stream minutes a week, last 4 weeks", "近4周周均看播分钟数", 0
+    ),
+)
+FEED_FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEED_FEATURES)
+# the features of an empty feed: what no consent, a withdrawal, or no data give
+NEUTRAL: dict[str, float] = {f.name: f.neutral for f in FEED_FEATURES}
+
+_NIGHT_BEFORE_HOUR = 6
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A feed record as stored: the record and when it arrived."""
+
+    record: FeedRecord
+    ingested_at: datetime
+
+
+@dataclass(frozen=True)
+class Feed:
+    """What may be used about one shopper at one moment."""
+
+    status: FeedStatus
+    records: tuple[FeedRecord, ...] = ()
+    timezone: str = "Asia/Shanghai"
+    consent: ConsentEvent | None = field(default=None)
+
+
+@dataclass(frozen=True)
+class FeedFeatures:
+    status: FeedStatus
+    values: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"feed_status": self.status.value, **self.values}
+
+
+def assemble(
+    consents: Sequence[ConsentEvent],
+    stored: Sequence[Stored],
+    as_of: datetime,
+    timezone: str = "Asia/Shanghai",
+) -> Feed:
+    """The feed as it may be used at ``as_of``: only under the consent in effect then (the last
+    consent event before it), only rows ingested under that consent and before ``as_of``, of the
+    types it covers, and only events before ``as_of``. A withdrawal hides everything; a later
+    grant sees only what arrives after it."""
+    status, grant = consent_at(consents, as_of)
+    if grant is None:
+        return Feed(status, timezone=timezone)
+    visible = tuple(
+        s.record
+        for s in stored
+        if grant.at <= s.ingested_at < as_of and s.record.at < as_of and s.record.kind.value in grant.scope
+    )
+    return Feed(FeedStatus.OK if visible else FeedStatus.NO_DATA, visible, timezone, grant)
+
+
+def compute(feed: Feed, as_of: datetime) -> FeedFeatures:
+    """The feed features at ``as_of``. Pure; never looks at anything at or after ``as_of``."""
+    values = dict(NEUTRAL)
+    if feed.status is not FeedStatus.OK:
+        return FeedFeatures(feed.status, values)
+    records = [r for r in feed.records if r.at < as_of]
+    profiles = [r for r in records if isinstance(r, Profile)]
+    if profiles:
+        latest = max(profiles, key=lambda p: p.observed_at)
+        values |= {
+            "mkt_account_age_days": float(max(0, (as_of - latest.account_opened_at).days)),
+            "mkt_real_name_verified": float(latest.real_name_verified),
+            "mkt_phone_tenure_band": float(PHONE_TENURE_RANK[PhoneTenure(latest.phone_tenure_band)]),
+            "mkt_payment_methods": float(latest.payment_methods),
+            "mkt_addresses_12m": float(latest.addresses_12m),
+        }
+    orders = [r for r in records if isinstance(r, Order)]
+    values |= _order_features(orders, as_of, ZoneInfo(feed.timezone))
+    weeks = [r for r in records if isinstance(r, Engagement) and r.at > as_of - timedelta(days=28)]
+    values["mkt_live_minutes_per_week_4w"] = sum(w.live_watch_minutes for w in weeks) / 4
+    return FeedFeatures(feed.status, values)
+
+
+def _within(orders: Sequence[Order], as_of: datetime, days: int) -> list[Order]:
+    since = as_of - timedelta(days=days)
+    return [o for o in orders if since <= o.occurred_at < as_of]
+
+
+def _share(part: float, whole: float) -> float:
+    return part / whole if whole else 0.0
+
+
+def _order_features(orders: Sequence[Order], as_of: datetime, zone: ZoneInfo) -> dict[str, float]:
+    year = _within(orders, as_of, 365)
+    if not year:
+        return {}
+    paid = sorted((o for o in year if o.outcome in PAID_OUTCOMES), key=lambda o: o.occurred_at)
+    n = len(year)
+    out: dict[str, float] = {
+        "mkt_orders_per_30d_6m": sum(o.outcome in PAID_OUTCOMES for o in _within(orders, as_of, 180))
+        * 30
+        / 180,
+        "mkt_orders_per_30d_12m": len(paid) * 30 / 365,
+    }
+    gaps = [(b.occurred_at - a.occurred_at).total_seconds() / 86_400 for a, b in itertools.pairwise(paid)]
+    mean_gap = statistics.fmean(gaps) if len(gaps) >= 2 else 0.0
+    out["mkt_gap_cv_12m"] = statistics.pstdev(gaps) / mean_gap if mean_gap > 0 else 0.0
+    recent = sum(o.outcome in PAID_OUTCOMES for o in _within(orders, as_of, 90))
+    earlier = sum(o.outcome in PAID_OUTCOMES for o in _within(orders, as_of, 180)) - recent
+    out["mkt_trend_3m"] = math.log2((recent + 1) / (earlier + 1))
+    kept = sum(o.amount for o in paid if o.outcome is Outcome.COMPLETED)
+    spend = kept * 30 / 365
+    median = float(statistics.median(o.amount for o in paid)) if paid else 0.0
+    out |= {
+        "mkt_spend_per_30d_12m": float(spend),
+        "mkt_median_basket_12m": median,
+        "mkt_spend_to_basket_12m": _share(spend, median),
+    }
+    paid_total = sum(o.amount for o in paid)
+    out["mkt_everyday_share_12m"] = _share(
+        sum(o.amount for o in paid if o.category in EVERYDAY_CATEGORIES), paid_total
+    )
+    out["mkt_resale_share_12m"] = _share(
+        sum(o.amount for o in paid if o.category in RESALE_CATEGORIES), paid_total
+    )
+    for outcome, name in (
+        (Outcome.CANCELLED, "mkt_cancel_rate_12m"),
+        (Outcome.REFUNDED, "mkt_refund_rate_12m"),
+        (Outcome.RETURNED, "mkt_return_rate_12m"),
+        (Outcome.PAYMENT_FAILED, "mkt_payment_failed_rate_12m"),
+    ):
+        out[name] = _share(sum(o.outcome is outcome for o in year), n)
+    out["mkt_payment_failed_90d"] = float(
+        sum(o.outcome is Outcome.PAYMENT_FAILED for o in _within(orders, as_of, 90))
+    )
+    out["mkt_instalment_share_12m"] = _share(sum(o.payment_kind is PaymentKind.INSTALMENT for o in year), n)
+    out["mkt_night_share_12m"] = _share(
+        sum(o.occurred_at.astimezone(zone).hour < _NIGHT_BEFORE_HOUR for o in year), n
+    )
+    out["mkt_live_share_12m"] = _share(sum(o.channel is Channel.LIVE_STREAM for o in paid), len(paid))
+    return out
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def load_feed(conn: Connection, customer_id: int, as_of: datetime) -> Feed:
+    """One shopper's feed as it may be used at ``as_of``: reads only consent events before it and
+    rows with event time and ingestion time before it, then ``assemble`` applies the consent."""
+    if as_of.tzinfo is None:
+        raise ValueError("as_of must be timezone-aware")
+    as_of = as_of.astimezone(UTC)
+    zone = conn.execute(select(customers.c.timezone).where(customers.c.id == customer_id)).scalar()
+    c = marketplace_consents.c
+    consents = [
+        ConsentEvent(r.action, _utc(r.at), r.purpose, tuple(r.scope or ()), r.notice_version)
+        for r in conn.execute(
+            select(c.action, c.at, c.purpose, c.scope, c.notice_version)
+            .where(c.customer_id == customer_id, c.at < as_of)
+            .order_by(c.id)
+        )
+    ]
+    timezone = zone or "Asia/Shanghai"
+    status, grant = consent_at(consents, as_of)
+    if grant is None:  # nothing of the feed is even read
+        return Feed(status, timezone=timezone)
+    stored: list[Stored] = []
+    p, o, e = marketplace_profiles.c, marketplace_orders.c, marketplace_engagement.c
+    since = as_of - timedelta(days=366)
+    window = [grant.at <= p.ingested_at, p.ingested_at < as_of]
+    for r in conn.execute(
+        select(marketplace_profiles).where(p.customer_id == customer_id, p.observed_at < as_of, *window)
+    ):
+        stored.append(
+            Stored(
+                Profile(
+                    r.event_id,
+                    r.customer_id,
+                    _utc(r.observed_at),
+                    _utc(r.account_opened_at),
+                    bool(r.real_name_verified),
+                    PhoneTenure(r.phone_tenure_band),
+                    r.payment_methods,
+                    r.addresses_12m,
+                ),
+                _utc(r.ingested_at),
+            )
+        )
+    for r in conn.execute(
+        select(marketplace_orders).where(
+            o.customer_id == customer_id,
+            o.occurred_at < as_of,
+            o.occurred_at >= since,
+            grant.at <= o.ingested_at,
+            o.ingested_at < as_of,
+        )
+    ):
+        order = Order(
+            r.event_id,
+            r.customer_id,
+            _utc(r.occurred_at),
+            r.category,
+            Channel(r.channel),
+            r.amount,
+            PaymentKind(r.payment_kind),
+            Outcome(r.outcome),
+        )
+        stored.append(Stored(order, _utc(r.ingested_at)))
+    for r in conn.execute(
+        select(marketplace_engagement).where(
+            e.customer_id == customer_id,
+            e.week_start >= (as_of - timedelta(days=42)).date(),
+            grant.at <= e.ingested_at,
+            e.ingested_at < as_of,
+        )
+    ):
+        week = Engagement(r.event_id, r.customer_id, r.week_start, r.live_watch_minutes)
+        stored.append(Stored(week, _utc(r.ingested_at)))
+    return assemble(consents, stored, as_of, timezone)
+
+
+def feed_features(conn: Connection, customer_id: int, as_of: datetime) -> FeedFeatures:
+    """The feed features of one shopper at ``as_of``, with their ``FeedStatus``."""
+    return compute(load_feed(conn, customer_id, as_of), as_of.astimezone(UTC))
