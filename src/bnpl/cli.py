@@ -481,7 +481,7 @@ def eod_run(
     """Run end of day for a business date: expire authorizations, assume deliveries, settle
     merchants, age accounts, charge capped late fees, freeze/unfreeze, charge off, work cases,
     promises and the dunning strategy, accrue funding cost. Safe to re-run and to resume."""
-    from bnpl.collections import eod
+    from bnpl import eod
 
     if date_:
         _state["date"] = date_
@@ -505,7 +505,7 @@ def eod_schedule(
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    from bnpl.collections import eod
+    from bnpl import eod
 
     try:
         hour, minute = (int(x) for x in at.split(":"))

@@ -18,8 +18,9 @@ from bnpl.api.problems import ApiError, problem
 from bnpl.api.schemas import PaymentCallbackIn, ReverseIn
 from bnpl.domain.plans import PLANS, build_schedule, plan_fee
 from bnpl.domain.plans import apr as plan_apr
+from bnpl.eod import run_eod
 from bnpl.runtime import Actor
-from bnpl.services import audit, checks, daily, idempotency, repayments
+from bnpl.services import audit, checks, idempotency, repayments
 
 router = APIRouter()
 
@@ -132,7 +133,7 @@ def end_of_day(request: Request, platform: PlatformDep, actor: ActorDep, key: Id
     with platform.read(actor) as ctx:
         stored = idempotency.lookup(ctx, str(actor), key, fingerprint)
     if stored is None:
-        summary = daily.run_day(platform)
+        summary = run_eod(platform)
         stored, _ = platform.run(
             actor, lambda ctx: idempotency.remember(ctx, str(actor), key, fingerprint, 200, summary)
         )
