@@ -63,7 +63,8 @@ class CliError(Exception):
 
 def platform(day: str | None = None) -> Platform:
     if "platform" not in _state:
-        settings = Settings.from_env()
+        overrides = {"allow_forward_dates": True} if _state.get("allow_forward_dates") else {}
+        settings = Settings.from_env(**overrides)
         chosen = day or _state.get("date")
         clock = FixedClock(_parse_date(chosen)) if chosen else None
         _state["platform"] = open_platform(settings, clock=clock)
@@ -91,10 +92,21 @@ def run(work: Callable[[Ctx], Any], actor: Any = ADMIN) -> Any:
 
 
 @app.callback()
-def main_options(date_: DateOpt = None) -> None:
+def main_options(
+    date_: DateOpt = None,
+    allow_forward_dates: Annotated[
+        bool,
+        typer.Option(
+            "--allow-forward-dates",
+            help="let this command act on a date after the open business date (audited)",
+        ),
+    ] = False,
+) -> None:
     """Options for every command."""
     if date_:
         _state["date"] = date_
+    if allow_forward_dates:
+        _state["allow_forward_dates"] = True
 
 
 # --- set-up and serving -------------------------------------------------------------------
@@ -475,20 +487,19 @@ def rules_stats(
 def eod_run(
     date_: DateOpt = None,
     catch_up: Annotated[
-        bool, typer.Option("--catch-up", help="run every date since the last end of day, through --date")
+        bool, typer.Option("--catch-up", help="close every date from the open business date through --date")
     ] = False,
 ) -> None:
     """Run end of day for a business date: expire authorizations, assume deliveries, settle
     merchants, age accounts, charge capped late fees, freeze/unfreeze, charge off, work cases,
-    promises and the dunning strategy, accrue funding cost. Safe to re-run and to resume."""
+    promises and the dunning strategy, accrue funding cost; then close the date. Dates close in
+    order: a date after the open business date needs --catch-up. Safe to resume."""
     from bnpl import eod
 
     if date_:
         _state["date"] = date_
     p = platform()
     if catch_up:
-        if not isinstance(p.clock, FixedClock):
-            p.clock = FixedClock(p.clock.today())
         emit([{k: day[k] for k in ("business_date", "steps")} for day in eod.catch_up(p, p.clock.today())])
     else:
         emit(eod.run_eod(p))
@@ -524,9 +535,7 @@ def eod_schedule(
             next_run += timedelta(days=1)
         out.print(f"next end of day at {next_run.isoformat()}")
         wall.sleep((next_run - now).total_seconds())
-        business = next_run.date()
-        p.clock = FixedClock(business)
-        for day in eod.catch_up(p, business):
+        for day in eod.catch_up(p, next_run.date()):
             out.print(f"end of day {day['business_date']} done")
         runs += 1
 

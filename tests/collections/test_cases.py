@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import insert
 
 from bnpl.collections import cases, contacts
@@ -50,6 +51,7 @@ def attempts_of(platform: Platform, customer_id: int) -> list[Any]:
 # --- cases ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.forward_dates  # skips days to save time
 def test_cases_open_with_a_segment_and_go_to_the_least_loaded_skilled_agent(platform: Platform) -> None:
     h.skip_refreshes(platform)
     w = World.create(platform, limit=5000_00)

@@ -13,6 +13,7 @@ import dataclasses
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
+import pytest
 from sqlalchemy import func, select
 
 from bnpl.collections import contacts
@@ -190,6 +191,7 @@ def test_late_fees_start_after_the_grace_days_and_never_compound(platform: Platf
     w.ledger_ok()
 
 
+@pytest.mark.forward_dates  # skips days to save time
 def test_the_cost_cap_stops_late_fees_exactly_at_the_cap(platform: Platform) -> None:
     """At 1% a day the fee outruns 24% a year at once: from then on each day's fee is what is left
     under the cap, and the order's whole cost (instalment fees and late fees) sits on the cap."""
@@ -301,6 +303,7 @@ def funding_entries(platform: Platform) -> list[tuple[date, int]]:
         ]
 
 
+@pytest.mark.forward_dates  # skips days to save time
 def test_funding_accrues_once_a_day_on_receivables_rounded_half_up(platform: Platform) -> None:
     h.skip_refreshes(platform)
     w = World.create(platform)

@@ -59,6 +59,7 @@ def overdue_case(platform: Platform, days: int, amount: int = 1200_00) -> tuple[
     return w, case_id, team
 
 
+@pytest.mark.forward_dates  # skips days to save time
 def test_a_field_visit_from_request_to_outcome(platform: Platform) -> None:
     w, case_id, team = overdue_case(platform, 10)
     agent, sup, (fa, fb) = team["agent"], team["supervisor"], team["field"]
@@ -247,6 +248,7 @@ def _balance(platform: Platform, account: Account) -> int:
         return account_balance(c, account)
 
 
+@pytest.mark.forward_dates  # skips days to save time
 def test_a_bounced_payment_keeps_no_promise_and_settles_nothing(platform: Platform) -> None:
     from bnpl.services import repayments
 

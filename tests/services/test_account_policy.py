@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from bnpl.eod import run_eod
 from bnpl.runtime import ADMIN, Platform
 from bnpl.services import audit, parties
@@ -21,6 +23,7 @@ def late_once(w: World) -> None:
     w.repay(w.order(order_id)["amount"])
 
 
+@pytest.mark.forward_dates  # skips days to save time
 def test_freeze_cure_and_block_on_the_third_episode(platform: Platform) -> None:
     w = World.create(platform)
     late_once(w)
@@ -50,6 +53,7 @@ def test_a_line_staff_froze_stays_frozen(platform: Platform) -> None:
     assert w.account()["state"] == "frozen"
 
 
+@pytest.mark.forward_dates  # skips days to save time
 def test_a_pending_return_pauses_only_the_amount_under_return(platform: Platform) -> None:
     w = World.create(platform, limit=2000_00)
     order_id = w.buy(("kettle", 900_00, 1), ("cable", 1_00, 1))

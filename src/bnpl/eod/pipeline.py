@@ -8,6 +8,10 @@ and skipped on a rerun. So a second run of the same date changes nothing, and a 
 anywhere starts again where it died and ends with the same ledger as one that was never
 interrupted.
 
+Each run closes its business date (table ``business_days``): dates close once, in order; a date
+before the last closed one never runs again, and a date past the open one runs only through
+:func:`catch_up`, which closes every missed date first (``domain/business_days.py``).
+
 A caller can watch or steer the steps by name through ``on_step``: it is handed each step's name
 and a function that runs it, and returns the step's summary, so it can time a step, skip it, or
 raise before or after one to simulate a crash (``bench/eod.py``, ``tests/collections``)."""
@@ -15,11 +19,10 @@ raise before or after one to simulate a crash (``bench/eod.py``, ``tests/collect
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import Protocol, cast
 
-from sqlalchemy import func, select
-
+from bnpl.domain.business_days import Close, Verdict, days_between, judge, open_date
 from bnpl.domain.errors import InvalidState
 from bnpl.eod import (
     accounts,
@@ -35,8 +38,7 @@ from bnpl.eod import (
 )
 from bnpl.eod.steps import Job, Step, Summary, Work, crash_point, mark, marked, run_marked
 from bnpl.runtime import SYSTEM, Platform
-from bnpl.store.frames import as_date
-from bnpl.store.tables import audit_log, eod_steps
+from bnpl.services import business_days
 
 # The order is the semantics: each step reads what the ones before it wrote.
 STEPS: tuple[Step, ...] = (
@@ -87,20 +89,42 @@ def run_step(platform: Platform, step: Step) -> Summary:
     return summary
 
 
-def _check_date(platform: Platform) -> date:
+def _admit(platform: Platform) -> Verdict:
+    """What end of day for the platform's date is; refused when it would run a date before the
+    last closed one, again after later actions, or skip dates without the operator's override."""
+    today = platform.clock.today()
     with platform.read(SYSTEM) as ctx:
-        latest = ctx.conn.execute(select(func.max(audit_log.c.business_date))).scalar()
-        if latest is not None and as_date(latest) > ctx.today:
+        last = business_days.last_closed(ctx.conn)
+        verdict = judge(today, last)
+        if verdict.kind is Close.CLOSED:
             # the day's jobs read "today": run for a past date, they would undo what later days did
             raise InvalidState(
-                f"the ledger already has entries dated {latest}; end of day cannot run for {ctx.today}"
+                f"end of day cannot run for {today}: that business date is closed (the last closed "
+                f"date is {last}, the open business date {verdict.open}); nothing was changed"
             )
-        return ctx.today
+        if verdict.kind is Close.RERUN:
+            later = business_days.later_entries(ctx.conn, today)
+            if later is not None:
+                raise InvalidState(
+                    f"end of day cannot run for {today} again: the book already has entries dated "
+                    f"{later}; nothing was changed"
+                )
+        if verdict.kind is Close.SKIPS and not platform.settings.allow_forward_dates:
+            missed = verdict.missed
+            span = f"{missed[0]}" if len(missed) == 1 else f"{missed[0]} to {missed[-1]}"
+            raise InvalidState(
+                f"end of day for {today} would skip {span} (the open business date is {verdict.open}): "
+                f"run `bnpl eod run --catch-up` (POST /admin/eod?catch_up=true) to close every date in order"
+            )
+    return verdict
 
 
 def run_eod(platform: Platform, *, on_step: StepHook | None = None) -> Summary:
-    """Run every step of today's end of day; safe to run again, and to resume after a crash."""
-    today = _check_date(platform)
+    """Run every step of today's end of day and close the date (see ``domain/business_days.py``
+    for which date may run). Safe to resume after a crash; a rerun of the last closed date runs
+    every step again and changes nothing."""
+    today = platform.clock.today()
+    verdict = _admit(platform)
     steps: dict[str, Summary] = {}
     for step in STEPS:
 
@@ -108,24 +132,23 @@ def run_eod(platform: Platform, *, on_step: StepHook | None = None) -> Summary:
             return run_step(platform, step)
 
         steps[step.name] = on_step(step.name, run) if on_step else run()
-    lifecycle_summary = steps["lifecycle"]
-    return {
+    summary = {
         "business_date": today.isoformat(),
-        **lifecycle_summary,
+        **steps["lifecycle"],
         "accounts": steps["accounts"],
         "platform_outstanding": steps["exposure"]["platform_outstanding"],
         "merchants_flagged": steps["graph"]["flagged"],
         "steps": steps,
     }
+    if verdict.kind is Close.RERUN:
+        return {**summary, "rerun": True}
+    platform.run(SYSTEM, lambda ctx: business_days.close(ctx, summary))
+    return summary
 
 
 def catch_up(platform: Platform, until: date, *, on_step: StepHook | None = None) -> list[Summary]:
-    """Run every business date from the day after the last end of day through ``until``."""
+    """Close every business date from the open one through ``until``, in order (on an empty
+    calendar, ``until`` alone); nothing when ``until`` is already closed."""
     with platform.read(SYSTEM) as ctx:
-        last = ctx.conn.execute(select(func.max(eod_steps.c.business_date))).scalar()
-    day = as_date(last) + timedelta(days=1) if last is not None else until
-    results = []
-    while day <= until:
-        results.append(run_eod(platform.on(day), on_step=on_step))
-        day += timedelta(days=1)
-    return results
+        first = open_date(business_days.last_closed(ctx.conn)) or until
+    return [run_eod(platform.on(day), on_step=on_step) for day in days_between(first, until)]
