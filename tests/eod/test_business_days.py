@@ -198,3 +198,29 @@ def test_the_open_date_is_read_once_then_cached(platform: Platform) -> None:
     assert len(reads) <= 1
     with platform.read() as c:
         assert c.conn.execute(select(t.business_days.c.business_date)).scalars().all() == [START]
+
+
+# --- over HTTP -----------------------------------------------------------------------------------
+
+
+def test_the_api_catches_up_and_refuses_forward_dates_with_409(platform: Platform) -> None:
+    from fastapi.testclient import TestClient
+
+    from bnpl.api.app import create_app
+    from tests.api.conftest import ADMIN_KEY, Api
+    from tests.api.test_api import is_problem
+
+    with TestClient(create_app(platform)) as client:
+        api = Api(client)
+        api.setup()
+        assert api.post("/admin/eod", ADMIN_KEY).json()["business_date"] == START.isoformat()
+        h.go_to(platform, START + timedelta(days=3))
+        refused = is_problem(api.post("/admin/eod", ADMIN_KEY), 409, "invalid-state")
+        assert "catch_up=true" in refused["detail"]
+        is_problem(
+            api.post("/customers", ADMIN_KEY, {"name": "X", "credit_limit": 100}), 409, "invalid-state"
+        )
+        days = api.post("/admin/eod?catch_up=true", ADMIN_KEY).json()["days"]
+        assert [d["business_date"] for d in days] == ["2026-03-03", "2026-03-04", "2026-03-05"]
+        assert api.post("/customers", ADMIN_KEY, {"name": "X", "credit_limit": 100}).status_code == 201
+    assert closed_dates(platform)[-1] == START + timedelta(days=3)

@@ -37,7 +37,7 @@ from bnpl.eod import (
     snapshot,
 )
 from bnpl.eod.steps import Job, Step, Summary, Work, crash_point, mark, marked, run_marked
-from bnpl.runtime import SYSTEM, Platform
+from bnpl.runtime import SYSTEM, FixedClock, Platform
 from bnpl.services import business_days
 
 # The order is the semantics: each step reads what the ones before it wrote.
@@ -124,6 +124,8 @@ def run_eod(platform: Platform, *, on_step: StepHook | None = None) -> Summary:
     for which date may run). Safe to resume after a crash; a rerun of the last closed date runs
     every step again and changes nothing."""
     today = platform.clock.today()
+    if not isinstance(platform.clock, FixedClock):  # a run past midnight stays on its date
+        platform = platform.on(today)
     verdict = _admit(platform)
     steps: dict[str, Summary] = {}
     for step in STEPS:
