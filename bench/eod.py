@@ -1,4 +1,4 @@
-"""Benchmark: the set-based end of day (``bnpl.collections.eod.run_eod``) over a large book, on
+"""Benchmark: the set-based end of day (``bnpl.eod.run_eod``) over a large book, on
 PostgreSQL, against a row-at-a-time loop.
 
 Usage: python bench/eod.py [--obligations 1000000] [--sample 2000] [--keep]
@@ -12,10 +12,10 @@ it, then:
 
 1. times a row-at-a-time end of day over --sample random open obligations, each in its own
    transaction (days past due, the order's late fee, the account policy; nothing is written);
-2. times one ``run_eod`` for the benchmark date, everything included, and each of its steps
-   (functions it looks up at call time are wrapped for the run; a step in a transaction of its
-   own is timed with its commit). By default this is the book's first end of day: every overdue
-   account is frozen and gets a case. With --warm the day before runs first, untimed, so the
+2. times one ``run_eod`` for the benchmark date, everything included, and each of its steps by
+   name through its step hook (a step in a transaction of its own is timed with its commit).
+   By default this is the book's first end of day: every overdue account is frozen and gets a
+   case. With --warm the day before runs first, untimed, so the
    timed day is a steady-state one (cases move, only newly overdue lines freeze);
 3. runs it again for the same date and checks that the ledger did not change;
 4. checks that every journal entry balances and every account's outstanding matches the ledger.
@@ -25,7 +25,7 @@ Progress goes to stderr; the last line of stdout is one JSON object:
   seconds                 wall time of that run_eod
   naive_seconds_per_1000  the row-at-a-time loop, seconds per 1,000 obligations
   ratio                   how many times faster the set-based run is than that loop would be
-  steps                   seconds per step of the timed run (collections.* are parts of collections)
+  steps                   seconds per step of the timed run, by step name, and what is outside them
   delinquent_accounts, late_fee_orders, charged_off_accounts, cases_opened, contacts_sent,
   contacts_blocked        what the timed run did
   seed_seconds, rerun_seconds, rerun_steps, rerun_changed (tables whose counts the rerun changed)
@@ -44,20 +44,18 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from eod_seed import BENCH_DAY, seed
 from sqlalchemy import and_, bindparam, case, func, select, text
 
-from bnpl.collections import cases, dunning, eod
+from bnpl import eod
 from bnpl.domain.account_policy import next_state
 from bnpl.domain.delinquency import OrderCost, bucket_for, late_fee
-from bnpl.risk import graph
 from bnpl.runtime import SYSTEM, Ctx, FixedClock, Platform, Settings
-from bnpl.services import credit_lines, daily, exposure, parties
+from bnpl.services import credit_lines, parties
 from bnpl.services.boot import open_platform
 from bnpl.store.db import make_engine
 from bnpl.store.migrate import upgrade
@@ -265,96 +263,24 @@ def naive(platform: Platform, sample: int) -> dict[str, Any]:
 
 # --- timing the steps of one run_eod --------------------------------------------------------------
 
-# A step in a transaction of its own (platform.run) is timed around that call, commit included, and
-# named after its work function; the names of ``once`` steps are kept on the function it returns.
-_STEP_NAMES = {
-    "age": "ageing",
-    "charge_late_fees": "late_fees",
-    "complete_settlements": "settlements",
-    "account_states": "accounts",
-    "run_collections": "collections",
-    "accrue_funding": "funding",
-}
-# Functions run_eod calls directly, timed around the call (their own transactions inside them are
-# theirs, not steps); and parts of the collections step, inside its transaction.
-_WHOLE = (
-    (eod, "_check_date", "check_date"),
-    (daily, "run_lifecycle", "lifecycle"),
-    (exposure, "refresh", "exposure_refresh"),
-    (graph, "refresh", "graph_refresh"),
-)
-_PARTS = (
-    (cases, "settle_promises", "collections.promises"),
-    (cases, "sync_cases", "collections.cases"),
-    (dunning, "run_strategy", "collections.strategy"),
-)
-
-
-def _step_name(work: Callable[..., Any]) -> str:
-    name = getattr(work, "bench_step", None) or getattr(work, "__name__", type(work).__name__)
-    return _STEP_NAMES.get(name, name)
-
-
-@contextmanager
-def timed_steps(platform: Platform) -> Iterator[dict[str, float]]:
-    """Wrap, for this block, the functions ``run_eod`` looks up at call time (module attributes and
-    ``platform.run``), adding each one's wall time to its step."""
-    seconds: dict[str, float] = defaultdict(float)
-    inside = [0]  # > 0 while in one of _WHOLE
-    saved: list[tuple[object, str, object]] = []
-
-    def patch(owner: object, name: str, value: object) -> None:
-        saved.append((owner, name, getattr(owner, name)))
-        setattr(owner, name, value)
-
-    def timed(step: str, work: Callable[..., Any], whole: bool) -> Callable[..., Any]:
-        def run(*args: Any, **kwargs: Any) -> Any:
-            inside[0] += whole
-            started = time.perf_counter()
-            try:
-                return work(*args, **kwargs)
-            finally:
-                seconds[step] += time.perf_counter() - started
-                inside[0] -= whole
-
-        return run
-
-    original_once = eod.once
-
-    def once(step: str, work: Callable[[Ctx], dict[str, Any]]) -> Callable[[Ctx], dict[str, Any]]:
-        inner = original_once(step, work)
-        inner.bench_step = step  # type: ignore[attr-defined]
-        return inner
-
-    original_run = platform.run
-
-    def run(actor: Any, work: Callable[[Ctx], Any]) -> Any:
-        if inside[0]:
-            return original_run(actor, work)
-        return timed(_step_name(work), original_run, whole=False)(actor, work)
-
-    for module, name, step in _WHOLE:
-        patch(module, name, timed(step, getattr(module, name), whole=True))
-    for module, name, step in _PARTS:
-        patch(module, name, timed(step, getattr(module, name), whole=False))
-    patch(eod, "once", once)
-    patch(platform, "run", run)
-    try:
-        yield seconds
-    finally:
-        for owner, name, value in reversed(saved):
-            setattr(owner, name, value)
-        del platform.run  # the instance attribute goes; the method shows through again
-
 
 def run_day(platform: Platform) -> tuple[dict[str, Any], float, dict[str, float]]:
-    with timed_steps(platform) as seconds:
+    """One ``run_eod``, each of its steps timed by name through its step hook (a step in a
+    transaction of its own is timed with its commit)."""
+    seconds: dict[str, float] = {}
+
+    def timed(name: str, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         started = time.perf_counter()
-        summary = eod.run_eod(platform)
-        elapsed = time.perf_counter() - started
+        try:
+            return run()
+        finally:
+            seconds[name] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    summary = eod.run_eod(platform, on_step=timed)
+    elapsed = time.perf_counter() - started
     steps = {name: round(s, 3) for name, s in seconds.items()}
-    top = sum(s for name, s in steps.items() if "." not in name)
-    steps["unaccounted"] = round(elapsed - top, 3)
+    steps["unaccounted"] = round(elapsed - sum(seconds.values()), 3)
     return summary, round(elapsed, 3), steps
 
 

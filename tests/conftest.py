@@ -63,15 +63,19 @@ def truncate(engine: Engine) -> None:
 
 
 def make_platform(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> Platform:
+    """A platform on a fresh book. A test marked ``forward_dates`` jumps the clock over days it
+    does not close, as an operator allowing forward dates would (``BNPL_ALLOW_FORWARD_DATES``)."""
     clock = FixedClock(START)
+    forward = request.node.get_closest_marker("forward_dates") is not None
     if backend == "sqlite":
         path = tmp_path / "bnpl.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         url = f"sqlite:///{path}"
-        return open_platform(Settings(database_url=url), clock=clock)
+        return open_platform(Settings(database_url=url, allow_forward_dates=forward), clock=clock)
     engine = request.getfixturevalue("pg_engine")
     truncate(engine)
-    return open_platform(Settings(database_url=str(engine.url)), clock=clock, engine=engine)
+    settings = Settings(database_url=str(engine.url), allow_forward_dates=forward)
+    return open_platform(settings, clock=clock, engine=engine)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -51,10 +51,9 @@ def attempts_of(platform: Platform, customer_id: int) -> list[Any]:
 # --- cases ---------------------------------------------------------------------------------------
 
 
-def test_cases_open_with_a_segment_and_go_to_the_least_loaded_skilled_agent(
-    platform: Platform, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    h.skip_refreshes(monkeypatch)
+@pytest.mark.forward_dates  # skips days to save time
+def test_cases_open_with_a_segment_and_go_to_the_least_loaded_skilled_agent(platform: Platform) -> None:
+    h.skip_refreshes(platform)
     w = World.create(platform, limit=5000_00)
     m1_only = agent(platform, "Ann", "agent", ["M1"])
     m1_m2 = agent(platform, "Bo", "agent", ["M1", "M2"])
@@ -158,10 +157,8 @@ def promise(platform: Platform, case_id: int, customer_id: int, amount: int, due
     )
 
 
-def test_promises_are_kept_by_payments_or_broken_and_escalated(
-    platform: Platform, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    h.skip_refreshes(monkeypatch)
+def test_promises_are_kept_by_payments_or_broken_and_escalated(platform: Platform) -> None:
+    h.skip_refreshes(platform)
     w = World.create(platform)
     keeper, breaker = h.customer(platform), h.customer(platform)
     h.buy(w, keeper, 300_00)
@@ -205,9 +202,9 @@ def test_promises_are_kept_by_payments_or_broken_and_escalated(
 
 
 def test_pre_due_reminders_go_three_days_before_the_day_before_and_on_the_day_at_ten_local_time(
-    platform: Platform, monkeypatch: pytest.MonkeyPatch
+    platform: Platform,
 ) -> None:
-    h.skip_refreshes(monkeypatch)
+    h.skip_refreshes(platform)
     w = World.create(platform)
     # Los Angeles moves to summer time on 8 March 2026: 10:00 there is 18:00 UTC, then 17:00;
     # Kolkata is 5:30 ahead of UTC all year, Shanghai 8 hours
@@ -242,10 +239,8 @@ def test_pre_due_reminders_go_three_days_before_the_day_before_and_on_the_day_at
     assert attempts_of(platform, early) == []  # paid before it was due: nothing to remind
 
 
-def test_an_overdue_customer_gets_the_steps_for_their_days_past_due(
-    platform: Platform, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    h.skip_refreshes(monkeypatch)
+def test_an_overdue_customer_gets_the_steps_for_their_days_past_due(platform: Platform) -> None:
+    h.skip_refreshes(platform)
     w = World.create(platform)
     w.buy(("tea", 100_00, 1))
     h.go_to(platform, DUE)

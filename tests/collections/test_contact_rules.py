@@ -217,7 +217,7 @@ def test_a_reached_locate_call_does_not_hold_back_calls_to_the_customer(platform
 def test_end_of_day_sends_are_not_timed_before_an_agents_contact_that_day(
     platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    h.skip_refreshes(monkeypatch)
+    h.skip_refreshes(platform)
     w = World.create(platform)
     order = w.buy(("tea", 100_00, 1))
     due = date.fromisoformat(h.order_view(platform, order)["schedule"][0]["due_date"])
@@ -243,7 +243,7 @@ def test_end_of_day_sends_are_not_timed_before_an_agents_contact_that_day(
 def test_the_strategy_suggests_a_field_visit_only_where_the_rule_allows_one(
     platform: Platform, monkeypatch: pytest.MonkeyPatch, dpd: int
 ) -> None:
-    h.skip_refreshes(monkeypatch)
+    h.skip_refreshes(platform)
     w = World.create(platform, limit=5000_00)
 
     def shopper(address: str | None) -> int:

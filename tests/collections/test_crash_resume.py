@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, insert
 
-from bnpl.collections import cases, contacts, eod
+from bnpl import eod
+from bnpl.collections import cases, contacts
 from bnpl.runtime import ADMIN, SYSTEM, FixedClock, Platform, Settings
 from bnpl.services import audit, checks
 from bnpl.services.boot import open_platform
@@ -46,6 +47,7 @@ def build(platform: Platform) -> None:
     """A small book, the day before DAY: a customer five days past due tomorrow with late fees
     already running and a promise broken, one a day past due tomorrow (a collection SMS), one
     who asked us to stop (the SMS is blocked), one with a bill due in three days (a reminder)."""
+    h.skip_refreshes(platform)
     w = World.create(platform, limit=2000_00)
     platform.run(ADMIN, lambda c: cases.create_agent(c, "Ann", "agent", ["M1"]))
     platform.run(ADMIN, lambda c: cases.create_agent(c, "Cai", "specialist", []))
@@ -112,7 +114,7 @@ def run_again(platform: Platform) -> None:
     database with the business date fixed, the schema brought up to date, the whole day."""
     fresh = open_platform(platform.settings, clock=FixedClock(DAY), engine=platform.engine)
     upgrade(fresh.engine)
-    eod.run_eod(fresh)
+    eod.run_eod(fresh, on_step=h.skipping_refreshes)
 
 
 def check_crashes_and_resume(
@@ -142,7 +144,6 @@ def check_crashes_and_resume(
 def test_sqlite_end_of_day_resumes_after_a_crash_with_the_same_book(
     sqlite_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    h.skip_refreshes(monkeypatch)
     monkeypatch.delenv("BNPL_EOD_CRASH_AT", raising=False)  # the runs in this process never crash
     master = tmp_path / "master.db"
     shutil.copy(sqlite_template, master)
@@ -183,7 +184,6 @@ def test_postgres_end_of_day_resumes_after_a_crash_with_the_same_book(
     pg_schemas: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert PG_URL is not None
-    h.skip_refreshes(monkeypatch)
     monkeypatch.delenv("BNPL_EOD_CRASH_AT", raising=False)  # the runs in this process never crash
     copies: dict[str, Platform] = {}
     crashes: dict[str, tuple[Platform, subprocess.Popen[str]]] = {}

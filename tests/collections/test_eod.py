@@ -137,10 +137,8 @@ def test_a_cure_is_rolled_once_even_when_nobody_is_left_overdue(platform: Platfo
 # --- late fees ---------------------------------------------------------------------------------
 
 
-def test_late_fees_start_after_the_grace_days_and_never_compound(
-    platform: Platform, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    h.skip_refreshes(monkeypatch)
+def test_late_fees_start_after_the_grace_days_and_never_compound(platform: Platform) -> None:
+    h.skip_refreshes(platform)
     w = World.create(platform)
     order_id = w.buy(("tea", 456_78, 1))
     due = START + timedelta(days=TRIAL)
@@ -193,12 +191,11 @@ def test_late_fees_start_after_the_grace_days_and_never_compound(
     w.ledger_ok()
 
 
-def test_the_cost_cap_stops_late_fees_exactly_at_the_cap(
-    platform: Platform, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.forward_dates  # skips days to save time
+def test_the_cost_cap_stops_late_fees_exactly_at_the_cap(platform: Platform) -> None:
     """At 1% a day the fee outruns 24% a year at once: from then on each day's fee is what is left
     under the cap, and the order's whole cost (instalment fees and late fees) sits on the cap."""
-    h.skip_refreshes(monkeypatch)
+    h.skip_refreshes(platform)
     steep = dataclasses.replace(
         platform.settings, collections=CollectionsPolicy(late_fees=LateFeePolicy(daily_bps=100))
     )
@@ -247,8 +244,8 @@ def test_the_cost_cap_stops_late_fees_exactly_at_the_cap(
     w.ledger_ok()
 
 
-def test_no_late_fees_while_a_return_is_pending(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
-    h.skip_refreshes(monkeypatch)
+def test_no_late_fees_while_a_return_is_pending(platform: Platform) -> None:
+    h.skip_refreshes(platform)
     w = World.create(platform)
     order_id = w.buy(("kettle", 300_00, 1), ("cable", 10_00, 1))
     return_id = w.return_items(order_id, {"cable": 1})  # the merchant does not answer for weeks
@@ -261,8 +258,8 @@ def test_no_late_fees_while_a_return_is_pending(platform: Platform, monkeypatch:
     w.ledger_ok()
 
 
-def test_no_late_fees_while_a_dispute_is_open(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
-    h.skip_refreshes(monkeypatch)
+def test_no_late_fees_while_a_dispute_is_open(platform: Platform) -> None:
+    h.skip_refreshes(platform)
     w = World.create(platform, limit=3000_00)
     disputed = w.buy(("tea", 200_00, 1))
     other = w.buy(("tea", 100_00, 1), deliver=True)
@@ -306,10 +303,9 @@ def funding_entries(platform: Platform) -> list[tuple[date, int]]:
         ]
 
 
-def test_funding_accrues_once_a_day_on_receivables_rounded_half_up(
-    platform: Platform, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    h.skip_refreshes(monkeypatch)
+@pytest.mark.forward_dates  # skips days to save time
+def test_funding_accrues_once_a_day_on_receivables_rounded_half_up(platform: Platform) -> None:
+    h.skip_refreshes(platform)
     w = World.create(platform)
     w.buy(("tea", 365_00, 1))  # 36,500 fen x 4.50% / 365 = 4.5 fen: half up is 5
     due = START + timedelta(days=TRIAL)
@@ -334,10 +330,10 @@ def test_funding_accrues_once_a_day_on_receivables_rounded_half_up(
 # --- a 200-day book: idempotence, the ledger every day, charge-off and recovery ----------------
 
 
-def test_two_hundred_days_of_end_of_day(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_hundred_days_of_end_of_day(platform: Platform) -> None:
     """Five customers over 200 days. The ledger holds after every day; a day run twice changes
     nothing; the one who never pays is written off at 180 days past due and pays something later."""
-    h.skip_refreshes(monkeypatch)
+    h.skip_refreshes(platform)
     w = World.create(platform, limit=5000_00)
     on_time, late, never, m3_late, m3_on_time = (h.customer(platform) for _ in range(5))
     h.buy(w, on_time, 120_00)

@@ -10,15 +10,17 @@ import pytest
 from bnpl.collections import contacts, visits, work
 from bnpl.domain.errors import NotFound
 from bnpl.runtime import ADMIN, Actor, Platform
-from bnpl.services import daily, parties
+from bnpl.services import parties
+from tests.collections.helpers import run_day
 from tests.collections.test_work import ALL_YES, overdue_case
 
 
+@pytest.mark.forward_dates  # the visit is made three days on, without closing the days between
 def test_a_field_agent_sees_the_case_while_the_visit_is_theirs_and_records_a_dispute(
     platform: Platform,
 ) -> None:
     w, case_id, team = overdue_case(platform, 40)
-    daily.run_day(platform)
+    run_day(platform)
     agent, sup, (fa, fb) = team["agent"], team["supervisor"], team["field"]
     as_fa = Actor("field_agent", fa)
     with pytest.raises(NotFound):

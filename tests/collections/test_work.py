@@ -14,8 +14,9 @@ from bnpl.collections import cases, compliance, contacts, hardship, visits, work
 from bnpl.domain.errors import Conflict, Forbidden, InvalidInput, InvalidState
 from bnpl.domain.field_visits import CONDUCT
 from bnpl.domain.ledger import Account
+from bnpl.eod import run_eod
 from bnpl.runtime import ADMIN, FixedClock, Platform
-from bnpl.services import daily, parties
+from bnpl.services import parties
 from bnpl.services.ledger import account_balance
 from bnpl.store.tables import collection_cases, contact_attempts, obligations
 from tests.world import World
@@ -53,11 +54,12 @@ def overdue_case(platform: Platform, days: int, amount: int = 1200_00) -> tuple[
         platform.run(ADMIN, lambda c, n=n: cases.create_agent(c, n, "field_agent", []))["id"] for n in "AB"
     ]
     platform.clock.day = datetime.fromisoformat(due).date() + timedelta(days=days)
-    daily.run_day(platform)
+    run_eod(platform)
     case_id = platform.run(ADMIN, lambda c: work.queue(c, team["agent"]))[0]["id"]
     return w, case_id, team
 
 
+@pytest.mark.forward_dates  # skips days to save time
 def test_a_field_visit_from_request_to_outcome(platform: Platform) -> None:
     w, case_id, team = overdue_case(platform, 10)
     agent, sup, (fa, fb) = team["agent"], team["supervisor"], team["field"]
@@ -65,7 +67,7 @@ def test_a_field_visit_from_request_to_outcome(platform: Platform) -> None:
         platform.run(ADMIN, lambda c: visits.request_visit(c, case_id, agent, "no answer"))
 
     platform.clock.advance(30)
-    daily.run_day(platform)  # 40 days past due: M2
+    run_eod(platform)  # 40 days past due: M2
     v = platform.run(ADMIN, lambda c: visits.request_visit(c, case_id, agent, "no answer for a month"))
     assert v["status"] == "requested"
     local = datetime.combine(platform.clock.today() + timedelta(days=3), time(10))
@@ -198,7 +200,7 @@ def test_a_hardship_plan_restructures_what_is_owed_and_closes_the_case(platform:
     with pytest.raises(InvalidState):
         platform.run(ADMIN, lambda c: hardship.decide(c, proposed["id"], True, "twice"))
     platform.clock.advance(1)
-    daily.run_day(platform)
+    run_eod(platform)
     assert _case(platform, case_id).close_reason == "plan"
     assert w.account()["state"] == "active"  # nothing is overdue any more
     w.ledger_ok()
@@ -216,7 +218,7 @@ def test_a_discounted_settlement_closes_once_the_money_is_in(platform: Platform)
     loss_before = _balance(platform, Account.CREDIT_LOSS)
     w.repay(700_00)
     platform.clock.advance(1)
-    daily.run_day(platform)
+    run_eod(platform)
     assert platform.run(ADMIN, lambda c: hardship.get_hardship_plan(c, offer["id"]))["status"] == "done"
     assert _owed(platform, w.customer_id) == 0
     assert _case(platform, case_id).close_reason == "settlement"
@@ -246,6 +248,7 @@ def _balance(platform: Platform, account: Account) -> int:
         return account_balance(c, account)
 
 
+@pytest.mark.forward_dates  # skips days to save time
 def test_a_bounced_payment_keeps_no_promise_and_settles_nothing(platform: Platform) -> None:
     from bnpl.services import repayments
 
@@ -259,7 +262,7 @@ def test_a_bounced_payment_keeps_no_promise_and_settles_nothing(platform: Platfo
     paid = w.repay(600_00)
     platform.run(ADMIN, lambda c: repayments.reverse_payment(c, paid["id"], "card chargeback"))
     platform.clock.advance(4)
-    daily.run_day(platform)
+    run_eod(platform)
     assert platform.run(ADMIN, lambda c: hardship.get_hardship_plan(c, offer["id"]))["status"] == "approved"
     assert [p["status"] for p in platform.run(ADMIN, lambda c: work.case_view(c, case_id))["promises"]] == [
         "broken"

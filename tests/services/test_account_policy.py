@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
+from bnpl.eod import run_eod
 from bnpl.runtime import ADMIN, Platform
-from bnpl.services import audit, credit_lines, daily
+from bnpl.services import audit, credit_lines
 from tests.world import World
 
 
@@ -15,27 +18,28 @@ def late_once(w: World) -> None:
     order_id = w.buy(("tea", 100_00, 1))
     w.platform.clock.advance(8)
     assert w.account()["state"] == "active"
-    summary = daily.run_day(w.platform)
+    summary = run_eod(w.platform)
     assert summary["accounts"]["frozen"] + summary["accounts"]["blocked"] == 1
     w.repay(w.order(order_id)["amount"])
 
 
+@pytest.mark.forward_dates  # skips days to save time
 def test_freeze_cure_and_block_on_the_third_episode(platform: Platform) -> None:
     w = World.create(platform)
     late_once(w)
     assert w.account()["state"] == "frozen"
     refused = w.authorize(("tea", 10_00, 1))
     assert refused["decision"]["reasons"][0]["code"] == "ACCOUNT_FROZEN"
-    assert daily.run_day(platform)["accounts"] == {"frozen": 0, "unfrozen": 1, "blocked": 0}
-    assert daily.run_day(platform)["accounts"] == {"frozen": 0, "unfrozen": 0, "blocked": 0}  # idempotent
+    assert run_eod(platform)["accounts"] == {"frozen": 0, "unfrozen": 1, "blocked": 0}
+    assert run_eod(platform)["accounts"] == {"frozen": 0, "unfrozen": 0, "blocked": 0}  # idempotent
     assert w.account()["state"] == "active"
 
     late_once(w)
-    daily.run_day(platform)
+    run_eod(platform)
     assert w.account()["state"] == "active"
     late_once(w)
     assert w.account()["state"] == "blocked"
-    daily.run_day(platform)
+    run_eod(platform)
     assert w.account()["state"] == "blocked"  # only staff reopen a blocked line
     with platform.read() as c:
         assert not audit.verify(c.conn)[1]
@@ -45,16 +49,17 @@ def test_freeze_cure_and_block_on_the_third_episode(platform: Platform) -> None:
 def test_a_line_staff_froze_stays_frozen(platform: Platform) -> None:
     w = World.create(platform)
     platform.run(ADMIN, lambda c: credit_lines.set_account(c, w.customer_id, state="frozen"))
-    assert daily.run_day(platform)["accounts"] == {"frozen": 0, "unfrozen": 0, "blocked": 0}
+    assert run_eod(platform)["accounts"] == {"frozen": 0, "unfrozen": 0, "blocked": 0}
     assert w.account()["state"] == "frozen"
 
 
+@pytest.mark.forward_dates  # skips days to save time
 def test_a_pending_return_pauses_only_the_amount_under_return(platform: Platform) -> None:
     w = World.create(platform, limit=2000_00)
     order_id = w.buy(("kettle", 900_00, 1), ("cable", 1_00, 1))
     w.return_items(order_id, {"cable": 1})  # the merchant never answers
     platform.clock.advance(60)
-    daily.run_day(platform)
+    run_eod(platform)
     assert w.account()["state"] == "frozen"
     refused = w.authorize(("tea", 500_00, 1))
     assert refused["decision"]["reasons"][0]["code"] == "ACCOUNT_FROZEN"
@@ -63,7 +68,7 @@ def test_a_pending_return_pauses_only_the_amount_under_return(platform: Platform
     whole = w2.buy(("kettle", 900_00, 1))
     w2.return_items(whole, {"kettle": 1})
     platform.clock.advance(30)
-    daily.run_day(platform)
+    run_eod(platform)
     assert w2.account()["state"] == "active"
 
 
@@ -88,5 +93,5 @@ def test_end_of_day_cannot_go_back(platform: Platform) -> None:
     late_once(w)  # the line froze on day 8
     platform.clock.advance(-3)
     with pytest.raises(InvalidState, match="cannot run for"):
-        daily.run_day(platform)
+        run_eod(platform)
     assert w.account()["state"] == "frozen"

@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bnpl.domain.errors import InvalidInput, InvalidState, ReturnTooLarge
+from bnpl.eod import run_eod
 from bnpl.runtime import ADMIN, Platform
-from bnpl.services import credit_lines, daily, orders, repayments, settlement
+from bnpl.services import credit_lines, orders, repayments, settlement
 from bnpl.store.tables import journal_entries, ledger_lines
 from tests.conftest import START
 from tests.world import World
@@ -44,7 +45,7 @@ def test_pay_after_trial_from_checkout_to_settlement(platform: Platform) -> None
     assert only["due_date"] == delivered["trial_ends_on"] and only["principal"] == 299_00 and only["fee"] == 0
 
     platform.clock.advance(1)
-    summary = daily.run_day(platform)
+    summary = run_eod(platform)
     assert summary["merchants_settled"] == 1 and summary["settled_amount"] == 296_01
     assert merchant_balances(w)["payable"] == 0
 
@@ -84,7 +85,7 @@ def test_cancel_and_expiry_release_the_hold(platform: Platform) -> None:
     platform.run(w.merchant, lambda c: orders.cancel(c, first["id"]))
     assert w.account()["holds"] == 50_00
     platform.clock.advance(platform.settings.authorization_ttl_days + 1)
-    assert daily.run_day(platform)["expired"] == 1
+    assert run_eod(platform)["expired"] == 1
     assert w.order(second["id"])["status"] == "expired"
     assert w.account()["holds"] == 0 and w.account()["available"] == 100_00
     w.ledger_ok()
@@ -94,7 +95,7 @@ def test_delivery_is_assumed_after_the_configured_days(platform: Platform) -> No
     w = World.create(platform, trial_days=7)
     order_id = w.buy(("tea", 30_00, 1), deliver=False)
     platform.clock.advance(platform.settings.assumed_delivery_days)
-    assert daily.run_day(platform)["deliveries_assumed"] == 1
+    assert run_eod(platform)["deliveries_assumed"] == 1
     o = w.order(order_id)
     assumed_on = START + timedelta(days=platform.settings.assumed_delivery_days)
     assert o["status"] == "delivered" and o["delivered_on"] == assumed_on.isoformat()
@@ -119,13 +120,13 @@ def test_partial_return_before_settlement_reduces_debt_mdr_and_merchant_payable(
 def test_return_after_settlement_is_clawed_back_and_netted(platform: Platform) -> None:
     w = World.create(platform, mdr_bps=100, settlement_delay_days=0)
     order_id = w.buy(("cup", 100_00, 1))
-    assert daily.run_day(platform)["settled_amount"] == 99_00
+    assert run_eod(platform)["settled_amount"] == 99_00
     w.confirm_return(w.return_items(order_id, {"cup": 1}))
     assert w.order(order_id)["status"] == "returned"
     assert merchant_balances(w)["receivable"] == 99_00
     assert w.account()["outstanding"] == 0
     second = w.buy(("pot", 300_00, 1))
-    summary = daily.run_day(platform)
+    summary = run_eod(platform)
     assert summary["settled_amount"] == 297_00 - 99_00
     assert merchant_balances(w)["receivable"] == 0
     assert w.order(second)["settled_on"] is not None
@@ -243,11 +244,11 @@ def test_running_a_day_twice_changes_nothing(platform: Platform) -> None:
     w.buy(("tea", 20_00, 1))
     w.authorize(("tea", 5_00, 1))
     platform.clock.advance(30)
-    first = daily.run_day(platform)
+    first = run_eod(platform)
     count = entries(platform)
     with platform.read() as c:
         lines = c.conn.execute(select(func.count()).select_from(ledger_lines)).scalar_one()
-    second = daily.run_day(platform)
+    second = run_eod(platform)
     assert first["expired"] == 1 and first["merchants_settled"] == 1
     assert (second["expired"], second["merchants_settled"], second["deliveries_assumed"]) == (0, 0, 0)
     assert entries(platform) == count

@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from bnpl.domain.errors import InvalidState
 from bnpl.domain.orders import Item
+from bnpl.eod import run_eod
 from bnpl.runtime import ADMIN, Platform
-from bnpl.services import daily, orders
+from bnpl.services import orders
 from bnpl.services.boot import load_rule_set
 from bnpl.store.tables import decisions
 from tests.world import World
@@ -79,7 +80,7 @@ def test_an_undecided_review_expires_and_releases_the_hold(platform: Platform) -
     late = w.new_customer()
     held = checkout(w, late, 20_00, device="dev-2")
     platform.clock.advance(platform.settings.review_ttl_days + 1)
-    assert daily.run_day(platform)["expired"] >= 1
+    assert run_eod(platform)["expired"] >= 1
     assert w.order(held["id"])["status"] == "expired" and w.account(late)["holds"] == 0
     w.ledger_ok()
 
@@ -150,7 +151,7 @@ def test_a_review_cannot_be_approved_after_its_window_nor_expire_before_it(platf
     platform.clock.advance(platform.settings.review_ttl_days + 1)
     with pytest.raises(InvalidState, match="review window closed"):
         platform.run(ADMIN, lambda c: orders.decide_review(c, held["id"], True, "late"))
-    assert daily.run_day(platform)["expired"] >= 1
+    assert run_eod(platform)["expired"] >= 1
     w.ledger_ok()
 
 

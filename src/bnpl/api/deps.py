@@ -137,7 +137,7 @@ def execute(
         request.method, request.url.path, body.model_dump(mode="json") if body else None
     )
 
-    def once(ctx: Ctx) -> tuple[int, Any, bool]:
+    def answer_or_replay(ctx: Ctx) -> tuple[int, Any, bool]:
         stored = idempotency.claim(ctx, scope, key, fingerprint)
         if stored is not None:
             return stored.status_code, stored.response, True
@@ -146,7 +146,7 @@ def execute(
         return status, result, False
 
     try:
-        code, result, replayed = platform.run(actor, once)
+        code, result, replayed = platform.run(actor, answer_or_replay)
     except DomainError as exc:
         if isinstance(exc, IdempotencyConflict):
             raise

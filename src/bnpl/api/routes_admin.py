@@ -13,13 +13,14 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from bnpl import eod
 from bnpl.api.deps import ActorDep, Id, IdempotencyKey, PlatformDep, execute, read
 from bnpl.api.problems import ApiError, problem
 from bnpl.api.schemas import PaymentCallbackIn, ReverseIn
 from bnpl.domain.plans import PLANS, build_schedule, plan_fee
 from bnpl.domain.plans import apr as plan_apr
 from bnpl.runtime import Actor
-from bnpl.services import audit, checks, daily, idempotency, repayments
+from bnpl.services import audit, checks, idempotency, repayments
 
 router = APIRouter()
 
@@ -122,17 +123,29 @@ def reverse_payment(
 
 
 @router.post("/admin/eod", tags=["ops"])
-def end_of_day(request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey) -> JSONResponse:
-    """Admin: run today's jobs (expire authorizations, assume deliveries, settle merchants).
+def end_of_day(
+    request: Request,
+    platform: PlatformDep,
+    actor: ActorDep,
+    key: IdempotencyKey,
+    catch_up: Annotated[
+        bool, Query(description="close every date from the open business date through today, in order")
+    ] = False,
+) -> JSONResponse:
+    """Admin: run end of day for today and close the date (``bnpl.eod``); with ``catch_up``,
+    every date from the open business date through today, in order (``{"days": [...]}``).
 
-    The day runs one order or merchant per transaction and is idempotent by itself; the key
+    A date after the open business date without ``catch_up``, or before the last closed date,
+    is refused (409). Every step is idempotent or marked done, so a resumed day is safe; the key
     makes a retried request return the first run's summary."""
     actor.require("admin")
-    fingerprint = idempotency.request_hash("POST", request.url.path, None)
+    fingerprint = idempotency.request_hash("POST", request.url.path, {"catch_up": True} if catch_up else None)
     with platform.read(actor) as ctx:
         stored = idempotency.lookup(ctx, str(actor), key, fingerprint)
     if stored is None:
-        summary = daily.run_day(platform)
+        summary = (
+            {"days": eod.catch_up(platform, platform.clock.today())} if catch_up else eod.run_eod(platform)
+        )
         stored, _ = platform.run(
             actor, lambda ctx: idempotency.remember(ctx, str(actor), key, fingerprint, 200, summary)
         )

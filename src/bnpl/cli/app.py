@@ -36,7 +36,8 @@ class CliError(Exception):
 
 def platform(day: str | None = None) -> Platform:
     if "platform" not in state:
-        settings = Settings.from_env()
+        overrides = {"allow_forward_dates": True} if state.get("allow_forward_dates") else {}
+        settings = Settings.from_env(**overrides)
         chosen = day or state.get("date")
         clock = FixedClock(parse_date(chosen)) if chosen else None
         state["platform"] = open_platform(settings, clock=clock)
@@ -64,10 +65,21 @@ def run(work: Callable[[Ctx], Any], actor: Any = ADMIN) -> Any:
 
 
 @app.callback()
-def main_options(date_: DateOpt = None) -> None:
+def main_options(
+    date_: DateOpt = None,
+    allow_forward_dates: Annotated[
+        bool,
+        typer.Option(
+            "--allow-forward-dates",
+            help="let this command act on a date after the open business date (audited)",
+        ),
+    ] = False,
+) -> None:
     """Options for every command."""
     if date_:
         state["date"] = date_
+    if allow_forward_dates:
+        state["allow_forward_dates"] = True
 
 
 def _fail(message: str, code: int) -> None:

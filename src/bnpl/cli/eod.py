@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from bnpl.cli.app import CliError, DateOpt, emit, out, platform, state
-from bnpl.runtime import FixedClock
 
 app = typer.Typer(help="End of day.", no_args_is_help=True)
 
@@ -16,20 +15,19 @@ app = typer.Typer(help="End of day.", no_args_is_help=True)
 def eod_run(
     date_: DateOpt = None,
     catch_up: Annotated[
-        bool, typer.Option("--catch-up", help="run every date since the last end of day, through --date")
+        bool, typer.Option("--catch-up", help="close every date from the open business date through --date")
     ] = False,
 ) -> None:
     """Run end of day for a business date: expire authorizations, assume deliveries, settle
     merchants, age accounts, charge capped late fees, freeze/unfreeze, charge off, work cases,
-    promises and the dunning strategy, accrue funding cost. Safe to re-run and to resume."""
-    from bnpl.collections import eod
+    promises and the dunning strategy, accrue funding cost; then close the date. Dates close in
+    order: a date after the open business date needs --catch-up. Safe to resume."""
+    from bnpl import eod
 
     if date_:
         state["date"] = date_
     p = platform()
     if catch_up:
-        if not isinstance(p.clock, FixedClock):
-            p.clock = FixedClock(p.clock.today())
         emit([{k: day[k] for k in ("business_date", "steps")} for day in eod.catch_up(p, p.clock.today())])
     else:
         emit(eod.run_eod(p))
@@ -46,7 +44,7 @@ def eod_schedule(
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
-    from bnpl.collections import eod
+    from bnpl import eod
 
     try:
         hour, minute = (int(x) for x in at.split(":"))
@@ -65,8 +63,6 @@ def eod_schedule(
             next_run += timedelta(days=1)
         out.print(f"next end of day at {next_run.isoformat()}")
         wall.sleep((next_run - now).total_seconds())
-        business = next_run.date()
-        p.clock = FixedClock(business)
-        for day in eod.catch_up(p, business):
+        for day in eod.catch_up(p, next_run.date()):
             out.print(f"end of day {day['business_date']} done")
         runs += 1

@@ -2,7 +2,8 @@
 plan, settlement or charge-off; assigned to agents by skill and load; promises to pay kept or
 broken from the payments that came in.
 
-End of day calls :func:`run_collections` in one transaction, after the day's ageing. Every change
+End of day (``bnpl.eod.collections``) runs :func:`settle_promises` and :func:`sync_cases` in one
+transaction, after the day's ageing. Every change
 is a comparison between the book and what it should be, so running it twice changes nothing.
 """
 
@@ -302,14 +303,3 @@ def settle_promises(ctx: Ctx) -> dict[str, int]:
     if escalations:
         ctx.conn.execute(insert(collection_actions), escalations)
     return {"promises_kept": len(kept), "promises_broken": len(broken)}
-
-
-def run_collections(ctx: Ctx) -> dict[str, Any]:
-    from bnpl.collections.dunning import run_strategy
-    from bnpl.collections.eod import once
-
-    return {
-        **settle_promises(ctx),
-        **sync_cases(ctx),
-        "strategy": once("strategy", run_strategy)(ctx),
-    }

@@ -4,7 +4,7 @@ the model cache are handed in (``bnpl.services.boot.open_platform``)."""
 
 from bnpl.runtime.actor import ADMIN, SYSTEM, Actor
 from bnpl.runtime.clock import Clock, FixedClock, SystemClock
-from bnpl.runtime.context import Ctx, Platform
+from bnpl.runtime.context import Calendar, Ctx, Platform
 from bnpl.runtime.settings import DEFAULT_TZ, PLACEHOLDER_SECRETS, Settings
 
 __all__ = [
@@ -13,6 +13,7 @@ __all__ = [
     "PLACEHOLDER_SECRETS",
     "SYSTEM",
     "Actor",
+    "Calendar",
     "Clock",
     "Ctx",
     "FixedClock",

@@ -33,6 +33,9 @@ class Settings:
     assumed_delivery_days: int = 10  # delivery assumed this long after shipment without a receipt
     timezone: str = DEFAULT_TZ
     business_date: date | None = None  # pin "today" (demo, tests, replays)
+    # let actions bear a date after the open business date (the day after the last closed end of
+    # day); each such date is audited. An operator's override, never a default
+    allow_forward_dates: bool = False
     waterfall: Waterfall = DEFAULT_WATERFALL
     rules_path: str | None = "default"  # the packaged rule set; a YAML file; or None for no rules
     review_ttl_days: int = 2  # an order in review expires (hold released) if nobody decides
@@ -85,6 +88,8 @@ class Settings:
                 values[key] = int(env[f"BNPL_{key.upper()}"])
         if env.get("BNPL_BUSINESS_DATE"):
             values["business_date"] = date.fromisoformat(env["BNPL_BUSINESS_DATE"])
+        if env.get("BNPL_ALLOW_FORWARD_DATES", "").lower() in ("1", "true", "yes"):
+            values["allow_forward_dates"] = True
         if "BNPL_RULES" in env:  # a path, "default", or "none"
             values["rules_path"] = None if env["BNPL_RULES"].lower() == "none" else env["BNPL_RULES"]
         if env.get("BNPL_WATERFALL"):  # e.g. "obligation_first" or "component_first"

@@ -7,6 +7,7 @@ from sqlalchemy import Engine
 from bnpl.credit.model_cache import ModelCache
 from bnpl.risk.rules import RuleSet, load_default_rules, load_rules_file
 from bnpl.runtime import Clock, Platform, Settings
+from bnpl.services.business_days import BusinessCalendar
 
 
 def load_rule_set(path: str | None) -> RuleSet | None:
@@ -24,4 +25,11 @@ def loaded_models(platform: Platform) -> ModelCache:
 
 
 def open_platform(settings: Settings, clock: Clock | None = None, engine: Engine | None = None) -> Platform:
-    return Platform(settings, clock, engine, rules=load_rule_set(settings.rules_path), models=ModelCache())
+    return Platform(
+        settings,
+        clock,
+        engine,
+        rules=load_rule_set(settings.rules_path),
+        models=ModelCache(),
+        calendar=BusinessCalendar(),
+    )

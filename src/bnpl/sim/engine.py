@@ -3,7 +3,7 @@
 Every checkout is ``orders.authorize`` (policy, rules, the champion model, limits), every shipment
 ``capture``, every receipt ``deliver``, every return ``request_return`` + ``confirm_return``, every
 payment ``repayments.repay``, every call an agent's ``contacts.contact`` through the contact policy,
-and every night ``collections.eod.run_eod``. The simulator only plays the people: shoppers (with
+and every night ``bnpl.eod.run_eod``. The simulator only plays the people: shoppers (with
 the hidden traits of ``population``), merchants shipping and taking goods back, an analyst on the
 review queue and the collections desk. What the platform cannot see — the true PD of each loan,
 its drawn fate, the control group's purchases — is kept in :class:`Truth` beside the database.
@@ -31,7 +31,6 @@ from bnpl.collections import cases as case_service
 from bnpl.collections import contacts as contact_service
 from bnpl.collections import visits as visit_service
 from bnpl.collections import work as collections_work
-from bnpl.collections.eod import run_eod
 from bnpl.credit.registry import Model
 from bnpl.credit.synthetic import synthetic
 from bnpl.domain.delinquency import bucket_rank
@@ -39,6 +38,7 @@ from bnpl.domain.errors import DomainError
 from bnpl.domain.field_visits import CONDUCT
 from bnpl.domain.orders import Item
 from bnpl.domain.plans import PLANS
+from bnpl.eod import run_eod
 from bnpl.runtime import ADMIN, Actor, FixedClock, Settings
 from bnpl.services import credit as credit_service
 from bnpl.services import orders as order_service

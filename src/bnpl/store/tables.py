@@ -351,6 +351,17 @@ eod_steps = Table(
     Column("summary", JSON, nullable=False),
 )
 
+# The calendar of closed business dates (domain/business_days.py): end of day closes one date at a
+# time, in order, and records its summary; the open business date is the day after the last one.
+business_days = Table(
+    "business_days",
+    metadata,
+    Column("business_date", Date, primary_key=True),
+    Column("closed_at", DateTime(timezone=True), nullable=False),
+    Column("closed_by", String(64), nullable=False),
+    Column("summary", JSON, nullable=False),
+)
+
 # Delinquent accounts as each end of day found them (accounts not listed were current).
 account_ageing = Table(
     "account_ageing",

@@ -1,19 +1,18 @@
-"""The order-lifecycle part of a business day: expire stale authorizations, assume overdue
-deliveries, settle merchants. Each is idempotent, so running a day twice changes nothing, and each
-order or merchant is its own transaction, so a crash loses nothing already done. The whole end of
-day, collections included, is ``bnpl.collections.eod``."""
+"""Step ``lifecycle``: expire stale authorizations, assume overdue deliveries and settle the
+merchants due today. Each order or merchant is its own transaction, so a crash loses nothing
+already done, and each is idempotent, so running the day twice changes nothing."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
-from typing import Any
 
 from sqlalchemy import select
 
 from bnpl.domain.errors import InvalidState
 from bnpl.domain.orders import HOLDING_STATUSES
+from bnpl.eod.steps import Step, Summary
 from bnpl.runtime import SYSTEM, Ctx, Platform
 from bnpl.services import orders as order_service
 from bnpl.services.settlement import merchants_due, settle_merchant
@@ -29,9 +28,7 @@ def _quietly(platform: Platform, work: Callable[[Ctx], object]) -> int:
     return 1
 
 
-def run_lifecycle(platform: Platform) -> dict[str, Any]:
-    """Expire stale authorizations, assume overdue deliveries and settle merchants due today, one
-    order or merchant per transaction so a crash loses nothing already done."""
+def run_lifecycle(platform: Platform) -> Summary:
     with platform.read(SYSTEM) as ctx:
         today = ctx.today
         stale = (
@@ -67,8 +64,4 @@ def run_lifecycle(platform: Platform) -> dict[str, Any]:
     }
 
 
-def run_day(platform: Platform) -> dict[str, Any]:
-    """The whole end of day (``bnpl.collections.eod``): the lifecycle, then collections."""
-    from bnpl.collections.eod import run_eod
-
-    return run_eod(platform)
+STEP = Step("lifecycle", run_lifecycle, transaction=False)
