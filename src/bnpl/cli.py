@@ -17,7 +17,7 @@ from rich.console import Console
 
 from bnpl.domain.errors import DomainError
 from bnpl.runtime import ADMIN, SYSTEM, Ctx, FixedClock, Platform, Settings
-from bnpl.services.boot import open_platform
+from bnpl.services.boot import migrate, open_platform
 
 app = typer.Typer(
     help="bnpl — use first, pay later (先用后付) credit platform.",
@@ -67,10 +67,7 @@ def platform(day: str | None = None) -> Platform:
         chosen = day or _state.get("date")
         clock = FixedClock(_parse_date(chosen)) if chosen else None
         _state["platform"] = open_platform(settings, clock=clock)
-        from bnpl.store.migrate import upgrade
-
-        # zero set-up: the schema follows the code (sealing any plain personal data with the keys)
-        upgrade(_state["platform"].engine, settings.keys)
+        migrate(_state["platform"])  # zero set-up: the schema follows the code
     p: Platform = _state["platform"]
     return p
 

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, event
 
 from bnpl.collections import cases as case_service
 from bnpl.collections import contacts as contact_service
@@ -43,13 +42,11 @@ from bnpl.runtime import ADMIN, Actor, FixedClock, Settings
 from bnpl.services import credit as credit_service
 from bnpl.services import orders as order_service
 from bnpl.services import parties, queries, repayments
-from bnpl.services.boot import open_platform
+from bnpl.services.boot import open_scratch_platform
 from bnpl.sim import behaviour as bh
 from bnpl.sim.behaviour import Behaviour
 from bnpl.sim.policy import SimPolicy
 from bnpl.sim.population import World, WorldShape, default_probability, generate
-from bnpl.store.db import make_engine
-from bnpl.store.migrate import upgrade
 
 START = date(2026, 3, 2)
 DB_NAME = "bnpl-sim.db"
@@ -130,18 +127,6 @@ def sim_engine(out: Path) -> str:
     return f"sqlite:///{db}"
 
 
-def _scratch(engine: Engine) -> None:
-    """The season's database is scratch output that a crash would simply rerun: skip the fsyncs."""
-
-    @event.listens_for(engine, "connect")
-    def _fast(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA synchronous=OFF")
-        cur.close()
-
-    engine.dispose()  # connections made from now on get the pragma
-
-
 def champion_model(seed: int) -> Model:
     """The model a fresh install starts with: a scorecard on the generated training table (the
     platform has no history of its own yet)."""
@@ -153,17 +138,13 @@ class Simulation:
         self.config, self.policy, self.out = config, policy, out
         self.world: World = generate(config.customers, config.seed, config.shape)
         self.clock = SimClock(config.start - timedelta(days=400))
-        url = sim_engine(out)
-        engine = make_engine(url)
-        upgrade(engine)
-        _scratch(engine)
         settings = Settings(
-            database_url=url,
+            database_url=sim_engine(out),
             rules_path=policy.rules,
             credit_policy=policy.credit,
             collections=policy.collections,
         )
-        self.platform = open_platform(settings, clock=self.clock, engine=engine)
+        self.platform = open_scratch_platform(settings, clock=self.clock)
         self.truth = Truth()
         self.model = model if model is not None else champion_model(config.seed)
         n = config.customers
