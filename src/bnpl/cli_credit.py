@@ -182,15 +182,12 @@ def model_report(
 @model_app.command("rescore")
 def model_rescore() -> None:
     """Recompute every customer's features now and score them with the champion."""
-    from sqlalchemy import func, select
-
     from bnpl.credit.registry import scoring_versions
-    from bnpl.services import credit
-    from bnpl.store.tables import customers
+    from bnpl.services import credit, queries
 
     p = platform()
     with p.read() as c:
-        total = c.conn.execute(select(func.count()).select_from(customers)).scalar_one()
+        total = queries.customer_count(c)
         champion, _ = scoring_versions(c.conn)
     if champion is None:
         out.print("no champion model: features are stored without a score")
