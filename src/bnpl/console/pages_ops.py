@@ -10,7 +10,7 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
-from bnpl.console import charts, flash, signin
+from bnpl.console import charts, flash
 from bnpl.console.web import (
     COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -32,6 +32,7 @@ from bnpl.domain.errors import DomainError
 from bnpl.runtime import Ctx
 from bnpl.services import credit as credit_service
 from bnpl.services import explain, parties, queries, statements
+from bnpl.services import staff_sign_in as signin
 from bnpl.services.staff import Staff, sign_out
 from bnpl.store.tables import collection_cases  # for _may_see_customer, until services.access has it
 
