@@ -33,7 +33,6 @@ from bnpl.collections import work as collections_work
 from bnpl.collections.eod import run_eod
 from bnpl.credit.registry import Model
 from bnpl.credit.synthetic import synthetic
-from bnpl.domain.delinquency import bucket_rank
 from bnpl.domain.errors import DomainError
 from bnpl.domain.field_visits import CONDUCT
 from bnpl.domain.orders import Item
@@ -445,8 +444,9 @@ class Simulation:
             work = self._try(
                 actor, partial(collections_work.queue, agent_id=agent_id, limit=self.policy.calls_per_agent)
             )
+            asks = self._visit_problems(work or [])
             for case in work or []:
-                if self._visit_due(case):
+                if case["id"] in asks and not asks[case["id"]]:
                     # the strategy suggests a visit: the agent asks the supervisor for one
                     self._try(
                         actor,
@@ -486,16 +486,20 @@ class Simulation:
                     if promised and rng.random() < self.config.behaviour.promise_kept:
                         self.promised[case["customer_id"]] = day + 3
 
-    def _visit_due(self, case: dict[str, Any]) -> bool:
-        """The strategy suggests a visit and the case qualifies (what an agent reads on the case)."""
-        rules = self.policy.collections
-        return (
-            bool(self.field_agent_ids)
+    def _visit_problems(self, cases: list[dict[str, Any]]) -> dict[int, list[str]]:
+        """For the cases of a queue where the strategy suggests a visit not yet asked for, what the
+        field-visit rule has against one (none: the agent asks the supervisor)."""
+        suggested = [
+            case["id"]
+            for case in cases
+            if self.field_agent_ids
             and case["id"] not in self.visit_asked
             and any(t["channel"] == "field_visit" for t in case["tasks"])
-            and case["overdue_amount"] >= rules.visit_min_balance
-            and bucket_rank(case["bucket"]) >= bucket_rank(rules.visit_min_bucket)
-        )
+        ]
+        if not suggested:
+            return {}
+        with self.platform.read(ADMIN) as ctx:
+            return visit_service.request_problems_by_id(ctx, suggested)
 
     def _field_visits(self, day: int) -> None:
         """The supervisor approves the requests made so far for a slot three days on (10:00 local,
