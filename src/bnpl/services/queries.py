@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import BigInteger, cast, func, select
 
-from bnpl.credit.registry import list_models
+from bnpl.credit.registry import entry, list_models, scoring_versions
 from bnpl.runtime import Ctx
 from bnpl.store.tables import (
     collection_agents,
@@ -84,6 +84,16 @@ def merchant_count(ctx: Ctx) -> int:
 def registered_models(ctx: Ctx) -> list[dict[str, Any]]:
     """Every model in the registry, oldest first, with its role and validation figures."""
     return list_models(ctx.conn)
+
+
+def registered_model(ctx: Ctx, version: str) -> dict[str, Any]:
+    """One model of the registry by version (NotFound: no such model)."""
+    return entry(ctx.conn, version)
+
+
+def scoring_models(ctx: Ctx) -> tuple[str | None, tuple[str, ...]]:
+    """The champion's version (or None) and the shadow models' versions."""
+    return scoring_versions(ctx.conn)
 
 
 # --- the portfolio dashboard ---------------------------------------------------------------------
