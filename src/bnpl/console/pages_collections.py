@@ -214,7 +214,7 @@ def supervisor(request: Request, staff: StaffDep) -> Response:
     allow(staff, "supervisor")
     with platform_of(request).read(staff.actor) as ctx:
         unassigned = work.queue(ctx, None, limit=50)
-        requested = [visit_service.get_visit(ctx, i) for i in queries.requested_visit_ids(ctx)]
+        requested = [visit_service.get_visit(ctx, i) for i in queries.visit_ids_in_status(ctx, "requested")]
         plans = [hardship.get_hardship_plan(ctx, i) for i in queries.proposed_plan_ids(ctx)]
         crew = queries.active_agents(ctx)
     return render(

@@ -62,7 +62,9 @@ def order_ids_in_status(ctx: Ctx, status: str) -> list[int]:
 
 
 def visit_ids_in_status(ctx: Ctx, status: str) -> list[int]:
-    return list(ctx.conn.execute(select(field_visits.c.id).where(field_visits.c.status == status)).scalars())
+    """Field visits in one status (requested: waiting for a supervisor), oldest first."""
+    v = field_visits.c
+    return list(ctx.conn.execute(select(v.id).where(v.status == status).order_by(v.id)).scalars())
 
 
 def contacts_made_on(ctx: Ctx, day: date) -> Sequence[Any]:
@@ -187,12 +189,6 @@ def active_agents(ctx: Ctx, roles: Sequence[str] | None = None) -> Sequence[Any]
     if roles is not None:
         query = query.where(g.role.in_(roles))
     return ctx.conn.execute(query).all()
-
-
-def requested_visit_ids(ctx: Ctx) -> list[int]:
-    """Field visits waiting for a supervisor, oldest request first."""
-    v = field_visits.c
-    return list(ctx.conn.execute(select(v.id).where(v.status == "requested").order_by(v.id)).scalars())
 
 
 def proposed_plan_ids(ctx: Ctx) -> list[int]:
