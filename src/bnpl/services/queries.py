@@ -44,6 +44,9 @@ def owed_by_customer(ctx: Ctx, customer_id: int, status: str = "open") -> int:
     )
 
 
+# --- what the simulator asks each day --------------------------------------------------------------
+
+
 def bills_due_by(ctx: Ctx, until: date) -> Sequence[Any]:
     """Open bills due on or before ``until`` with something still owed: order id, due date, seq,
     kind and what is owed, in order and due-date order."""
@@ -58,6 +61,7 @@ def bills_due_by(ctx: Ctx, until: date) -> Sequence[Any]:
 
 
 def order_ids_in_status(ctx: Ctx, status: str) -> list[int]:
+    """Orders in one status (review: waiting for an analyst)."""
     return list(ctx.conn.execute(select(orders.c.id).where(orders.c.status == status)).scalars())
 
 
@@ -73,6 +77,9 @@ def contacts_made_on(ctx: Ctx, day: date) -> Sequence[Any]:
     return ctx.conn.execute(
         select(a.customer_id, a.channel, a.reached).where(a.business_date == day, a.allowed == 1)
     ).all()
+
+
+# --- counts and the model registry (the CLI, the demo, the console's models page) -------------------
 
 
 def customer_count(ctx: Ctx) -> int:
