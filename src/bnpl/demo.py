@@ -10,12 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from sqlalchemy import func, select
 
 from bnpl.domain.orders import Item
 from bnpl.runtime import ADMIN, Actor, Platform
-from bnpl.services import orders, parties, repayments
-from bnpl.store.tables import merchants
+from bnpl.services import orders, parties, queries, repayments
 
 KEYS_FILE = Path("var/demo-keys.json")
 
@@ -23,7 +21,7 @@ KEYS_FILE = Path("var/demo-keys.json")
 def seed(platform: Platform, console: Console) -> dict[str, Any]:
     """Create the demo world once; later runs print the keys saved the first time."""
     with platform.read() as ctx:
-        existing = ctx.conn.execute(select(func.count()).select_from(merchants)).scalar_one()
+        existing = queries.merchant_count(ctx)
     if existing and KEYS_FILE.exists():
         keys: dict[str, Any] = json.loads(KEYS_FILE.read_text())
         _show(console, platform, keys)

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from bnpl.domain.errors import DomainError
 from bnpl.runtime import ADMIN, Ctx, FixedClock, Platform, Settings
-from bnpl.services.boot import open_platform
+from bnpl.services.boot import migrate, open_platform
 
 app = typer.Typer(
     help="bnpl — use first, pay later (先用后付) credit platform.",
@@ -41,10 +41,7 @@ def platform(day: str | None = None) -> Platform:
         chosen = day or state.get("date")
         clock = FixedClock(parse_date(chosen)) if chosen else None
         state["platform"] = open_platform(settings, clock=clock)
-        from bnpl.store.migrate import upgrade
-
-        # zero set-up: the schema follows the code (sealing any plain personal data with the keys)
-        upgrade(state["platform"].engine, settings.keys)
+        migrate(state["platform"])  # zero set-up: the schema follows the code
     p: Platform = state["platform"]
     return p
 

@@ -132,18 +132,18 @@ def model_train(
 @model_app.command("list")
 def model_list() -> None:
     """Every registered model with its role and metrics."""
-    from bnpl.credit.registry import list_models
+    from bnpl.services import queries
 
     with platform().read() as c:
-        emit(list_models(c.conn))
+        emit(queries.registered_models(c))
 
 
 @model_app.command("show")
 def model_show(version: str) -> None:
-    from bnpl.credit.registry import entry
+    from bnpl.services import queries
 
     with platform().read() as c:
-        emit(entry(c.conn, version))
+        emit(queries.registered_model(c, version))
 
 
 @model_app.command("promote")
@@ -183,16 +183,12 @@ def model_report(
 @model_app.command("rescore")
 def model_rescore() -> None:
     """Recompute every customer's features now and score them with the champion."""
-    from sqlalchemy import func, select
-
-    from bnpl.credit.registry import scoring_versions
-    from bnpl.services import credit
-    from bnpl.store.tables import customers
+    from bnpl.services import credit, queries
 
     p = platform()
     with p.read() as c:
-        total = c.conn.execute(select(func.count()).select_from(customers)).scalar_one()
-        champion, _ = scoring_versions(c.conn)
+        total = queries.customer_count(c)
+        champion, _ = queries.scoring_models(c)
     if champion is None:
         out.print("no champion model: features are stored without a score")
     with Progress(console=out, transient=True) as progress:

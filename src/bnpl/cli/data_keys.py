@@ -23,7 +23,7 @@ def keys_new(
 ) -> None:
     """Print a fresh random key: an `id:base64key` entry to put first in BNPL_DATA_KEYS, or with
     --lookup a value for BNPL_LOOKUP_KEY (set once; it cannot be rotated)."""
-    from bnpl.store.crypto import new_data_key, new_lookup_key
+    from bnpl.services.data_keys import new_data_key, new_lookup_key
 
     try:
         typer.echo(new_lookup_key() if lookup else new_data_key(key_id or f"k{date.today():%Y%m%d}"))

@@ -29,10 +29,10 @@ def simulate(
     ] = None,
 ) -> None:
     """Run a season on a fresh SQLite database in --out, then write the portfolio report."""
-    from bnpl.sim.engine import SimConfig
     from bnpl.sim.policy import load_policy
     from bnpl.sim.season import prepare
     from bnpl.sim.season import simulate as run_season
+    from bnpl.sim.state import SimConfig
 
     try:
         config = SimConfig(customers=customers, days=days, seed=seed)

@@ -112,6 +112,15 @@ def request_problems_of(ctx: Ctx, cases: list[Any]) -> dict[int, list[str]]:
     }
 
 
+def request_problems_by_id(ctx: Ctx, case_ids: list[int]) -> dict[int, list[str]]:
+    """``request_problems_of`` for cases named by id (a case not found is left out): what an agent
+    reading their queue asks before requesting a visit."""
+    if not case_ids:
+        return {}
+    cases = ctx.conn.execute(select(collection_cases).where(collection_cases.c.id.in_(case_ids))).all()
+    return request_problems_of(ctx, list(cases))
+
+
 def request_visit(ctx: Ctx, case_id: int, agent_id: int, reason: str) -> dict[str, Any]:
     ctx.actor.require("agent", "specialist", "supervisor")
     acting_agent(ctx, agent_id, "agent", "specialist", "supervisor")

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
-from sqlalchemy import select
 
 from bnpl.collections import contacts as contact_service
 from bnpl.collections import hardship, work
@@ -33,7 +32,7 @@ from bnpl.domain.errors import DomainError
 from bnpl.domain.field_visits import CONDUCT
 from bnpl.domain.field_visits import OUTCOMES as VISIT_OUTCOMES
 from bnpl.domain.money import parse_yuan
-from bnpl.store.tables import collection_agents, field_visits, hardship_plans
+from bnpl.services import queries
 
 router = APIRouter(prefix="/console")
 AGENTS = ("agent", "supervisor")  # an "agent" console user may be a specialist in collections
@@ -73,11 +72,7 @@ def case_page(request: Request, staff: StaffDep, case_id: PathId, template: str 
                 check = contact_service.check(ctx, case_id, int(staff.agent_id), template)
         except DomainError as exc:
             raise HTTPException(exc.status, exc.detail) from None
-        agents = ctx.conn.execute(
-            select(collection_agents.c.id, collection_agents.c.name, collection_agents.c.role).where(
-                collection_agents.c.active == 1, collection_agents.c.role.in_(("agent", "specialist"))
-            )
-        ).all()
+        agents = queries.active_agents(ctx, roles=("agent", "specialist"))
     return render(
         request,
         "case.html.j2",
@@ -219,24 +214,9 @@ def supervisor(request: Request, staff: StaffDep) -> Response:
     allow(staff, "supervisor")
     with platform_of(request).read(staff.actor) as ctx:
         unassigned = work.queue(ctx, None, limit=50)
-        v = field_visits.c
-        requested = [
-            visit_service.get_visit(ctx, i)
-            for i in ctx.conn.execute(select(v.id).where(v.status == "requested").order_by(v.id)).scalars()
-        ]
-        plans = [
-            hardship.get_hardship_plan(ctx, i)
-            for i in ctx.conn.execute(
-                select(hardship_plans.c.id)
-                .where(hardship_plans.c.status == "proposed")
-                .order_by(hardship_plans.c.id)
-            ).scalars()
-        ]
-        crew = ctx.conn.execute(
-            select(collection_agents.c.id, collection_agents.c.name, collection_agents.c.role).where(
-                collection_agents.c.active == 1
-            )
-        ).all()
+        requested = [visit_service.get_visit(ctx, i) for i in queries.visit_ids_in_status(ctx, "requested")]
+        plans = [hardship.get_hardship_plan(ctx, i) for i in queries.proposed_plan_ids(ctx)]
+        crew = queries.active_agents(ctx)
     return render(
         request,
         "supervisor.html.j2",

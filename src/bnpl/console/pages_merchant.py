@@ -5,14 +5,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
-from sqlalchemy import func, select
 
 from bnpl.console.web import PathId, StaffDep, allow, platform_of, render
 from bnpl.domain.errors import NotFound
-from bnpl.domain.ledger import Account
 from bnpl.services import orders as order_service
-from bnpl.services.settlement import merchant_balances
-from bnpl.store.tables import journal_entries, ledger_lines, orders, returns
+from bnpl.services.settlement import merchant_balances, settlements_paid
 
 router = APIRouter(prefix="/console/merchant")
 
@@ -30,17 +27,8 @@ def merchant_orders(request: Request, staff: StaffDep) -> Response:
     merchant_id = _merchant(staff)
     with platform_of(request).read(staff.actor) as ctx:
         # one query (a list needs no items, schedule or decision; the order page has them)
-        mine = ctx.conn.execute(
-            select(orders).where(orders.c.merchant_id == merchant_id).order_by(orders.c.id.desc()).limit(100)
-        ).all()
-        r = returns.c
-        their_returns = ctx.conn.execute(
-            select(returns, orders.c.amount.label("order_amount"))
-            .join(orders, orders.c.id == r.order_id)
-            .where(orders.c.merchant_id == merchant_id)
-            .order_by(r.id.desc())
-            .limit(50)
-        ).all()
+        mine = order_service.order_rows(ctx, merchant_id=merchant_id, limit=100)
+        their_returns = order_service.return_rows(ctx, merchant_id=merchant_id, limit=50)
     return render(request, "merchant_orders.html.j2", staff, orders=mine, returns=their_returns)
 
 
@@ -58,24 +46,7 @@ def merchant_order(request: Request, staff: StaffDep, order_id: PathId) -> Respo
 @router.get("/settlements")
 def settlements(request: Request, staff: StaffDep) -> Response:
     merchant_id = _merchant(staff)
-    line, entry = ledger_lines.c, journal_entries.c
     with platform_of(request).read(staff.actor) as ctx:
-        paid = ctx.conn.execute(
-            select(
-                entry.id,
-                entry.business_date,
-                func.sum(line.amount).label("amount"),
-                func.count().label("orders"),
-            )
-            .join(journal_entries, entry.id == line.entry_id)
-            .where(
-                line.merchant_id == merchant_id,
-                line.account == Account.MERCHANT_PAYABLE.value,
-                entry.kind == "settlement",
-            )
-            .group_by(entry.id, entry.business_date)
-            .order_by(entry.id.desc())
-            .limit(60)
-        ).all()
+        paid = settlements_paid(ctx, merchant_id, limit=60)
         balances = merchant_balances(ctx, merchant_id)
     return render(request, "merchant_settlements.html.j2", staff, paid=paid, balances=balances)

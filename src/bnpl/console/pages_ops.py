@@ -8,9 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 
-from bnpl.console import charts, flash, signin
+from bnpl.console import charts, flash
 from bnpl.console.web import (
     COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -30,17 +29,10 @@ from bnpl.console.web import (
 )
 from bnpl.domain.errors import DomainError
 from bnpl.runtime import Ctx
-from bnpl.services import access, explain, parties, statements
+from bnpl.services import access, explain, parties, queries, statements
 from bnpl.services import credit as credit_service
+from bnpl.services import staff_sign_in as signin
 from bnpl.services.staff import Staff, sign_out
-from bnpl.store.tables import (
-    collection_cases,
-    contact_attempts,
-    customers,
-    eod_steps,
-    orders,
-    roll_rates,
-)
 
 router = APIRouter(prefix="/console")
 
@@ -143,23 +135,8 @@ def home(staff: StaffDep) -> Response:
 def dashboard(request: Request, staff: StaffDep) -> Response:
     allow(staff, *DASHBOARD_ROLES)
     with platform_of(request).read(staff.actor) as ctx:
-        days = [
-            (str(d), s)
-            for d, s in ctx.conn.execute(
-                select(eod_steps.c.business_date, eod_steps.c.summary)
-                .where(eod_steps.c.step == "snapshot")
-                .order_by(eod_steps.c.business_date.desc())
-                .limit(90)
-            )
-        ][::-1]
-        latest_roll = ctx.conn.execute(
-            select(roll_rates.c.business_date).order_by(roll_rates.c.business_date.desc()).limit(1)
-        ).scalar()
-        rolls = (
-            ctx.conn.execute(select(roll_rates).where(roll_rates.c.business_date == latest_roll)).all()
-            if latest_roll
-            else []
-        )
+        days = [(str(d.business_date), d.summary) for d in queries.snapshot_days(ctx, 90)]
+        rolls = queries.latest_roll_rates(ctx)
         today = ctx.today
     return render(request, "dashboard.html.j2", staff, today=today, **_dashboard(days, rolls))
 
@@ -252,27 +229,16 @@ def find_customer(
     customers of their own open cases."""
     allow(staff, *CUSTOMER_ROLES)
     text = q.strip()
-    where: Any = None
+    by_phone: list[int] | None = None
     if _phone_like(text):
         with platform_of(request).read(staff.actor) as ctx:
-            by_phone = parties.find_customers(ctx, phone=text)
-        if by_phone:
-            where = customers.c.id.in_(by_phone)
-    if where is None and text.isascii() and text.isdigit() and len(text) <= 18:
+            by_phone = parties.find_customers(ctx, phone=text) or None
+    if by_phone is None and text.isascii() and text.isdigit() and len(text) <= 18:
         return RedirectResponse(f"/console/customers/{int(text)}", status_code=303)
     found: Sequence[Any] = []
     if text:
-        query = (
-            select(customers.c.id, customers.c.name)
-            .where(customers.c.name.startswith(text, autoescape=True) if where is None else where)
-            .order_by(customers.c.id)
-            .limit(25)
-        )
-        scope = access.customer_scope(staff.actor, customers.c.id)
-        if scope is not None:
-            query = query.where(scope)
         with platform_of(request).read(staff.actor) as ctx:
-            found = ctx.conn.execute(query).all()
+            found = queries.customer_search(ctx, name_prefix=text, ids=by_phone)
     return render(request, "customers.html.j2", staff, q=q, found=found)
 
 
@@ -323,8 +289,7 @@ def _customer_page(
 
     with platform_of(request).read(staff.actor) as ctx:
         _may_see_customer(ctx, staff, customer_id)
-        c = customers.c
-        person = ctx.conn.execute(select(c.id, c.name, c.timezone).where(c.id == customer_id)).first()
+        person = queries.customer_header(ctx, customer_id)
         if person is None:
             raise HTTPException(404, f"customer {customer_id} not found")
         # opened only to be masked, unless revealed just now (for a reason, audited)
@@ -334,20 +299,11 @@ def _customer_page(
             credit = credit_service.customer_credit(ctx, customer_id)
         except DomainError:
             credit = None
-        their_orders = ctx.conn.execute(
-            select(orders).where(orders.c.customer_id == customer_id).order_by(orders.c.id.desc()).limit(30)
-        ).all()
+        their_orders = queries.customer_orders(ctx, customer_id, 30)
         decided = explain.search(ctx, customer_id=customer_id, limit=15)
-        a = contact_attempts.c
-        contacts = ctx.conn.execute(
-            select(contact_attempts).where(a.customer_id == customer_id).order_by(a.id.desc()).limit(40)
-        ).all()
+        contacts = queries.customer_contacts(ctx, customer_id, 40)
         flags = flags_of(ctx, customer_id)
-        cases = ctx.conn.execute(
-            select(collection_cases)
-            .where(collection_cases.c.customer_id == customer_id)
-            .order_by(collection_cases.c.id.desc())
-        ).all()
+        cases = queries.customer_cases(ctx, customer_id)
     pii = revealed if contact is None else {"phone": mask(contact.phone), "address": mask(contact.address)}
     return render(
         request,

@@ -11,9 +11,8 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from bnpl.console.web import CsrfField, PathId, QueryId, StaffDep, allow, attempt, platform_of, render
-from bnpl.credit.registry import list_models
 from bnpl.domain.decision import Outcome
-from bnpl.services import explain
+from bnpl.services import explain, queries
 from bnpl.services import orders as order_service
 from bnpl.services.rule_stats import rule_stats
 
@@ -92,5 +91,5 @@ def rules(request: Request, staff: StaffDep, days: Annotated[int, Query(ge=1, le
 def models(request: Request, staff: StaffDep) -> Response:
     allow(staff, "risk_analyst")
     with platform_of(request).read(staff.actor) as ctx:
-        registry = list_models(ctx.conn)
+        registry = queries.registered_models(ctx)
     return render(request, "models.html.j2", staff, models=registry)

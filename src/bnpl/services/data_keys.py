@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import Table, func, select
 
 from bnpl.runtime import ADMIN, Ctx, Platform
+from bnpl.store.crypto import new_data_key as new_data_key  # `bnpl data-keys new`
+from bnpl.store.crypto import new_lookup_key as new_lookup_key
 from bnpl.store.tables import SEALED_COLUMNS
 
 

@@ -1,5 +1,7 @@
-"""Named read models: the questions front ends (the console, the simulator) ask of the book, each a
-function here rather than a query of their own on the tables, and the one spelling of "still owed"."""
+"""Named read models: the questions front ends (the console, the simulator, the CLI) ask of the
+book, each a function here rather than a query of their own on the tables, and the one spelling of
+"still owed". Reads that belong to a use case live with it (orders and returns a merchant may see in
+``orders.views``, settlements in ``settlement``)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,22 @@ from typing import Any
 
 from sqlalchemy import BigInteger, cast, func, select
 
+from bnpl.credit.registry import entry, list_models, scoring_versions
 from bnpl.runtime import Ctx
-from bnpl.store.tables import contact_attempts, field_visits, obligations, orders
+from bnpl.services.access import customer_scope
+from bnpl.store.tables import (
+    collection_agents,
+    collection_cases,
+    contact_attempts,
+    customers,
+    eod_steps,
+    field_visits,
+    hardship_plans,
+    merchants,
+    obligations,
+    orders,
+    roll_rates,
+)
 
 obligation = obligations.c
 OWED = (
@@ -29,6 +45,9 @@ def owed_by_customer(ctx: Ctx, customer_id: int, status: str = "open") -> int:
     )
 
 
+# --- what the simulator asks each day --------------------------------------------------------------
+
+
 def bills_due_by(ctx: Ctx, until: date) -> Sequence[Any]:
     """Open bills due on or before ``until`` with something still owed: order id, due date, seq,
     kind and what is owed, in order and due-date order."""
@@ -43,11 +62,14 @@ def bills_due_by(ctx: Ctx, until: date) -> Sequence[Any]:
 
 
 def order_ids_in_status(ctx: Ctx, status: str) -> list[int]:
+    """Orders in one status (review: waiting for an analyst)."""
     return list(ctx.conn.execute(select(orders.c.id).where(orders.c.status == status)).scalars())
 
 
 def visit_ids_in_status(ctx: Ctx, status: str) -> list[int]:
-    return list(ctx.conn.execute(select(field_visits.c.id).where(field_visits.c.status == status)).scalars())
+    """Field visits in one status (requested: waiting for a supervisor), oldest first."""
+    v = field_visits.c
+    return list(ctx.conn.execute(select(v.id).where(v.status == status).order_by(v.id)).scalars())
 
 
 def contacts_made_on(ctx: Ctx, day: date) -> Sequence[Any]:
@@ -56,3 +78,122 @@ def contacts_made_on(ctx: Ctx, day: date) -> Sequence[Any]:
     return ctx.conn.execute(
         select(a.customer_id, a.channel, a.reached).where(a.business_date == day, a.allowed == 1)
     ).all()
+
+
+# --- counts and the model registry (the CLI, the demo, the console's models page) -------------------
+
+
+def customer_count(ctx: Ctx) -> int:
+    return int(ctx.conn.execute(select(func.count()).select_from(customers)).scalar_one())
+
+
+def merchant_count(ctx: Ctx) -> int:
+    return int(ctx.conn.execute(select(func.count()).select_from(merchants)).scalar_one())
+
+
+def registered_models(ctx: Ctx) -> list[dict[str, Any]]:
+    """Every model in the registry, oldest first, with its role and validation figures."""
+    return list_models(ctx.conn)
+
+
+def registered_model(ctx: Ctx, version: str) -> dict[str, Any]:
+    """One model of the registry by version (NotFound: no such model)."""
+    return entry(ctx.conn, version)
+
+
+def scoring_models(ctx: Ctx) -> tuple[str | None, tuple[str, ...]]:
+    """The champion's version (or None) and the shadow models' versions."""
+    return scoring_versions(ctx.conn)
+
+
+# --- the portfolio dashboard ---------------------------------------------------------------------
+
+
+def snapshot_days(ctx: Ctx, limit: int = 90) -> list[Any]:
+    """The last ``limit`` end-of-day snapshots, oldest first: business date and summary."""
+    s = eod_steps.c
+    newest_first = ctx.conn.execute(
+        select(s.business_date, s.summary)
+        .where(s.step == "snapshot")
+        .order_by(s.business_date.desc())
+        .limit(limit)
+    ).all()
+    return list(newest_first)[::-1]
+
+
+def latest_roll_rates(ctx: Ctx) -> Sequence[Any]:
+    """The roll-rate rows of the latest business date that has any (none: empty)."""
+    r = roll_rates.c
+    latest = ctx.conn.execute(select(r.business_date).order_by(r.business_date.desc()).limit(1)).scalar()
+    if not latest:
+        return []
+    return ctx.conn.execute(select(roll_rates).where(r.business_date == latest)).all()
+
+
+# --- the customer 360 ----------------------------------------------------------------------------
+
+
+def customer_search(
+    ctx: Ctx, name_prefix: str | None = None, ids: Sequence[int] | None = None, limit: int = 25
+) -> Sequence[Any]:
+    """Customers (id, name) among ``ids``, or else by the start of the name (literally: % and _ are
+    no wildcards), in number order; only those the actor may see (``services.access``)."""
+    c = customers.c
+    query = (
+        select(c.id, c.name)
+        .where(c.id.in_(ids) if ids is not None else c.name.startswith(name_prefix, autoescape=True))
+        .order_by(c.id)
+        .limit(limit)
+    )
+    scope = customer_scope(ctx.actor, c.id)
+    if scope is not None:
+        query = query.where(scope)
+    return ctx.conn.execute(query).all()
+
+
+def customer_header(ctx: Ctx, customer_id: int) -> Any:
+    """A customer's id, name and time zone (None: no such customer)."""
+    c = customers.c
+    return ctx.conn.execute(select(c.id, c.name, c.timezone).where(c.id == customer_id)).first()
+
+
+def customer_orders(ctx: Ctx, customer_id: int, limit: int = 30) -> Sequence[Any]:
+    """A customer's latest orders (the order rows), newest first."""
+    o = orders.c
+    return ctx.conn.execute(
+        select(orders).where(o.customer_id == customer_id).order_by(o.id.desc()).limit(limit)
+    ).all()
+
+
+def customer_contacts(ctx: Ctx, customer_id: int, limit: int = 40) -> Sequence[Any]:
+    """A customer's latest contact attempts, allowed or blocked, newest first."""
+    a = contact_attempts.c
+    return ctx.conn.execute(
+        select(contact_attempts).where(a.customer_id == customer_id).order_by(a.id.desc()).limit(limit)
+    ).all()
+
+
+def customer_cases(ctx: Ctx, customer_id: int) -> Sequence[Any]:
+    """A customer's collection cases, open or closed, newest first."""
+    k = collection_cases.c
+    return ctx.conn.execute(
+        select(collection_cases).where(k.customer_id == customer_id).order_by(k.id.desc())
+    ).all()
+
+
+# --- the collections desk ------------------------------------------------------------------------
+
+
+def active_agents(ctx: Ctx, roles: Sequence[str] | None = None) -> Sequence[Any]:
+    """Active collections staff (id, name, role), optionally of some roles only."""
+    g = collection_agents.c
+    query = select(g.id, g.name, g.role).where(g.active == 1)
+    if roles is not None:
+        query = query.where(g.role.in_(roles))
+    return ctx.conn.execute(query).all()
+
+
+def proposed_plan_ids(ctx: Ctx) -> list[int]:
+    """Hardship plans waiting for a supervisor, oldest first."""
+    h = hardship_plans.c
+    return list(ctx.conn.execute(select(h.id).where(h.status == "proposed").order_by(h.id)).scalars())

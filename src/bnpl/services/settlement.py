@@ -16,7 +16,7 @@ from bnpl.runtime import Ctx
 from bnpl.services import audit
 from bnpl.services.ledger import account_balance, post
 from bnpl.store.bulk import among, chunks
-from bnpl.store.tables import ledger_lines, orders
+from bnpl.store.tables import journal_entries, ledger_lines, orders
 
 
 def merchants_due(ctx: Ctx) -> list[int]:
@@ -97,3 +97,28 @@ def merchant_balances(ctx: Ctx, merchant_id: int) -> dict[str, int]:
         "receivable": int(rows.get(Account.MERCHANT_RECEIVABLE.value, 0)),
         "mdr_charged": -int(rows.get(Account.MDR_INCOME.value, 0)),
     }
+
+
+def settlements_paid(ctx: Ctx, merchant_id: int, limit: int = 60) -> list[Any]:
+    """A merchant's settlements, newest first: the entry's id and business date, the amount paid
+    and the number of order lines it settled."""
+    line, entry = ledger_lines.c, journal_entries.c
+    return list(
+        ctx.conn.execute(
+            select(
+                entry.id,
+                entry.business_date,
+                func.sum(line.amount).label("amount"),
+                func.count().label("orders"),
+            )
+            .join(journal_entries, entry.id == line.entry_id)
+            .where(
+                line.merchant_id == merchant_id,
+                line.account == Account.MERCHANT_PAYABLE.value,
+                entry.kind == "settlement",
+            )
+            .group_by(entry.id, entry.business_date)
+            .order_by(entry.id.desc())
+            .limit(limit)
+        ).all()
+    )

@@ -5,7 +5,7 @@ token in an HttpOnly cookie; only its SHA-256 is stored, so a copy of the databa
 Each session has its own CSRF token, which every form posts back: an HMAC of the session token,
 made again on every request and stored nowhere. Sign-ins, failed sign-ins and sign-outs are audited
 on the member of staff's own stream. Signing in itself (the throttles, and the password check
-outside any transaction) is ``console.signin``.
+outside any transaction) is ``services.staff_sign_in``.
 """
 
 from __future__ import annotations
@@ -164,8 +164,9 @@ def one_per_role(
 
 
 def open_session(ctx: Ctx, user_id: int, username: str, role: str) -> tuple[str, Staff]:
-    """A new session for a member of staff whose password was just checked (``console.signin``):
-    the raw token goes in the cookie, only its hash in the table. Audited as ``staff.signed_in``."""
+    """A new session for a member of staff whose password was just checked
+    (``services.staff_sign_in``): the raw token goes in the cookie, only its hash in the table.
+    Audited as ``staff.signed_in``."""
     token = secrets.token_urlsafe(32)
     ctx.conn.execute(
         staff_sessions.insert().values(

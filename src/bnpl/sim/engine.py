@@ -8,6 +8,9 @@ the hidden traits of ``population``), merchants shipping and taking goods back, 
 review queue and the collections desk. What the platform cannot see — the true PD of each loan,
 its drawn fate, the control group's purchases — is kept in :class:`Truth` beside the database.
 
+What the shoppers want and buy is ``sim/shopping``; the season's config, clock and truth are
+``sim/state``.
+
 Deterministic for a seed: the clock's time of day is set by the simulator, and the random numbers
 of each day and purpose come from their own stream (``seed, day, purpose``), so two policies run on
 the same world see the same shoppers wanting the same things on the same days.
@@ -17,15 +20,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from sqlalchemy import Engine, event
 
 from bnpl.collections import cases as case_service
 from bnpl.collections import contacts as contact_service
@@ -33,92 +33,25 @@ from bnpl.collections import visits as visit_service
 from bnpl.collections import work as collections_work
 from bnpl.credit.registry import Model
 from bnpl.credit.synthetic import synthetic
-from bnpl.domain.delinquency import bucket_rank
 from bnpl.domain.errors import DomainError
 from bnpl.domain.field_visits import CONDUCT
-from bnpl.domain.orders import Item
-from bnpl.domain.plans import PLANS
 from bnpl.eod import run_eod
-from bnpl.runtime import ADMIN, Actor, FixedClock, Settings
+from bnpl.runtime import ADMIN, Actor, Settings
 from bnpl.services import credit as credit_service
 from bnpl.services import orders as order_service
 from bnpl.services import parties, queries, repayments
-from bnpl.services.boot import open_platform
+from bnpl.services.boot import open_scratch_platform
 from bnpl.sim import behaviour as bh
-from bnpl.sim.behaviour import Behaviour
 from bnpl.sim.policy import SimPolicy
-from bnpl.sim.population import World, WorldShape, default_probability, generate
-from bnpl.store.db import make_engine
-from bnpl.store.migrate import upgrade
+from bnpl.sim.population import World, generate
+from bnpl.sim.shopping import shop
+from bnpl.sim.state import Loan, Truth
+from bnpl.sim.state import SimClock as SimClock  # the season's clock and config, named here too
+from bnpl.sim.state import SimConfig as SimConfig
 
-START = date(2026, 3, 2)
 DB_NAME = "bnpl-sim.db"
-RESALE = ("phones", "gold", "gift_cards")
-STRESS_DAYS = 45  # how long a financial-stress shock lasts
 RESCORE_EVERY = 14  # days between rescorings of the whole population (the risk team's cadence)
 LIMIT_REVIEW_EVERY = 30
-
-
-@dataclass(frozen=True)
-class SimConfig:
-    customers: int
-    days: int
-    seed: int
-    start: date = START
-    shape: WorldShape = field(default_factory=lambda: WorldShape(merchants_per_1000=4.0))
-    behaviour: Behaviour = field(default_factory=Behaviour)
-
-    def __post_init__(self) -> None:
-        if not 10 <= self.customers <= 2_000_000:
-            raise ValueError("customers must be 10 to 2,000,000")
-        if not 1 <= self.days <= 730:
-            raise ValueError("days must be 1 to 730")
-        if not 0 <= self.seed < 2**63:
-            raise ValueError("seed must be a whole number from 0")
-
-
-class SimClock(FixedClock):
-    """The business date the simulator moves, with timestamps at the time of day it sets."""
-
-    def __init__(self, day: date) -> None:
-        super().__init__(day)
-        self.at = time(2)  # 10:00 in Shanghai
-
-    def set_time(self, day: date, hour_utc: int, minute: int = 0) -> None:
-        self.day, self.at = day, time(hour_utc, minute)
-
-    def now(self) -> datetime:
-        return datetime.combine(self.day, self.at, tzinfo=UTC)
-
-
-@dataclass
-class Loan:
-    """A pay-later order as the simulator sees it, fate included."""
-
-    order_id: int
-    shopper: int
-    customer_id: int
-    merchant: int
-    amount: int
-    true_pd: float
-    bad: bool
-    bad_from: int  # the first instalment a bad loan leaves unpaid
-    lag: int  # days after (negative: before) each due date that the shopper pays
-    fraud: str
-    cured: bool = False
-
-
-@dataclass
-class Truth:
-    """What only the simulator knows, one row per purchase intent and per loan."""
-
-    intents: list[dict[str, Any]] = field(default_factory=list)
-    loans: dict[int, Loan] = field(default_factory=dict)
-    refused: Counter[str] = field(default_factory=Counter)  # the platform said no: call -> times
-
-    def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        loans = pd.DataFrame([vars(loan) for loan in self.loans.values()])
-        return pd.DataFrame(self.intents), loans
 
 
 def sim_engine(out: Path) -> str:
@@ -128,18 +61,6 @@ def sim_engine(out: Path) -> str:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
     return f"sqlite:///{db}"
-
-
-def _scratch(engine: Engine) -> None:
-    """The season's database is scratch output that a crash would simply rerun: skip the fsyncs."""
-
-    @event.listens_for(engine, "connect")
-    def _fast(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA synchronous=OFF")
-        cur.close()
-
-    engine.dispose()  # connections made from now on get the pragma
 
 
 def champion_model(seed: int) -> Model:
@@ -153,17 +74,13 @@ class Simulation:
         self.config, self.policy, self.out = config, policy, out
         self.world: World = generate(config.customers, config.seed, config.shape)
         self.clock = SimClock(config.start - timedelta(days=400))
-        url = sim_engine(out)
-        engine = make_engine(url)
-        upgrade(engine)
-        _scratch(engine)
         settings = Settings(
-            database_url=url,
+            database_url=sim_engine(out),
             rules_path=policy.rules,
             credit_policy=policy.credit,
             collections=policy.collections,
         )
-        self.platform = open_platform(settings, clock=self.clock, engine=engine)
+        self.platform = open_scratch_platform(settings, clock=self.clock)
         self.truth = Truth()
         self.model = model if model is not None else champion_model(config.seed)
         n = config.customers
@@ -303,7 +220,7 @@ class Simulation:
         self.clock.set_time(today, 3)  # 11:00: the desk calls, the supervisor decides, visits happen
         self._desk(day)
         self._field_visits(day)
-        self._shopping(day)
+        shop(self, day)
         self.clock.set_time(today, 15)  # 23:00: end of day
         run_eod(self.platform)
         self._read_contacts(today)
@@ -320,7 +237,7 @@ class Simulation:
             del self.ship_on[order_id]
             loan = self.truth.loans[order_id]
             merchant = Actor("merchant", self.merchant_ids[loan.merchant])
-            if self._try(merchant, partial(order_service.capture, order_id=order_id)):
+            if self.attempt(merchant, partial(order_service.capture, order_id=order_id)):
                 rng = self.rng(day, 1_000_000 + order_id)
                 if rng.random() < 0.85:  # the rest wait for end of day to assume delivery
                     self.deliver_on[order_id] = day + int(rng.integers(2, 5))
@@ -328,7 +245,7 @@ class Simulation:
             del self.deliver_on[order_id]
             loan = self.truth.loans[order_id]
             merchant = Actor("merchant", self.merchant_ids[loan.merchant])
-            if self._try(merchant, partial(order_service.deliver, order_id=order_id)):
+            if self.attempt(merchant, partial(order_service.deliver, order_id=order_id)):
                 self._maybe_return(day, loan)
         for order_id in [o for o, d in self.return_on.items() if d == day]:
             del self.return_on[order_id]
@@ -341,13 +258,13 @@ class Simulation:
                 for i in held
                 if (left := i["quantity"] - i["returned_quantity"] - i["pending_quantity"]) > 0
             }
-            ret = self._try(
+            ret = self.attempt(
                 customer,
                 partial(order_service.request_return, order_id=order_id, items=items, reason="not as hoped"),
             )
             if ret:
                 merchant = Actor("merchant", self.merchant_ids[loan.merchant])
-                self._try(merchant, partial(order_service.confirm_return, return_id=ret["id"]))
+                self.attempt(merchant, partial(order_service.confirm_return, return_id=ret["id"]))
 
     def _maybe_return(self, day: int, loan: Loan) -> None:
         if loan.fraud != "none":
@@ -363,7 +280,7 @@ class Simulation:
         if goes_back[0]:
             self.return_on[loan.order_id] = day + int(rng.integers(1, 6))
 
-    def _try(self, actor: Actor, work: Callable[..., Any]) -> Any:
+    def attempt(self, actor: Actor, work: Callable[..., Any]) -> Any:
         """A call the simulated person makes; the platform saying no is part of the story."""
         try:
             return self.platform.run(actor, work)
@@ -420,7 +337,7 @@ class Simulation:
             horizon = max(today, first.due_date)
             amount = sum(b.owed for b in due if b.due_date <= horizon)
             if amount > 0:
-                self._try(
+                self.attempt(
                     Actor("provider"),
                     partial(
                         repayments.repay,
@@ -444,7 +361,7 @@ class Simulation:
                 continue
             # an analyst looks closer: most fraud shows itself, most honest orders pass
             approve = rng.random() < (0.3 if loan.fraud != "none" else 0.85)
-            done = self._try(
+            done = self.attempt(
                 ADMIN,
                 partial(
                     order_service.decide_review, order_id=order_id, approve=approve, note="simulated analyst"
@@ -461,13 +378,14 @@ class Simulation:
         rng = self.rng(day, 5)
         for agent_id in self.agent_ids:
             actor = Actor("agent", agent_id)
-            work = self._try(
+            work = self.attempt(
                 actor, partial(collections_work.queue, agent_id=agent_id, limit=self.policy.calls_per_agent)
             )
+            asks = self._visit_problems(work or [])
             for case in work or []:
-                if self._visit_due(case):
+                if case["id"] in asks and not asks[case["id"]]:
                     # the strategy suggests a visit: the agent asks the supervisor for one
-                    self._try(
+                    self.attempt(
                         actor,
                         partial(
                             visit_service.request_visit,
@@ -480,7 +398,7 @@ class Simulation:
                 if not any(t["channel"] == "call" for t in case["tasks"]):
                     continue
                 outcome = str(rng.choice(["reached", "no_answer", "left_message"], p=[0.45, 0.4, 0.15]))
-                made = self._try(
+                made = self.attempt(
                     actor,
                     partial(
                         contact_service.contact,
@@ -492,7 +410,7 @@ class Simulation:
                 )
                 if made and made["allowed"] and outcome == "reached" and rng.random() < 0.5:
                     due_on = today + timedelta(days=3)
-                    promised = self._try(
+                    promised = self.attempt(
                         actor,
                         partial(
                             collections_work.promise,
@@ -505,16 +423,20 @@ class Simulation:
                     if promised and rng.random() < self.config.behaviour.promise_kept:
                         self.promised[case["customer_id"]] = day + 3
 
-    def _visit_due(self, case: dict[str, Any]) -> bool:
-        """The strategy suggests a visit and the case qualifies (what an agent reads on the case)."""
-        rules = self.policy.collections
-        return (
-            bool(self.field_agent_ids)
+    def _visit_problems(self, cases: list[dict[str, Any]]) -> dict[int, list[str]]:
+        """For the cases of a queue where the strategy suggests a visit not yet asked for, what the
+        field-visit rule has against one (none: the agent asks the supervisor)."""
+        suggested = [
+            case["id"]
+            for case in cases
+            if self.field_agent_ids
             and case["id"] not in self.visit_asked
             and any(t["channel"] == "field_visit" for t in case["tasks"])
-            and case["overdue_amount"] >= rules.visit_min_balance
-            and bucket_rank(case["bucket"]) >= bucket_rank(rules.visit_min_bucket)
-        )
+        ]
+        if not suggested:
+            return {}
+        with self.platform.read(ADMIN) as ctx:
+            return visit_service.request_problems_by_id(ctx, suggested)
 
     def _field_visits(self, day: int) -> None:
         """The supervisor approves the requests made so far for a slot three days on (10:00 local,
@@ -527,7 +449,7 @@ class Simulation:
         supervisor = Actor("supervisor", self.supervisor_id)
         a, b = self.field_agent_ids
         for visit_id in waiting:
-            approved = self._try(
+            approved = self.attempt(
                 supervisor,
                 partial(
                     visit_service.approve_visit,
@@ -543,7 +465,7 @@ class Simulation:
         for visit_id in [v for v, d in self.visits.items() if d == day]:
             del self.visits[visit_id]
             outcome = str(rng.choice(["met", "not_home", "promise"], p=[0.5, 0.3, 0.2]))
-            done = self._try(
+            done = self.attempt(
                 Actor("field_agent", a),
                 partial(
                     visit_service.record_outcome,
@@ -567,175 +489,3 @@ class Simulation:
             if r.channel in ("call", "field_visit") and not r.reached:
                 continue  # a missed call or nobody at home nudges nobody
             self.contacts.setdefault(r.customer_id, Counter())[r.channel] += 1
-
-    # --- shoppers shop --------------------------------------------------------------------------
-
-    def _shopping(self, day: int) -> None:
-        cfg, w = self.config, self.world
-        shoppers, merchants, creators = w.shoppers, w.merchants, w.creators
-        rng = self.rng(day, 6)
-        n = len(shoppers)
-        live_today = (
-            rng.random(len(creators)) < cfg.behaviour.live_days_share * creators["live_share"].to_numpy()
-        )
-        fraud = shoppers["fraud"].to_numpy()
-        base = bh.intent_rate(
-            shoppers["impulse"].to_numpy(), shoppers["appetite"].to_numpy(), self.engagement, cfg.behaviour
-        )
-        base = np.where(np.isin(fraud, ["reseller", "ring"]), base * 2.5, base)
-        burst = np.where(
-            live_today[self.follows],
-            cfg.behaviour.burst_per_hype * creators["hype"].to_numpy()[self.follows],
-            0,
-        )
-        u = rng.random(n)
-        wants = u < base + burst
-        from_stream = wants & (u >= base)
-        stolen_now = (self.stolen_on >= 0) & ((self.stolen_on == day) | (self.stolen_on == day - 1))
-        wants |= stolen_now
-        # stress shocks start today for some
-        shock = rng.random(n) < shoppers["stress_rate"].to_numpy() / 30
-        self.stressed_until = np.where(shock, day + STRESS_DAYS, self.stressed_until)
-        who = np.flatnonzero(wants)
-        k = len(who)
-        if k == 0:
-            return
-
-        # Every draw is made for all n shoppers and then read for those who want something, so two
-        # policies on the same world draw the same numbers for the same shopper on the same day
-        # (common random numbers), whoever else happens to shop.
-        def each(values: np.ndarray) -> np.ndarray:
-            return values[who]
-
-        colluding = np.flatnonzero(merchants["colluding"].to_numpy())
-        resale = np.flatnonzero(merchants["category"].isin(RESALE).to_numpy())
-        picks, video = each(rng.integers(0, len(merchants), n)), each(rng.random(n) < 0.45)
-        ring_pick, resale_pick = (
-            each(rng.integers(0, max(len(colluding), 1), n)),
-            each(rng.integers(0, max(len(resale), 1), n)),
-        )
-        creator_merchant = creators["merchant"].to_numpy()[self.follows[who]]
-        channel = np.where(from_stream[who], "live_stream", np.where(video, "short_video", "mall"))
-        merchant = np.where(channel == "mall", picks, creator_merchant)
-        # a stolen account's owner shops as themselves; only the two days of the theft are fraud
-        kind = np.where(fraud[who] == "stolen", "none", fraud[who]).astype(object)
-        kind[stolen_now[who]] = "stolen"
-        if len(colluding):
-            merchant = np.where(kind == "ring", colluding[ring_pick % len(colluding)], merchant)
-        if len(resale):
-            merchant = np.where(
-                np.isin(kind, ["reseller", "stolen"]), resale[resale_pick % len(resale)], merchant
-            )
-        price = merchants["price"].to_numpy()[merchant]
-        qty = np.where(each(rng.random(n)) < 0.15, 2, 1)
-        noise = each(np.exp(rng.normal(0, 0.3, n)))
-        unit = np.maximum(np.round(price * noise / 100) * 100, 100).astype(np.int64)
-        unit = np.where(np.isin(kind, ["stolen", "ring"]), unit * 2, unit)
-        amount = unit * qty
-        income, appetite, impulse = (shoppers[c].to_numpy()[who] for c in ("income", "appetite", "impulse"))
-        p_without, p_with = bh.conversion(amount, income, appetite, impulse, cfg.behaviour)
-        stressed = self.stressed_until[who] >= day
-        true_pd = default_probability(shoppers["worth"].to_numpy()[who], income, amount, kind, stressed)
-        fate = each(rng.random(n)) < true_pd  # drawn for every intent: a declined loan's fate is known too
-        buy_u, bnpl_u = each(rng.random(n)), each(rng.random(n))
-        hours = np.where(
-            channel == "live_stream", each(rng.integers(11, 15, n)), each(rng.integers(1, 15, n))
-        )
-        minutes = each(rng.integers(0, 60, n))
-        lags = each(bh.loan_lag(rng, shoppers["worth"].to_numpy(), cfg.behaviour))
-        bad_from = np.where(each(rng.random(n)) < 0.8, 1, 2)
-        plans = each(rng.random(n))
-        for j, shopper in enumerate(who):
-            row: dict[str, Any] = {
-                "day": day,
-                "shopper": int(shopper),
-                "control": bool(self.control[shopper]),
-                "channel": str(channel[j]),
-                "merchant": int(merchant[j]),
-                "amount": int(amount[j]),
-                "fraud": str(kind[j]),
-                "true_pd": float(true_pd[j]),
-                "fate_bad": bool(fate[j]),
-                "bnpl": False,
-                "order_id": None,
-                "outcome": None,
-                "purchased": False,
-            }
-            self.truth.intents.append(row)
-            fraudulent = kind[j] != "none"
-            if self.control[shopper]:
-                row["purchased"] = bool(buy_u[j] < p_without[j]) and not fraudulent
-                continue
-            if not fraudulent and buy_u[j] >= p_with[j]:
-                continue  # not even the offer makes this one buy
-            only_with_offer = buy_u[j] >= p_without[j]
-            wants_bnpl = fraudulent or only_with_offer or bnpl_u[j] < cfg.behaviour.bnpl_take_up
-            if not wants_bnpl:
-                row["purchased"] = True
-                continue
-            self.clock.set_time(self.date_of(day), int(hours[j]), int(minutes[j]))
-            order = self._checkout(
-                int(shopper), int(merchant[j]), int(unit[j]), int(qty[j]), str(channel[j]), float(plans[j])
-            )
-            if order is None:
-                continue
-            row["order_id"], row["outcome"] = order["id"], order["decision"]["outcome"]
-            self.intent_of[order["id"]] = row
-            self.truth.loans[order["id"]] = Loan(
-                order_id=order["id"],
-                shopper=int(shopper),
-                customer_id=order["customer_id"],
-                merchant=int(merchant[j]),
-                amount=int(amount[j]),
-                true_pd=float(true_pd[j]),
-                bad=bool(fate[j]),
-                bad_from=min(int(bad_from[j]), order["instalments"]),  # a one-payment loan stops at 1
-                lag=int(lags[j]),
-                fraud=str(kind[j]),
-            )
-            if order["status"] == "authorized":
-                row["bnpl"] = row["purchased"] = True
-                self.ship_on[order["id"]] = day + 1
-                self.engagement[shopper] = min(self.engagement[shopper] + cfg.behaviour.stickiness, 2.0)
-            elif order["status"] == "declined":
-                # a buyer who would have bought anyway pays another way; one tempted by the offer walks
-                row["purchased"] = not only_with_offer and not fraudulent
-            # an order in review waits for the analyst (it ships if approved)
-
-    def _checkout(
-        self, shopper: int, merchant: int, unit: int, qty: int, channel: str, plan_u: float
-    ) -> dict[str, Any] | None:
-        customer_id = int(self.customer_of[shopper])
-        amount = unit * qty
-        plan = "pay_after_trial"
-        if amount >= 300_00 and plan_u < 0.45:
-            plan = "m3"
-        if amount >= 1_000_00 and plan_u < 0.2:
-            plan = "m6"
-        if amount >= 3_000_00 and plan_u < 0.08:
-            plan = "m12"
-        creator = int(self.follows[shopper])
-        cmd = order_service.AuthorizeCommand(
-            merchant_id=self.merchant_ids[merchant],
-            customer_id=customer_id,
-            items=[
-                Item(
-                    sku=f"sku-{merchant}-{unit}",
-                    category=self.category[merchant],
-                    unit_price=unit,
-                    quantity=qty,
-                )
-            ],
-            plan_code=plan,
-            channel=channel,
-            stream_id=f"stream-{creator}" if channel == "live_stream" else None,
-            creator_id=f"creator-{creator}" if channel != "mall" else None,
-            device_id=self.device[shopper],
-            address_hash=self.address[shopper],
-        )
-        order = self._try(
-            Actor("merchant", self.merchant_ids[merchant]), partial(order_service.authorize, cmd=cmd)
-        )
-        if order is None:
-            return None
-        return {**order, "customer_id": customer_id, "instalments": PLANS[plan].instalments}

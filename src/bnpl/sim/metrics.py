@@ -1,6 +1,6 @@
 """The season's figures, read back from the platform's own records (ledger, decisions, ageing,
 cases, contacts) and, for what only the simulator knows (true PDs, the control group, the fate of
-declined loans), from its :class:`~bnpl.sim.engine.Truth`.
+declined loans), from its :class:`~bnpl.sim.state.Truth`.
 
 Every money figure is integer fen summed from ledger lines or obligations; rates are floats. The
 report draws its charts from exactly this dictionary, and ``metrics.json`` is this dictionary, so a

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from bnpl.runtime import ADMIN
-from bnpl.sim.engine import SimConfig, Simulation, champion_model
+from bnpl.sim.engine import Simulation, champion_model
 from bnpl.sim.metrics import measure
 from bnpl.sim.policy import SimPolicy
 from bnpl.sim.report import render
+from bnpl.sim.state import SimConfig
 
 HEADLINE = ("approval_rate", "conversion_uplift", "loss_rate", "model_auc", "oracle_auc")
 

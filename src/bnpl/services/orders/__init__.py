@@ -22,7 +22,9 @@ from bnpl.services.orders.views import (
     RISK_CHECK,
     get_order,
     list_orders,
+    order_rows,
     order_view,
+    return_rows,
 )
 
 __all__ = [
@@ -44,10 +46,12 @@ __all__ = [
     "list_orders",
     "list_reviews",
     "open_obligations",
+    "order_rows",
     "order_view",
     "payoff",
     "payoff_quote",
     "provisional_trial_end",
     "reject_return",
     "request_return",
+    "return_rows",
 ]

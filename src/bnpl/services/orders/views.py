@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from bnpl.domain.decision import REASONS
 from bnpl.domain.errors import (
@@ -16,7 +16,7 @@ from bnpl.domain.errors import (
 from bnpl.runtime import Ctx
 from bnpl.services.access import require_order_reader
 from bnpl.services.orders.records import can_see
-from bnpl.store.tables import decisions, obligations, order_items, orders
+from bnpl.store.tables import decisions, obligations, order_items, orders, returns
 
 
 def order_view(
@@ -177,6 +177,39 @@ def views_of(ctx: Ctx, rows: Sequence[Any]) -> list[dict[str, Any]]:
     ]
 
 
+def _scoped(ctx: Ctx, query: Select[Any], merchant_id: int | None, customer_id: int | None) -> Select[Any]:
+    """``query`` (on ``orders``) narrowed to one merchant's or customer's orders; a merchant or a
+    customer is always narrowed to their own, whatever they asked for."""
+    if ctx.actor.role == "merchant":
+        merchant_id = ctx.actor.subject_id
+    if ctx.actor.role == "customer":
+        customer_id = ctx.actor.subject_id
+    if merchant_id is not None:
+        query = query.where(orders.c.merchant_id == merchant_id)
+    if customer_id is not None:
+        query = query.where(orders.c.customer_id == customer_id)
+    return query
+
+
+def order_rows(
+    ctx: Ctx,
+    merchant_id: int | None = None,
+    customer_id: int | None = None,
+    limit: int = 50,
+    status: str | None = None,
+    oldest_first: bool = False,
+) -> list[Any]:
+    """The order rows the actor may see, newest first (or oldest), optionally of one status: for a
+    list that needs the orders alone (no items, schedule or decision), in one query."""
+    require_order_reader(ctx.actor)
+    query = select(orders).limit(min(max(limit, 1), 500))
+    query = query.order_by(orders.c.id if oldest_first else orders.c.id.desc())
+    query = _scoped(ctx, query, merchant_id, customer_id)
+    if status is not None:
+        query = query.where(orders.c.status == status)
+    return [row for row in ctx.conn.execute(query).mappings() if can_see(ctx, row)]
+
+
 def list_orders(
     ctx: Ctx,
     merchant_id: int | None = None,
@@ -186,18 +219,21 @@ def list_orders(
     oldest_first: bool = False,
 ) -> list[dict[str, Any]]:
     """Orders the actor may see, newest first (or oldest), optionally of one status."""
+    return views_of(ctx, order_rows(ctx, merchant_id, customer_id, limit, status, oldest_first))
+
+
+def return_rows(
+    ctx: Ctx, merchant_id: int | None = None, customer_id: int | None = None, limit: int = 50
+) -> list[Any]:
+    """Returns on the orders the actor may see, newest first: each return's row with its order's
+    amount (``order_amount``), merchant and customer."""
     require_order_reader(ctx.actor)
-    query = select(orders).limit(min(max(limit, 1), 500))
-    query = query.order_by(orders.c.id if oldest_first else orders.c.id.desc())
-    if ctx.actor.role == "merchant":
-        merchant_id = ctx.actor.subject_id
-    if ctx.actor.role == "customer":
-        customer_id = ctx.actor.subject_id
-    if merchant_id is not None:
-        query = query.where(orders.c.merchant_id == merchant_id)
-    if customer_id is not None:
-        query = query.where(orders.c.customer_id == customer_id)
-    if status is not None:
-        query = query.where(orders.c.status == status)
-    rows = [row for row in ctx.conn.execute(query).mappings() if can_see(ctx, row)]
-    return views_of(ctx, rows)
+    o = orders.c
+    query = (
+        select(returns, o.amount.label("order_amount"), o.merchant_id, o.customer_id)
+        .join(orders, o.id == returns.c.order_id)
+        .order_by(returns.c.id.desc())
+        .limit(limit)
+    )
+    query = _scoped(ctx, query, merchant_id, customer_id)
+    return [row for row in ctx.conn.execute(query).mappings() if can_see(ctx, row)]
