@@ -104,7 +104,7 @@ def model_evaluate(
         table.add_row(name, f"{m['auc']:.4f}", f"{m['auc_std']:.4f}", f"{m['ks']:.4f}", f"{m['brier']:.4f}")
     out.print(table)
     pick = recommend(result)
-    out.print(f"recommended: {pick.name} — {pick.reason}", soft_wrap=True, highlight=False)
+    out.print(f"recommended: {pick.name}: {pick.reason}", soft_wrap=True, highlight=False)
     print(json.dumps({**result, "recommended": pick.as_json()}))
 
 

@@ -125,7 +125,7 @@ def recommend(
         f"simplicity {' < '.join(SIMPLICITY)}: a more complex model needs a CV AUC higher by more "
         "than 1 sd and a Brier no worse"
     )
-    reason = ("; ".join(steps) or f"{pick.name} is the only candidate") + f" → {pick.name} ({rule})"
+    reason = ("; ".join(steps) or f"{pick.name} is the only candidate") + f"; so {pick.name} ({rule})"
     if bar is not None and bar in results and bar not in kinds:
         wins, why = _beats(_Candidate(bar, -1, results[bar]), pick)
         if wins:
