@@ -139,6 +139,12 @@ def _evidence(e: Mapping[str, Any]) -> dict[str, Any]:
     return m
 
 
+def _registered(e: Mapping[str, Any]) -> tuple[str, int]:
+    """When an entry was registered; its version's number breaks a tie (a fixed business clock)."""
+    number = e["version"].rsplit("-", 1)[-1]
+    return e["created_at"], int(number) if number.isdigit() else 0
+
+
 def best_model(ctx: Ctx, dataset: str | None = None) -> dict[str, Any]:
     """Admin: promote to champion the model the selection rule recommends among the registered
     models trained on one table: the newest table (by fingerprint) with a model that can score
@@ -159,10 +165,9 @@ def best_model(ctx: Ctx, dataset: str | None = None) -> dict[str, Any]:
             f"no model{of} to choose from{unmeasured}: train one on the platform's features "
             "(bnpl model train --dataset platform | synthetic)"
         )
-    latest = measured[-1]  # list_models is in order of creation
-    group = [
-        e for e in measured if (e["dataset"], e["fingerprint"]) == (latest["dataset"], latest["fingerprint"])
-    ]
+    latest = max(measured, key=_registered)
+    table = (latest["dataset"], latest.get("fingerprint"))
+    group = [e for e in measured if (e["dataset"], e.get("fingerprint")) == table]
     pick = recommend(
         {e["version"]: _evidence(e) for e in group}, {e["version"]: e["kind"] for e in group}, bar=None
     )
