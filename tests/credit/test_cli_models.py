@@ -11,6 +11,7 @@ import pandas as pd
 
 from bnpl.credit.evaluate import cross_validate, fit_baseline
 from bnpl.credit.features import FEATURE_NAMES
+from bnpl.credit.selection import recommend
 from bnpl.credit.synthetic import synthetic
 from tests.test_cli import data
 
@@ -46,9 +47,18 @@ def test_evaluate_prints_one_json_object_last(bnpl: Any, tmp_path: Path) -> None
         "1",
     )
     last = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert set(last) == {"champion", "challenger", "baseline"}
+    assert set(last) == {"champion", "challenger", "baseline", "recommended"}
+    pick = last.pop("recommended")
     for m in last.values():
         assert 0.6 < m["auc"] <= 1 and 0 < m["ks"] <= 1 and 0 < m["brier"] < 0.25
+        assert len(m["auc_folds"]) == 3
+    # the rule's pick among champion and challenger, with its figures and the reason in words
+    assert set(pick) == {"name", "auc", "ks", "brier", "reason"}
+    assert pick == recommend(last).as_json() and pick["name"] in ("champion", "challenger")
+    assert {k: pick[k] for k in ("auc", "ks", "brier")} == {
+        k: last[pick["name"]][k] for k in ("auc", "ks", "brier")
+    }
+    assert f"recommended: {pick['name']}" in proc.stdout
 
 
 def test_bad_input_is_one_line_and_a_non_zero_exit(bnpl: Any, tmp_path: Path) -> None:
@@ -69,6 +79,10 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(bnpl: Any, tmp_path: Path) ->
         (("model", "evaluate", "--dataset", "german", "--repeats", "0"), "--folds must be"),
         (("model", "evaluate", "--csv", ".", "--target", "t", "--bad", "1"), "is a directory"),
         (("model", "promote", "scorecard-x-1"), "no model"),
+        (("model", "promote", "--best"), "no model to choose from"),
+        (("model", "promote", "--best", "--dataset", "synthetic"), "trained on 'synthetic' to choose"),
+        (("model", "promote", "--best", "scorecard-x-1"), "--best chooses the model"),
+        (("model", "promote"), "give a VERSION"),
         (("model", "report", "scorecard-x-1"), "no model"),
         (("model", "report", "scorecard-x-1", "--out", "nodir/r.html"), "cannot write"),
         (("model", "report", "scorecard-x-1", "--out", "."), "is a directory"),
@@ -92,7 +106,14 @@ def test_train_promote_rescore_and_a_scored_checkout(bnpl: Any, tmp_path: Path) 
         0
     ]
     assert trained["rows"] == 3000 and trained["source"] == {"dataset": "synthetic", "rows": 3000}
-    assert data(bnpl("model", "promote", trained["version"]))["role"] == "champion"
+    assert len(trained["metrics"]["auc_folds"]) == 5 and trained["metrics"]["cv_seed"] == 42
+    # --best: the rule's pick among the models that can score checkouts (not the CSV's); the rule
+    # itself between several models is tested in test_selection.py
+    best = bnpl("model", "promote", "--best")
+    chosen = data(best)
+    assert chosen["promoted"] == trained["version"] and chosen["changed"] is True
+    assert chosen["compared"] == [trained["version"]] and "the only candidate" in chosen["reason"]
+    assert f"promoted {trained['version']} as champion" in best.stderr
     roles = {m["version"]: m["role"] for m in data(bnpl("model", "list"))}
     assert roles == {foreign["version"]: "candidate", trained["version"]: "champion"}
 

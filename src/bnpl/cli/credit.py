@@ -13,7 +13,7 @@ import typer
 from rich.progress import Progress
 from rich.table import Table
 
-from bnpl.cli.app import CliError, emit, out, platform
+from bnpl.cli.app import CliError, emit, err, out, platform
 
 model_app = typer.Typer(
     help="Credit models: train, evaluate, report, promote, rescore.", no_args_is_help=True
@@ -82,8 +82,10 @@ def model_evaluate(
     seed: int = 42,
 ) -> None:
     """Cross-validate champion (scorecard), challenger (LightGBM) and the plain optbinning baseline
-    on the same folds; the last line is one JSON object with AUC, KS and Brier of each."""
+    on the same folds, and name the model the selection rule recommends; the last line is one JSON
+    object with AUC, KS, Brier and per-fold AUCs of each, and ``recommended``."""
     from bnpl.credit.evaluate import cross_validate
+    from bnpl.credit.selection import recommend
 
     if not (2 <= folds <= 20 and 1 <= repeats <= 20):
         raise CliError("--folds must be 2 to 20 and --repeats 1 to 20")
@@ -101,7 +103,9 @@ def model_evaluate(
     for name, m in result.items():
         table.add_row(name, f"{m['auc']:.4f}", f"{m['auc_std']:.4f}", f"{m['ks']:.4f}", f"{m['brier']:.4f}")
     out.print(table)
-    print(json.dumps(result))
+    pick = recommend(result)
+    out.print(f"recommended: {pick.name}: {pick.reason}", soft_wrap=True, highlight=False)
+    print(json.dumps({**result, "recommended": pick.as_json()}))
 
 
 @model_app.command("train")
@@ -148,17 +152,42 @@ def model_show(version: str) -> None:
 
 @model_app.command("promote")
 def model_promote(
-    version: str,
+    version: Annotated[str | None, typer.Argument(help="the model to promote (or --best)")] = None,
     shadow: Annotated[
         bool, typer.Option("--shadow", help="score beside the champion, decide nothing")
     ] = False,
     retire: Annotated[bool, typer.Option("--retire", help="stop scoring with it")] = False,
+    best: Annotated[
+        bool,
+        typer.Option(
+            "--best",
+            help="make champion the model the selection rule recommends among those trained on the "
+            "newest training table (see docs/credit.md)",
+        ),
+    ] = False,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="with --best: only models trained on this table")
+    ] = None,
 ) -> None:
     """Make a model the champion that scores every checkout (the previous one retires)."""
     from bnpl.services import credit
 
     if shadow and retire:
         raise CliError("--shadow and --retire exclude each other")
+    if best:
+        if version is not None or shadow or retire:
+            raise CliError("--best chooses the model and makes it champion: no VERSION, --shadow or --retire")
+        result = credit.promote_best(platform(), dataset)
+        done = "promoted" if result["changed"] else "kept"
+        # the sentence for a person on stderr; stdout stays one JSON document, as for any promote
+        said = f"{done} {result['promoted']} as champion: {result['reason']}"
+        err.print(said, soft_wrap=True, markup=False, highlight=False)
+        emit(result)
+        return
+    if dataset is not None:
+        raise CliError("--dataset goes with --best")
+    if version is None:
+        raise CliError("give a VERSION to promote, or --best")
     emit(credit.set_role(platform(), version, "shadow" if shadow else "retired" if retire else "champion"))
 
 

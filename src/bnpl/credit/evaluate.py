@@ -68,10 +68,11 @@ def cross_validate(
     n_repeats: int = 3,
     seed: int = 42,
     on_fold: Callable[[], None] | None = None,
-) -> dict[str, dict[str, float]]:
-    """Mean (and standard deviation of AUC) over every test fold, per learner. On generated data
-    that knows each row's true PD, also the "oracle": the true PD itself, the best any model could
-    do, and each learner's AUC as a share of it."""
+) -> dict[str, dict[str, Any]]:
+    """Mean (and standard deviation of AUC) over every test fold, per learner, with each fold's
+    AUC in fold order (``auc_folds``: every learner met the same folds, so ``credit.selection``
+    can pair them). On generated data that knows each row's true PD, also the "oracle": the true
+    PD itself, the best any model could do, and each learner's AUC as a share of it."""
     from sklearn.model_selection import RepeatedStratifiedKFold
 
     fits = fits or learners()
@@ -88,10 +89,13 @@ def cross_validate(
             per_fold["oracle"].append(metrics(test_ds.bad, test_ds.true_pd))
         if on_fold:
             on_fold()
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for name, rows in per_fold.items():
-        summary = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in ("auc", "ks", "brier")}
+        summary: dict[str, Any] = {
+            k: round(float(np.mean([r[k] for r in rows])), 4) for k in ("auc", "ks", "brier")
+        }
         summary["auc_std"] = round(float(np.std([r["auc"] for r in rows])), 4)
+        summary["auc_folds"] = [round(r["auc"], 6) for r in rows]
         out[name] = summary
     if "oracle" in out:
         for name in fits:
