@@ -74,13 +74,13 @@ def promote_champion(url: str, schema: str, customers: list[int]) -> str:
     from bnpl.credit.scorecard import fit_scorecard
     from bnpl.credit.synthetic import generate, synthetic
     from bnpl.runtime import SYSTEM
-    from bnpl.services import credit
+    from bnpl.services import model_registry
     from bnpl.store.tables import credit_profiles
 
     p = _platform(url, schema)
     model = fit_scorecard(synthetic(rows=5000))
     version = p.run(SYSTEM, lambda c: register(c.conn, model, "synthetic", {"source": {}}, c.now))
-    credit.set_role(p, version, "champion")
+    model_registry.set_role(p, version, "champion")
     frame, _, _ = generate(len(customers), seed=3)
     frame["obligations_due"] = frame["obligations_due"].clip(lower=1)
     # big spenders: the bench sends each customer many orders, and measures the scoring path, not

@@ -23,7 +23,8 @@ from types import SimpleNamespace
 from bnpl.credit.assess import assess, score_population
 from bnpl.credit.features import FEATURE_NAMES
 from bnpl.credit.synthetic import generate, synthetic
-from bnpl.services.credit import learners, live_features
+from bnpl.services.credit import live_features
+from bnpl.services.model_registry import learners
 
 
 def main() -> None:

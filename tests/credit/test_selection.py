@@ -14,7 +14,7 @@ from bnpl.credit.selection import NoCandidate, recommend
 from bnpl.credit.synthetic import synthetic
 from bnpl.domain.errors import InvalidState
 from bnpl.runtime import SYSTEM, Platform
-from bnpl.services import credit
+from bnpl.services import model_registry
 from bnpl.store.tables import audit_log
 
 FOLDS = [0.74, 0.70, 0.78, 0.72, 0.76]  # fold to fold, the folds differ far more than the models
@@ -119,14 +119,14 @@ def test_promote_best_applies_the_rule_and_is_audited(
     platform: Platform, models: tuple[Scorecard, GbmModel]
 ) -> None:
     with pytest.raises(InvalidState, match="no model to choose from"):
-        credit.promote_best(platform)
+        model_registry.promote_best(platform)
     add(platform, models[0], "f0", None)  # registered without CV metrics (as the simulator does)
     with pytest.raises(InvalidState, match="1 without CV metrics"):
-        credit.promote_best(platform)
+        model_registry.promote_best(platform)
 
     sc = add(platform, models[0], "f1", cv(FOLDS))
     gb = add(platform, models[1], "f1", cv(shifted(0.02), 0.14))
-    result = credit.promote_best(platform)
+    result = model_registry.promote_best(platform)
     assert (result["promoted"], result["changed"]) == (gb, True)
     assert result["compared"] == [sc, gb] and "paired fold differences" in result["reason"]
     assert roles(platform)[gb] == "champion"
@@ -135,14 +135,14 @@ def test_promote_best_applies_the_rule_and_is_audited(
             select(audit_log.c.after).where(audit_log.c.stream == f"model:{gb}")
         ).scalar_one()
     assert after["role"] == "champion" and after["reason"] == result["reason"]
-    assert credit.promote_best(platform)["changed"] is False  # already the champion
+    assert model_registry.promote_best(platform)["changed"] is False  # already the champion
 
     # a newer table: only its models compete; entries without per-fold AUCs fall back, and say so
     sc2 = add(platform, models[0], "f2", {k: v for k, v in cv(FOLDS).items() if k != "auc_folds"})
     gb2 = add(
         platform, models[1], "f2", {k: v for k, v in cv(shifted(0.02), 0.14).items() if k != "auc_folds"}
     )
-    result = credit.promote_best(platform)
+    result = model_registry.promote_best(platform)
     assert result["promoted"] == sc2 and result["compared"] == [sc2, gb2]
     assert "no per-fold AUCs" in result["reason"] and set(result["left_out"]) >= {sc, gb}
     assert roles(platform) == {
@@ -153,4 +153,4 @@ def test_promote_best_applies_the_rule_and_is_audited(
         gb2: "candidate",
     }
     with pytest.raises(InvalidState, match="trained on 'german' to choose from"):
-        credit.promote_best(platform, "german")
+        model_registry.promote_best(platform, "german")

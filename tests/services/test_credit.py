@@ -16,7 +16,7 @@ from bnpl.credit.scorecard import Scorecard, fit_scorecard
 from bnpl.credit.synthetic import synthetic
 from bnpl.domain.errors import InvalidState
 from bnpl.runtime import ADMIN, SYSTEM, Platform
-from bnpl.services import audit, credit, credit_lines, explain
+from bnpl.services import audit, credit, credit_lines, explain, model_registry
 from bnpl.store.tables import credit_profiles
 from tests.world import World
 
@@ -35,7 +35,7 @@ def add(platform: Platform, model: Any, dataset: str = "synthetic") -> str:
 
 def champion(platform: Platform, model: Any) -> str:
     version = add(platform, model)
-    credit.set_role(platform, version, "champion")
+    model_registry.set_role(platform, version, "champion")
     return version
 
 
@@ -108,7 +108,7 @@ def test_shadow_models_score_beside_the_champion(
     history(w, 1)
     sc = champion(platform, models[0])
     gb = add(platform, models[1])
-    credit.set_role(platform, gb, "shadow")
+    model_registry.set_role(platform, gb, "shadow")
     credit.rescore(platform)
     d = decision_of(w, w.authorize(("tea", 100_00, 1)))
     assert d["versions"]["model"] == sc
@@ -117,9 +117,9 @@ def test_shadow_models_score_beside_the_champion(
     # a champion is replaced, never removed: checkouts would fall back to the limit alone
     for role in ("shadow", "retired"):
         with pytest.raises(InvalidState, match="promote another model"):
-            credit.set_role(platform, sc, role)
+            model_registry.set_role(platform, sc, role)
     # a new champion retires the old one
-    credit.set_role(platform, gb, "champion")
+    model_registry.set_role(platform, gb, "champion")
     with platform.read() as c:
         roles = {m["version"]: m["role"] for m in list_models(c.conn)}
     assert roles == {sc: "retired", gb: "champion"}
@@ -129,19 +129,19 @@ def test_only_a_model_on_platform_features_may_score_checkouts(platform: Platfor
     ds = german().subset(list(range(300)))
     version = add(platform, fit_scorecard(ds), "german")
     with pytest.raises(InvalidState, match="platform's credit features"):
-        credit.set_role(platform, version, "champion")
+        model_registry.set_role(platform, version, "champion")
     with pytest.raises(InvalidState):
-        credit.set_role(platform, version, "shadow")
-    assert credit.set_role(platform, version, "retired")["role"] == "retired"
+        model_registry.set_role(platform, version, "shadow")
+    assert model_registry.set_role(platform, version, "retired")["role"] == "retired"
 
 
 def test_train_registers_candidates_with_their_metrics(platform: Platform) -> None:
     ds = synthetic(rows=1500, seed=2)
-    (entry,) = credit.train(platform, ds, {"dataset": "synthetic"}, ("scorecard",))
+    (entry,) = model_registry.train(platform, ds, {"dataset": "synthetic"}, ("scorecard",))
     assert entry["version"] == "scorecard-synthetic-1" and entry["role"] == "candidate"
     assert entry["fingerprint"] == ds.fingerprint and entry["rows"] == 1500
     assert entry["platform_features"] is True and 0.5 < entry["metrics"]["auc"] <= 1
-    (again,) = credit.train(platform, ds, {"dataset": "synthetic"}, ("scorecard",))
+    (again,) = model_registry.train(platform, ds, {"dataset": "synthetic"}, ("scorecard",))
     assert again["version"] == "scorecard-synthetic-2"
 
 

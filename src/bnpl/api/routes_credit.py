@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from bnpl.api.deps import ActorDep, Id, IdempotencyKey, PlatformDep, execute, read
 from bnpl.api.schemas import Strict
 from bnpl.credit.registry import list_models
-from bnpl.services import credit
+from bnpl.services import credit, model_registry
 
 router = APIRouter()
 
@@ -45,5 +45,5 @@ def set_role(
     """Admin: promote a model to champion (the previous champion retires), score it in shadow,
     or retire it. Only a model trained on the platform's own features can score checkouts."""
     return execute(
-        request, platform, actor, key, body, lambda ctx: credit.change_role(ctx, version, body.role)
+        request, platform, actor, key, body, lambda ctx: model_registry.change_role(ctx, version, body.role)
     )

@@ -120,16 +120,16 @@ def model_train(
     ] = None,
 ) -> None:
     """Train models on a table and register each as a candidate, with its CV metrics."""
-    from bnpl.services import credit
+    from bnpl.services import model_registry
 
     source = _source(dataset, csv, target, bad, rows)
     ds = _load(source)
     kinds = tuple(kind or ("scorecard", "lightgbm"))
-    bad_kinds = [k for k in kinds if k not in credit.learners()]
+    bad_kinds = [k for k in kinds if k not in model_registry.learners()]
     if bad_kinds:
         raise CliError(f"unknown model kind {bad_kinds[0]!r}; known: scorecard, lightgbm")
     with out.status(f"training {', '.join(kinds)} on {ds.name} ({len(ds.bad)} rows)"):
-        entries = credit.train(platform(), ds, source, kinds)
+        entries = model_registry.train(platform(), ds, source, kinds)
     emit([{k: v for k, v in e.items() if k != "features"} for e in entries])
 
 
@@ -170,14 +170,14 @@ def model_promote(
     ] = None,
 ) -> None:
     """Make a model the champion that scores every checkout (the previous one retires)."""
-    from bnpl.services import credit
+    from bnpl.services import model_registry
 
     if shadow and retire:
         raise CliError("--shadow and --retire exclude each other")
     if best:
         if version is not None or shadow or retire:
             raise CliError("--best chooses the model and makes it champion: no VERSION, --shadow or --retire")
-        result = credit.promote_best(platform(), dataset)
+        result = model_registry.promote_best(platform(), dataset)
         done = "promoted" if result["changed"] else "kept"
         # the sentence for a person on stderr; stdout stays one JSON document, as for any promote
         said = f"{done} {result['promoted']} as champion: {result['reason']}"
@@ -188,7 +188,11 @@ def model_promote(
         raise CliError("--dataset goes with --best")
     if version is None:
         raise CliError("give a VERSION to promote, or --best")
-    emit(credit.set_role(platform(), version, "shadow" if shadow else "retired" if retire else "champion"))
+    emit(
+        model_registry.set_role(
+            platform(), version, "shadow" if shadow else "retired" if retire else "champion"
+        )
+    )
 
 
 @model_app.command("report")

@@ -20,7 +20,7 @@ from bnpl.credit.sources import from_source
 from bnpl.domain.errors import InvalidInput, InvalidState
 from bnpl.runtime import Platform
 from bnpl.services.boot import loaded_models
-from bnpl.services.credit import learners
+from bnpl.services.model_registry import learners
 from bnpl.store.tables import credit_profiles
 
 RECENT_SYNTHETIC_ROWS = 5_000

@@ -38,8 +38,8 @@ from bnpl.domain.field_visits import CONDUCT
 from bnpl.eod import run_eod
 from bnpl.runtime import ADMIN, Actor, Settings
 from bnpl.services import credit as credit_service
+from bnpl.services import model_registry, parties, queries, repayments
 from bnpl.services import orders as order_service
-from bnpl.services import parties, queries, repayments
 from bnpl.services.boot import open_scratch_platform
 from bnpl.sim import behaviour as bh
 from bnpl.sim.policy import SimPolicy
@@ -66,7 +66,7 @@ def sim_engine(out: Path) -> str:
 def champion_model(seed: int) -> Model:
     """The model a fresh install starts with: a scorecard on the generated training table (the
     platform has no history of its own yet)."""
-    return credit_service.learners()["scorecard"](synthetic(20_000, seed))
+    return model_registry.learners()["scorecard"](synthetic(20_000, seed))
 
 
 class Simulation:
@@ -153,10 +153,10 @@ class Simulation:
         model = self.model
 
         def champion(ctx: Any) -> None:
-            version = credit_service.register_model(
+            version = model_registry.register_model(
                 ctx, model, "synthetic", {"source": {"dataset": "synthetic"}}
             )
-            credit_service.change_role(ctx, version, "champion")
+            model_registry.change_role(ctx, version, "champion")
 
         p.run(ADMIN, champion)
         for i in range(self.policy.agents):
