@@ -160,6 +160,20 @@ def change_account(
         )
 
 
+def _update_account(
+    ctx: Ctx, customer_id: int, values: dict[str, Any], action: str, before: dict[str, Any]
+) -> dict[str, Any]:
+    """Write ``values`` to the (locked) account and audit the change, before and after."""
+    ctx.conn.execute(
+        credit_accounts.update()
+        .where(credit_accounts.c.customer_id == customer_id)
+        .values(**values, updated_at=ctx.now)
+    )
+    after = account_of(ctx, customer_id)
+    audit.record(ctx, f"customer:{customer_id}", action, "credit_account", customer_id, before, after)
+    return after
+
+
 def set_account(
     ctx: Ctx, customer_id: int, credit_limit: int | None = None, state: str | None = None
 ) -> dict[str, Any]:
@@ -186,22 +200,7 @@ def set_account(
         values["frozen_by"] = "staff" if state == "frozen" else None
     if not values:
         raise InvalidInput("nothing to change")
-    ctx.conn.execute(
-        credit_accounts.update()
-        .where(credit_accounts.c.customer_id == customer_id)
-        .values(**values, updated_at=ctx.now)
-    )
-    after: dict[str, Any] = account_of(ctx, customer_id)
-    audit.record(
-        ctx,
-        f"customer:{customer_id}",
-        "account.changed",
-        "credit_account",
-        customer_id,
-        before,
-        after,
-    )
-    return after
+    return _update_account(ctx, customer_id, values, "account.changed", before)
 
 
 MAX_PAUSE_DAYS = 365
@@ -232,14 +231,4 @@ def set_controls(
         values["paused_until"] = ctx.today + timedelta(days=pause_days - 1) if pause_days else None
     if not values:
         raise InvalidInput("nothing to change: give own_limit and/or pause_days")
-    before = account_view(row)
-    ctx.conn.execute(
-        credit_accounts.update()
-        .where(credit_accounts.c.customer_id == customer_id)
-        .values(**values, updated_at=ctx.now)
-    )
-    after: dict[str, Any] = account_of(ctx, customer_id)
-    audit.record(
-        ctx, f"customer:{customer_id}", "account.controls", "credit_account", customer_id, before, after
-    )
-    return after
+    return _update_account(ctx, customer_id, values, "account.controls", account_view(row))
