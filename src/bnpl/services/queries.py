@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import BigInteger, cast, func, select
 
 from bnpl.credit.registry import entry, list_models, scoring_versions
+from bnpl.domain.ledger import Account
 from bnpl.runtime import Ctx
 from bnpl.services.access import customer_scope
 from bnpl.store.tables import (
@@ -22,6 +23,8 @@ from bnpl.store.tables import (
     eod_steps,
     field_visits,
     hardship_plans,
+    journal_entries,
+    ledger_lines,
     merchants,
     obligations,
     orders,
@@ -197,3 +200,33 @@ def proposed_plan_ids(ctx: Ctx) -> list[int]:
     """Hardship plans waiting for a supervisor, oldest first."""
     h = hardship_plans.c
     return list(ctx.conn.execute(select(h.id).where(h.status == "proposed").order_by(h.id)).scalars())
+
+
+# --- the dashboard's headline figures --------------------------------------------------------------
+
+
+def captured_between(ctx: Ctx, first: date, last: date) -> Any:
+    """What shipments put on credit from ``first`` to ``last`` (business dates, both included): the
+    orders captured, their principal and the customers' instalment fees, from the capture entries
+    (so repayments, returns and write-offs of the same days do not net it away)."""
+    e, line = journal_entries.c, ledger_lines.c
+    principal = line.account == Account.CUSTOMER_PRINCIPAL.value
+    fee = line.account == Account.CUSTOMER_FEE.value
+    return ctx.conn.execute(
+        select(
+            func.count(func.distinct(line.order_id)).label("orders"),
+            cast(func.coalesce(func.sum(line.amount).filter(principal), 0), BigInteger).label("principal"),
+            cast(func.coalesce(func.sum(line.amount).filter(fee), 0), BigInteger).label("fee"),
+        )
+        .join(journal_entries, e.id == line.entry_id)
+        .where(e.kind == "capture", e.business_date >= first, e.business_date <= last, principal | fee)
+    ).one()
+
+
+def outstanding_now(ctx: Ctx) -> Any:
+    """What customers owe now on open obligations: principal, fees (instalment and late) and the
+    total."""
+    principal = cast(func.coalesce(func.sum(obligation.principal - obligation.principal_paid), 0), BigInteger)
+    fee = cast(func.coalesce(func.sum(obligation.fee - obligation.fee_paid), 0), BigInteger)
+    row = ctx.conn.execute(select(principal, fee).where(obligation.status == "open")).one()
+    return {"principal": int(row[0]), "fee": int(row[1]), "total": int(row[0]) + int(row[1])}
