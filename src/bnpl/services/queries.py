@@ -20,6 +20,7 @@ from bnpl.store.tables import (
     collection_cases,
     contact_attempts,
     customers,
+    decisions,
     eod_steps,
     field_visits,
     hardship_plans,
@@ -230,3 +231,36 @@ def outstanding_now(ctx: Ctx) -> Any:
     fee = cast(func.coalesce(func.sum(obligation.fee - obligation.fee_paid), 0), BigInteger)
     row = ctx.conn.execute(select(principal, fee).where(obligation.status == "open")).one()
     return {"principal": int(row[0]), "fee": int(row[1]), "total": int(row[0]) + int(row[1])}
+
+
+# --- the decisions list and the queue ---------------------------------------------------------------
+
+
+def decision_page_start(
+    ctx: Ctx, customer_id: int | None, outcome: str | None, day: date | None, offset: int
+) -> int | None:
+    """The id just above the ``offset``-th decision (newest first) matching the filters, among
+    those the actor may see: page N of the decisions list starts below it (``explain.search``'s
+    ``before``). None: no decision that far back."""
+    d = decisions.c
+    query = select(d.id).order_by(d.id.desc()).offset(offset).limit(1)
+    scope = customer_scope(ctx.actor, d.customer_id)
+    if scope is not None:
+        query = query.where(scope)
+    for column, value in ((d.customer_id, customer_id), (d.outcome, outcome), (d.business_date, day)):
+        if value is not None:
+            query = query.where(column == value)
+    found = ctx.conn.execute(query).scalar()
+    return None if found is None else int(found) + 1
+
+
+def customer_names(ctx: Ctx, ids: Sequence[int]) -> dict[int, str]:
+    """Names of these customers (those the actor may see), by number: lists show them masked."""
+    if not ids:
+        return {}
+    c = customers.c
+    query = select(c.id, c.name).where(c.id.in_(sorted(set(ids))))
+    scope = customer_scope(ctx.actor, c.id)
+    if scope is not None:
+        query = query.where(scope)
+    return {int(i): str(n) for i, n in ctx.conn.execute(query)}
