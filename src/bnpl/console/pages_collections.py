@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from functools import partial
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from bnpl.collections import contacts as contact_service
 from bnpl.collections import hardship, work
@@ -24,6 +25,7 @@ from bnpl.console.web import (
     allow,
     attempt,
     back,
+    check_csrf,
     platform_of,
     policy_block,
     render,
@@ -49,7 +51,9 @@ def queue(request: Request, staff: StaffDep) -> Response:
     allow(staff, *AGENTS)
     with platform_of(request).read(staff.actor) as ctx:
         cases = work.queue(ctx, staff.agent_id, limit=100) if staff.agent_id else []
-    return render(request, "queue.html.j2", staff, cases=cases)
+        names = queries.customer_names(ctx, [c["customer_id"] for c in cases])
+    masked = {i: work.mask(n) for i, n in names.items()}
+    return render(request, "queue.html.j2", staff, cases=cases, names=masked)
 
 
 @router.get("/cases/{case_id}")
@@ -84,6 +88,21 @@ def case_page(request: Request, staff: StaffDep, case_id: PathId, template: str 
         chosen=template,
         agents=agents,
     )
+
+
+@router.post("/cases/{case_id}/check")
+def check_contact(
+    request: Request,
+    staff: StaffDep,
+    case_id: PathId,
+    csrf: CsrfField,
+    template: Annotated[str, Form(max_length=64)],
+) -> Response:
+    """The contact form's "check" button: back to the case with the policy's answer for the chosen
+    template (the page asks, nothing is recorded). One template list serves both buttons."""
+    allow(staff, *AGENTS)
+    check_csrf(staff, csrf)
+    return RedirectResponse(f"/console/cases/{case_id}?{urlencode({'template': template})}", status_code=303)
 
 
 @router.post("/cases/{case_id}/contact")

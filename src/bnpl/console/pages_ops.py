@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
@@ -138,11 +139,23 @@ def dashboard(request: Request, staff: StaffDep) -> Response:
         days = [(str(d.business_date), d.summary) for d in queries.snapshot_days(ctx, 90)]
         rolls = queries.latest_roll_rates(ctx)
         today = ctx.today
-    return render(request, "dashboard.html.j2", staff, today=today, **_dashboard(days, rolls))
+        shipped = queries.captured_between(ctx, today - timedelta(days=29), today)
+        owed = queries.outstanding_now(ctx)
+    return render(
+        request,
+        "dashboard.html.j2",
+        staff,
+        today=today,
+        shipped=shipped,
+        owed=owed,
+        **_dashboard(days, rolls),
+    )
 
 
 def _dashboard(days: list[tuple[str, dict[str, Any]]], rolls: Sequence[Any]) -> dict[str, Any]:
-    """Headline figures and charts from the daily snapshots (the last 90 end-of-day records)."""
+    """Headline figures and charts from the daily snapshots (the last 90 end-of-day records); what
+    was shipped and what is owed now are read as such (``queries``), not from the snapshots' net
+    movements."""
     labels = [d for d, _ in days]
     last = days[-1][1] if days else None
     window = [s for _, s in days[-30:]]
@@ -156,15 +169,10 @@ def _dashboard(days: list[tuple[str, dict[str, Any]]], rolls: Sequence[Any]) -> 
     decided = sum(outcome(s, o) for s in window for o in ("approve", "decline", "review", "approve_lower"))
     approved = sum(outcome(s, "approve") for s in window)
     headline = {
-        "outstanding": last["outstanding"] if last else 0,
         "customers": last["customers"] if last else 0,
         "checkouts_30d": decided,
         "approval_rate_30d": approved / decided if decided else None,
         "approved_amount_30d": sum(outcome(s, "approve", "amount") for s in window),
-        # what approvals became: principal put on the books by shipments, against what was approved
-        "shipped_30d": sum(
-            moved(s, "customer_principal_receivable") + moved(s, "customer_fee_receivable") for s in window
-        ),
         "overdue": sum(b["amount"] for b in (last or {}).get("delinquent", {}).values()),
         "written_off_90d": sum(moved(s, "credit_loss_expense") for _, s in days),
         "recovered_90d": -sum(moved(s, "recovery_income") for _, s in days),
@@ -172,25 +180,30 @@ def _dashboard(days: list[tuple[str, dict[str, Any]]], rolls: Sequence[Any]) -> 
     buckets = ("M1", "M2", "M3", "M3+")
     graphs = {
         "outstanding": charts.lines(
-            {"outstanding (yuan)": [s["outstanding"] / 100 for _, s in days]}, labels
+            {"outstanding principal": [s["outstanding"] for _, s in days]},
+            labels,
+            unit="yuan",
+            title="Outstanding principal at each end of day",
         ),
         "decisions": charts.stacked(
             {o: [outcome(s, o) for _, s in days] for o in ("approve", "approve_lower", "review", "decline")},
             labels,
+            title="Decisions per day",
         ),
         "buckets": charts.stacked(
-            {
-                b: [s.get("delinquent", {}).get(b, {}).get("amount", 0) / 100 for _, s in days]
-                for b in buckets
-            },
+            {b: [s.get("delinquent", {}).get(b, {}).get("amount", 0) for _, s in days] for b in buckets},
             labels,
+            unit="yuan",
+            title="Overdue by bucket",
         ),
         "losses": charts.stacked(
             {
-                "written off (yuan)": [moved(s, "credit_loss_expense") / 100 for _, s in days],
-                "recovered (yuan)": [-moved(s, "recovery_income") / 100 for _, s in days],
+                "written off": [moved(s, "credit_loss_expense") for _, s in days],
+                "recovered": [-moved(s, "recovery_income") for _, s in days],
             },
             labels,
+            unit="yuan",
+            title="Losses and recoveries per day",
         ),
     }
     matrix: dict[str, dict[str, int]] = {}

@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import Response
 
+from bnpl.collections.work import mask
 from bnpl.console.web import CsrfField, PathId, QueryId, StaffDep, allow, attempt, platform_of, render
 from bnpl.domain.decision import Outcome
 from bnpl.services import explain, queries
@@ -18,6 +19,8 @@ from bnpl.services.rule_stats import rule_stats
 
 router = APIRouter(prefix="/console/risk")
 OUTCOMES = [o.value for o in Outcome]
+PAGE = 50  # decisions a page
+MAX_PAGE = 200  # 10,000 decisions back; further back, filter by date or customer
 
 
 @router.get("/decisions")
@@ -27,19 +30,35 @@ def decisions_search(
     customer: QueryId = None,
     outcome: str = "",
     day: date | None = None,
-    before: QueryId = None,
+    page: int = 1,
 ) -> Response:
-    """Newest first, 50 a page, by customer, outcome and business date (indexed: fast on a big book)."""
+    """Newest first, 50 a page (``?page=N``, from 1 to ``MAX_PAGE``: any other number shows the
+    nearest page), by customer, outcome and business date (indexed: fast on a big book). Customer
+    numbers come with their names, masked."""
     allow(staff, "risk_analyst")
     if outcome and outcome not in OUTCOMES:
         raise HTTPException(422, f"outcome is one of {', '.join(OUTCOMES)}")
+    page = min(max(page, 1), MAX_PAGE)
     with platform_of(request).read(staff.actor) as ctx:
-        found = explain.search(ctx, customer_id=customer, outcome=outcome or None, day=day, before=before)
+        start = None
+        if page > 1:
+            start = queries.decision_page_start(ctx, customer, outcome or None, day, (page - 1) * PAGE)
+        found = (
+            []
+            if page > 1 and start is None
+            else explain.search(
+                ctx, customer_id=customer, outcome=outcome or None, day=day, before=start, limit=PAGE + 1
+            )
+        )
+        names = queries.customer_names(ctx, [d["customer_id"] for d in found])
     return render(
         request,
         "decisions.html.j2",
         staff,
-        found=found,
+        found=found[:PAGE],
+        more=len(found) > PAGE and page < MAX_PAGE,
+        page=page,
+        names={i: mask(n) for i, n in names.items()},
         outcomes=OUTCOMES,
         q={"customer": customer or "", "outcome": outcome, "day": day or ""},
     )

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -31,6 +33,25 @@ LOGIN_CSRF_COOKIE = "bnpl_login_csrf"
 templates = Environment(loader=PackageLoader("bnpl.console", "templates"), autoescape=True)
 templates.filters["yuan"] = lambda fen: "—" if fen is None else format_fen(int(fen))
 templates.filters["pct"] = lambda v, digits=1: "—" if v is None else f"{v * 100:.{digits}f}%"
+DEFAULT_ZONE = "Asia/Shanghai"  # a customer's zone when none is known (DESIGN: contact rules)
+
+
+def local_time(at: datetime | str | None, zone: str | None) -> str:
+    """A UTC timestamp in the customer's local time, with the zone named: contact rules are in
+    local time, so the times beside them are too (``2026-12-03 10:05 (Asia/Shanghai)``)."""
+    if at is None:
+        return "—"
+    when = datetime.fromisoformat(at) if isinstance(at, str) else at
+    if when.tzinfo is None:  # stored as UTC
+        when = when.replace(tzinfo=UTC)
+    try:
+        tz = ZoneInfo(zone or DEFAULT_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo(DEFAULT_ZONE)
+    return f"{when.astimezone(tz):%Y-%m-%d %H:%M} ({tz.key})"
+
+
+templates.filters["local"] = local_time
 
 
 class SignIn(Exception):

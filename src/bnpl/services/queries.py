@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import BigInteger, cast, func, select
 
 from bnpl.credit.registry import entry, list_models, scoring_versions
+from bnpl.domain.ledger import Account
 from bnpl.runtime import Ctx
 from bnpl.services.access import customer_scope
 from bnpl.store.tables import (
@@ -19,9 +20,12 @@ from bnpl.store.tables import (
     collection_cases,
     contact_attempts,
     customers,
+    decisions,
     eod_steps,
     field_visits,
     hardship_plans,
+    journal_entries,
+    ledger_lines,
     merchants,
     obligations,
     orders,
@@ -197,3 +201,66 @@ def proposed_plan_ids(ctx: Ctx) -> list[int]:
     """Hardship plans waiting for a supervisor, oldest first."""
     h = hardship_plans.c
     return list(ctx.conn.execute(select(h.id).where(h.status == "proposed").order_by(h.id)).scalars())
+
+
+# --- the dashboard's headline figures --------------------------------------------------------------
+
+
+def captured_between(ctx: Ctx, first: date, last: date) -> Any:
+    """What shipments put on credit from ``first`` to ``last`` (business dates, both included): the
+    orders captured, their principal and the customers' instalment fees, from the capture entries
+    (so repayments, returns and write-offs of the same days do not net it away)."""
+    e, line = journal_entries.c, ledger_lines.c
+    principal = line.account == Account.CUSTOMER_PRINCIPAL.value
+    fee = line.account == Account.CUSTOMER_FEE.value
+    return ctx.conn.execute(
+        select(
+            func.count(func.distinct(line.order_id)).label("orders"),
+            cast(func.coalesce(func.sum(line.amount).filter(principal), 0), BigInteger).label("principal"),
+            cast(func.coalesce(func.sum(line.amount).filter(fee), 0), BigInteger).label("fee"),
+        )
+        .join(journal_entries, e.id == line.entry_id)
+        .where(e.kind == "capture", e.business_date >= first, e.business_date <= last, principal | fee)
+    ).one()
+
+
+def outstanding_now(ctx: Ctx) -> Any:
+    """What customers owe now on open obligations: principal, fees (instalment and late) and the
+    total."""
+    principal = cast(func.coalesce(func.sum(obligation.principal - obligation.principal_paid), 0), BigInteger)
+    fee = cast(func.coalesce(func.sum(obligation.fee - obligation.fee_paid), 0), BigInteger)
+    row = ctx.conn.execute(select(principal, fee).where(obligation.status == "open")).one()
+    return {"principal": int(row[0]), "fee": int(row[1]), "total": int(row[0]) + int(row[1])}
+
+
+# --- the decisions list and the queue ---------------------------------------------------------------
+
+
+def decision_page_start(
+    ctx: Ctx, customer_id: int | None, outcome: str | None, day: date | None, offset: int
+) -> int | None:
+    """The id just above the ``offset``-th decision (newest first) matching the filters, among
+    those the actor may see: page N of the decisions list starts below it (``explain.search``'s
+    ``before``). None: no decision that far back."""
+    d = decisions.c
+    query = select(d.id).order_by(d.id.desc()).offset(offset).limit(1)
+    scope = customer_scope(ctx.actor, d.customer_id)
+    if scope is not None:
+        query = query.where(scope)
+    for column, value in ((d.customer_id, customer_id), (d.outcome, outcome), (d.business_date, day)):
+        if value is not None:
+            query = query.where(column == value)
+    found = ctx.conn.execute(query).scalar()
+    return None if found is None else int(found) + 1
+
+
+def customer_names(ctx: Ctx, ids: Sequence[int]) -> dict[int, str]:
+    """Names of these customers (those the actor may see), by number: lists show them masked."""
+    if not ids:
+        return {}
+    c = customers.c
+    query = select(c.id, c.name).where(c.id.in_(sorted(set(ids))))
+    scope = customer_scope(ctx.actor, c.id)
+    if scope is not None:
+        query = query.where(scope)
+    return {int(i): str(n) for i, n in ctx.conn.execute(query)}
