@@ -21,7 +21,7 @@ def simulate(
     policy: Annotated[
         str,
         typer.Option(
-            help="a policy preset (baseline, generous, cautious, no-rules, light-desk) or YAML file"
+            help="a policy preset (baseline, generous, cautious, no-rules, light-desk, no-feed) or YAML file"
         ),
     ] = "baseline",
     compare: Annotated[
