@@ -140,7 +140,7 @@ class MarketplaceFeed:
         self.sent += len(sent)
 
     def _profile(self, shopper: int, observed: datetime, tag: str) -> dict[str, Any]:
-        h = self.habits.frame.iloc[shopper]
+        h = self.habits.frame
         takeover = tag == "takeover"
         return {
             "type": "profile",
@@ -149,12 +149,12 @@ class MarketplaceFeed:
             "observed_at": observed.isoformat(),
             "account_opened_at": (
                 datetime.combine(self.sim.config.start, time(0), tzinfo=UTC)
-                - timedelta(days=int(h["tenure_days"]))
+                - timedelta(days=int(h["tenure_days"].iat[shopper]))
             ).isoformat(),
-            "real_name_verified": bool(h["real_name"]),
-            "phone_tenure_band": life.PHONE_BANDS[0 if takeover else int(h["phone_band"])],
-            "payment_methods": int(h["payment_methods"]) + takeover,
-            "addresses_12m": int(h["addresses"]) + takeover,
+            "real_name_verified": bool(h["real_name"].iat[shopper]),
+            "phone_tenure_band": life.PHONE_BANDS[0 if takeover else int(h["phone_band"].iat[shopper])],
+            "payment_methods": int(h["payment_methods"].iat[shopper]) + takeover,
+            "addresses_12m": int(h["addresses"].iat[shopper]) + takeover,
         }
 
     def _orders(self, drawn: dict[str, np.ndarray]) -> list[dict[str, Any]]:
