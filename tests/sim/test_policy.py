@@ -15,6 +15,7 @@ def test_every_preset_loads_under_its_name() -> None:
     assert load_policy("generous").credit.starter_limit == 150_000
     assert load_policy("no-rules").rules is None
     assert load_policy("baseline").collections.charge_off_dpd == 180
+    assert load_policy("baseline").marketplace_feed and not load_policy("no-feed").marketplace_feed
 
 
 def test_a_yaml_policy_overrides_what_it_names(tmp_path: Path) -> None:
@@ -44,6 +45,7 @@ def test_a_yaml_policy_overrides_what_it_names(tmp_path: Path) -> None:
         ("calls_per_agent: 2.5\n", "calls_per_agent must be a whole number"),
         ("onboarding_limit: true\n", "onboarding_limit must be a whole number"),
         ("field_visits: 1\n", "field_visits is true or false"),
+        ("marketplace_feed: yes please\n", "marketplace_feed is true or false"),
     ],
 )
 def test_bad_policies_are_refused_with_a_reason(tmp_path: Path, text: str, message: str) -> None:

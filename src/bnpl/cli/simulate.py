@@ -21,7 +21,7 @@ def simulate(
     policy: Annotated[
         str,
         typer.Option(
-            help="a policy preset (baseline, generous, cautious, no-rules, light-desk) or YAML file"
+            help="a policy preset (baseline, generous, cautious, no-rules, light-desk, no-feed) or YAML file"
         ),
     ] = "baseline",
     compare: Annotated[
@@ -63,6 +63,7 @@ def simulate(
             f"[bold]{m['run']['policy']}[/bold]: {m['checkouts']:,} pay-later checkouts, "
             f"approval {_pct(m['approval_rate'])}, conversion uplift {_pct(m['conversion_uplift'])}, "
             f"loss rate {_pct(m['loss_rate'], 2)}, model AUC {m['model_auc']} (oracle {m['oracle_auc']}), "
+            f"feed-only AUC {m.get('feed_only_auc')}, "
             f"ledger {'balanced' if m['ledger_balanced'] else 'BROKEN'}, {m['run']['seconds']} s"
         )
     report = (out_dir / "report.html").resolve()

@@ -42,6 +42,7 @@ from bnpl.services import model_registry, parties, queries, repayments
 from bnpl.services import orders as order_service
 from bnpl.services.boot import open_scratch_platform
 from bnpl.sim import behaviour as bh
+from bnpl.sim.feed import MarketplaceFeed
 from bnpl.sim.policy import SimPolicy
 from bnpl.sim.population import World, generate
 from bnpl.sim.shopping import shop
@@ -118,6 +119,10 @@ class Simulation:
         self.field_agent_ids: list[int] = []
         self.contacts: dict[int, Counter[str]] = {}  # customer id -> yesterday's contacts by channel
         self._setup()
+        # the host marketplace: consent and its data feed (none under a policy without the feed)
+        self.feed = MarketplaceFeed(self) if policy.marketplace_feed else None
+        if self.feed is not None:
+            self.feed.before_season()
 
     # --- set-up ---------------------------------------------------------------------------------
 
@@ -212,6 +217,8 @@ class Simulation:
     def day(self, day: int) -> None:
         today = self.date_of(day)
         self.clock.set_time(today, 2)  # 10:00: merchants ship and deliver, customers pay
+        if self.feed is not None:
+            self.feed.morning(day)  # the marketplace sends yesterday's records
         self._merchants(day)
         self._payments(day)
         self.clock.set_time(today, 2, 30)  # 10:30: the analyst decides the review queue
@@ -220,7 +227,10 @@ class Simulation:
         self.clock.set_time(today, 3)  # 11:00: the desk calls, the supervisor decides, visits happen
         self._desk(day)
         self._field_visits(day)
+        first_intent = len(self.truth.intents)
         shop(self, day)
+        if self.feed is not None:
+            self.feed.after_shopping(day, first_intent)
         self.clock.set_time(today, 15)  # 23:00: end of day
         run_eod(self.platform)
         self._read_contacts(today)

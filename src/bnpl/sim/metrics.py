@@ -15,7 +15,10 @@ Definitions a reader needs:
   trains on, ``credit.platform_data.labels``); AUCs are over orders matured by the season's end;
 * *loss rate*: principal and fees written off, less recoveries, plus what is still owed 90 or more
   days past due (not yet written off), over the amount financed (net of returns);
-* *capital employed*: cash paid out to merchants less cash collected from customers, day by day.
+* *capital employed*: cash paid out to merchants less cash collected from customers, day by day;
+* *feed-only AUC*: a logistic regression on the marketplace feed features alone, as of each
+  shopper's first pay-later checkout, cross-validated against that checkout's drawn fate
+  (``sim/feed_check.py``); None without the feed (the ``no-feed`` policy).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from bnpl.domain.ledger import Account
 from bnpl.runtime import Ctx
 from bnpl.services import book_frames
 from bnpl.services.checks import check_ledger
+from bnpl.sim.feed_check import feed_only
 
 RECEIVABLE = (Account.CUSTOMER_PRINCIPAL.value, Account.CUSTOMER_FEE.value)
 INCOME = {
@@ -66,6 +70,7 @@ def measure(ctx: Ctx, intents: pd.DataFrame, loans: pd.DataFrame, start: date, e
     out["delinquency"] = _delinquency(ctx)
     out["vintages"] = _vintages(lines, bills, book, end)
     out.update(_models(ctx, book, decided, loans, end))
+    out.update(feed_only(ctx, intents, book))  # the feed features alone, against the drawn fates
     out["collections"] = _collections(ctx)
     out["economics"] = _economics(lines, bills, book, decided, loans, end)
     capital = pd.Series(out["over_time"]["capital_employed"]).clip(lower=0)

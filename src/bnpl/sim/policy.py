@@ -1,8 +1,8 @@
 """A policy the simulator runs: the platform's settings that a risk or collections team would change,
 and the desk's staffing. Two policies run on the same world and seed are a fair comparison.
 
-A policy is a preset name (``baseline``, ``generous``, ``cautious``, ``no-rules``, ``light-desk``)
-or a YAML file, for example::
+A policy is a preset name (``baseline``, ``generous``, ``cautious``, ``no-rules``, ``light-desk``,
+``no-feed``) or a YAML file, for example::
 
     name: generous
     onboarding_limit: 150000      # fen: the line a new account opens with
@@ -12,6 +12,7 @@ or a YAML file, for example::
     agents: 4                     # collections agents calling, each up to calls_per_agent a day
     calls_per_agent: 40
     field_visits: true            # a supervisor approves visits the strategy suggests
+    marketplace_feed: true        # shoppers consent and the marketplace sends its data feed
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class SimPolicy:
     calls_per_agent: int = 40
     analyst_reviews: bool = True  # an analyst decides the review queue each morning
     field_visits: bool = True  # a supervisor and two field agents visit where the strategy suggests
+    # the host marketplace asks its shoppers for consent and sends the platform its data feed
+    marketplace_feed: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not NAME.fullmatch(self.name):
@@ -54,7 +57,7 @@ class SimPolicy:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"{key} must be a whole number")
-        for key in ("analyst_reviews", "field_visits"):
+        for key in ("analyst_reviews", "field_visits", "marketplace_feed"):
             if not isinstance(getattr(self, key), bool):
                 raise ValueError(f"{key} is true or false")
         if self.rules is not None and not isinstance(self.rules, str):
@@ -75,6 +78,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "no-rules": {"rules": None},
     # a desk of one agent making few calls
     "light-desk": {"agents": 1, "calls_per_agent": 15, "field_visits": False},
+    # the platform as it was before the marketplace feed: no shopper's consent, nothing sent
+    "no-feed": {"marketplace_feed": False},
 }
 
 

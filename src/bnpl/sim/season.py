@@ -22,7 +22,7 @@ from bnpl.sim.policy import SimPolicy
 from bnpl.sim.report import render
 from bnpl.sim.state import SimConfig
 
-HEADLINE = ("approval_rate", "conversion_uplift", "loss_rate", "model_auc", "oracle_auc")
+HEADLINE = ("approval_rate", "conversion_uplift", "loss_rate", "model_auc", "oracle_auc", "feed_only_auc")
 
 
 def run_one(

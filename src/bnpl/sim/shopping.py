@@ -112,6 +112,7 @@ def shop(sim: Simulation, day: int) -> None:
             "order_id": None,
             "outcome": None,
             "purchased": False,
+            "checkout_at": None,  # when the pay-later checkout was asked for (UTC)
         }
         sim.truth.intents.append(row)
         fraudulent = kind[j] != "none"
@@ -126,6 +127,7 @@ def shop(sim: Simulation, day: int) -> None:
             row["purchased"] = True
             continue
         sim.clock.set_time(sim.date_of(day), int(hours[j]), int(minutes[j]))
+        row["checkout_at"] = sim.clock.now().isoformat()
         order = checkout(
             sim, int(shopper), int(merchant[j]), int(unit[j]), int(qty[j]), str(channel[j]), float(plans[j])
         )
