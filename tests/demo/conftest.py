@@ -49,7 +49,9 @@ class DemoBook:
 def demo_book(tmp_path_factory: pytest.TempPathFactory) -> DemoBook:
     folder = tmp_path_factory.mktemp("demo")
     today = date.today()
-    platform = open_platform(Settings(database_url=f"sqlite:///{folder / 'bnpl.db'}"), clock=FixedClock(today))
+    platform = open_platform(
+        Settings(database_url=f"sqlite:///{folder / 'bnpl.db'}"), clock=FixedClock(today)
+    )
     migrate(platform)  # as `bnpl serve` opens its database before the demo is prepared
     prepare(platform, Console(quiet=True), folder / "demo-keys.json")
     platform.dispose()

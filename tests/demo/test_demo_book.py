@@ -77,7 +77,9 @@ def test_every_role_lands_on_a_page_with_work_on_it(demo_client: TestClient, dem
     assert "SHARED_DEVICE" in demo_client.get("/console/risk/reviews").text
 
 
-def test_the_agent_opens_their_cases_and_their_customers(demo_client: TestClient, demo_book: DemoBook) -> None:
+def test_the_agent_opens_their_cases_and_their_customers(
+    demo_client: TestClient, demo_book: DemoBook
+) -> None:
     sign_in(demo_client, *_user(demo_book, "agent"))
     queue = demo_client.get("/console/queue").text
     cases = re.findall(r'href="/console/cases/(\d+)"', queue)
@@ -99,7 +101,9 @@ def test_end_of_day_runs_on_the_book_today_and_tomorrow(demo_book: DemoBook, tmp
         assert summary["business_date"] == day.isoformat()
 
 
-def test_a_later_start_reuses_the_book_or_closes_the_missed_dates(demo_book: DemoBook, tmp_path: Path) -> None:
+def test_a_later_start_reuses_the_book_or_closes_the_missed_dates(
+    demo_book: DemoBook, tmp_path: Path
+) -> None:
     database = demo_book.copy(tmp_path)
     keys = tmp_path / "demo-keys.json"
     for day in (demo_book.today, demo_book.today + timedelta(days=3)):
