@@ -72,7 +72,7 @@ def prepare(platform: Platform, console: Console, keys_file: Path = KEYS_FILE) -
         )
     opened = last + timedelta(days=1) if last else None
     if saved is not None and saved.get("book") and opened is not None:
-        if opened == book.today:
+        if opened >= book.today:  # today is open, or its end of day already ran
             _show(console, book, saved)
             return saved
         if book.today - timedelta(days=CATCH_UP_DAYS) <= opened < book.today:

@@ -6,8 +6,9 @@ so end of day runs on it at once."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 from rich.console import Console
@@ -106,11 +107,26 @@ def test_a_later_start_reuses_the_book_or_closes_the_missed_dates(
 ) -> None:
     database = demo_book.copy(tmp_path)
     keys = tmp_path / "demo-keys.json"
-    for day in (demo_book.today, demo_book.today + timedelta(days=3)):
+
+    def start(day: date) -> tuple[dict[str, Any], date | None]:
         platform = demo_book.platform(day, database)
         again = prepare(platform, Console(quiet=True), keys)
         with platform.read() as ctx:
             last = business_days.last_closed(ctx.conn)
         platform.dispose()
+        return again, last
+
+    today = demo_book.today
+    for day, closed in (
+        (today, today - timedelta(days=1)),
+        (today + timedelta(days=3), today + timedelta(days=2)),
+    ):
+        again, last = start(day)
         assert again["console"] == demo_book.keys["console"]  # the same book, not a new one
-        assert last == day - timedelta(days=1)
+        assert last == closed
+    # after the day's end of day, a start on the same day keeps the book too
+    platform = demo_book.platform(today + timedelta(days=3), database)
+    run_eod(platform)
+    platform.dispose()
+    again, last = start(today + timedelta(days=3))
+    assert again["console"] == demo_book.keys["console"] and last == today + timedelta(days=3)
