@@ -13,7 +13,10 @@ from bnpl.cli.app import out, platform, state
 def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
-    demo: Annotated[bool, typer.Option(help="create demo merchants and customers first")] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(help="serve the demo book: a simulated season up to yesterday (built once, kept)"),
+    ] = False,
     workers: int = 1,
 ) -> None:
     """Run the HTTP API (OpenAPI at /docs)."""
@@ -21,9 +24,9 @@ def serve(
 
     p = platform()
     if demo:
-        from bnpl.demo import seed
+        from bnpl.demo import prepare
 
-        seed(p, out)
+        prepare(p, out)
     out.print(f"bnpl API on http://{host}:{port}  (docs: /docs, ops console: /console)")
     if workers > 1:
         # each worker builds its own app from the environment; pass the business date along

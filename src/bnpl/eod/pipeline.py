@@ -38,7 +38,7 @@ from bnpl.eod import (
 )
 from bnpl.eod.steps import Job, Step, Summary, Work, crash_point, mark, marked, run_marked
 from bnpl.runtime import SYSTEM, FixedClock, Platform
-from bnpl.services import business_days
+from bnpl.services import business_days, queries
 
 # The order is the semantics: each step reads what the ones before it wrote.
 STEPS: tuple[Step, ...] = (
@@ -56,6 +56,24 @@ STEPS: tuple[Step, ...] = (
     refresh.EXPOSURE,
     refresh.GRAPH,  # the longest step, once a date
 )
+
+
+# The summary's figures of what is outstanding, each said once: they differ on purpose.
+DEFINITIONS: dict[str, str] = {
+    "outstanding_principal": "principal customers owe at the close, on open obligations",
+    "outstanding_fees": "instalment and late fees customers owe at the close, on open obligations",
+    "outstanding_total": "outstanding_principal + outstanding_fees: what customers owe at the close",
+    "platform_outstanding": (
+        "the exposure checked against the platform's funding cap: principal owed plus what is "
+        "authorized and may still be captured (holds); no fees"
+    ),
+    "steps.snapshot.outstanding": (
+        "principal drawn on credit lines (the dashboard's book): the same sum as outstanding_principal"
+    ),
+    "steps.funding.receivables": (
+        "principal and fee receivables in the ledger when funding cost accrued: outstanding_total"
+    ),
+}
 
 
 class StepHook(Protocol):
@@ -134,12 +152,19 @@ def run_eod(platform: Platform, *, on_step: StepHook | None = None) -> Summary:
             return run_step(platform, step)
 
         steps[step.name] = on_step(step.name, run) if on_step else run()
+    with platform.read(SYSTEM) as ctx:
+        owed = queries.outstanding_now(ctx)
     summary = {
         "business_date": today.isoformat(),
         **steps["lifecycle"],
         "accounts": steps["accounts"],
+        # what customers owe at the close, on open obligations (fen)
+        "outstanding_principal": owed["principal"],
+        "outstanding_fees": owed["fee"],
+        "outstanding_total": owed["total"],
         "platform_outstanding": steps["exposure"]["platform_outstanding"],
         "merchants_flagged": steps["graph"]["flagged"],
+        "definitions": DEFINITIONS,
         "steps": steps,
     }
     if verdict.kind is Close.RERUN:

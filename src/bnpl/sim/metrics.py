@@ -82,6 +82,7 @@ def measure(ctx: Ctx, intents: pd.DataFrame, loans: pd.DataFrame, start: date, e
         "annualised": None if season_turns is None else round(season_turns * 365 / len(capital), 2),
     }
     out["loss_rate"] = out["economics"]["loss_rate"]
+    out.update(report_figures(ctx, loans, end, out))
     return out
 
 
@@ -465,3 +466,52 @@ def _share(total: int, weight: pd.Series) -> pd.Series:
 def _grouped(per_order: pd.DataFrame, key: str, columns: list[str]) -> dict[str, dict[str, int]]:
     grouped = per_order.groupby(key)[columns].sum().sort_values("financed", ascending=False)
     return {str(k): {c: int(v) for c, v in row.items()} for k, row in grouped.iterrows()}
+
+
+# --- the report's headline and delinquency figures (appended; keys at the end of the metrics) -----
+
+
+def report_figures(ctx: Ctx, loans: pd.DataFrame, end: date, out: dict[str, Any]) -> dict[str, Any]:
+    """What the report's headline and delinquency chart read beyond the figures above:
+
+    * *expected loss in the book (true)*: for every bill still owed and not yet counted as lost
+      (less than 90 days past due), its balance times the true PD of its loan; the loss the
+      season's book still carries, which a season too short to see it would otherwise leave out;
+    * *net after expected loss*: the net contribution less that expected loss;
+    * *delinquency share*: what is past due on each business date, by bucket, over what customers
+      owe that day (charged-off amounts are no longer owed and are left out).
+    """
+    lines = book_frames.ledger_frame(ctx)
+    bills = book_frames.obligations_frame(ctx)
+    receivable = lines[lines["account"].isin(RECEIVABLE) & lines["obligation_id"].notna()]
+    balance = receivable.groupby("obligation_id")["amount"].sum()
+    due = bills.set_index("id")["due_date"]
+    counted = due[due <= pd.Timestamp(end - timedelta(days=90))].index  # in owed_90_plus already
+    open_ = balance[(balance > 0) & ~balance.index.isin(counted)]
+    order_of = bills.set_index("id")["order_id"]
+    true_pd = loans.set_index("order_id")["true_pd"] if len(loans) else pd.Series(dtype=float)
+    pd_of_bill = pd.Series(open_.index.map(order_of), index=open_.index).map(true_pd).fillna(0.0)
+    expected = round(float((open_ * pd_of_bill).sum()))
+    return {
+        "expected_loss_in_book_true": expected,
+        "net_after_expected_loss": int(out["economics"]["totals"]["net"]) - expected,
+        "delinquency_share": _delinquency_share(out["delinquency"], out["over_time"]),
+    }
+
+
+def _delinquency_share(delinquency: dict[str, Any], over_time: dict[str, Any]) -> dict[str, Any]:
+    owed = dict(zip(over_time["dates"], over_time["outstanding"], strict=True))
+    dates = delinquency["dates"]
+    buckets = [b for b in ("M1", "M2", "M3", "M3+") if b in delinquency["overdue_by_bucket"]]
+    by_bucket = {
+        b: [
+            round(v / owed[d], 4) if owed.get(d, 0) > 0 else None
+            for d, v in zip(dates, delinquency["overdue_by_bucket"][b], strict=True)
+        ]
+        for b in buckets
+    }
+    total: list[float | None] = []
+    for i in range(len(dates)):
+        shares = [by_bucket[b][i] for b in buckets]
+        total.append(None if None in shares else round(sum(v for v in shares if v is not None), 4))
+    return {"dates": dates, "by_bucket": by_bucket, "total": total}

@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from cycler import cycler
 from jinja2 import Environment, PackageLoader
+from matplotlib import font_manager
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
@@ -23,11 +24,26 @@ from bnpl.domain.money import format_fen
 Metrics = dict[str, Any]
 THOUSANDS = FuncFormatter(lambda v, _pos: f"{v:,.0f}")
 COLOURS = ["#2f6f9f", "#e07b39", "#5a9e5a", "#b04a5a", "#8a6fb0", "#9a8a5a", "#4aa0a8"]
+WIDTH = 5.4  # inches: every chart, so that each is drawn at one scale and its text at one size
+WIDE = 7.2  # a chart spanning the page (760 px wide on the page, as 5.4 in is ~570 px in a column)
+HEIGHT = 3.1
+LABEL_SIZE = 8  # figures printed on bars
+
+
+def _count(v: float) -> str:
+    return f"{v:,.0f}"
+
+
+# the console's font list (console/charts.py): Latin first, then CJK, so 万 or a Chinese name never
+# draws as boxes; matplotlib measures with the fonts it has, the page names the whole list
+FONTS = ("DejaVu Sans", "Noto Sans CJK SC", "Noto Sans CJK", "Source Han Sans SC", "sans-serif")
+CSS_FONTS = ", ".join(f"'{f}'" if " " in f else f for f in FONTS)
+_KNOWN = {f.name for f in font_manager.fontManager.ttflist}
 
 plt.rcParams.update(
     {
         "svg.fonttype": "none",  # text stays text: smaller, selectable, sharp
-        "font.family": "sans-serif",
+        "font.family": [f for f in FONTS if f in _KNOWN or f == "sans-serif"],
         "font.size": 9,
         "axes.spines.top": False,
         "axes.spines.right": False,
@@ -36,7 +52,7 @@ plt.rcParams.update(
 )
 
 
-def _svg(draw: Callable[[Any], None], width: float = 5.4, height: float = 2.9) -> str:
+def _svg(draw: Callable[[Any], None], width: float = WIDTH, height: float = HEIGHT) -> str:
     fig, ax = plt.subplots(figsize=(width, height))
     try:
         draw(ax)
@@ -47,6 +63,7 @@ def _svg(draw: Callable[[Any], None], width: float = 5.4, height: float = 2.9) -
         plt.close(fig)
     text = buf.getvalue()
     text = text[text.index("<svg") :]
+    text = re.sub(r"font-family: [^;\"]*", f"font-family: {CSS_FONTS}", text)
     return re.sub(r'(width|height)="[\d.]+pt"', "", text, count=2)  # scales with the page
 
 
@@ -75,6 +92,7 @@ def chart_decisions(m: Metrics) -> str:
         ax.set_yticks(range(len(values)), labels)
         ax.invert_yaxis()
         ax.set_xlabel("checkouts")
+        ax.xaxis.set_major_formatter(THOUSANDS)
         ax.legend(
             handles=[Rectangle((0, 0), 1, 1, color=c) for c in COLOURS[:2]],
             labels=["outcome", "reason when not approved"],
@@ -82,7 +100,7 @@ def chart_decisions(m: Metrics) -> str:
             loc="lower right",
         )
 
-    return _svg(draw, height=3.3)
+    return _svg(draw)
 
 
 def chart_conversion(m: Metrics) -> str:
@@ -93,7 +111,7 @@ def chart_conversion(m: Metrics) -> str:
         for i, (label, key) in enumerate((("offer shown", "offer"), ("control (no offer)", "control"))):
             vals = [(groups[key][n] or 0) * 100 for n in names]
             bars = ax.bar([v + i * 0.38 for v in x], vals, width=0.36, label=label)
-            ax.bar_label(bars, fmt="%.1f%%", fontsize=8)
+            ax.bar_label(bars, fmt="%.1f%%", fontsize=LABEL_SIZE)
         ax.set_xticks([v + 0.19 for v in x], ["conversion of intents", "buyers who bought again"])
         ax.set_ylabel("%")
         ax.legend(frameon=False)
@@ -124,7 +142,7 @@ def chart_returns(m: Metrics) -> str:
         if not by:
             return _empty(ax, "shipments")
         bars = ax.bar(list(by), [(v or 0) * 100 for v in by.values()], color=COLOURS[3])
-        ax.bar_label(bars, fmt="%.1f%%", fontsize=8)
+        ax.bar_label(bars, fmt="%.1f%%", fontsize=LABEL_SIZE)
         ax.set_ylabel("% of shipped orders returned in the trial")
 
     return _svg(draw)
@@ -157,16 +175,37 @@ def chart_buckets(m: Metrics) -> str:
         ax.yaxis.set_major_formatter(THOUSANDS)
         ax.legend(frameon=False, loc="upper left")
 
-    return _svg(draw)
+    return _svg(draw, width=WIDE)
+
+
+def chart_delinquency_share(m: Metrics) -> str:
+    def draw(ax: Any) -> None:
+        share = m.get("delinquency_share") or {}
+        dates = share.get("dates") or []
+        if not dates:
+            return _empty(ax, "delinquency")
+        days = range(len(dates))
+        buckets = list(share["by_bucket"])
+        ax.stackplot(
+            days,
+            *[[(v or 0) * 100 for v in share["by_bucket"][b]] for b in buckets],
+            labels=buckets,
+        )
+        ax.set_xlabel(f"days since {dates[0]}")
+        ax.set_ylabel("% of outstanding past due")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0f}%"))
+        ax.legend(frameon=False, loc="upper left")
+
+    return _svg(draw, width=WIDE)
 
 
 def chart_vintages(m: Metrics) -> str:
     def draw(ax: Any) -> None:
         v = m["vintages"]
-        curves = v.get("curves") or {}
-        if not any(curves.values()):
+        curves = {name: points for name, points in (v.get("curves") or {}).items() if points}
+        if not curves:
             return _empty(ax, "vintage old enough")
-        for name, points in curves.items():
+        for name, points in curves.items():  # a month too recent to have a point has no line
             ax.plot(range(1, len(points) + 1), [p * 100 for p in points], marker="o", label=name)
         ax.set_xlabel("months on book")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -189,18 +228,19 @@ def chart_auc(m: Metrics) -> str:
         ax.set_ylabel("true positive rate")
         ax.legend(frameon=False, loc="lower right")
 
-    return _svg(draw, width=4.4, height=3.3)
+    return _svg(draw)
 
 
 def chart_fraud(m: Metrics) -> str:
     def draw(ax: Any) -> None:
         f = m["fraud"]
-        names = ["fraud caught", "fraud missed", "good declined"]
+        names = ["fraud caught", "fraud missed", "good not approved"]
         bars = ax.bar(
             names, [f["caught"], f["missed"], f["good_declined"]], color=[COLOURS[2], COLOURS[3], COLOURS[1]]
         )
-        ax.bar_label(bars, fontsize=8)
+        ax.bar_label(bars, labels=[_count(b.get_height()) for b in bars], fontsize=LABEL_SIZE)
         ax.set_ylabel("checkouts")
+        ax.yaxis.set_major_formatter(THOUSANDS)
 
     return _svg(draw)
 
@@ -214,8 +254,8 @@ def chart_cure(m: Metrics) -> str:
         bars = ax.bar(names, [(by[k]["cure_rate"] or 0) * 100 for k in names], color=COLOURS[4])
         ax.bar_label(
             bars,
-            labels=[f"{(by[k]['cure_rate'] or 0) * 100:.0f}% of {by[k]['contacts']}" for k in names],
-            fontsize=7,
+            labels=[f"{(by[k]['cure_rate'] or 0) * 100:.0f}% of {by[k]['contacts']:,}" for k in names],
+            fontsize=LABEL_SIZE,
         )
         ax.set_ylabel("% cured within 14 days")
         ax.tick_params(axis="x", labelrotation=20)
@@ -245,7 +285,7 @@ def chart_economics(m: Metrics) -> str:
         ax.set_ylabel("yuan per shipped order")
         ax.axhline(0, color="#999", linewidth=0.6)
 
-    return _svg(draw)
+    return _svg(draw, width=WIDE)
 
 
 CHARTS: list[tuple[str, str, Callable[[Metrics], str]]] = [
@@ -259,9 +299,10 @@ CHARTS: list[tuple[str, str, Callable[[Metrics], str]]] = [
     ("returns", "Trial returns", chart_returns),
     ("capital", "Outstanding and capital employed", chart_over_time),
     ("buckets", "Delinquency by bucket", chart_buckets),
+    ("delinquency-share", "Delinquency as a share of outstanding", chart_delinquency_share),
     ("vintages", "Vintage curves by month of shipment", chart_vintages),
     ("auc", "The champion model against the oracle", chart_auc),
-    ("fraud", "Fraud caught and missed, good customers declined", chart_fraud),
+    ("fraud", "Fraud caught and missed, good customers not approved", chart_fraud),
     ("cure", "Collections: cure rate by action", chart_cure),
     ("economics", "Unit economics per shipped order", chart_economics),
 ]
@@ -272,6 +313,8 @@ def render(runs: list[tuple[str, Metrics]], title: str = "bnpl season report") -
     env = Environment(loader=PackageLoader("bnpl.sim", "templates"), autoescape=True)
     env.filters["yuan"] = lambda fen: "—" if fen is None else format_fen(int(fen))
     env.filters["pct"] = lambda v, digits=1: "—" if v is None else f"{v * 100:.{digits}f}%"
+    env.filters["n"] = lambda v: "—" if v is None else f"{v:,}"
+    env.filters["times"] = lambda v: "—" if v is None else f"{v:,.1f}×"
     charts = [
         {"id": key, "title": heading, "svgs": [draw(m) for _, m in runs]} for key, heading, draw in CHARTS
     ]
