@@ -51,7 +51,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bnpl.sim.population import World
+from bnpl.sim.population import TYPICAL_PRICE, World
 
 RHO = 0.55  # correlation of the feed's view of riskiness with the hidden creditworthiness
 CONSENT_SHARE = 0.88
@@ -63,19 +63,6 @@ REFERENCE_INCOME = 6_000_00  # fen a month
 RESALE = ("phones", "gold", "gift_cards")
 EVERYDAY = ("snacks", "tea", "beauty", "home", "groceries", "household")
 OTHER = ("apparel", "toys")
-PRICE = {
-    "beauty": 129_00,
-    "apparel": 159_00,
-    "snacks": 49_00,
-    "tea": 168_00,
-    "home": 99_00,
-    "toys": 89_00,
-    "phones": 2_499_00,
-    "gold": 1_800_00,
-    "gift_cards": 500_00,
-    "groceries": 59_00,
-    "household": 69_00,
-}
 PHONE_BANDS = ("lt_6m", "6m_1y", "1y_3y", "3y_plus")
 _PHONE_CUTS = (-1.3, -0.5, 0.6)
 UTC_OFFSET = {"Asia/Shanghai": 8, "Asia/Urumqi": 6}
@@ -198,7 +185,7 @@ def draw_orders(
             np.array(OTHER)[(pick * len(OTHER)).astype(int)],
         ),
     )
-    price = np.array([PRICE[c] for c in category], dtype=float)
+    price = np.array([TYPICAL_PRICE[c] for c in category], dtype=float)
     amount = np.maximum(np.round(price * of("basket_scale") * np.exp(rng.normal(0, 0.5, k))), 100)
     v = rng.random(k)
     live = of("p_live")

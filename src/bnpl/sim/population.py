@@ -131,19 +131,24 @@ def _category_weights() -> np.ndarray:
     return np.asarray(w / w.sum())
 
 
+# a typical item's price by category, in fen (the marketplace's own categories are priced too)
+TYPICAL_PRICE = {
+    "beauty": 129_00,
+    "apparel": 159_00,
+    "snacks": 49_00,
+    "tea": 168_00,
+    "home": 99_00,
+    "toys": 89_00,
+    "phones": 2_499_00,
+    "gold": 1_800_00,
+    "gift_cards": 500_00,
+    "groceries": 59_00,
+    "household": 69_00,
+}
+
+
 def _typical_price(category: np.ndarray) -> np.ndarray:
-    typical = {
-        "beauty": 129_00,
-        "apparel": 159_00,
-        "snacks": 49_00,
-        "tea": 168_00,
-        "home": 99_00,
-        "toys": 89_00,
-        "phones": 2_499_00,
-        "gold": 1_800_00,
-        "gift_cards": 500_00,
-    }
-    return np.array([typical[c] for c in category], dtype=float)
+    return np.array([TYPICAL_PRICE[c] for c in category], dtype=float)
 
 
 def default_probability(
