@@ -9,9 +9,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from bnpl.app import create_app
-from bnpl.console import flash
 from bnpl.runtime import ADMIN, Platform
-from bnpl.services import parties
+from bnpl.services import console_flash, parties
 from bnpl.services.boot import open_platform
 from bnpl.services.staff import create_staff
 from bnpl.sim.engine import SimClock
@@ -202,7 +201,7 @@ def _count(world: ConsoleWorld, table: object) -> int:
 def test_everything_printed_is_escaped(client: TestClient, console_world: ConsoleWorld) -> None:
     sign_in(client, console_world.users["agent"])
     platform = console_world.platform()
-    flash.put(platform, client.cookies["bnpl_console"], [("err", "<b>bold</b>")])
+    console_flash.put(platform, client.cookies["bnpl_console"], [("err", "<b>bold</b>")])
     platform.dispose()
     page = client.get("/console/queue")
     assert "&lt;b&gt;bold&lt;/b&gt;" in page.text and "<b>bold</b>" not in page.text

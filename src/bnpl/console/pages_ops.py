@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from bnpl.console import charts, flash
+from bnpl.console import charts
 from bnpl.console.web import (
     COOKIE,
     LOGIN_CSRF_COOKIE,
@@ -30,7 +30,7 @@ from bnpl.console.web import (
 )
 from bnpl.domain.errors import DomainError
 from bnpl.runtime import Ctx
-from bnpl.services import access, explain, parties, queries, statements
+from bnpl.services import access, console_flash, explain, parties, queries, statements
 from bnpl.services import credit as credit_service
 from bnpl.services import staff_sign_in as signin
 from bnpl.services.staff import Staff, sign_out
@@ -116,7 +116,7 @@ def logout(request: Request, staff: StaffDep, csrf: CsrfField) -> Response:
     platform.run(staff.actor, lambda ctx: sign_out(ctx, token))  # audited by sign_out
     # the sign-in page says so: a new signed-out token, and the message kept under it
     signed_out = new_login_csrf()
-    flash.put(platform, signed_out, [("ok", "signed out")])
+    console_flash.put(platform, signed_out, [("ok", "signed out")])
     response = RedirectResponse("/console/login", status_code=303)
     set_login_cookie(request, response, signed_out)
     response.delete_cookie(COOKIE)

@@ -4,7 +4,7 @@ with its audit record in one transaction.
 Pages are rendered on the server (Jinja2, autoescaped); forms post and redirect (POST → 303 → GET),
 so the browser's back button and reload never repeat an action. What happened, or the services'
 refusal, comes back to the page it was done on as a one-line flash message kept on the server
-(``console.flash``), never in the URL.
+(``services.console_flash``), never in the URL.
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from fastapi import Depends, Form, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader
 
-from bnpl.console import flash
 from bnpl.domain.errors import DomainError
 from bnpl.domain.money import format_fen
 from bnpl.runtime import Ctx, Platform
-from bnpl.services import audit
+from bnpl.services import audit, console_flash
 from bnpl.services.staff import Staff, csrf_ok, session_for
 
 COOKIE = "bnpl_console"
@@ -96,7 +95,7 @@ def render(
 ) -> HTMLResponse:
     """The page, with the flash messages waiting for this browser (then gone) and ``error``, a
     refusal shown on the page itself. Error pages pass ``with_flash=False``: they need no database."""
-    waiting = flash.take(platform_of(request), flash_token(request, staff)) if with_flash else []
+    waiting = console_flash.take(platform_of(request), flash_token(request, staff)) if with_flash else []
     html = templates.get_template(template).render(
         staff=staff,
         path=request.url.path,
@@ -127,7 +126,7 @@ def back(request: Request, to: str, message: str | None = None, error: str | Non
     signed-in pages: the message is kept under the session."""
     token = request.cookies.get(COOKIE)
     if token:
-        flash.put(platform_of(request), token, [("ok", message or ""), ("err", error or "")])
+        console_flash.put(platform_of(request), token, [("ok", message or ""), ("err", error or "")])
     return RedirectResponse(to, status_code=303)
 
 
