@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bnpl.credit.dataset import DatasetError
-from bnpl.credit.features import FEATURE_NAMES
+from bnpl.credit.model_features import MODEL_FEATURE_NAMES
 from bnpl.credit.platform_data import labels, platform_dataset
 from bnpl.domain.orders import Item
 from bnpl.runtime import ADMIN, Actor, Platform
@@ -91,7 +91,7 @@ def test_matured_orders_their_outcomes_and_features_as_they_were(platform: Platf
     with platform.read() as c:
         ds = platform_dataset(c.conn, day(60))
         outcome = labels(c.conn, day(60))
-    assert len(ds.bad) == N + 1 + len(second) and list(ds.frame.columns) == list(FEATURE_NAMES)
+    assert len(ds.bad) == N + 1 + len(second) and list(ds.frame.columns) == list(MODEL_FEATURE_NAMES)
     # utilisation as each decision saw it: a later limit change does not rewrite history
     used = dict(zip(outcome["order_id"], ds.frame["utilisation"], strict=True))
     assert used[twice] == 100_00 / 1000_00 and used[first[cs[7]]] == 0

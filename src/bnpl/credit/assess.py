@@ -13,12 +13,11 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from bnpl.credit.features import FEATURES
+from bnpl.credit.model_features import SPECS, reads_feed
 from bnpl.credit.registry import Model
 from bnpl.credit.scorecard import FACTOR, OFFSET, Scorecard
 from bnpl.domain.credit import CreditAssessment, CreditPolicy, CreditReason, is_thin_file
 
-SPECS = {f.name: f for f in FEATURES}
 PD_FLOOR = 1e-6  # keeps the score finite for a model that is certain
 
 
@@ -57,16 +56,21 @@ def assess(
     features: Mapping[str, float],
     policy: CreditPolicy = CreditPolicy(),
     shadow: Mapping[str, float] | None = None,
+    feed_status: str | None = None,
 ) -> CreditAssessment:
+    """``feed_status`` is the marketplace feed's (``FeedStatus``): with ``ok`` and a model that
+    reads the feed, a shopper without repayment history is scored, not left to the starter policy."""
     pd_ = float(model.predict_pd_one(features))
+    feed_scored = feed_status == "ok" and reads_feed(model.features)
     return CreditAssessment(
         model_version=version,
         pd=pd_,
         score=score_of(pd_),
         grade=policy.band(pd_).grade,
-        thin_file=is_thin_file(features, policy),
+        thin_file=is_thin_file(features, policy, feed_scored),
         reasons=reason_texts(reason_features(model, features)),
         shadow=dict(shadow or {}),
+        feed_status=feed_status,
     )
 
 

@@ -3,7 +3,7 @@
 The full account is in docs/credit.md ("Features from the marketplace feed"). In short:
 ``assemble`` decides what may be seen at a moment T (consent in effect at T; rows ingested under
 that consent and before T; events before T), ``compute`` turns that into numbers, both pure;
-``load_feed`` is the thin reader. Without consent or data every feature takes its ``neutral``
+``load_feeds`` is the thin, set-based reader. Without consent or data every feature takes its ``neutral``
 value, the value an empty feed gives, and ``FeedStatus`` says why.
 """
 
@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
@@ -224,53 +225,87 @@ def _utc(moment: datetime) -> datetime:
 
 
 def load_feed(conn: Connection, customer_id: int, as_of: datetime) -> Feed:
-    """One shopper's feed as it may be used at ``as_of``: reads only consent events before it and
-    rows with event time and ingestion time before it, then ``assemble`` applies the consent."""
+    """One shopper's feed as it may be used at ``as_of`` (``load_feeds`` for one)."""
+    return load_feeds(conn, [customer_id], as_of)[customer_id]
+
+
+def load_feeds(conn: Connection, customer_ids: Sequence[int], as_of: datetime) -> dict[int, Feed]:
+    """Each shopper's feed as it may be used at ``as_of``, set-based (one query per table for a
+    chunk of shoppers): reads only consent events before it and rows with event time and ingestion
+    time before it, then ``assemble`` applies each shopper's consent. Nothing of the feed is read
+    for a shopper without consent in effect."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware")
     as_of = as_of.astimezone(UTC)
-    zone = conn.execute(select(customers.c.timezone).where(customers.c.id == customer_id)).scalar()
+    out: dict[int, Feed] = {}
+    ids = sorted({int(i) for i in customer_ids})
+    for first in range(0, len(ids), _CHUNK):
+        out |= _load_chunk(conn, ids[first : first + _CHUNK], as_of)
+    return out
+
+
+_CHUNK = 5_000  # PostgreSQL takes at most 65,535 parameters
+
+
+def _load_chunk(conn: Connection, ids: list[int], as_of: datetime) -> dict[int, Feed]:
+    zones = dict(
+        conn.execute(select(customers.c.id, customers.c.timezone).where(customers.c.id.in_(ids))).all()
+    )
     c = marketplace_consents.c
-    consents = [
-        ConsentEvent(r.action, _utc(r.at), r.purpose, tuple(r.scope or ()), r.notice_version)
-        for r in conn.execute(
-            select(c.action, c.at, c.purpose, c.scope, c.notice_version)
-            .where(c.customer_id == customer_id, c.at < as_of)
-            .order_by(c.id)
-        )
-    ]
-    timezone = zone or "Asia/Shanghai"
-    status, grant = consent_at(consents, as_of)
-    if grant is None:  # nothing of the feed is even read
-        return Feed(status, timezone=timezone)
-    stored: list[Stored] = []
-    p, o, e = marketplace_profiles.c, marketplace_orders.c, marketplace_engagement.c
-    since = as_of - timedelta(days=366)
-    window = [grant.at <= p.ingested_at, p.ingested_at < as_of]
+    consents: dict[int, list[ConsentEvent]] = {i: [] for i in ids}
     for r in conn.execute(
-        select(marketplace_profiles).where(p.customer_id == customer_id, p.observed_at < as_of, *window)
+        select(c.customer_id, c.action, c.at, c.purpose, c.scope, c.notice_version)
+        .where(c.customer_id.in_(ids), c.at < as_of)
+        .order_by(c.id)
     ):
-        stored.append(
-            Stored(
-                Profile(
-                    r.event_id,
-                    r.customer_id,
-                    _utc(r.observed_at),
-                    _utc(r.account_opened_at),
-                    bool(r.real_name_verified),
-                    PhoneTenure(r.phone_tenure_band),
-                    r.payment_methods,
-                    r.addresses_12m,
-                ),
-                _utc(r.ingested_at),
-            )
+        consents[r.customer_id].append(
+            ConsentEvent(r.action, _utc(r.at), r.purpose, tuple(r.scope or ()), r.notice_version)
         )
+    grants = {i: consent_at(consents[i], as_of) for i in ids}
+    granted = [i for i, (_, grant) in grants.items() if grant is not None]
+    stored: dict[int, list[Stored]] = {i: [] for i in granted}
+    if granted:
+        earliest = min(grant.at for _, grant in (grants[i] for i in granted) if grant is not None)
+        _read_rows(conn, granted, as_of, earliest, stored)
+    out: dict[int, Feed] = {}
+    for i in ids:
+        timezone = zones.get(i) or "Asia/Shanghai"
+        status, grant = grants[i]
+        if grant is None:  # nothing of the feed is even read
+            out[i] = Feed(status, timezone=timezone)
+        else:  # assemble keeps only what arrived under this shopper's own grant
+            out[i] = assemble(consents[i], stored[i], as_of, timezone)
+    return out
+
+
+def _read_rows(
+    conn: Connection, ids: list[int], as_of: datetime, since_grant: datetime, stored: dict[int, list[Stored]]
+) -> None:
+    """The profile, order and engagement rows of ``ids`` that ``compute`` could use at ``as_of``,
+    ingested after the earliest of their grants (``assemble`` narrows each to its own grant)."""
+    p, o, e = marketplace_profiles.c, marketplace_orders.c, marketplace_engagement.c
+    for r in conn.execute(
+        select(marketplace_profiles).where(
+            p.customer_id.in_(ids), p.observed_at < as_of, p.ingested_at >= since_grant, p.ingested_at < as_of
+        )
+    ):
+        profile = Profile(
+            r.event_id,
+            r.customer_id,
+            _utc(r.observed_at),
+            _utc(r.account_opened_at),
+            bool(r.real_name_verified),
+            PhoneTenure(r.phone_tenure_band),
+            r.payment_methods,
+            r.addresses_12m,
+        )
+        stored[r.customer_id].append(Stored(profile, _utc(r.ingested_at)))
     for r in conn.execute(
         select(marketplace_orders).where(
-            o.customer_id == customer_id,
+            o.customer_id.in_(ids),
             o.occurred_at < as_of,
-            o.occurred_at >= since,
-            grant.at <= o.ingested_at,
+            o.occurred_at >= as_of - timedelta(days=366),
+            o.ingested_at >= since_grant,
             o.ingested_at < as_of,
         )
     ):
@@ -284,20 +319,33 @@ def load_feed(conn: Connection, customer_id: int, as_of: datetime) -> Feed:
             PaymentKind(r.payment_kind),
             Outcome(r.outcome),
         )
-        stored.append(Stored(order, _utc(r.ingested_at)))
+        stored[r.customer_id].append(Stored(order, _utc(r.ingested_at)))
     for r in conn.execute(
         select(marketplace_engagement).where(
-            e.customer_id == customer_id,
+            e.customer_id.in_(ids),
             e.week_start >= (as_of - timedelta(days=42)).date(),
-            grant.at <= e.ingested_at,
+            e.ingested_at >= since_grant,
             e.ingested_at < as_of,
         )
     ):
         week = Engagement(r.event_id, r.customer_id, r.week_start, r.live_watch_minutes)
-        stored.append(Stored(week, _utc(r.ingested_at)))
-    return assemble(consents, stored, as_of, timezone)
+        stored[r.customer_id].append(Stored(week, _utc(r.ingested_at)))
 
 
 def feed_features(conn: Connection, customer_id: int, as_of: datetime) -> FeedFeatures:
     """The feed features of one shopper at ``as_of``, with their ``FeedStatus``."""
     return compute(load_feed(conn, customer_id, as_of), as_of.astimezone(UTC))
+
+
+def feed_frame(conn: Connection, as_of: datetime, customer_ids: Sequence[int]) -> pd.DataFrame:
+    """The feed features of many shoppers at ``as_of``: index ``customer_id``, columns
+    ``FEED_FEATURE_NAMES`` and ``feed_status``."""
+    moment = as_of.astimezone(UTC)
+    feeds = load_feeds(conn, customer_ids, moment)
+    rows = {cid: compute(feed, moment) for cid, feed in feeds.items()}
+    frame = pd.DataFrame.from_dict(
+        {cid: f.values for cid, f in rows.items()}, orient="index", columns=list(FEED_FEATURE_NAMES)
+    ).astype(float)
+    frame["feed_status"] = pd.Series({cid: f.status.value for cid, f in rows.items()}, dtype=object)
+    frame.index.name = "customer_id"
+    return frame

@@ -1,16 +1,16 @@
-"""The platform's own training table: every matured order, the customer's features on the day it
-was decided, and whether it went bad.
+"""The platform's own training table: every matured order, the customer's features on the day it was
+decided, and whether it went bad.
 
 A row is an order that was shipped (it has obligations) whose first bill fell due at least
-``bad_dpd`` days before ``as_of``, so its outcome can be read. Its features are
-``compute_features`` as of the start of the UTC day the order was placed: strictly before the
-decision, so no row sees its own order or anything after it. Utilisation, whose limit has no
-history, is taken from what the order's decision recorded instead. The order is *bad* when any of its
-bills that had fallen due ``bad_dpd`` days before ``as_of`` still had something unpaid ``bad_dpd``
-days after its due date, read from the append-only ledger as it stood then (payments, returns and
-waivers all count; a later recovery does not undo a default).
+``bad_dpd`` days before ``as_of``, so its outcome can be read. Its features are ``model_features``
+(its own and the marketplace feed's) as of the start of the UTC day the order was placed: strictly
+before the decision, so no row sees its own order or anything after it. Utilisation, whose limit has
+no history, is taken from what the order's decision recorded instead. The order is *bad* when any of
+its bills that had fallen due ``bad_dpd`` days before ``as_of`` still had something unpaid
+``bad_dpd`` days after its due date, read from the append-only ledger as it stood then (payments,
+returns and waivers all count; a later recovery does not undo a default).
 
-Set-based: one ledger query for the labels, and one ``compute_features`` call per distinct day.
+Set-based: one ledger query for the labels, and one ``model_features`` call per distinct day.
 """
 
 from __future__ import annotations
@@ -23,7 +23,13 @@ from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.engine import Connection
 
 from bnpl.credit.dataset import Dataset, DatasetError, from_frame
-from bnpl.credit.features import FEATURE_NAMES, FEATURES, compute_features
+from bnpl.credit.model_features import (
+    MODEL_FEATURE_NAMES,
+    MODEL_FEATURES,
+    MODEL_NEUTRAL,
+    ORDER_AMOUNT,
+    model_features,
+)
 from bnpl.domain.ledger import Account
 from bnpl.store.frames import read_frame
 from bnpl.store.tables import decisions, journal_entries, ledger_lines, obligations, orders
@@ -57,7 +63,10 @@ def labels(conn: Connection, as_of: datetime, bad_dpd: int = BAD_DPD) -> pd.Data
     placed = read_frame(
         conn,
         select(
-            orders.c.id.label("order_id"), orders.c.customer_id, orders.c.created_at.label("placed")
+            orders.c.id.label("order_id"),
+            orders.c.customer_id,
+            orders.c.created_at.label("placed"),
+            orders.c.amount,
         ).where(orders.c.id.in_([int(i) for i in bad.index])),
     )
     placed["placed"] = pd.to_datetime(placed["placed"], utc=True)
@@ -97,21 +106,22 @@ def platform_dataset(
     parts = []
     for day, group in outcome.groupby(outcome["placed"].dt.date):
         moment = datetime.combine(day, time(0), tzinfo=UTC)
-        features = compute_features(conn, moment, sorted(set(group["customer_id"])))
+        features = model_features(conn, moment, sorted(set(group["customer_id"])))
         rows = group.merge(features, left_on="customer_id", right_index=True, how="left")
         parts.append(rows)
         if on_day:
             on_day(len(group))
     table = pd.concat(parts).sort_values("order_id")
     # a customer created on the very day of the order has no features before it: no history
-    frame = table[list(FEATURE_NAMES)].astype(float).fillna({f.name: f.neutral for f in FEATURES})
+    frame = table[list(MODEL_FEATURE_NAMES)].astype(float).fillna(MODEL_NEUTRAL)
     # utilisation as the checkout saw it: the limit has no history, and today's limit carries the
     # outcome (the limit review raises good payers and cuts bad ones)
     frame["utilisation"] = decision_utilisation(conn, table["order_id"].tolist()).to_numpy()
+    frame[ORDER_AMOUNT] = table["amount"].astype(float).to_numpy()  # what the checkout asked for
     return from_frame(
         "platform",
         frame.reset_index(drop=True),
         table["bad"].to_numpy(),
-        labels={f.name: (f.en, f.zh) for f in FEATURES},
-        directions={f.name: f.direction for f in FEATURES},
+        labels={f.name: (f.en, f.zh) for f in MODEL_FEATURES},
+        directions={f.name: f.direction for f in MODEL_FEATURES},
     )

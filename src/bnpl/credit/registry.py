@@ -1,10 +1,11 @@
 """The model registry: versioned model artefacts with metadata, and which one is champion.
 
-An artefact is written once and never changed; only its role moves (candidate → champion or shadow
-→ retired). Only a model trained on the platform's own features (``credit.features``) may score
-checkouts, so a model trained on another table (German credit, an analyst's CSV) can be evaluated
-and reported but not promoted. Artefacts are JSON (a scorecard's points table, or LightGBM's own
-text model inside JSON): readable, diffable, and safe to load, unlike pickle.
+An artefact is written once and never changed; only its role moves (candidate → champion or shadow →
+retired). Only a model trained on the platform's own features (``credit.features``, with or without
+the marketplace feed's, ``credit.model_features``) may score checkouts, so a model trained on
+another table (German credit, an analyst's CSV) can be evaluated and reported but not promoted.
+Artefacts are JSON (a scorecard's points table, or LightGBM's own text model inside JSON): readable,
+diffable, and safe to load, unlike pickle.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
-from bnpl.credit.features import FEATURE_NAMES
 from bnpl.credit.gbm import GbmModel
+from bnpl.credit.model_features import is_platform_model
 from bnpl.credit.scorecard import Scorecard
 from bnpl.domain.errors import InvalidInput, InvalidState, NotFound
 from bnpl.store.tables import credit_models
@@ -52,7 +53,7 @@ def register(
     meta = {
         **meta,
         "features": list(model.features),
-        "platform_features": list(model.features) == list(FEATURE_NAMES),
+        "platform_features": is_platform_model(model.features),
     }
     conn.execute(
         credit_models.insert().values(

@@ -33,15 +33,19 @@ class GradeBand:
     eligible: bool
     max_order: int  # fen: the largest single order this grade may check out
     limit_cap: int  # fen: the highest limit this grade may hold
+    first_limit: int = 0  # fen: the least a new shopper of this grade opens with (see first_limit)
+    # the per-order caps on easily resold goods (DecisionPolicy.category_caps) guard shoppers the
+    # platform knows little about; a grade this good is bounded by its own max_order instead
+    lifts_category_caps: bool = False
 
 
 # PD bands for a portfolio whose average 90-day default rate is a few percent. Each step roughly
 # doubles the risk. E is refused: above 25% PD the expected loss exceeds what MDR and fees earn.
 DEFAULT_BANDS: tuple[GradeBand, ...] = (
-    GradeBand(Grade.A, 0.03, True, 2_000_000, 2_000_000),
-    GradeBand(Grade.B, 0.06, True, 1_000_000, 1_000_000),
-    GradeBand(Grade.C, 0.12, True, 500_000, 500_000),
-    GradeBand(Grade.D, 0.25, True, 150_000, 200_000),
+    GradeBand(Grade.A, 0.03, True, 2_000_000, 2_000_000, 500_000, True),
+    GradeBand(Grade.B, 0.06, True, 1_000_000, 1_000_000, 300_000, True),
+    GradeBand(Grade.C, 0.12, True, 500_000, 500_000, 150_000),
+    GradeBand(Grade.D, 0.25, True, 150_000, 200_000, 50_000),
     GradeBand(Grade.E, 1.01, False, 0, 0),
 )
 
@@ -76,10 +80,11 @@ class CreditPolicy:
         return next(b for b in self.bands if b.grade == grade)
 
 
-def is_thin_file(features: Mapping[str, float], policy: CreditPolicy) -> bool:
-    """Too little history for a score to mean much: no bill has fallen due yet, so nothing shows
-    how the customer repays, however much they have ordered."""
-    return features.get("obligations_due", 0) < policy.thin_file_min_bills
+def is_thin_file(features: Mapping[str, float], policy: CreditPolicy, feed_scored: bool = False) -> bool:
+    """Too little known for a score to mean much: no bill has fallen due yet, so nothing shows how
+    the customer repays, and the score does not read the marketplace's data about them either (no
+    consent, no data, or a model that does not read the feed). The starter policy guards these."""
+    return features.get("obligations_due", 0) < policy.thin_file_min_bills and not feed_scored
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,7 @@ class CreditAssessment:
     thin_file: bool
     reasons: tuple[CreditReason, ...] = ()
     shadow: Mapping[str, float] = field(default_factory=dict)  # shadow model version -> PD
+    feed_status: str | None = None  # the marketplace feed's status (FeedStatus), None: not read
 
 
 def _floor(amount: int, step: int) -> int:
@@ -169,9 +175,28 @@ def review_limit(
 
 
 def monthly_spend(features: Mapping[str, float]) -> int | None:
-    """Observed spending per month in fen, over the account's life up to a year; None without a
-    repayment history to go on (nothing has fallen due)."""
+    """Observed spending per month in fen: pay-later purchases over the account's life up to a
+    year, plus what the marketplace feed shows kept of orders paid by other means; None before a
+    bill has fallen due (a first basket says nothing of a month, and spending elsewhere alone is
+    no measure of what a shopper can repay: their grade sets the first line)."""
+    feed = max(0.0, features.get("mkt_spend_per_30d_12m", 0.0))
     if features.get("obligations_due", 0) <= 0:
         return None
     days = min(365.0, max(30.0, features.get("account_age_days", 0.0)))
-    return int(features.get("gmv_365d", 0.0) * 30 / days)
+    return int(features.get("gmv_365d", 0.0) * 30 / days + feed)
+
+
+def first_limit(
+    credit: CreditAssessment, monthly_spend: int | None, policy: CreditPolicy = CreditPolicy()
+) -> int:
+    """The limit a line never given one opens with at its first checkout: the starter limit for a
+    thin file; otherwise the grade's first limit, or more where months of observed spending
+    support it (``initial_limit``). A shopper new to pay-later has no spending of their own here
+    yet, and what the marketplace shows them spend elsewhere is no measure of income: the grade,
+    which reads it among much else, sets the line."""
+    if credit.thin_file:
+        return policy.starter_limit
+    band = policy.band_of(credit.grade)
+    if not band.eligible:
+        return 0
+    return max(band.first_limit, initial_limit(credit.grade, monthly_spend or 0, policy))

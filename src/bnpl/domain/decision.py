@@ -121,8 +121,17 @@ REASONS: dict[str, Reason] = {
             "New users cannot use pay later for this kind of goods yet.",
             "新用户暂不支持该类商品先用后付。",
         ),
+        Reason(
+            "FEED_NOT_USED",
+            "You withdrew your agreement to share your marketplace shopping history, so it was not "
+            "used; new-user limits apply.",
+            "您已撤回授权，我们未使用您在电商平台的购物记录，适用新用户额度。",
+        ),
     )
 }
+# the feed status under which the marketplace's data was not used because consent was withdrawn
+# (a shopper never asked is not told about a feed they may not know of)
+_NO_CONSENT = ("withdrawn",)
 
 
 RULE_REASONS: dict[str, Reason] = {
@@ -310,6 +319,13 @@ def decide(
         for h in live
         if h.action == "reduce_amount" and h.reduce_to is not None
     ]
+    # the caps on easily resold goods guard those the platform knows little about (thin files,
+    # weaker grades); a good grade is bounded by its own largest order below
+    trusted = (
+        credit is not None and not credit.thin_file and credit_policy.band(credit.pd).lifts_category_caps
+    )
+    if not trusted and any(spend > policy.category_caps.get(c, spend) for c, spend in inp.category_spend):
+        return refuse("CATEGORY_CAP")
     if credit is not None:
         refusal, credit_caps = _credit_caps(inp, credit, credit_policy)
         if refusal:
@@ -344,11 +360,10 @@ def _is_new(inp: DecisionInput, policy: DecisionPolicy) -> bool:
 
 
 def _exposure_refusal(inp: DecisionInput, policy: DecisionPolicy) -> str | None:
-    """The order cap, category caps, and what one merchant and the platform may have outstanding."""
+    """The order cap, and what one merchant and the platform may have outstanding (the category
+    caps come after the rules, where the credit assessment is known)."""
     if inp.amount > policy.max_order_amount:
         return "ORDER_CAP"
-    if any(spend > policy.category_caps.get(c, spend) for c, spend in inp.category_spend):
-        return "CATEGORY_CAP"
     if inp.merchant_exposure is not None:
         cap = inp.merchant_cap
         if cap is None:
@@ -395,10 +410,12 @@ def _credit_caps(
 ) -> tuple[tuple[str, ...] | None, list[tuple[int, tuple[Reason, ...]]]]:
     """A refusal's codes, or the most the customer may check out now and why (largest first)."""
     if credit.thin_file:
+        # the decision says when the marketplace's data could have scored the shopper but for consent
+        feed = ("FEED_NOT_USED",) if credit.feed_status in _NO_CONSENT else ()
         if any(c in policy.starter_blocked_categories for c in inp.categories):
-            return ("STARTER_CATEGORY",), []
+            return ("STARTER_CATEGORY", *feed), []
         starter = available_credit(min(inp.limit, policy.starter_limit), inp.outstanding, inp.holds)
-        return None, [(starter, (REASONS["STARTER_LIMIT"],))]
+        return None, [(starter, (REASONS["STARTER_LIMIT"], *(REASONS[c] for c in feed)))]
     band = policy.band(credit.pd)
     if not band.eligible:
         return ("CREDIT_SCORE",), []

@@ -1,9 +1,11 @@
 """Credit use cases: what a customer's credit looks like, assess a checkout, rescore the population,
 and review limits (training and the model registry are ``services.model_registry``).
 
-The checkout path is one statement: the champion's and shadow models' versions, with the
-customer's stored profile (features as of the last rescoring). The features are overlaid with
-what the locked account says now (utilisation) and scored in-process by the cached champion.
+The checkout reads the champion's and shadow models' versions with the customer's stored profile
+(features as of the last rescoring), overlaid with what the locked account says now (utilisation)
+and with the marketplace feed's features as they may be used now (``checkout_feed``: consent is
+checked at the moment of the checkout, so a withdrawal counts from the next one), and scores them
+in-process with the cached champion.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Any
 from sqlalchemy import bindparam, func, select
 
 from bnpl.credit.assess import assess, score_population
-from bnpl.credit.features import FEATURE_NAMES, NEUTRAL, compute_features
+from bnpl.credit.features import NEUTRAL
+from bnpl.credit.feed_features import FeedFeatures, feed_features
+from bnpl.credit.model_features import MODEL_FEATURE_NAMES, MODEL_NEUTRAL, ORDER_AMOUNT, model_features
 from bnpl.credit.registry import scoring_versions
 from bnpl.domain.credit import CreditAssessment, CreditPolicy, LimitReview, monthly_spend, review_limit
 from bnpl.domain.decision import REASONS, score_reasons
@@ -87,12 +91,26 @@ _SCORING = select(credit_models.c.version, credit_models.c.role).where(
 )
 
 
+def checkout_feed(ctx: Ctx, customer_id: int) -> FeedFeatures:
+    """The marketplace feed's features of a customer as they may be used now (neutral, with the
+    reason, without consent or data)."""
+    return feed_features(ctx.conn, customer_id, ctx.now)
+
+
 def live_features(
-    profile: Mapping[str, float] | None, account: Any, days_overdue: int = 0
+    profile: Mapping[str, float] | None,
+    account: Any,
+    days_overdue: int = 0,
+    feed: FeedFeatures | None = None,
+    amount: int | None = None,
 ) -> dict[str, float]:
     """The stored profile (or, never rescored, the neutral values of a customer with no history),
-    with utilisation and days past due as they are now."""
+    with utilisation and days past due as they are now, and the feed's features as they are now
+    (replacing the profile's: consent may have changed since)."""
     row = (dict(NEUTRAL) | {"account_age_days": 0.0}) if profile is None else dict(profile)
+    if feed is not None:
+        row |= feed.values
+    row[ORDER_AMOUNT] = float(amount) if amount is not None else MODEL_NEUTRAL[ORDER_AMOUNT]
     limit, used = account.credit_limit, account.outstanding
     row["utilisation"] = used / limit if limit > 0 else float(used > 0)
     row["current_dpd"] = float(days_overdue)
@@ -114,19 +132,23 @@ def assess_checkout(
     days_overdue: int,
     policy: CreditPolicy,
     roles: tuple[str | None, bool] | None = None,
+    feed: FeedFeatures | None = None,
+    amount: int | None = None,
 ) -> CreditAssessment | None:
-    """The champion's assessment of a customer now, from their stored profile and locked account,
-    with the shadow models' PDs beside it; None when no champion is promoted (the limit alone
-    decides). ``roles`` (champion, any shadow?) saves a round trip when the caller read them."""
+    """The champion's assessment of a customer now, from their stored profile, locked account and
+    marketplace feed, with the shadow models' PDs beside it; None when no champion is promoted (the
+    limit alone decides). ``amount`` is the order's (None: a typical first basket). ``roles``
+    (champion, any shadow?) and ``feed`` save round trips when the caller read them."""
     if ctx.models is None:
         return None
     champion, any_shadow = roles if roles is not None else scoring_roles(ctx)
     if champion is None:
         return None
-    features = live_features(profile, account, days_overdue)
+    feed = feed if feed is not None else checkout_feed(ctx, account.customer_id)
+    features = live_features(profile, account, days_overdue, feed, amount)
     shadows = [r.version for r in ctx.conn.execute(_SCORING) if r.role == "shadow"] if any_shadow else []
     shadow = {v: round(float(ctx.models.get(ctx.conn, v).predict_pd_one(features)), 6) for v in shadows}
-    return assess(ctx.models.get(ctx.conn, champion), champion, features, policy, shadow)
+    return assess(ctx.models.get(ctx.conn, champion), champion, features, policy, shadow, feed.status.value)
 
 
 def assessment_record(credit: CreditAssessment | None) -> dict[str, Any] | None:
@@ -149,8 +171,9 @@ def _chunks(ids: list[int], size: int) -> Iterator[list[int]]:
 def rescore(
     platform: Platform, as_of: datetime | None = None, on_chunk: Callable[[int], None] | None = None
 ) -> dict[str, Any]:
-    """Recompute every customer's features as of ``as_of`` (now) and store them with the
-    champion's PD and grade. Set-based per chunk of customers; each chunk its own transaction."""
+    """Recompute every customer's features (their own and the feed's) as of ``as_of`` (now) and
+    store them with the champion's PD and grade. Set-based per chunk of customers; each chunk its
+    own transaction."""
     with platform.read() as c:
         as_of = as_of or c.now
         champion, _ = scoring_versions(c.conn)
@@ -159,7 +182,7 @@ def rescore(
     grades: dict[str, int] = {}
     for chunk in _chunks(ids, RESCORE_CHUNK):
         with platform.read() as c:
-            frame = compute_features(c.conn, as_of, chunk)
+            frame = model_features(c.conn, as_of, chunk)
         scored = score_population(model, frame) if model is not None else None
         n = len(frame)
         # whole columns to plain Python once: a pandas lookup per row cost most of a rescore
@@ -169,7 +192,7 @@ def rescore(
             {
                 "customer_id": int(cid),
                 "as_of": as_of,
-                "features": dict(zip(FEATURE_NAMES, values, strict=True)),
+                "features": dict(zip(MODEL_FEATURE_NAMES, values, strict=True)),
                 "model_version": champion,
                 "pd_bps": pd_bps[i],
                 "grade": grade[i],

@@ -203,6 +203,18 @@ def set_account(
     return _update_account(ctx, customer_id, values, "account.changed", before)
 
 
+def assign_first_limit(ctx: Ctx, customer_id: int, limit: int, reason: str) -> None:
+    """The first limit of a (locked) line that was never given one, set by policy; audited."""
+    before = {"credit_limit": 0, "limit_set_by": None}
+    ctx.conn.execute(
+        credit_accounts.update()
+        .where(credit_accounts.c.customer_id == customer_id, credit_accounts.c.limit_set_by.is_(None))
+        .values(credit_limit=limit, limit_set_by="policy", limit_raised_at=ctx.now, updated_at=ctx.now)
+    )
+    after = {"credit_limit": limit, "limit_set_by": "policy", "reason": reason}
+    audit.record(ctx, f"customer:{customer_id}", "limit.assign", "credit_account", customer_id, before, after)
+
+
 MAX_PAUSE_DAYS = 365
 KEEP = object()  # "leave as it is", distinct from None ("clear it")
 

@@ -18,7 +18,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import bindparam, func, select
 
-from bnpl.domain.credit import monthly_spend
 from bnpl.domain.errors import NotFound
 from bnpl.domain.ledger import Account
 from bnpl.domain.orders import HOLDING_STATUSES
@@ -92,9 +91,6 @@ class CheckoutFacts:
 
     def days_overdue(self, today: date) -> int:
         return (today - self.oldest_overdue).days if self.oldest_overdue else 0
-
-    def monthly_spend(self) -> int | None:
-        return None if not self.profile else monthly_spend(self.profile)
 
 
 def _scalar(query: Any) -> Any:

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,8 @@ from bnpl.collections import cases as case_service
 from bnpl.collections import contacts as contact_service
 from bnpl.collections import visits as visit_service
 from bnpl.collections import work as collections_work
+from bnpl.credit.dataset import DatasetError
+from bnpl.credit.platform_data import platform_dataset
 from bnpl.credit.registry import Model
 from bnpl.credit.synthetic import synthetic
 from bnpl.domain.errors import DomainError
@@ -43,6 +46,7 @@ from bnpl.services import orders as order_service
 from bnpl.services.boot import open_scratch_platform
 from bnpl.sim import behaviour as bh
 from bnpl.sim.feed import MarketplaceFeed
+from bnpl.sim.pilot import pilot_dataset
 from bnpl.sim.policy import SimPolicy
 from bnpl.sim.population import World, generate
 from bnpl.sim.shopping import shop
@@ -53,6 +57,10 @@ from bnpl.sim.state import SimConfig as SimConfig
 DB_NAME = "bnpl-sim.db"
 RESCORE_EVERY = 14  # days between rescorings of the whole population (the risk team's cadence)
 LIMIT_REVIEW_EVERY = 30
+# the risk team retrains on the platform's own matured orders every 30 days, once there are enough,
+# and promotes by the selection rule (``bnpl model train --dataset platform`` then ``promote --best``)
+RETRAIN_EVERY = 30
+RETRAIN_MIN_ORDERS, RETRAIN_MIN_BAD = 1_000, 100
 
 
 def sim_engine(out: Path) -> str:
@@ -64,14 +72,29 @@ def sim_engine(out: Path) -> str:
     return f"sqlite:///{db}"
 
 
-def champion_model(seed: int) -> Model:
-    """The model a fresh install starts with: a scorecard on the generated training table (the
-    platform has no history of its own yet)."""
-    return model_registry.learners()["scorecard"](synthetic(20_000, seed))
+@dataclass(frozen=True)
+class StartingModel:
+    """The champion a season starts with, and the table it was fitted on."""
+
+    model: Model
+    dataset: str
+
+
+@lru_cache(maxsize=4)  # a fitted model is never changed: seasons of one seed share it
+def champion_model(seed: int, feed: bool = True) -> StartingModel:
+    """The model the platform starts a season with (it has no history of its own yet): with the
+    marketplace feed, a scorecard on a pilot cohort's feed (``sim/pilot.py``); without it, one on
+    the generated training table (``credit.synthetic``)."""
+    fit = model_registry.learners()["scorecard"]
+    if feed:
+        return StartingModel(fit(pilot_dataset(seed)), "pilot")
+    return StartingModel(fit(synthetic(20_000, seed)), "synthetic")
 
 
 class Simulation:
-    def __init__(self, config: SimConfig, policy: SimPolicy, out: Path, model: Model | None = None) -> None:
+    def __init__(
+        self, config: SimConfig, policy: SimPolicy, out: Path, model: StartingModel | None = None
+    ) -> None:
         self.config, self.policy, self.out = config, policy, out
         self.world: World = generate(config.customers, config.seed, config.shape)
         self.clock = SimClock(config.start - timedelta(days=400))
@@ -83,7 +106,7 @@ class Simulation:
         )
         self.platform = open_scratch_platform(settings, clock=self.clock)
         self.truth = Truth()
-        self.model = model if model is not None else champion_model(config.seed)
+        self.model = model if model is not None else champion_model(config.seed, policy.marketplace_feed)
         n = config.customers
         self.customer_of = np.full(n, -1, dtype=np.int64)  # platform customer id of each shopper
         self.shopper_of: dict[int, int] = {}
@@ -155,11 +178,11 @@ class Simulation:
             for offset, (customer_id, _key) in enumerate(opened):
                 self.customer_of[first + offset] = customer_id
                 self.shopper_of[customer_id] = first + offset
-        model = self.model
+        start = self.model
 
         def champion(ctx: Any) -> None:
             version = model_registry.register_model(
-                ctx, model, "synthetic", {"source": {"dataset": "synthetic"}}
+                ctx, start.model, start.dataset, {"source": {"dataset": start.dataset}}
             )
             model_registry.change_role(ctx, version, "champion")
 
@@ -236,8 +259,24 @@ class Simulation:
         self._read_contacts(today)
         if day % RESCORE_EVERY == RESCORE_EVERY - 1:
             credit_service.rescore(self.platform)
+        if day % RETRAIN_EVERY == RETRAIN_EVERY - 1:
+            self._retrain()
         if day % LIMIT_REVIEW_EVERY == LIMIT_REVIEW_EVERY - 1:
             credit_service.review_limits(self.platform, self.policy.credit)
+
+    def _retrain(self) -> None:
+        """Train on the matured orders so far and promote by the rule, when there are enough."""
+        with self.platform.read() as c:
+            try:
+                ds = platform_dataset(c.conn, c.now)
+            except DatasetError:  # nothing has matured yet
+                return
+            as_of = c.now
+        if len(ds.bad) < RETRAIN_MIN_ORDERS or int(ds.bad.sum()) < RETRAIN_MIN_BAD:
+            return
+        model_registry.train(self.platform, ds, {"dataset": "platform", "as_of": as_of.isoformat()})
+        promoted = model_registry.promote_best(self.platform, "platform")
+        self.truth.retrained.append({"as_of": as_of.isoformat(), "rows": len(ds.bad), **promoted})
 
     # --- merchants: ship, deliver, take goods back ----------------------------------------------
 

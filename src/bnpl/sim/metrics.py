@@ -82,6 +82,7 @@ def measure(ctx: Ctx, intents: pd.DataFrame, loans: pd.DataFrame, start: date, e
         "annualised": None if season_turns is None else round(season_turns * 365 / len(capital), 2),
     }
     out["loss_rate"] = out["economics"]["loss_rate"]
+    out |= _calibration(out["economics"])
     out.update(report_figures(ctx, loans, end, out))
     return out
 
@@ -128,6 +129,8 @@ def _decisions(
         "outcomes": {k: int(v) for k, v in sorted(outcomes.items())},
         "top_decline_reasons": dict(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:8]),
         "fraud": fraud,
+        # good shoppers' checkouts declined or lowered (not approved as asked), over all of theirs
+        "good_declined_rate": _rate(fraud["good_declined"], fraud["good_declined"] + fraud["good_approved"]),
     }
 
 
@@ -276,7 +279,12 @@ def _models(
 ) -> dict[str, Any]:
     as_of = datetime.combine(end, time.max, tzinfo=UTC)  # all of the last day, bills due 30 days before it
     outcome = book_frames.matured_labels(ctx, as_of)
-    empty = {"model_auc": None, "oracle_auc": None, "auc": {"orders": len(outcome), "bad": None}}
+    empty = {
+        "model_auc": None,
+        "oracle_auc": None,
+        "model_auc_first_orders": None,
+        "auc": {"orders": len(outcome), "bad": None},
+    }
     if not len(outcome) or not len(loans):
         return empty
     by_id = decided.set_index("id")
@@ -288,10 +296,15 @@ def _models(
     if frame["bad"].nunique() < 2:
         return {**empty, "auc": {"orders": len(frame), "bad": int(frame["bad"].sum())}}
     y = frame["bad"].to_numpy()
+    # each customer's first pay-later order (the first they were charged for), if it matured
+    shipped = book[book["captured_on"].notna()].sort_values("order_id")
+    firsts = set(shipped.drop_duplicates("customer_id")["order_id"].astype(int))
+    first = frame[frame["order_id"].astype(int).isin(firsts)]
     result: dict[str, Any] = {
         "model_auc": round(float(roc_auc_score(y, frame["model_pd"].astype(float))), 4),
         "oracle_auc": round(float(roc_auc_score(y, frame["true_pd"])), 4),
-        "auc": {"orders": len(frame), "bad": int(y.sum())},
+        "model_auc_first_orders": _auc(first["bad"], first["model_pd"]),
+        "auc": {"orders": len(frame), "bad": int(y.sum()), "first_orders": len(first)},
     }
     # a thin file (no bill fallen due yet) gives the model nothing to tell customers apart by
     thin = frame["decision_id"].map(by_id["thin_file"]).fillna(True).astype(bool)
@@ -311,6 +324,19 @@ def _models(
 
 def _auc(y: pd.Series, score: pd.Series) -> float | None:
     return round(float(roc_auc_score(y, score.astype(float))), 4) if y.nunique() == 2 else None
+
+
+def _calibration(economics: dict[str, Any]) -> dict[str, Any]:
+    """The model's expected loss over the truth's (PD times what was financed, per shipped order),
+    overall and per channel: 1 is a PD that means what it says."""
+
+    def ratio(row: dict[str, int]) -> float | None:
+        return _rate(row["expected_loss_model"], row["expected_loss_true"])
+
+    return {
+        "expected_loss_ratio": ratio(economics["totals"]),
+        "expected_loss_ratio_by_channel": {k: ratio(v) for k, v in economics["by_channel"].items()},
+    }
 
 
 # --- collections ---------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ A policy is a preset name (``baseline``, ``generous``, ``cautious``, ``no-rules`
 ``no-feed``) or a YAML file, for example::
 
     name: generous
-    onboarding_limit: 150000      # fen: the line a new account opens with
+    onboarding_limit: 150000      # fen: the line a new account opens with (0: by grade at its first checkout)
     credit: {starter_limit: 100000}
     collections: {charge_off_dpd: 90}
     rules: default                # default | none | a rules YAML path
@@ -33,7 +33,9 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 @dataclass(frozen=True)
 class SimPolicy:
     name: str = "baseline"
-    onboarding_limit: int = 100_000  # fen: 1,000 yuan when an account opens at its first checkout
+    # fen: the line an account opens with; 0 gives none, and the first checkout sets it by the
+    # shopper's grade (the starter limit for a thin file)
+    onboarding_limit: int = 0
     credit: CreditPolicy = field(default_factory=CreditPolicy)
     # simulated baskets are small (a few hundred yuan): visits from 200 yuan overdue, not the
     # platform's 500, so the desk's last stage shows up in a season
@@ -62,8 +64,8 @@ class SimPolicy:
                 raise ValueError(f"{key} is true or false")
         if self.rules is not None and not isinstance(self.rules, str):
             raise ValueError("rules is default, none, or the path of a rules file")
-        if not 0 < self.onboarding_limit <= 10_000_000:
-            raise ValueError("onboarding_limit is 1 to 10,000,000 fen")
+        if not 0 <= self.onboarding_limit <= 10_000_000:
+            raise ValueError("onboarding_limit is 0 (by grade) to 10,000,000 fen")
         if not 0 <= self.agents <= 200 or not 0 <= self.calls_per_agent <= 500:
             raise ValueError("agents is 0-200 and calls_per_agent 0-500")
 
@@ -78,8 +80,9 @@ PRESETS: dict[str, dict[str, Any]] = {
     "no-rules": {"rules": None},
     # a desk of one agent making few calls
     "light-desk": {"agents": 1, "calls_per_agent": 15, "field_visits": False},
-    # the platform as it was before the marketplace feed: no shopper's consent, nothing sent
-    "no-feed": {"marketplace_feed": False},
+    # the platform as it was before the marketplace feed: no shopper's consent, nothing sent, and
+    # every line opening at one fixed amount
+    "no-feed": {"marketplace_feed": False, "onboarding_limit": 100_000},
 }
 
 

@@ -40,6 +40,7 @@ def run_one(
         end = config.start + timedelta(days=config.days - 1)
         with sim.platform.read(ADMIN) as ctx:
             metrics = measure(ctx, intents, loans, config.start, end)
+        metrics["retraining"] = truth.retrained
     finally:
         sim.platform.dispose()
     metrics["run"] = {
@@ -73,10 +74,11 @@ def simulate(
 ) -> dict[str, Any]:
     """Run each policy on the same world and seed; returns what ``metrics.json`` holds."""
     prepare(policies, out)
-    model = champion_model(config.seed)  # one champion for every policy: only the policy differs
+    # one starting champion for every policy with the same data: only the policy differs
+    models = {feed: champion_model(config.seed, feed) for feed in {p.marketplace_feed for p in policies}}
     if len(policies) == 1:
-        return run_one(config, policies[0], out, model, on_day)
-    runs = [(p.name, run_one(config, p, out / p.name, model, on_day)) for p in policies]
+        return run_one(config, policies[0], out, models[policies[0].marketplace_feed], on_day)
+    runs = [(p.name, run_one(config, p, out / p.name, models[p.marketplace_feed], on_day)) for p in policies]
     (first, a), (second, b) = runs[0], runs[1]
     combined = {
         "compare": [first, second],

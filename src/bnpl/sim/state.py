@@ -74,6 +74,7 @@ class Truth:
     intents: list[dict[str, Any]] = field(default_factory=list)
     loans: dict[int, Loan] = field(default_factory=dict)
     refused: Counter[str] = field(default_factory=Counter)  # the platform said no: call -> times
+    retrained: list[dict[str, Any]] = field(default_factory=list)  # each retraining and what it promoted
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         loans = pd.DataFrame([vars(loan) for loan in self.loans.values()])

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bnpl.credit.feed_features import FeedFeatures
+from bnpl.domain.credit import CreditAssessment, first_limit, monthly_spend
 from bnpl.domain.decision import Decision, DecisionInput, Outcome, RuleHit, decide
 from bnpl.domain.errors import (
     CurrencyMismatch,
@@ -34,8 +36,8 @@ from bnpl.risk.rules import evaluate as evaluate_rules
 from bnpl.risk.signals import gather as gather_signals
 from bnpl.runtime import Ctx
 from bnpl.services import audit
-from bnpl.services.credit import assess_checkout, assessment_record
-from bnpl.services.credit_lines import change_account
+from bnpl.services.credit import assess_checkout, assessment_record, checkout_feed
+from bnpl.services.credit_lines import assign_first_limit, change_account
 from bnpl.services.exposure import lock_account_with_facts
 from bnpl.services.orders.records import NEW_DECISION, NEW_ITEMS, NEW_ORDER, customer_stream
 from bnpl.services.orders.views import for_actor, order_view
@@ -78,7 +80,8 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
     )
     amount = validate_items(cmd.items, frozenset(merchant.categories))
     check_plan_amount(plan, amount)
-    inputs = _decision_inputs(ctx, cmd, plan, amount, account, merchant, facts)
+    feed = checkout_feed(ctx, cmd.customer_id)
+    inputs = _decision_inputs(ctx, cmd, plan, amount, account, merchant, facts, feed)
     signals, hits, rule_errors = _apply_rules(ctx, cmd, inputs, account)
     credit = assess_checkout(
         ctx,
@@ -87,7 +90,10 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
         inputs.days_overdue,
         ctx.settings.credit_policy,
         (facts.champion, facts.any_shadow),
+        feed,
+        amount,
     )
+    inputs = _first_limit(ctx, account, inputs, credit)
     decision = decide(inputs, ctx.settings.decision_policy, tuple(hits), credit, ctx.settings.credit_policy)
     return _record(ctx, cmd, inputs, merchant, decision, signals, hits, rule_errors, credit)
 
@@ -108,9 +114,17 @@ def _validate(ctx: Ctx, cmd: AuthorizeCommand) -> Plan:
 
 
 def _decision_inputs(
-    ctx: Ctx, cmd: AuthorizeCommand, plan: Plan, amount: int, account: Any, merchant: Any, facts: Any
+    ctx: Ctx,
+    cmd: AuthorizeCommand,
+    plan: Plan,
+    amount: int,
+    account: Any,
+    merchant: Any,
+    facts: Any,
+    feed: FeedFeatures,
 ) -> DecisionInput:
-    """Everything the one decision reads, from the locked account and the checkout facts."""
+    """Everything the one decision reads, from the locked account, the checkout facts and the
+    marketplace feed (spending paid by other means counts towards what a customer can afford)."""
     spend: dict[str, int] = {}
     for item in cmd.items:
         spend[item.category] = spend.get(item.category, 0) + item.unit_price * item.quantity
@@ -136,11 +150,27 @@ def _decision_inputs(
         merchant_exposure=facts.merchant_exposure,
         merchant_cap=merchant.outstanding_cap,
         platform_exposure=facts.platform_exposure,
-        monthly_spend=facts.monthly_spend(),
+        monthly_spend=monthly_spend((facts.profile or {}) | feed.values),
         # held orders will fall due soon after shipment: count them too, as if due next month
         due_next_month=facts.due_next_month + account.holds,
         first_instalment=first_due.total,
     )
+
+
+def _first_limit(
+    ctx: Ctx, account: Any, inputs: DecisionInput, credit: CreditAssessment | None
+) -> DecisionInput:
+    """A line never given a limit opens at its first scored checkout with the limit of the grade
+    (or the starter limit for a thin file), never below what it already has in use."""
+    if credit is None or account.limit_set_by is not None or account.credit_limit > 0:
+        return inputs
+    policy = ctx.settings.credit_policy
+    limit = max(first_limit(credit, inputs.monthly_spend, policy), account.outstanding + account.holds)
+    if limit <= 0:  # a grade not eligible: the line stays unset, for a later checkout or review
+        return inputs
+    why = "starter limit: no history" if credit.thin_file else f"grade {credit.grade.value}: first limit"
+    assign_first_limit(ctx, account.customer_id, limit, why)
+    return replace(inputs, limit=limit)
 
 
 def _apply_rules(

@@ -1,0 +1,139 @@
+"""The model a season starts with, when the marketplace feed is on: a scorecard fitted on a pilot.
+
+A platform launching on a marketplace has no repayment history of its own, but the marketplace's
+data exists before it does. The simulator stands in a *pilot*: ``PILOT_SHOPPERS`` shoppers of
+another world drawn by the same generator (``population.generate`` with a seed of its own), each
+with a marketplace life (``market_life``: the same habits, the same 6–24 months of orders, the same
+consent), who each made one pay-later purchase on the pilot day (a basket at a merchant's typical
+price). Its fate is drawn from its true PD (``population.default_probability``, with a stress shock
+as often as a season has one at any moment). The features are what the checkout would have read: the
+feed's (``credit.feed_features. compute``, the very code of the checkout, neutral without consent)
+and the platform's own of a first purchase (no history yet, so every one of them is at its neutral
+value and the scorecard gives them no weight until the platform retrains on its own matured orders).
+
+Nothing of the season's own shoppers is used: the pilot is other people, so the season's model AUC
+is an out-of-sample figure. Under ``no-feed`` the season starts, as before, with a scorecard on the
+synthetic table (``credit.synthetic``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import numpy as np
+import pandas as pd
+
+from bnpl.credit.dataset import Dataset, from_frame
+from bnpl.credit.feed_features import Feed, compute
+from bnpl.credit.model_features import MODEL_FEATURE_NAMES, MODEL_FEATURES, MODEL_NEUTRAL, ORDER_AMOUNT
+from bnpl.domain.marketplace import (
+    Engagement,
+    FeedRecord,
+    FeedStatus,
+    Order,
+    Outcome,
+    PaymentKind,
+    PhoneTenure,
+    Profile,
+)
+from bnpl.domain.orders import Channel
+from bnpl.sim import market_life as life
+from bnpl.sim.population import WorldShape, default_probability, generate
+
+PILOT_SHOPPERS = 20_000
+PILOT_SEED_OFFSET = 1_000_003  # another world: none of the season's shoppers
+STRESS_DAYS = 45  # as in sim/shopping.py: how long a shock lasts
+HISTORY_DAYS = 365
+
+
+def pilot_dataset(seed: int, shape: WorldShape = WorldShape(), shoppers: int = PILOT_SHOPPERS) -> Dataset:
+    """The pilot's training table (see the module docstring)."""
+    pilot_seed = seed + PILOT_SEED_OFFSET
+    world = generate(shoppers, pilot_seed, shape)
+    habits = life.draw_habits(world, pilot_seed, 1)
+    day = date(2026, 1, 15)
+    as_of = datetime.combine(day, time(4), tzinfo=UTC)  # 12:00 in Shanghai
+    rng = np.random.default_rng([pilot_seed, 1])
+    consents = habits.col("consents")
+    who = np.flatnonzero(consents)
+    drawn = life.draw_orders(
+        rng, habits, who, day - timedelta(days=1), np.minimum(habits.col("tenure_days")[who], HISTORY_DAYS)
+    )
+    records: dict[int, list[FeedRecord]] = {int(s): [_profile(habits, int(s), day)] for s in who}
+    for i, (s, at, category, channel, amount, kind, outcome) in enumerate(
+        zip(
+            *(
+                drawn[k]
+                for k in ("shopper", "at", "category", "channel", "amount", "payment_kind", "outcome")
+            ),
+            strict=True,
+        )
+    ):
+        records[int(s)].append(
+            Order(
+                f"p{i}",
+                int(s),
+                at,
+                str(category),
+                Channel(channel),
+                int(amount),
+                PaymentKind(kind),
+                Outcome(outcome),
+            )
+        )
+    watchers = who[habits.col("engagement_scope")[who]]
+    for week in range(4, 0, -1):
+        minutes = life.engagement_minutes(rng, habits, watchers)
+        start = day - timedelta(days=7 * week)
+        for s, m in zip(watchers, minutes, strict=True):
+            records[int(s)].append(Engagement(f"e{s}-{week}", int(s), start, int(m)))
+    timezones = habits.col("timezone")
+    rows = [
+        compute(Feed(FeedStatus.OK, tuple(records[i]), str(timezones[i])), as_of).values
+        if i in records
+        else {}
+        for i in range(shoppers)
+    ]
+    frame = pd.DataFrame(rows, columns=list(MODEL_FEATURE_NAMES)).astype(float).fillna(MODEL_NEUTRAL)
+    bad, amount = _fates(world, rng)
+    frame[ORDER_AMOUNT] = amount.astype(float)
+    return from_frame(
+        "pilot",
+        frame,
+        bad,
+        labels={f.name: (f.en, f.zh) for f in MODEL_FEATURES},
+        directions={f.name: f.direction for f in MODEL_FEATURES},
+    )
+
+
+def _profile(habits: life.Habits, s: int, day: date) -> Profile:
+    h = habits.frame
+    observed = datetime.combine(day, time(0), tzinfo=UTC)
+    return Profile(
+        f"pp{s}",
+        s,
+        observed,
+        observed - timedelta(days=int(h["tenure_days"].iat[s])),
+        bool(h["real_name"].iat[s]),
+        PhoneTenure(life.PHONE_BANDS[int(h["phone_band"].iat[s])]),
+        int(h["payment_methods"].iat[s]),
+        int(h["addresses"].iat[s]),
+    )
+
+
+def _fates(world: object, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Each pilot shopper's first pay-later purchase and whether it went bad: a basket of a
+    merchant's typical price, the shopper's own fraud kind (a stolen account's owner shops as
+    themselves), and a stress shock as likely as at any moment of a season."""
+    shoppers, merchants = world.shoppers, world.merchants  # type: ignore[attr-defined]
+    n = len(shoppers)
+    price = merchants["price"].to_numpy()[rng.integers(0, len(merchants), n)]
+    unit = np.maximum(np.round(price * np.exp(rng.normal(0, 0.3, n)) / 100) * 100, 100)
+    amount = (unit * np.where(rng.random(n) < 0.15, 2, 1)).astype(np.int64)
+    kind = np.where(shoppers["fraud"].to_numpy() == "stolen", "none", shoppers["fraud"].to_numpy())
+    shock = shoppers["stress_rate"].to_numpy() / 30
+    stressed = rng.random(n) < 1 - (1 - shock) ** STRESS_DAYS
+    true_pd = default_probability(
+        shoppers["worth"].to_numpy(), shoppers["income"].to_numpy(), amount, kind, stressed
+    )
+    return (rng.random(n) < true_pd).astype(np.int64), amount
