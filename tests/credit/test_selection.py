@@ -94,6 +94,42 @@ def test_the_baseline_and_the_oracle_are_not_candidates_but_the_baseline_is_a_ba
         recommend({"m": cv(FOLDS)}, {"m": "forest"})
 
 
+def test_the_champion_in_service_is_replaced_only_by_the_rule() -> None:
+    kinds = {"sc-new": "scorecard", "gbm-new": "lightgbm"}
+    # a new scorecard as good as the incumbent, even one a hair better: the incumbent stays
+    close = {"in-service": cv(FOLDS), "sc-new": cv(shifted([0.01, -0.01, 0.0, 0.005, 0.0]))}
+    pick = recommend(close, kinds, keep="in-service")
+    assert pick.name == "in-service" and "the champion in service < scorecard" in pick.reason
+    # without the incumbent the same scorecard is the only candidate
+    assert recommend({"sc-new": close["sc-new"]}, kinds).name == "sc-new"
+    # a consistent win with a Brier no worse replaces it
+    clear = {"in-service": cv(FOLDS, 0.15), "gbm-new": cv(shifted(0.03), 0.14)}
+    assert recommend(clear, kinds, keep="in-service").name == "gbm-new"
+    # ...but not with a worse Brier
+    worse = {"in-service": cv(FOLDS, 0.15), "gbm-new": cv(shifted(0.03), 0.16)}
+    assert recommend(worse, kinds, keep="in-service").name == "in-service"
+
+
+def test_training_measures_the_champion_in_service_on_the_same_folds(
+    platform: Platform, models: tuple[Scorecard, GbmModel]
+) -> None:
+    champion = add(platform, models[0], "f-old", cv(FOLDS))
+    model_registry.set_role(platform, champion, "champion")
+    (entry,) = model_registry.train(
+        platform, synthetic(rows=600, seed=4), {"dataset": "synthetic"}, ("scorecard",)
+    )
+    kept = entry["incumbent"]
+    assert kept["version"] == champion and len(kept["auc_folds"]) == len(entry["metrics"]["auc_folds"]) == 5
+    assert 0.5 < kept["auc"] < 1
+    result = model_registry.promote_best(platform, "synthetic")
+    assert champion in result["compared"] and entry["version"] in result["compared"]
+    assert "the champion in service" in result["reason"]
+    # whichever the rule chose is the champion now, and the rule's figures are the chosen one's
+    chosen = entry["incumbent"] if result["promoted"] == champion else entry["metrics"]
+    assert roles(platform)[result["promoted"]] == "champion" and result["auc"] == chosen["auc"]
+    assert result["changed"] is (result["promoted"] != champion)
+
+
 # --- promote --best on the registry --------------------------------------------------------------
 
 

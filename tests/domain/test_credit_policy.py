@@ -16,6 +16,7 @@ from bnpl.domain.credit import (
     CreditReason,
     Grade,
     GradeBand,
+    first_limit,
     initial_limit,
     is_thin_file,
     review_limit,
@@ -75,8 +76,12 @@ def test_initial_limits(grade: Grade, monthly_spend: int) -> None:
         assert limit == 0
         return
     assert limit % POLICY.limit_step == 0
-    assert POLICY.minimum_limit <= limit <= band.limit_cap
-    assert limit <= max(POLICY.minimum_limit, POLICY.capacity_months * monthly_spend)
+    floor = max(POLICY.minimum_limit, band.first_limit)
+    assert floor <= limit <= band.limit_cap
+    assert limit <= max(floor, POLICY.capacity_months * monthly_spend)
+    # a better grade never starts lower than a worse one on the same spending
+    worse = ORDER[ORDER.index(grade) + 1 :]
+    assert all(initial_limit(g, monthly_spend) <= limit for g in worse)
 
 
 def review(**kw: object) -> tuple[int, str]:
@@ -105,7 +110,9 @@ def test_a_clean_payer_is_raised_a_step_within_grade_and_capacity() -> None:
 
 
 def test_a_line_without_a_limit_gets_its_first_one() -> None:
-    assert review(limit=0, limit_given=False, grade="B", monthly_spend=50_000) == (150_000, "assign")
+    # grade B opens at 3,000 yuan at least, more where three months of spending support it
+    assert review(limit=0, limit_given=False, grade="B", monthly_spend=50_000) == (300_000, "assign")
+    assert review(limit=0, limit_given=False, grade="B", monthly_spend=150_000) == (450_000, "assign")
     assert review(limit=0, limit_given=False, grade="A", monthly_spend=10_000_000) == (2_000_000, "assign")
     assert review(limit=0, limit_given=False, grade="E") == (0, "keep")
     assert review(limit=0, grade="B")[1] != "assign"  # staff set it to zero: not the review's to undo
@@ -256,6 +263,35 @@ def test_category_caps_bound_easily_resold_goods() -> None:
     assert codes(decide(phones)) == ["CATEGORY_CAP"]
     ok = basket(cap + 50_000, categories=("phones", "tea"), category_spend=(("phones", cap), ("tea", 50_000)))
     assert decide(ok).outcome == Outcome.APPROVE
+
+
+def test_a_good_grade_lifts_the_caps_on_easily_resold_goods_but_not_its_own_order_cap() -> None:
+    cap = POLICY_D.category_caps["gold"]
+    gold = basket(cap + 100_000, categories=("gold",), category_spend=(("gold", cap + 100_000),))
+    for pd_ in (0.01, 0.05):  # grades A and B: bounded by the grade's largest order instead
+        assert POLICY.band(pd_).lifts_category_caps
+        assert decide(gold, credit=credit(pd_)).outcome == Outcome.APPROVE
+    assert codes(decide(gold, credit=credit(0.08))) == ["CATEGORY_CAP"]  # grade C
+    assert codes(decide(gold, credit=credit(0.01, thin=True))) == ["CATEGORY_CAP"]  # unknown
+    assert codes(decide(gold)) == ["CATEGORY_CAP"]  # no model
+    b = POLICY.band(0.05)
+    above = basket(b.max_order + 100, categories=("gold",), category_spend=(("gold", b.max_order + 100),))
+    d = decide(above, credit=credit(0.05))
+    assert (d.outcome, d.approved_amount, codes(d)[0]) == (
+        Outcome.APPROVE_LOWER,
+        b.max_order,
+        "GRADE_ORDER_CAP",
+    )
+
+
+def test_first_limits_follow_the_grade_and_a_thin_file_starts_at_the_starter_limit() -> None:
+    firsts = [first_limit(credit(pd_), None) for pd_ in (0.01, 0.05, 0.08, 0.2)]
+    assert firsts == [b.first_limit for b in POLICY.bands[:4]] and firsts == sorted(firsts, reverse=True)
+    assert first_limit(credit(0.01, thin=True), None) == POLICY.starter_limit
+    assert first_limit(credit(0.5), None) == 0  # grade E: no line
+    # spending that supports more than the grade's first limit raises it, up to the grade's cap
+    assert first_limit(credit(0.08), 100_000) == 300_000
+    assert first_limit(credit(0.08), 10_000_000) == POLICY.band(0.08).limit_cap
 
 
 def test_a_new_merchant_has_a_smaller_order_cap_and_exposure_cap() -> None:

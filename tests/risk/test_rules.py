@@ -130,3 +130,30 @@ def test_the_inputs_a_rule_set_reads_are_the_ones_gathered() -> None:
     rules = load_rules(GOOD, NAMES)
     assert rules.names == NAMES
     assert load_rules("version: v\nrules: []", NAMES).names == frozenset()
+
+
+def test_the_default_resale_cap_gives_way_to_a_good_grade_only() -> None:
+    from bnpl.risk.rules import load_default_rules
+
+    rules = load_default_rules()
+    assert {"credit.trusted", "credit.grade"} & rules.names == {"credit.trusted"}
+    base = {name: 0 for name in rules.names} | {
+        "category_resale": True,
+        "amount": 400_000,
+        "device.present": False,
+        "device.known": False,
+        "address.present": False,
+        "address.known": False,
+        "account.utilisation": 0.0,
+        "account.hours_since_limit_raise": 1e6,
+        "merchant.cashout_score": 0.0,
+    }
+
+    def fired(**signals: object) -> list[str]:
+        hits, errors = evaluate(rules, base | signals)
+        assert errors == []
+        return [h.reason for h in hits if h.mode == "live"]
+
+    assert fired(**{"credit.trusted": False}) == ["RESALE_HIGH_VALUE"]
+    assert fired(**{"credit.trusted": True}) == []
+    assert fired(**{"credit.trusted": False, "amount": 300_000}) == []  # at the cap, not above

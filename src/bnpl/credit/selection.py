@@ -17,6 +17,10 @@ not scored on the same folds (registry entries trained on other data, or entries
 per-fold AUCs were stored), the larger of their two fold-AUC standard deviations stands in,
 which is a stricter bar, and the reason says so.
 
+The champion in service (the *incumbent*), when it was scored on the same folds, comes before
+every kind: keeping what already runs is the simplest choice, so a newly trained model replaces it
+only by the same rule. (It is scored, never refitted, on each test fold: it never saw those rows.)
+
 The plain optbinning + logistic regression baseline of ``evaluate`` is not a candidate: it has no
 points table, no reason codes and no registry kind, so it cannot score a checkout. It is the bar:
 when it beats the recommendation by the same rule, the reason says so.
@@ -97,11 +101,13 @@ def recommend(
     results: Mapping[str, Mapping[str, Any]],
     kinds: Mapping[str, str] = EVALUATED,
     bar: str | None = BAR,
+    keep: str | None = None,
 ) -> Recommendation:
     """The model the rule recommends (see the module docstring) among ``results`` (name → CV
     metrics: ``auc``, ``ks``, ``brier``, ``auc_std``, and, where known, ``auc_folds`` with a
     ``folds_key`` naming the folds). ``kinds`` names the candidates and their model kind; other
-    entries (the baseline, the oracle) are not candidates. Raises ``NoCandidate`` with none."""
+    entries (the baseline, the oracle) are not candidates. ``keep`` names the incumbent in
+    ``results``, which every candidate must beat. Raises ``NoCandidate`` with none."""
     order = {kind: i for i, kind in enumerate(SIMPLICITY)}
     unknown = sorted(k for k in kinds.values() if k not in order)
     if unknown:
@@ -110,6 +116,8 @@ def recommend(
         (_Candidate(name, order[kinds[name]], m) for name, m in results.items() if name in kinds),
         key=lambda c: (c.rank, -c.auc, c.brier, c.name),  # of one kind, the best AUC goes first
     )
+    if keep is not None and keep in results:
+        candidates = [_Candidate(keep, -1, results[keep]), *(c for c in candidates if c.name != keep)]
     if not candidates:
         raise NoCandidate("no model to choose from")
     pick, steps = candidates[0], []
@@ -121,8 +129,11 @@ def recommend(
         steps.append(why)
         if wins:
             pick = challenger
+    simplest = (
+        ("the champion in service", *SIMPLICITY) if keep is not None and keep in results else SIMPLICITY
+    )
     rule = (
-        f"simplicity {' < '.join(SIMPLICITY)}: a more complex model needs a CV AUC higher by more "
+        f"simplicity {' < '.join(simplest)}: a more complex model needs a CV AUC higher by more "
         "than 1 sd and a Brier no worse"
     )
     reason = ("; ".join(steps) or f"{pick.name} is the only candidate") + f"; so {pick.name} ({rule})"

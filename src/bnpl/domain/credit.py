@@ -110,16 +110,26 @@ class CreditAssessment:
     feed_status: str | None = None  # the marketplace feed's status (FeedStatus), None: not read
 
 
+def lifts_category_caps(credit: CreditAssessment | None, policy: CreditPolicy) -> bool:
+    """Whether the caps on easily resold goods (and the rules that guard them) give way to the
+    grade's own largest order: only for a shopper scored on real evidence into a good grade."""
+    return credit is not None and not credit.thin_file and policy.band(credit.pd).lifts_category_caps
+
+
 def _floor(amount: int, step: int) -> int:
     return max(0, amount // step * step)
 
 
 def initial_limit(grade: Grade | str, monthly_spend: int, policy: CreditPolicy = CreditPolicy()) -> int:
-    """A grade's cap, bounded by a few months of observed spending, never below the minimum."""
+    """A line's first limit: the grade's cap, bounded by a few months of observed spending, never
+    below the grade's first limit (or the policy's minimum). A shopper new to pay-later has no
+    spending of their own here yet, and what the marketplace shows them spend elsewhere is no
+    measure of income: the grade, which reads it among much else, sets where the line starts."""
     band = policy.band_of(grade)
     if not band.eligible:
         return 0
-    capacity = max(policy.minimum_limit, policy.capacity_months * max(0, monthly_spend))
+    floor = max(policy.minimum_limit, band.first_limit)
+    capacity = max(floor, policy.capacity_months * max(0, monthly_spend))
     return _floor(min(band.limit_cap, capacity), policy.limit_step)
 
 
@@ -190,13 +200,7 @@ def first_limit(
     credit: CreditAssessment, monthly_spend: int | None, policy: CreditPolicy = CreditPolicy()
 ) -> int:
     """The limit a line never given one opens with at its first checkout: the starter limit for a
-    thin file; otherwise the grade's first limit, or more where months of observed spending
-    support it (``initial_limit``). A shopper new to pay-later has no spending of their own here
-    yet, and what the marketplace shows them spend elsewhere is no measure of income: the grade,
-    which reads it among much else, sets the line."""
+    thin file, otherwise the grade's (``initial_limit``)."""
     if credit.thin_file:
         return policy.starter_limit
-    band = policy.band_of(credit.grade)
-    if not band.eligible:
-        return 0
-    return max(band.first_limit, initial_limit(credit.grade, monthly_spend or 0, policy))
+    return initial_limit(credit.grade, monthly_spend or 0, policy)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from bnpl.domain.credit import CREDIT_POLICY_VERSION, CreditAssessment, CreditPolicy
+from bnpl.domain.credit import CREDIT_POLICY_VERSION, CreditAssessment, CreditPolicy, lifts_category_caps
 
 POLICY_VERSION = "core-limit-1"
 
@@ -308,7 +308,9 @@ def decide(
         return refuse("PAUSED_BY_CUSTOMER")
     if inp.days_overdue > 0:  # no new credit while a bill is overdue, frozen line or not
         return refuse("PAYMENT_OVERDUE")
-    exposure = _exposure_refusal(inp, policy)
+    # the caps on easily resold goods guard those the platform knows little about (thin files,
+    # weaker grades); a good grade is bounded by its own largest order instead
+    exposure = _exposure_refusal(inp, policy, category_caps=not lifts_category_caps(credit, credit_policy))
     if exposure:
         return refuse(exposure)
     declines = [h.reason for h in live if h.action == "decline"]
@@ -319,13 +321,6 @@ def decide(
         for h in live
         if h.action == "reduce_amount" and h.reduce_to is not None
     ]
-    # the caps on easily resold goods guard those the platform knows little about (thin files,
-    # weaker grades); a good grade is bounded by its own largest order below
-    trusted = (
-        credit is not None and not credit.thin_file and credit_policy.band(credit.pd).lifts_category_caps
-    )
-    if not trusted and any(spend > policy.category_caps.get(c, spend) for c, spend in inp.category_spend):
-        return refuse("CATEGORY_CAP")
     if credit is not None:
         refusal, credit_caps = _credit_caps(inp, credit, credit_policy)
         if refusal:
@@ -359,11 +354,12 @@ def _is_new(inp: DecisionInput, policy: DecisionPolicy) -> bool:
     return inp.merchant_age_days is not None and inp.merchant_age_days < policy.new_merchant_days
 
 
-def _exposure_refusal(inp: DecisionInput, policy: DecisionPolicy) -> str | None:
-    """The order cap, and what one merchant and the platform may have outstanding (the category
-    caps come after the rules, where the credit assessment is known)."""
+def _exposure_refusal(inp: DecisionInput, policy: DecisionPolicy, category_caps: bool = True) -> str | None:
+    """The order cap, category caps, and what one merchant and the platform may have outstanding."""
     if inp.amount > policy.max_order_amount:
         return "ORDER_CAP"
+    if category_caps and any(spend > policy.category_caps.get(c, spend) for c, spend in inp.category_spend):
+        return "CATEGORY_CAP"
     if inp.merchant_exposure is not None:
         cap = inp.merchant_cap
         if cap is None:

@@ -65,6 +65,10 @@ SIGNAL_TYPES: dict[str, str] = {
     "account.hours_since_limit_raise": "double",
     "customer.age_days": "int",
     "customer.orders_total": "int",
+    # the credit assessment of this checkout: the grade ("" without a champion) and whether it is
+    # good enough to lift the caps on easily resold goods (domain.credit.lifts_category_caps)
+    "credit.grade": "string",
+    "credit.trusted": "bool",
     **{f"velocity.customer_{w}": "int" for w in WINDOWS},
     "velocity.pair_24h": "int",
     "merchant.orders_10m": "int",
@@ -178,6 +182,8 @@ def gather(
     device_id: str | None,
     address_hash: str | None,
     needed: frozenset[str] = SIGNAL_NAMES,
+    credit_grade: str = "",
+    credit_trusted: bool = False,
 ) -> dict[str, Any]:
     """The signal values for one checkout (counts only where ``needed``: a busy merchant's hourly
     count is not worth a scan if no rule reads it). The caller holds the account lock."""
@@ -216,6 +222,8 @@ def gather(
         "customer.age_days": max(0, (ctx.now.date() - _utc_date(created)).days),
         "device.present": bool(device_id),
         "address.present": bool(address_hash),
+        "credit.grade": credit_grade,
+        "credit.trusted": credit_trusted,
     }
     for name in ("device", "address"):  # counted only when the key is present and a rule reads it
         signals[f"{name}.known"] = int(counts.pop(f"{name}.known", 0)) > 0

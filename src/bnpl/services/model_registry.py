@@ -10,11 +10,12 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bnpl.credit.dataset import Dataset
-from bnpl.credit.registry import Model, entry, list_models, promote, register
+from bnpl.credit.registry import Model, entry, list_models, promote, register, scoring_versions
 from bnpl.credit.selection import recommend
 from bnpl.domain.errors import InvalidState
 from bnpl.runtime import ADMIN, SYSTEM, Ctx, Platform
 from bnpl.services import audit
+from bnpl.services.boot import loaded_models
 from bnpl.store.tables import credit_models
 
 CV_FOLDS, CV_SEED = 5, 42  # how train() measures a model; the same data gives the same folds
@@ -34,14 +35,22 @@ def train(
     source: Mapping[str, Any],
     kinds: tuple[str, ...] = ("scorecard", "lightgbm"),
 ) -> list[dict[str, Any]]:
-    """Fit each kind on the whole table, measure it by 5-fold CV, and register it as a candidate."""
+    """Fit each kind on the whole table, measure it by 5-fold CV, and register it as a candidate.
+    The champion in service, when it can read the table, is measured on the same test folds
+    (scored, not refitted) and its figures kept with each candidate, so ``best_model`` replaces it
+    only by the rule."""
     from bnpl.credit.evaluate import cross_validate
 
     fits = learners()
     unknown = [k for k in kinds if k not in fits]
     if unknown:
         raise ValueError(f"unknown model kind {unknown[0]!r}; known: {', '.join(fits)}")
-    cv = cross_validate(ds, {k: fits[k] for k in kinds}, n_splits=CV_FOLDS, n_repeats=1, seed=CV_SEED)
+    measured: dict[str, Any] = {k: fits[k] for k in kinds}  # name -> fit (the incumbent: no fit)
+    incumbent = _incumbent(platform, ds)
+    if incumbent is not None:
+        version, model_in_service = incumbent
+        measured[version] = lambda _train, m=model_in_service: m
+    cv = cross_validate(ds, measured, n_splits=CV_FOLDS, n_repeats=1, seed=CV_SEED)
     out = []
     for kind in kinds:
         model = fits[kind](ds)
@@ -60,6 +69,8 @@ def train(
                 **cv[kind],
             },
         }
+        if incumbent is not None:
+            meta["incumbent"] = {"version": incumbent[0], **cv[incumbent[0]]}
 
         def work(c: Ctx, model: Model = model, meta: dict[str, Any] = meta) -> str:
             return register_model(c, model, ds.name, meta)
@@ -68,6 +79,16 @@ def train(
         with platform.read() as c:
             out.append(entry(c.conn, version))
     return out
+
+
+def _incumbent(platform: Platform, ds: Dataset) -> tuple[str, Model] | None:
+    """The champion in service and its model, when it reads only columns this table has."""
+    with platform.read() as c:
+        champion, _ = scoring_versions(c.conn)
+        if champion is None:
+            return None
+        model = loaded_models(platform).get(c.conn, champion)
+    return (champion, model) if set(model.features) <= set(ds.frame.columns) else None
 
 
 def register_model(ctx: Ctx, model: Model, dataset: str, meta: Mapping[str, Any]) -> str:
@@ -150,11 +171,15 @@ def best_model(ctx: Ctx, dataset: str | None = None) -> dict[str, Any]:
     latest = max(measured, key=_registered)
     table = (latest["dataset"], latest.get("fingerprint"))
     group = [e for e in measured if (e["dataset"], e.get("fingerprint")) == table]
+    evidence = {e["version"]: _evidence(e) for e in group}
+    kept = _incumbent_evidence(ctx, group)
+    if kept is not None:
+        evidence[kept[0]] = kept[1]
     pick = recommend(
-        {e["version"]: _evidence(e) for e in group}, {e["version"]: e["kind"] for e in group}, bar=None
+        evidence, {e["version"]: e["kind"] for e in group}, bar=None, keep=kept[0] if kept else None
     )
-    current = next(e for e in group if e["version"] == pick.name)
-    changed = current["role"] != "champion"
+    roles = {e["version"]: e["role"] for e in list_models(ctx.conn)}
+    changed = roles.get(pick.name) != "champion"
     if changed:
         change_role(ctx, pick.name, "champion", reason=pick.reason)
     return {
@@ -166,9 +191,23 @@ def best_model(ctx: Ctx, dataset: str | None = None) -> dict[str, Any]:
         "brier": pick.brier,
         "dataset": latest["dataset"],
         "fingerprint": latest.get("fingerprint"),
-        "compared": [e["version"] for e in group],
+        "compared": [e["version"] for e in group] + ([kept[0]] if kept else []),
         "left_out": [e["version"] for e in eligible if e not in group],
     }
+
+
+def _incumbent_evidence(ctx: Ctx, group: list[dict[str, Any]]) -> tuple[str, dict[str, Any]] | None:
+    """The champion in service with its figures on the group's folds, when the group's models were
+    trained with it in service (``train`` measured it beside them)."""
+    champion, _ = scoring_versions(ctx.conn)
+    kept = [e.get("incumbent") or {} for e in group]
+    if champion is None or not kept or any(k.get("version") != champion for k in kept):
+        return None
+    m = dict(kept[0])
+    m.pop("version")
+    entry_ = group[0]
+    m["folds_key"] = _evidence(entry_).get("folds_key")
+    return champion, m
 
 
 def promote_best(platform: Platform, dataset: str | None = None) -> dict[str, Any]:

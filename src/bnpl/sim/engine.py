@@ -60,7 +60,7 @@ LIMIT_REVIEW_EVERY = 30
 # the risk team retrains on the platform's own matured orders every 30 days, once there are enough,
 # and promotes by the selection rule (``bnpl model train --dataset platform`` then ``promote --best``)
 RETRAIN_EVERY = 30
-RETRAIN_MIN_ORDERS, RETRAIN_MIN_BAD = 1_000, 100
+RETRAIN_MIN_ORDERS, RETRAIN_MIN_BAD = 500, 25  # fewer: the rule keeps the champion in service
 
 
 def sim_engine(out: Path) -> str:

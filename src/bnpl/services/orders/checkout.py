@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from bnpl.credit.feed_features import FeedFeatures
-from bnpl.domain.credit import CreditAssessment, first_limit, monthly_spend
+from bnpl.domain.credit import CreditAssessment, first_limit, lifts_category_caps, monthly_spend
 from bnpl.domain.decision import Decision, DecisionInput, Outcome, RuleHit, decide
 from bnpl.domain.errors import (
     CurrencyMismatch,
@@ -37,7 +37,7 @@ from bnpl.risk.signals import gather as gather_signals
 from bnpl.runtime import Ctx
 from bnpl.services import audit
 from bnpl.services.credit import assess_checkout, assessment_record, checkout_feed
-from bnpl.services.credit_lines import assign_first_limit, change_account
+from bnpl.services.credit_lines import assign_first_limit, change_account, lock_account
 from bnpl.services.exposure import lock_account_with_facts
 from bnpl.services.orders.records import NEW_DECISION, NEW_ITEMS, NEW_ORDER, customer_stream
 from bnpl.services.orders.views import for_actor, order_view
@@ -82,7 +82,6 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
     check_plan_amount(plan, amount)
     feed = checkout_feed(ctx, cmd.customer_id)
     inputs = _decision_inputs(ctx, cmd, plan, amount, account, merchant, facts, feed)
-    signals, hits, rule_errors = _apply_rules(ctx, cmd, inputs, account)
     credit = assess_checkout(
         ctx,
         facts.profile,
@@ -93,7 +92,9 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
         feed,
         amount,
     )
-    inputs = _first_limit(ctx, account, inputs, credit)
+    if inputs.limit != (inputs := _first_limit(ctx, account, inputs, credit)).limit:
+        account = lock_account(ctx, cmd.customer_id)  # the line just opened: rules see it as it is
+    signals, hits, rule_errors = _apply_rules(ctx, cmd, inputs, account, credit)
     decision = decide(inputs, ctx.settings.decision_policy, tuple(hits), credit, ctx.settings.credit_policy)
     return _record(ctx, cmd, inputs, merchant, decision, signals, hits, rule_errors, credit)
 
@@ -174,7 +175,7 @@ def _first_limit(
 
 
 def _apply_rules(
-    ctx: Ctx, cmd: AuthorizeCommand, inputs: DecisionInput, account: Any
+    ctx: Ctx, cmd: AuthorizeCommand, inputs: DecisionInput, account: Any, credit: CreditAssessment | None
 ) -> tuple[dict[str, Any], list[RuleHit], list[str]]:
     """The rule set's hits on the signals it reads (none without a rule set)."""
     if ctx.rules is None:
@@ -192,6 +193,8 @@ def _apply_rules(
         device_id=cmd.device_id,
         address_hash=cmd.address_hash,
         needed=ctx.rules.names,
+        credit_grade=credit.grade.value if credit is not None else "",
+        credit_trusted=lifts_category_caps(credit, ctx.settings.credit_policy),
     )
     hits, rule_errors = evaluate_rules(ctx.rules, signals)
     return signals, hits, rule_errors
