@@ -60,6 +60,33 @@ def test_profile_features_come_from_the_latest_profile_before_t() -> None:
     assert values["mkt_addresses_12m"] == 2
 
 
+def test_a_new_phone_or_address_lately_is_a_contact_change() -> None:
+    def profile(i: int, days_before: int, band: PhoneTenure, addresses: int) -> Profile:
+        return Profile(
+            f"c{i}", 1, T - timedelta(days=days_before), T - timedelta(days=900), True, band, 2, addresses
+        )
+
+    steady = profile(1, 200, PhoneTenure.OVER_3Y, 1)
+    assert compute(feed(steady), T).values["mkt_contact_change_30d"] == 0  # one profile: nothing to compare
+    new_phone = profile(2, 2, PhoneTenure.UNDER_6M, 1)
+    assert compute(feed(steady, new_phone), T).values["mkt_contact_change_30d"] == 1
+    assert (
+        compute(feed(steady, profile(3, 2, PhoneTenure.OVER_3Y, 2)), T).values["mkt_contact_change_30d"] == 1
+    )
+    # fewer addresses or a longer-held number is no change of this kind; nor one 31 days ago
+    assert (
+        compute(feed(new_phone, profile(4, 1, PhoneTenure.OVER_3Y, 1)), T).values["mkt_contact_change_30d"]
+        == 0
+    )
+    assert (
+        compute(feed(steady, profile(5, 31, PhoneTenure.UNDER_6M, 3)), T).values["mkt_contact_change_30d"]
+        == 0
+    )
+    # a change not yet seen at T is not counted
+    later = Profile("c6", 1, T, T - timedelta(days=900), True, PhoneTenure.UNDER_6M, 2, 3)
+    assert compute(feed(steady, later), T).values["mkt_contact_change_30d"] == 0
+
+
 def test_order_features_by_hand() -> None:
     orders = [
         order(10, 200_00, channel=Channel.LIVE_STREAM),  # completed, everyday, live

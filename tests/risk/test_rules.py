@@ -147,6 +147,7 @@ def test_the_default_resale_cap_gives_way_to_a_good_grade_only() -> None:
         "account.utilisation": 0.0,
         "account.hours_since_limit_raise": 1e6,
         "merchant.cashout_score": 0.0,
+        "marketplace.contact_change_30d": False,
     }
 
     def fired(**signals: object) -> list[str]:
@@ -157,3 +158,6 @@ def test_the_default_resale_cap_gives_way_to_a_good_grade_only() -> None:
     assert fired(**{"credit.trusted": False}) == ["RESALE_HIGH_VALUE"]
     assert fired(**{"credit.trusted": True}) == []
     assert fired(**{"credit.trusted": False, "amount": 300_000}) == []  # at the cap, not above
+    # a new phone or address lately, then resale goods: an analyst looks, whatever the grade
+    assert fired(**{"credit.trusted": True, "marketplace.contact_change_30d": True}) == ["CONTACT_CHANGED"]
+    assert fired(**{"marketplace.contact_change_30d": True, "category_resale": False}) == []

@@ -53,6 +53,13 @@ FEED_FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("mkt_phone_tenure_band", "How long the phone number has been held", "手机号使用时长", -1),
     FeatureSpec("mkt_payment_methods", "Payment methods bound", "绑定的支付方式数", 0),
     FeatureSpec("mkt_addresses_12m", "Shipping addresses used, last 12 months", "近12个月收货地址数", +1),
+    # a new phone number or another address on an old account, lately: how a takeover looks
+    FeatureSpec(
+        "mkt_contact_change_30d",
+        "New phone number or address, last 30 days",
+        "近30天更换手机号或新增地址",
+        +1,
+    ),
     FeatureSpec("mkt_orders_per_30d_6m", "Orders a month, last 6 months", "近6个月月均订单数", 0),
     FeatureSpec("mkt_orders_per_30d_12m", "Orders a month, last 12 months", "近12个月月均订单数", 0),
     FeatureSpec("mkt_gap_cv_12m", "Irregularity of purchases, last 12 months", "近12个月购物间隔波动", +1),
@@ -142,7 +149,13 @@ def compute(feed: Feed, as_of: datetime) -> FeedFeatures:
     records = [r for r in feed.records if r.at < as_of]
     profiles = [r for r in records if isinstance(r, Profile)]
     if profiles:
-        latest = max(profiles, key=lambda p: p.observed_at)
+        ordered = sorted(profiles, key=lambda p: p.observed_at)
+        latest = ordered[-1]
+        values["mkt_contact_change_30d"] = float(
+            len(ordered) >= 2
+            and latest.observed_at >= as_of - timedelta(days=30)
+            and _contact_changed(ordered[-2], latest)
+        )
         values |= {
             "mkt_account_age_days": float(max(0, (as_of - latest.account_opened_at).days)),
             "mkt_real_name_verified": float(latest.real_name_verified),
@@ -155,6 +168,15 @@ def compute(feed: Feed, as_of: datetime) -> FeedFeatures:
     weeks = [r for r in records if isinstance(r, Engagement) and r.at > as_of - timedelta(days=28)]
     values["mkt_live_minutes_per_week_4w"] = sum(w.live_watch_minutes for w in weeks) / 4
     return FeedFeatures(feed.status, values)
+
+
+def _contact_changed(before: Profile, after: Profile) -> bool:
+    """A newer phone number (a lower tenure band) or more shipping addresses than before."""
+    newer_phone = (
+        PHONE_TENURE_RANK[PhoneTenure(after.phone_tenure_band)]
+        < PHONE_TENURE_RANK[PhoneTenure(before.phone_tenure_band)]
+    )
+    return newer_phone or after.addresses_12m > before.addresses_12m
 
 
 def _within(orders: Sequence[Order], as_of: datetime, days: int) -> list[Order]:

@@ -148,6 +148,11 @@ RULE_REASONS: dict[str, Reason] = {
             "账户和设备均为新，订单需人工审核。",
         ),
         Reason(
+            "CONTACT_CHANGED",
+            "Your phone number or address changed recently; we need to check this order.",
+            "您近期更换了手机号或收货地址，订单需人工审核。",
+        ),
+        Reason(
             "SHARED_DEVICE",
             "This device is used by several accounts; the order needs a check.",
             "该设备被多个账户使用，订单需人工审核。",

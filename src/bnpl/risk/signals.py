@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from functools import lru_cache
@@ -69,6 +70,8 @@ SIGNAL_TYPES: dict[str, str] = {
     # good enough to lift the caps on easily resold goods (domain.credit.lifts_category_caps)
     "credit.grade": "string",
     "credit.trusted": "bool",
+    # from the marketplace feed as the checkout may use it (false without consent or data)
+    "marketplace.contact_change_30d": "bool",
     **{f"velocity.customer_{w}": "int" for w in WINDOWS},
     "velocity.pair_24h": "int",
     "merchant.orders_10m": "int",
@@ -184,6 +187,7 @@ def gather(
     needed: frozenset[str] = SIGNAL_NAMES,
     credit_grade: str = "",
     credit_trusted: bool = False,
+    feed: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """The signal values for one checkout (counts only where ``needed``: a busy merchant's hourly
     count is not worth a scan if no rule reads it). The caller holds the account lock."""
@@ -224,6 +228,7 @@ def gather(
         "address.present": bool(address_hash),
         "credit.grade": credit_grade,
         "credit.trusted": credit_trusted,
+        "marketplace.contact_change_30d": bool((feed or {}).get("mkt_contact_change_30d", 0.0)),
     }
     for name in ("device", "address"):  # counted only when the key is present and a rule reads it
         signals[f"{name}.known"] = int(counts.pop(f"{name}.known", 0)) > 0

@@ -5,11 +5,12 @@ data exists before it does. The simulator stands in a *pilot*: ``PILOT_SHOPPERS`
 another world drawn by the same generator (``population.generate`` with a seed of its own), each
 with a marketplace life (``market_life``: the same habits, the same 6–24 months of orders, the same
 consent), who each made one pay-later purchase on the pilot day (a basket at a merchant's typical
-price). Its fate is drawn from its true PD (``population.default_probability``, with a stress shock
-as often as a season has one at any moment). The features are what the checkout would have read: the
-feed's (``credit.feed_features. compute``, the very code of the checkout, neutral without consent)
-and the platform's own of a first purchase (no history yet, so every one of them is at its neutral
-value and the scorecard gives them no weight until the platform retrains on its own matured orders).
+price). A stolen account's purchase is the thief's, after the takeover the feed reports. Its fate is
+drawn from its true PD (``population.default_probability``, with a stress shock as often as a season
+has one at any moment). The features are what the checkout would have read: the feed's
+(``credit.feed_features. compute``, the very code of the checkout, neutral without consent) and the
+platform's own of a first purchase (no history yet, so every one of them is at its neutral value and
+the scorecard gives them no weight until the platform retrains on its own matured orders).
 
 Nothing of the season's own shoppers is used: the pilot is other people, so the season's model AUC
 is an out-of-sample figure. Under ``no-feed`` the season starts, as before, with a scorecard on the
@@ -60,6 +61,11 @@ def pilot_dataset(seed: int, shape: WorldShape = WorldShape(), shoppers: int = P
         rng, habits, who, day - timedelta(days=1), np.minimum(habits.col("tenure_days")[who], HISTORY_DAYS)
     )
     records: dict[int, list[FeedRecord]] = {int(s): [_profile(habits, int(s), day)] for s in who}
+    # a stolen account's pilot purchase is the thief's, after the takeover the feed reports (as in
+    # a season: a new phone, one more address and payment method, the evening before)
+    stolen = world.shoppers["fraud"].to_numpy() == "stolen"
+    for s in who[stolen[who]]:
+        records[int(s)].append(_profile(habits, int(s), day, takeover=True))
     for i, (s, at, category, channel, amount, kind, outcome) in enumerate(
         zip(
             *(
@@ -106,31 +112,34 @@ def pilot_dataset(seed: int, shape: WorldShape = WorldShape(), shoppers: int = P
     )
 
 
-def _profile(habits: life.Habits, s: int, day: date) -> Profile:
+def _profile(habits: life.Habits, s: int, day: date, takeover: bool = False) -> Profile:
     h = habits.frame
-    observed = datetime.combine(day, time(0), tzinfo=UTC)
+    opened = datetime.combine(day, time(0), tzinfo=UTC) - timedelta(days=int(h["tenure_days"].iat[s]))
+    observed = datetime.combine(day, time(0), tzinfo=UTC) - (
+        timedelta(hours=-1) if takeover else timedelta(days=1)
+    )
     return Profile(
-        f"pp{s}",
+        f"pp{s}-{int(takeover)}",
         s,
         observed,
-        observed - timedelta(days=int(h["tenure_days"].iat[s])),
+        opened,
         bool(h["real_name"].iat[s]),
-        PhoneTenure(life.PHONE_BANDS[int(h["phone_band"].iat[s])]),
-        int(h["payment_methods"].iat[s]),
-        int(h["addresses"].iat[s]),
+        PhoneTenure(life.PHONE_BANDS[0 if takeover else int(h["phone_band"].iat[s])]),
+        int(h["payment_methods"].iat[s]) + takeover,
+        int(h["addresses"].iat[s]) + takeover,
     )
 
 
 def _fates(world: object, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Each pilot shopper's first pay-later purchase and whether it went bad: a basket of a
-    merchant's typical price, the shopper's own fraud kind (a stolen account's owner shops as
-    themselves), and a stress shock as likely as at any moment of a season."""
+    merchant's typical price, the shopper's own fraud kind (a stolen account's purchase is the
+    thief's), and a stress shock as likely as at any moment of a season."""
     shoppers, merchants = world.shoppers, world.merchants  # type: ignore[attr-defined]
     n = len(shoppers)
     price = merchants["price"].to_numpy()[rng.integers(0, len(merchants), n)]
     unit = np.maximum(np.round(price * np.exp(rng.normal(0, 0.3, n)) / 100) * 100, 100)
     amount = (unit * np.where(rng.random(n) < 0.15, 2, 1)).astype(np.int64)
-    kind = np.where(shoppers["fraud"].to_numpy() == "stolen", "none", shoppers["fraud"].to_numpy())
+    kind = shoppers["fraud"].to_numpy()
     shock = shoppers["stress_rate"].to_numpy() / 30
     stressed = rng.random(n) < 1 - (1 - shock) ** STRESS_DAYS
     true_pd = default_probability(

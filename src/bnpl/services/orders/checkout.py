@@ -94,7 +94,7 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
     )
     if inputs.limit != (inputs := _first_limit(ctx, account, inputs, credit)).limit:
         account = lock_account(ctx, cmd.customer_id)  # the line just opened: rules see it as it is
-    signals, hits, rule_errors = _apply_rules(ctx, cmd, inputs, account, credit)
+    signals, hits, rule_errors = _apply_rules(ctx, cmd, inputs, account, credit, feed)
     decision = decide(inputs, ctx.settings.decision_policy, tuple(hits), credit, ctx.settings.credit_policy)
     return _record(ctx, cmd, inputs, merchant, decision, signals, hits, rule_errors, credit)
 
@@ -175,7 +175,12 @@ def _first_limit(
 
 
 def _apply_rules(
-    ctx: Ctx, cmd: AuthorizeCommand, inputs: DecisionInput, account: Any, credit: CreditAssessment | None
+    ctx: Ctx,
+    cmd: AuthorizeCommand,
+    inputs: DecisionInput,
+    account: Any,
+    credit: CreditAssessment | None,
+    feed: FeedFeatures,
 ) -> tuple[dict[str, Any], list[RuleHit], list[str]]:
     """The rule set's hits on the signals it reads (none without a rule set)."""
     if ctx.rules is None:
@@ -195,6 +200,7 @@ def _apply_rules(
         needed=ctx.rules.names,
         credit_grade=credit.grade.value if credit is not None else "",
         credit_trusted=lifts_category_caps(credit, ctx.settings.credit_policy),
+        feed=feed.values,
     )
     hits, rule_errors = evaluate_rules(ctx.rules, signals)
     return signals, hits, rule_errors
