@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -128,23 +129,26 @@ def test_the_quick_start_works_in_a_fresh_shell(tmp_path: Path) -> None:
     folder = fresh_copy(tmp_path / "bnpl")
     env = fresh_shell_env()
     assert "VIRTUAL_ENV" not in env and run("command -v bnpl || true", folder, env, 10).stdout == ""
-    for command in commands:
-        if command == "make demo":
-            printed = serve_demo(command, folder, env)
-            assert "Demo book ready" in printed and (folder / "var" / "demo-keys.json").is_file()
-        elif command == "make test":
-            done = run(command, folder, {**env, "PYTEST_ADDOPTS": "--collect-only"}, 900)
-            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-            collected = re.search(r"(\d+) tests? collected", done.stdout)
-            assert collected and int(collected.group(1)) > 500, done.stdout[-1000:]
-        elif command == "make season":
-            small = {**env, "SEASON_ARGS": "--customers 300 --days 30 --seed 7"}
-            done = run(command, folder, small, 600)
-            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-            assert (folder / "var" / "season" / "report.html").is_file()
-        elif command == ". .venv/bin/activate":
-            done = run(f"{command} && command -v bnpl && bnpl --help", folder, env, 60)
-            assert done.returncode == 0, done.stderr[-2000:]
-            assert done.stdout.splitlines()[0] == str(folder / ".venv" / "bin" / "bnpl")
-        else:
-            pytest.fail(f"the quick start has a command this test does not know: {command!r}")
+    try:
+        for command in commands:
+            if command == "make demo":
+                printed = serve_demo(command, folder, env)
+                assert "Demo book ready" in printed and (folder / "var" / "demo-keys.json").is_file()
+            elif command == "make test":
+                done = run(command, folder, {**env, "PYTEST_ADDOPTS": "--collect-only"}, 900)
+                assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+                collected = re.search(r"(\d+) tests? collected", done.stdout)
+                assert collected and int(collected.group(1)) > 500, done.stdout[-1000:]
+            elif command == "make season":
+                small = {**env, "SEASON_ARGS": "--customers 300 --days 30 --seed 7"}
+                done = run(command, folder, small, 600)
+                assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+                assert (folder / "var" / "season" / "report.html").is_file()
+            elif command == ". .venv/bin/activate":
+                done = run(f"{command} && command -v bnpl && bnpl --help", folder, env, 60)
+                assert done.returncode == 0, done.stderr[-2000:]
+                assert done.stdout.splitlines()[0] == str(folder / ".venv" / "bin" / "bnpl")
+            else:
+                pytest.fail(f"the quick start has a command this test does not know: {command!r}")
+    finally:  # the venv is 1.3 GB: not kept among pytest's last temporary folders
+        shutil.rmtree(folder / ".venv", ignore_errors=True)
