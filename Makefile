@@ -4,6 +4,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
+SEASON_ARGS ?= --customers 10000 --days 120 --seed 7
 
 .PHONY: demo test lint bench season
 
@@ -26,7 +27,7 @@ test: lint
 	$(BIN)/pytest
 
 season: $(BIN)/.installed
-	$(BIN)/bnpl simulate --customers 10000 --days 120 --seed 7 --out var/season
+	$(BIN)/bnpl simulate $(SEASON_ARGS) --out var/season
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/authorize.py

@@ -145,3 +145,52 @@ def test_the_queue_names_customers_masked(client: TestClient, console_world: Con
     sign_in(client, console_world.users["agent"])
     page = client.get("/console/queue").text
     assert f'<span class="muted">{mask(name)}</span>' in page and f">{name}<" not in page
+
+
+def test_the_roll_rates_follow_accounts_over_a_month(client: TestClient, console_world: ConsoleWorld) -> None:
+    """The table was one day's rolls: on any book nearly every account stays in its bucket overnight,
+    so it read 100% everywhere. It now follows the accounts delinquent 30 days before the last end of
+    day to where they stand at it, computed here again from the ageing."""
+    from bnpl.store.tables import account_ageing, credit_accounts, eod_steps
+
+    platform = console_world.platform()
+    with platform.read() as ctx:
+        closed = sorted({d for (d,) in ctx.conn.execute(select(eod_steps.c.business_date).distinct())})
+        end = closed[-1]
+        start = next(d for d in closed if d >= end - timedelta(days=30))
+        a = account_ageing.c
+
+        def on(day: object) -> dict[int, str]:
+            return dict(ctx.conn.execute(select(a.customer_id, a.bucket).where(a.business_date == day)).all())
+
+        before, after = on(start), on(end)
+        charged = set(
+            ctx.conn.execute(
+                select(credit_accounts.c.customer_id).where(credit_accounts.c.state == "charged_off")
+            ).scalars()
+        )
+    platform.dispose()
+    assert (end - start).days == 30 and before
+    expected: dict[str, dict[str, int]] = {}
+    for cid, bucket in before.items():
+        to = after.get(cid) or ("CO" if cid in charged else "current")
+        expected.setdefault(bucket, {}).setdefault(to, 0)
+        expected[bucket][to] += 1
+
+    sign_in(client, console_world.users["risk_analyst"])
+    page = client.get("/console/dashboard").text
+    section = page.split('<section id="roll-rates">', 1)[1].split("</section>", 1)[0]
+    assert f"Roll rates, {start} to {end}" in section
+    tos = ["current", "M1", "M2", "M3", "M3+", "CO"]
+    shown = {}
+    for row in re.findall(r"<tr><td>(.*?)</tr>", section.split("<tbody>", 1)[1], re.S):
+        cells = re.findall(r"<td[^>]*>([^<]*)</td>", "<td>" + row)
+        shown[cells[0]] = (cells[1], dict(zip(tos, cells[2:], strict=True)))
+    assert set(shown) == set(expected)
+    for bucket, row in expected.items():
+        total = sum(row.values())
+        accounts, cells = shown[bucket]
+        assert accounts == f"{total:,}", bucket
+        assert {t: v for t, v in cells.items() if v} == {t: f"{n / total * 100:.1f}%" for t, n in row.items()}
+    # a month moves accounts: not every row sits whole in one column
+    assert any(len(row) > 1 for row in expected.values())

@@ -2,7 +2,8 @@
 the net after the loss the book still carries, delinquency is charted as a share of outstanding,
 approvals and "good not approved" are defined on the page (lower offers counted one way), capital
 turnover is said one way, counts carry thousands separators, the vintage legend names only months
-with a line, and every chart is drawn at one scale."""
+with a line, every chart is drawn at one scale, the charts over time share one x axis from the
+season's first day, and no chart draws text over text (the cure rates' labels did)."""
 
 from __future__ import annotations
 
@@ -98,3 +99,61 @@ def test_every_chart_is_drawn_at_one_scale(metrics: dict[str, Any]) -> None:
     assert len(sizes) <= 2, sizes  # the axis text and the figures on bars
     families = set(re.findall(r"font-family: ([^;\"]*)", html.split("</style>", 1)[1]))
     assert len(families) == 1 and "Noto Sans CJK SC" in families.pop()  # the console's list
+
+
+def _x_axis(svg: str) -> list[str]:
+    """The texts of a matplotlib SVG chart's x axis: its tick labels, then its label."""
+    axis = svg.split('<g id="matplotlib.axis_1">', 1)[1].split('<g id="matplotlib.axis_2">', 1)[0]
+    return re.findall(r"<text[^>]*>([^<]*)</text>", axis)
+
+
+def test_the_charts_over_time_share_one_x_axis_from_the_first_day_of_the_season(
+    metrics: dict[str, Any],
+) -> None:
+    html = render([("baseline", metrics)])
+    start = metrics["over_time"]["dates"][0]
+    assert metrics["delinquency"]["dates"][0] > start  # nobody is overdue on the first day
+    axes = {key: _x_axis(_section(html, key)) for key in ("capital", "buckets", "delinquency-share")}
+    for key, texts in axes.items():
+        assert texts[-1] == f"day of season (from {start})", key
+        assert texts[0] == "0", key
+    assert axes["buckets"] == axes["capital"] == axes["delinquency-share"]
+
+
+def test_no_chart_has_text_drawn_over_text(metrics: dict[str, Any], tmp_path: Path) -> None:
+    """Measured in a real browser with the page's fonts: no two texts of a chart overlap. The cure
+    chart is given many actions with long names and large counts (its labels overlapped)."""
+    from tests.browser import chromium_page
+
+    busy = copy.deepcopy(metrics)
+    busy["collections"]["cure_rate_by_action"] = {
+        name: {"contacts": 12_345 + i * 1_111, "cure_rate": rate}
+        for i, (name, rate) in enumerate(
+            (
+                ("push", 0.62),
+                ("sms", 0.41),
+                ("email", 0.25),
+                ("call_unanswered", 0.24),
+                ("call", 0.2),
+                ("letter", 0.1),
+                ("field_visit", 0.0),
+                ("agency", 1.0),
+            )
+        )
+    }
+    page_file = tmp_path / "report.html"
+    page_file.write_text(render([("baseline", busy)]), encoding="utf-8")
+    overlaps = """() => [...document.querySelectorAll("section[id] svg")].flatMap(svg => {
+      const boxes = [...svg.querySelectorAll("text")].filter(t => t.textContent.trim())
+        .map(t => [t.textContent, t.getBoundingClientRect()]);
+      const hit = (a, b) => a.left < b.right - 0.5 && b.left < a.right - 0.5
+        && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5;
+      return boxes.flatMap(([s, a], i) => boxes.slice(i + 1).filter(([, b]) => hit(a, b))
+        .map(([t]) => `${svg.closest("section").id}: ${s} / ${t}`));
+    })"""
+    with chromium_page(1280, 900) as page:
+        page.goto(page_file.resolve().as_uri())
+        assert page.locator("#cure svg text", has_text="12,345 contacts").count() == 1
+        found = page.evaluate(overlaps)
+        page.locator("#cure").screenshot(path=str(tmp_path / "cure.png"))
+    assert found == []

@@ -52,3 +52,21 @@ def test_postgres_refuses_a_line_added_to_an_old_entry(pg_platform: Platform) ->
     w.buy(("tea", 10_00, 1))
     with pytest.raises(DBAPIError, match="never added"), pg_platform.engine.begin() as conn:
         conn.execute(text("INSERT INTO ledger_lines (entry_id, account, amount) VALUES (1, 'cash', 0)"))
+
+
+def test_what_is_owed_now_reads_the_open_obligations_index(platform: Platform) -> None:
+    """The dashboard sums the open obligations on every load: the partial index of open obligations
+    with their amounts serves it (on PostgreSQL an index-only scan when sequential scans are off, as
+    the planner prefers them on a table this small)."""
+    from bnpl.services.queries import OUTSTANDING_NOW
+
+    w = World.create(platform)
+    w.buy(("tea", 10_00, 1))
+    with platform.engine.connect() as conn:
+        sql = str(OUTSTANDING_NOW.compile(conn, compile_kwargs={"literal_binds": True}))
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = " ".join(r[0] for r in conn.execute(text(f"EXPLAIN {sql}")))
+        else:
+            plan = " ".join(str(r[-1]) for r in conn.execute(text(f"EXPLAIN QUERY PLAN {sql}")))
+    assert "ix_obligations_open" in plan, plan

@@ -12,7 +12,7 @@ from bnpl.cli.app import out, platform, state
 
 def serve(
     host: str = "127.0.0.1",
-    port: int = 8000,
+    port: Annotated[int, typer.Option(envvar="BNPL_PORT", help="the port (or BNPL_PORT)")] = 8000,
     demo: Annotated[
         bool,
         typer.Option(help="serve the demo book: a simulated season up to yesterday (built once, kept)"),

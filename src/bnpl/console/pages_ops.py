@@ -137,7 +137,7 @@ def dashboard(request: Request, staff: StaffDep) -> Response:
     allow(staff, *DASHBOARD_ROLES)
     with platform_of(request).read(staff.actor) as ctx:
         days = [(str(d.business_date), d.summary) for d in queries.snapshot_days(ctx, 90)]
-        rolls = queries.latest_roll_rates(ctx)
+        rolls = queries.month_roll_rates(ctx)
         today = ctx.today
         shipped = queries.captured_between(ctx, today - timedelta(days=29), today)
         owed = queries.outstanding_now(ctx)
@@ -152,7 +152,7 @@ def dashboard(request: Request, staff: StaffDep) -> Response:
     )
 
 
-def _dashboard(days: list[tuple[str, dict[str, Any]]], rolls: Sequence[Any]) -> dict[str, Any]:
+def _dashboard(days: list[tuple[str, dict[str, Any]]], rolls: dict[str, Any]) -> dict[str, Any]:
     """Headline figures and charts from the daily snapshots (the last 90 end-of-day records); what
     was shipped and what is owed now are read as such (``queries``), not from the snapshots' net
     movements."""
@@ -206,13 +206,18 @@ def _dashboard(days: list[tuple[str, dict[str, Any]]], rolls: Sequence[Any]) -> 
             title="Losses and recoveries per day",
         ),
     }
-    matrix: dict[str, dict[str, int]] = {}
-    for r in rolls:
-        matrix.setdefault(r.from_bucket, {})[r.to_bucket] = r.accounts
     roll_table = {
-        frm: {to: n / sum(row.values()) for to, n in row.items()} for frm, row in sorted(matrix.items())
+        frm: {"accounts": sum(row.values()), "to": {to: n / sum(row.values()) for to, n in row.items()}}
+        for frm, row in rolls["rows"].items()
     }
-    return {"headline": headline, "graphs": graphs, "rolls": roll_table, "days": len(days), "last": last}
+    return {
+        "headline": headline,
+        "graphs": graphs,
+        "rolls": roll_table,
+        "roll_dates": (rolls["start"], rolls["end"]),
+        "days": len(days),
+        "last": last,
+    }
 
 
 # --- customer 360 -------------------------------------------------------------------------------------

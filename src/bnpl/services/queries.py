@@ -6,19 +6,24 @@ book, each a function here rather than a query of their own on the tables, and t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, cast, func, select
+from sqlalchemy import BigInteger, cast, func, literal, select
 
 from bnpl.credit.registry import entry, list_models, scoring_versions
+from bnpl.domain.delinquency import BUCKETS, CHARGED_OFF
 from bnpl.domain.ledger import Account
 from bnpl.runtime import Ctx
 from bnpl.services.access import customer_scope
+from bnpl.store.bulk import among, chunks
+from bnpl.store.frames import as_date
 from bnpl.store.tables import (
+    account_ageing,
     collection_agents,
     collection_cases,
     contact_attempts,
+    credit_accounts,
     customers,
     decisions,
     eod_steps,
@@ -29,10 +34,10 @@ from bnpl.store.tables import (
     merchants,
     obligations,
     orders,
-    roll_rates,
 )
 
 obligation = obligations.c
+ROLL_ORDER = (*BUCKETS, CHARGED_OFF)
 OWED = (
     obligation.principal + obligation.fee - obligation.principal_paid - obligation.fee_paid
 )  # still owed on an obligation
@@ -125,13 +130,50 @@ def snapshot_days(ctx: Ctx, limit: int = 90) -> list[Any]:
     return list(newest_first)[::-1]
 
 
-def latest_roll_rates(ctx: Ctx) -> Sequence[Any]:
-    """The roll-rate rows of the latest business date that has any (none: empty)."""
-    r = roll_rates.c
-    latest = ctx.conn.execute(select(r.business_date).order_by(r.business_date.desc()).limit(1)).scalar()
-    if not latest:
-        return []
-    return ctx.conn.execute(select(roll_rates).where(r.business_date == latest)).all()
+def month_roll_rates(ctx: Ctx, days: int = 30) -> dict[str, Any]:
+    """Where the accounts delinquent ``days`` before the last end of day stood at it: the roll rates
+    a risk manager reads month on month (a day's rolls are nearly all "stayed in the bucket").
+
+    ``end`` is the last closed business date, ``start`` the first one at most ``days`` before it (a
+    younger book: its first); ``rows`` counts accounts by bucket at
+    ``start`` then at ``end``: the bucket they are in, ``current`` if they owe nothing past due,
+    ``CO`` if they were charged off. Accounts current at ``start`` have no row (their number is not
+    kept per day)."""
+    aged, closed = account_ageing.c, eod_steps.c.business_date
+    end = ctx.conn.execute(select(func.max(closed))).scalar()
+    if end is None:
+        return {"start": None, "end": None, "rows": {}}
+    end = as_date(end)
+    start = ctx.conn.execute(select(func.min(closed)).where(closed >= end - timedelta(days=days))).scalar()
+    start = as_date(start) if start is not None else end
+
+    def buckets_on(day: date) -> dict[int, str]:
+        found = ctx.conn.execute(select(aged.customer_id, aged.bucket).where(aged.business_date == day))
+        return {int(customer_id): str(bucket) for customer_id, bucket in found}
+
+    before, after = buckets_on(start), buckets_on(end)
+    left = sorted(before.keys() - after.keys())
+    charged_off: set[int] = set()
+    for chunk in chunks(ctx.conn, left):
+        charged_off |= set(
+            ctx.conn.execute(
+                select(credit_accounts.c.customer_id).where(
+                    among(ctx.conn, credit_accounts.c.customer_id, chunk),
+                    credit_accounts.c.state == "charged_off",
+                )
+            ).scalars()
+        )
+    rows: dict[str, dict[str, int]] = {}
+    for customer_id, bucket in before.items():
+        to = after.get(customer_id) or (CHARGED_OFF if customer_id in charged_off else "current")
+        row = rows.setdefault(bucket, {})
+        row[to] = row.get(to, 0) + 1
+    order = {b: i for i, b in enumerate(ROLL_ORDER)}
+    return {
+        "start": start,
+        "end": end,
+        "rows": {b: rows[b] for b in sorted(rows, key=lambda b: order.get(b, len(order)))},
+    }
 
 
 # --- the customer 360 ----------------------------------------------------------------------------
@@ -224,12 +266,18 @@ def captured_between(ctx: Ctx, first: date, last: date) -> Any:
     ).one()
 
 
+# the open obligations' amounts, read from their own index (``ix_obligations_open``); 'open' is
+# written into the statement, so that a prepared plan can still use that partial index
+OUTSTANDING_NOW = select(
+    cast(func.coalesce(func.sum(obligation.principal - obligation.principal_paid), 0), BigInteger),
+    cast(func.coalesce(func.sum(obligation.fee - obligation.fee_paid), 0), BigInteger),
+).where(obligation.status == literal("open", literal_execute=True))
+
+
 def outstanding_now(ctx: Ctx) -> Any:
     """What customers owe now on open obligations: principal, fees (instalment and late) and the
     total."""
-    principal = cast(func.coalesce(func.sum(obligation.principal - obligation.principal_paid), 0), BigInteger)
-    fee = cast(func.coalesce(func.sum(obligation.fee - obligation.fee_paid), 0), BigInteger)
-    row = ctx.conn.execute(select(principal, fee).where(obligation.status == "open")).one()
+    row = ctx.conn.execute(OUTSTANDING_NOW).one()
     return {"principal": int(row[0]), "fee": int(row[1]), "total": int(row[0]) + int(row[1])}
 
 

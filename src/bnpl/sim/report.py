@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import matplotlib
@@ -69,6 +70,16 @@ def _svg(draw: Callable[[Any], None], width: float = WIDTH, height: float = HEIG
 
 def _yuan(fen: float) -> float:
     return fen / 100
+
+
+def _season_axis(ax: Any, m: Metrics, dates: list[str]) -> list[int]:
+    """The x positions of these dates as days of the season, on the axis every chart over time
+    shares (from the season's first day to its last, whatever day the data begins)."""
+    season = m["over_time"]["dates"]
+    start = date.fromisoformat(season[0])
+    ax.set_xlim(0, max(len(season) - 1, 1))
+    ax.set_xlabel(f"day of season (from {season[0]})")
+    return [(date.fromisoformat(d) - start).days for d in dates]
 
 
 def _empty(ax: Any, what: str) -> None:
@@ -151,10 +162,9 @@ def chart_returns(m: Metrics) -> str:
 def chart_over_time(m: Metrics) -> str:
     def draw(ax: Any) -> None:
         t = m["over_time"]
-        days = range(len(t["dates"]))
+        days = _season_axis(ax, m, t["dates"])
         ax.plot(days, [_yuan(v) for v in t["outstanding"]], label="outstanding (owed by customers)")
         ax.plot(days, [_yuan(v) for v in t["capital_employed"]], label="capital employed")
-        ax.set_xlabel(f"day of season (from {t['dates'][0]})")
         ax.set_ylabel("yuan")
         ax.yaxis.set_major_formatter(THOUSANDS)
         ax.legend(frameon=False)
@@ -167,10 +177,9 @@ def chart_buckets(m: Metrics) -> str:
         d = m["delinquency"]
         if not d["dates"]:
             return _empty(ax, "delinquency")
-        days = range(len(d["dates"]))
+        days = _season_axis(ax, m, d["dates"])
         buckets = [b for b in ("M1", "M2", "M3", "M3+", "CO") if b in d["overdue_by_bucket"]]
         ax.stackplot(days, *[[_yuan(v) for v in d["overdue_by_bucket"][b]] for b in buckets], labels=buckets)
-        ax.set_xlabel(f"days since {d['dates'][0]}")
         ax.set_ylabel("yuan overdue")
         ax.yaxis.set_major_formatter(THOUSANDS)
         ax.legend(frameon=False, loc="upper left")
@@ -184,14 +193,13 @@ def chart_delinquency_share(m: Metrics) -> str:
         dates = share.get("dates") or []
         if not dates:
             return _empty(ax, "delinquency")
-        days = range(len(dates))
+        days = _season_axis(ax, m, dates)
         buckets = list(share["by_bucket"])
         ax.stackplot(
             days,
             *[[(v or 0) * 100 for v in share["by_bucket"][b]] for b in buckets],
             labels=buckets,
         )
-        ax.set_xlabel(f"days since {dates[0]}")
         ax.set_ylabel("% of outstanding past due")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0f}%"))
         ax.legend(frameon=False, loc="upper left")
@@ -250,15 +258,24 @@ def chart_cure(m: Metrics) -> str:
         by = m["collections"]["cure_rate_by_action"]
         if not by:
             return _empty(ax, "collections contact")
-        names = sorted(by, key=lambda k: -(by[k]["cure_rate"] or 0))
-        bars = ax.bar(names, [(by[k]["cure_rate"] or 0) * 100 for k in names], color=COLOURS[4])
+        # one row per action, its label at the end of its bar: long action names and labels such
+        # as "24% of 1,037 contacts" have the width of the chart, not of a column each
+        names = sorted(by, key=lambda k: (-(by[k]["cure_rate"] or 0), k))
+        rates = [(by[k]["cure_rate"] or 0) * 100 for k in names]
+        bars = ax.barh(range(len(names)), rates, color=COLOURS[4], height=0.6)
+        ax.set_yticks(range(len(names)), [k.replace("_", " ") for k in names])
+        ax.invert_yaxis()
         ax.bar_label(
             bars,
-            labels=[f"{(by[k]['cure_rate'] or 0) * 100:.0f}% of {by[k]['contacts']:,}" for k in names],
+            labels=[f"{r:.0f}% of {by[k]['contacts']:,} contacts" for r, k in zip(rates, names, strict=True)],
             fontsize=LABEL_SIZE,
+            padding=3,
         )
-        ax.set_ylabel("% cured within 14 days")
-        ax.tick_params(axis="x", labelrotation=20)
+        right = max(max(rates) * 1.5, 20)  # room for the longest label beside its bar
+        ax.set_xlim(0, right)
+        ax.set_xticks([t for t in (0, 25, 50, 75, 100) if t <= right])
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0f}%"))
+        ax.set_xlabel("cured within 14 days")
 
     return _svg(draw)
 
@@ -276,14 +293,16 @@ def chart_economics(m: Metrics) -> str:
             ("90+ DPD", -per["owed_90_plus"]),
             ("collection", -per["collection_cost"]),
         ]
+        # a waterfall from top to bottom, one row per part: names read level, as on the other charts
         running = 0.0
         for i, (_, value) in enumerate(parts):
-            ax.bar(i, _yuan(value), bottom=running, color=COLOURS[2] if value >= 0 else COLOURS[3])
+            ax.barh(i, _yuan(value), left=running, color=COLOURS[2] if value >= 0 else COLOURS[3], height=0.6)
             running += _yuan(value)
-        ax.bar(len(parts), running, color=COLOURS[0])
-        ax.set_xticks(range(len(parts) + 1), [p[0] for p in parts] + ["net"], rotation=30, ha="right")
-        ax.set_ylabel("yuan per shipped order")
-        ax.axhline(0, color="#999", linewidth=0.6)
+        ax.barh(len(parts), running, color=COLOURS[0], height=0.6)
+        ax.set_yticks(range(len(parts) + 1), [p[0] for p in parts] + ["net"])
+        ax.invert_yaxis()
+        ax.set_xlabel("yuan per shipped order")
+        ax.axvline(0, color="#999", linewidth=0.6)
 
     return _svg(draw, width=WIDE)
 
