@@ -38,7 +38,7 @@ from bnpl.runtime import ADMIN, Actor, Platform
 from bnpl.services import apikeys, business_days, queries
 from bnpl.services import orders as order_service
 from bnpl.services.staff import one_per_role
-from bnpl.sim.engine import DB_NAME, SimConfig, Simulation, champion_model
+from bnpl.sim.engine import DB_NAME, SimConfig, Simulation
 from bnpl.sim.policy import load_policy
 
 KEYS_FILE = Path("var/demo-keys.json")
@@ -97,7 +97,7 @@ def build(book: Book, config: SimConfig, console: Console | None = None) -> dict
     config = SimConfig(config.customers, config.days, config.seed, start, config.shape, config.behaviour)
     scratch = book.database.parent / "demo-build"
     shutil.rmtree(scratch, ignore_errors=True)
-    sim = Simulation(config, load_policy("baseline"), scratch, champion_model(config.seed))
+    sim = Simulation(config, load_policy("baseline"), scratch)
 
     def progress(day: int) -> None:
         if console is not None and day % 30 == 29:

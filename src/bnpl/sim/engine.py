@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache, partial
 from pathlib import Path
@@ -33,8 +33,10 @@ from bnpl.collections import contacts as contact_service
 from bnpl.collections import visits as visit_service
 from bnpl.collections import work as collections_work
 from bnpl.credit.dataset import DatasetError
+from bnpl.credit.evaluate import cross_validate
 from bnpl.credit.platform_data import platform_dataset
 from bnpl.credit.registry import Model
+from bnpl.credit.selection import recommend
 from bnpl.credit.synthetic import synthetic
 from bnpl.domain.errors import DomainError
 from bnpl.domain.field_visits import CONDUCT
@@ -46,7 +48,7 @@ from bnpl.services import orders as order_service
 from bnpl.services.boot import open_scratch_platform
 from bnpl.sim import behaviour as bh
 from bnpl.sim.feed import MarketplaceFeed
-from bnpl.sim.pilot import pilot_dataset
+from bnpl.sim.pilot import PILOT_SHOPPERS, pilot_dataset
 from bnpl.sim.policy import SimPolicy
 from bnpl.sim.population import World, generate
 from bnpl.sim.shopping import shop
@@ -78,17 +80,30 @@ class StartingModel:
 
     model: Model
     dataset: str
+    meta: dict[str, Any] = field(default_factory=dict)  # how it was chosen
+
+
+def pilot_size(customers: int) -> int:
+    """A pilot of twice the season's shoppers, 4,000 to 20,000."""
+    return max(4_000, min(PILOT_SHOPPERS, 2 * customers))
 
 
 @lru_cache(maxsize=4)  # a fitted model is never changed: seasons of one seed share it
-def champion_model(seed: int, feed: bool = True) -> StartingModel:
-    """The model the platform starts a season with (it has no history of its own yet): with the
-    marketplace feed, a scorecard on a pilot cohort's feed (``sim/pilot.py``); without it, one on
-    the generated training table (``credit.synthetic``)."""
-    fit = model_registry.learners()["scorecard"]
-    if feed:
-        return StartingModel(fit(pilot_dataset(seed)), "pilot")
-    return StartingModel(fit(synthetic(20_000, seed)), "synthetic")
+def champion_model(seed: int, feed: bool = True, pilot: int = PILOT_SHOPPERS) -> StartingModel:
+    """The model the platform starts a season with (it has no history of its own yet). With the
+    marketplace feed: the scorecard and LightGBM cross-validated on a pilot cohort's feed
+    (``sim/pilot.py``, ``pilot`` shoppers) on the same folds, and the one the selection rule
+    recommends (``credit.selection``), as ``bnpl model evaluate`` would. Without it: a scorecard
+    on the generated training table (``credit.synthetic``), the platform as it was."""
+    fits = model_registry.learners()
+    if not feed:
+        return StartingModel(fits["scorecard"](synthetic(20_000, seed)), "synthetic")
+    ds = pilot_dataset(seed, shoppers=pilot)
+    folds, seed_ = model_registry.CV_FOLDS, model_registry.CV_SEED
+    cv = cross_validate(ds, dict(fits.items()), n_splits=folds, n_repeats=1, seed=seed_)
+    pick = recommend(cv, {name: name for name in fits}, bar=None)
+    meta = {"metrics": cv[pick.name], "fingerprint": ds.fingerprint, "selection": pick.reason}
+    return StartingModel(fits[pick.name](ds), "pilot", meta)
 
 
 class Simulation:
@@ -106,7 +121,11 @@ class Simulation:
         )
         self.platform = open_scratch_platform(settings, clock=self.clock)
         self.truth = Truth()
-        self.model = model if model is not None else champion_model(config.seed, policy.marketplace_feed)
+        self.model = (
+            model
+            if model is not None
+            else champion_model(config.seed, policy.marketplace_feed, pilot_size(config.customers))
+        )
         n = config.customers
         self.customer_of = np.full(n, -1, dtype=np.int64)  # platform customer id of each shopper
         self.shopper_of: dict[int, int] = {}
@@ -182,7 +201,7 @@ class Simulation:
 
         def champion(ctx: Any) -> None:
             version = model_registry.register_model(
-                ctx, start.model, start.dataset, {"source": {"dataset": start.dataset}}
+                ctx, start.model, start.dataset, {"source": {"dataset": start.dataset}, **start.meta}
             )
             model_registry.change_role(ctx, version, "champion")
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bnpl.runtime import ADMIN
-from bnpl.sim.engine import Simulation, champion_model
+from bnpl.sim.engine import Simulation, champion_model, pilot_size
 from bnpl.sim.metrics import measure
 from bnpl.sim.policy import SimPolicy
 from bnpl.sim.report import render
@@ -75,7 +75,10 @@ def simulate(
     """Run each policy on the same world and seed; returns what ``metrics.json`` holds."""
     prepare(policies, out)
     # one starting champion for every policy with the same data: only the policy differs
-    models = {feed: champion_model(config.seed, feed) for feed in {p.marketplace_feed for p in policies}}
+    pilot = pilot_size(config.customers)
+    models = {
+        feed: champion_model(config.seed, feed, pilot) for feed in {p.marketplace_feed for p in policies}
+    }
     if len(policies) == 1:
         return run_one(config, policies[0], out, models[policies[0].marketplace_feed], on_day)
     runs = [(p.name, run_one(config, p, out / p.name, models[p.marketplace_feed], on_day)) for p in policies]
