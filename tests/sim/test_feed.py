@@ -11,12 +11,15 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import select
 
-from bnpl.runtime import ADMIN
+from bnpl.runtime import ADMIN, Settings
 from bnpl.services import marketplace
-from bnpl.sim.engine import SimConfig, Simulation
+from bnpl.services.boot import open_platform
+from bnpl.sim.engine import DB_NAME, SimConfig, Simulation
 from bnpl.sim.policy import load_policy
 from bnpl.sim.season import run_one
+from bnpl.store.tables import decisions
 
 SMALL = SimConfig(customers=300, days=15, seed=4)
 # big enough for some 70 bad first loans; about 30 s on the shared 2-core machine
@@ -79,11 +82,37 @@ def test_no_feed_is_the_platform_without_the_marketplace(tmp_path: Path) -> None
         sim.platform.dispose()
 
 
-def test_the_feed_alone_ranks_loans_as_the_literature_reports(tmp_path: Path) -> None:
-    metrics = run_one(HONESTY, load_policy("baseline"), tmp_path)
+@pytest.fixture(scope="module")
+def honest(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path_factory.mktemp("honesty")
+    return out, run_one(HONESTY, load_policy("baseline"), out)
+
+
+def test_the_feed_alone_ranks_loans_as_the_literature_reports(honest: tuple[Path, dict[str, Any]]) -> None:
+    metrics = honest[1]
     detail = metrics["feed_only"]
     assert detail["bad"] >= 50 and detail["shoppers"] > 500
     assert detail["by_feed_status"].get("no_consent", 0) > 0
     # informative, and far from the truth's own ranking: the feed does not leak the hidden traits
     assert 0.62 <= metrics["feed_only_auc"] <= 0.78
     assert metrics["feed_only_auc"] < detail["oracle_auc"] - 0.05
+
+
+def test_every_shopper_with_a_usable_feed_is_scored_and_only_the_others_get_the_starter_policy(
+    honest: tuple[Path, dict[str, Any]],
+) -> None:
+    out = honest[0]
+    platform = open_platform(Settings(database_url=f"sqlite:///{out / DB_NAME}"))
+    try:
+        with platform.engine.connect() as conn:
+            credit = [
+                (inputs or {}).get("credit") or {}
+                for inputs in conn.execute(select(decisions.c.inputs)).scalars()
+            ]
+    finally:
+        platform.dispose()
+    scored = [c for c in credit if c]
+    assert len(scored) == len(credit) > 500  # the season starts with a champion
+    by_status = {s: [c["thin_file"] for c in scored if c["feed_status"] == s] for s in ("ok", "no_consent")}
+    assert by_status["ok"] and not any(by_status["ok"])  # the feed in use: scored from the first purchase
+    assert by_status["no_consent"] and any(by_status["no_consent"])  # the starter policy guards the rest

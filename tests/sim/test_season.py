@@ -15,7 +15,7 @@ from bnpl.credit.registry import Model
 from bnpl.runtime import ADMIN, Platform, Settings
 from bnpl.services.boot import open_platform
 from bnpl.services.checks import check_ledger
-from bnpl.sim.engine import DB_NAME, SimConfig, champion_model
+from bnpl.sim.engine import DB_NAME, SimConfig, champion_model, pilot_size
 from bnpl.sim.policy import load_policy
 from bnpl.sim.season import run_one, simulate
 from bnpl.store.tables import account_ageing, collection_cases, ledger_lines, obligations, orders
@@ -25,7 +25,7 @@ CONFIG = SimConfig(customers=600, days=50, seed=11)
 
 @pytest.fixture(scope="module")
 def model() -> Model:
-    return champion_model(CONFIG.seed)
+    return champion_model(CONFIG.seed, True, pilot_size(CONFIG.customers))
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +142,31 @@ def test_conversion_and_fraud_figures_follow_the_truth(season: tuple[Path, dict[
     assert intents[intents["control"]]["order_id"].isna().all()
 
 
+def test_the_first_purchase_figures_are_what_they_say(season: tuple[Path, dict[str, Any]]) -> None:
+    _, m = season
+    f, totals = m["fraud"], m["economics"]["totals"]
+    assert m["good_declined_rate"] == round(f["good_declined"] / (f["good_declined"] + f["good_approved"]), 4)
+    assert m["expected_loss_ratio"] == round(totals["expected_loss_model"] / totals["expected_loss_true"], 4)
+    for channel, row in m["economics"]["by_channel"].items():
+        expected = (
+            round(row["expected_loss_model"] / row["expected_loss_true"], 4)
+            if row["expected_loss_true"]
+            else None
+        )
+        assert m["expected_loss_ratio_by_channel"][channel] == expected
+    assert 0 < m["auc"]["first_orders"] <= m["auc"]["orders"]
+    assert isinstance(m["retraining"], list)
+    # the calibration chart's bands add up to what was financed with a model's PD
+    bands = m["calibration_by_grade"]
+    assert set(bands) <= {"A", "B", "C", "D", "E", "—"} and bands
+    graded = m["economics"]["by_grade"]
+    assert sum(b["financed"] for b in bands.values()) == sum(
+        r["financed"] for r in graded.values() if r["financed"] > 0
+    )
+    for grade, band in bands.items():
+        assert band["model_pd"] == round(graded[grade]["expected_loss_model"] / graded[grade]["financed"], 4)
+
+
 def test_the_report_is_one_self_contained_page(season: tuple[Path, dict[str, Any]]) -> None:
     html = (season[0] / "report.html").read_text(encoding="utf-8")
     for section in (
@@ -153,12 +178,13 @@ def test_the_report_is_one_self_contained_page(season: tuple[Path, dict[str, Any
         "buckets",
         "vintages",
         "auc",
+        "calibration",
         "fraud",
         "cure",
         "economics",
     ):
         assert f'id="{section}"' in html
-    assert html.count("<svg") >= 11
+    assert html.count("<svg") >= 12
     assert "<script" not in html and 'src="http' not in html and "<link" not in html
 
 
@@ -167,7 +193,7 @@ def test_two_policies_side_by_side(compared: tuple[Path, dict[str, Any]]) -> Non
     assert both["compare"] == ["baseline", "light-desk"]
     assert (out / "baseline" / "report.html").is_file() and (out / "light-desk" / "metrics.json").is_file()
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert "baseline" in html and "light-desk" in html and html.count("<svg") >= 22
+    assert "baseline" in html and "light-desk" in html and html.count("<svg") >= 24
     # the same shoppers wanted the same things: only what the desk did differs
     a, b = both["baseline"], both["light-desk"]
     assert a["conversion"]["control"] == b["conversion"]["control"]

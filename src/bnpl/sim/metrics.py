@@ -55,6 +55,7 @@ def measure(ctx: Ctx, intents: pd.DataFrame, loans: pd.DataFrame, start: date, e
     credit = [(inputs or {}).get("credit") or {} for inputs in decided["inputs"]] if len(decided) else []
     decided["model_pd"] = pd.Series([c.get("pd") for c in credit], index=decided.index, dtype=float)
     decided["thin_file"] = pd.Series([c.get("thin_file") for c in credit], index=decided.index, dtype=object)
+    decided["grade"] = pd.Series([c.get("grade") for c in credit], index=decided.index, dtype=object)
     bills = book_frames.obligations_frame(ctx)
     problems = check_ledger(ctx)["problems"]
     out: dict[str, Any] = {
@@ -336,6 +337,16 @@ def _calibration(economics: dict[str, Any]) -> dict[str, Any]:
     return {
         "expected_loss_ratio": ratio(economics["totals"]),
         "expected_loss_ratio_by_channel": {k: ratio(v) for k, v in economics["by_channel"].items()},
+        # predicted against true PD by the grade the checkout gave (weighted by what was financed)
+        "calibration_by_grade": {
+            grade: {
+                "financed": row["financed"],
+                "model_pd": _rate(row["expected_loss_model"], row["financed"]),
+                "true_pd": _rate(row["expected_loss_true"], row["financed"]),
+            }
+            for grade, row in economics["by_grade"].items()
+            if row["financed"] > 0
+        },
     }
 
 
@@ -443,6 +454,8 @@ def _economics(
         - per_order["collection_cost"]
     )
     per_order["channel"] = shipped.set_index("order_id")["channel"].reindex(per_order.index)
+    grade = shipped["decision_id"].map(decided.set_index("id")["grade"]) if len(decided) else None
+    per_order["grade"] = "—" if grade is None else grade.fillna("—").to_numpy()
     per_order["merchant_id"] = shipped.set_index("order_id")["merchant_id"].reindex(per_order.index)
     columns = [
         "financed",
@@ -477,6 +490,7 @@ def _economics(
         "orders": len(per_order),
         "per_order": {c: round(totals[c] / len(per_order)) if len(per_order) else 0 for c in columns},
         "by_channel": _grouped(per_order, "channel", columns),
+        "by_grade": dict(sorted(_grouped(per_order, "grade", columns).items())),
         "by_merchant": dict(list(_grouped(per_order, "merchant_id", columns).items())[:12]),
         "loss_rate": _rate(lost, totals["financed"]),  # None when nothing was financed
     }

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -239,6 +240,27 @@ def chart_auc(m: Metrics) -> str:
     return _svg(draw)
 
 
+def chart_calibration(m: Metrics) -> str:
+    def draw(ax: Any) -> None:
+        bands = m.get("calibration_by_grade") or {}
+        if not bands:
+            return _empty(ax, "shipped orders with a model's PD")
+        names = list(bands)
+        x = np.arange(len(names))
+        for offset, key, label, colour in (
+            (-0.2, "model_pd", "predicted (model)", COLOURS[0]),
+            (0.2, "true_pd", "true (the simulator's)", COLOURS[1]),
+        ):
+            values = [100 * (bands[g][key] or 0) for g in names]
+            bars = ax.bar(x + offset, values, width=0.4, label=label, color=colour)
+            ax.bar_label(bars, labels=[f"{v:.1f}%" for v in values], fontsize=LABEL_SIZE)
+        ax.set_xticks(x, [f"grade {g}" for g in names])
+        ax.set_ylabel("PD, weighted by amount financed (%)")
+        ax.legend(frameon=False, loc="upper left")
+
+    return _svg(draw)
+
+
 def chart_fraud(m: Metrics) -> str:
     def draw(ax: Any) -> None:
         f = m["fraud"]
@@ -321,6 +343,7 @@ CHARTS: list[tuple[str, str, Callable[[Metrics], str]]] = [
     ("delinquency-share", "Delinquency as a share of outstanding", chart_delinquency_share),
     ("vintages", "Vintage curves by month of shipment", chart_vintages),
     ("auc", "The champion model against the oracle", chart_auc),
+    ("calibration", "Calibration: predicted against true PD by grade", chart_calibration),
     ("fraud", "Fraud caught and missed, good customers not approved", chart_fraud),
     ("cure", "Collections: cure rate by action", chart_cure),
     ("economics", "Unit economics per shipped order", chart_economics),

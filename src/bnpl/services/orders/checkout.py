@@ -92,8 +92,10 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
         feed,
         amount,
     )
-    if inputs.limit != (inputs := _first_limit(ctx, account, inputs, credit)).limit:
+    opened = _first_limit(ctx, account, inputs, credit)
+    if opened.limit != inputs.limit:
         account = lock_account(ctx, cmd.customer_id)  # the line just opened: rules see it as it is
+    inputs = opened
     signals, hits, rule_errors = _apply_rules(ctx, cmd, inputs, account, credit, feed)
     decision = decide(inputs, ctx.settings.decision_policy, tuple(hits), credit, ctx.settings.credit_policy)
     return _record(ctx, cmd, inputs, merchant, decision, signals, hits, rule_errors, credit)
