@@ -164,6 +164,23 @@ def merchant_risk_signals(stored: Any) -> dict[str, Decimal]:
     return {name: Decimal(str(stored.get(key) or 0)) for name, key in MERCHANT_RISK_SIGNALS.items()}
 
 
+def lock_shared_keys(ctx: Ctx, keys: list[tuple[str | None, str | None]]) -> None:
+    """Take the device and address locks of many checkouts at once, in sorted order (a batch: its
+    checkouts' own ``gather`` then finds them held). PostgreSQL only, as in ``gather``."""
+    if ctx.conn.dialect.name != "postgresql":
+        return
+    wanted = sorted(
+        {
+            _lock_key(k, v)
+            for device, address in keys
+            for k, v in (("device", device), ("address", address))
+            if v
+        }
+    )
+    if wanted:
+        ctx.conn.execute(select(*(func.pg_advisory_xact_lock(k) for k in wanted)))
+
+
 def gather(
     ctx: Ctx,
     *,

@@ -61,7 +61,7 @@ def insert_rows(
     return new_ids
 
 
-def among(conn: Connection, column: Any, ids: Sequence[int]) -> Any:
+def among(conn: Connection, column: Any, ids: Sequence[Any]) -> Any:
     """``column`` is one of ``ids``: one array parameter on PostgreSQL, an IN list on SQLite."""
     if _pg(conn):
         kind = String if ids and isinstance(ids[0], str) else BigInteger
