@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 
 from bnpl.domain.errors import DomainError, IdempotencyConflict, InvalidInput, NotFound
-from bnpl.risk.signals import SHARED_KEY_SIGNALS, lock_shared_keys
+from bnpl.risk.signals import SHARED_KEY_SIGNALS, lock_shared_keys, velocity_many
 from bnpl.runtime import Ctx
 from bnpl.services import idempotency
 from bnpl.services.access import require_order_reader
@@ -87,6 +87,7 @@ def authorize_many(ctx: Ctx, cmds: Sequence[AuthorizeCommand]) -> list[Result]:
     for round_ in _rounds([(i, frozenset(x for x in k if x[1] is not None)) for i, k in keys]):
         decided: list[tuple[int, Checkout]] = []
         unseen: Counter[int] = Counter()
+        counts = _velocity(ctx, cmds, round_)
         for i in round_:
             cmd = cmds[i]
             try:
@@ -104,6 +105,7 @@ def authorize_many(ctx: Ctx, cmds: Sequence[AuthorizeCommand]) -> list[Result]:
                     merchant,
                     facts[cmd.customer_id, cmd.merchant_id],
                     unseen[cmd.merchant_id],
+                    counts.get(i),
                 )
             except DomainError as exc:
                 results[i] = exc
@@ -115,6 +117,16 @@ def authorize_many(ctx: Ctx, cmds: Sequence[AuthorizeCommand]) -> list[Result]:
         for (i, _), view in zip(decided, record(ctx, [c for _, c in decided]), strict=True):
             results[i] = view
     return [r for r in results if r is not None]
+
+
+def _velocity(ctx: Ctx, cmds: Sequence[AuthorizeCommand], round_: list[int]) -> dict[int, dict[str, Any]]:
+    """The velocity counts of a round's checkouts without a device or an address, read in one
+    statement before any of them is written (PostgreSQL; elsewhere each checkout reads its own)."""
+    if ctx.rules is None:
+        return {}
+    plain = [n for n in round_ if not cmds[n].device_id and not cmds[n].address_hash]
+    rows = velocity_many(ctx, [(cmds[n].customer_id, cmds[n].merchant_id) for n in plain], ctx.rules.names)
+    return {} if rows is None else dict(zip(plain, rows, strict=True))
 
 
 def _with(row: Any, **changes: Any) -> Any:

@@ -39,6 +39,8 @@ from bnpl.services.credit_lines import change_accounts
 from bnpl.services.exposure import lock_account_with_facts
 from bnpl.services.orders.records import NEW_DECISION, NEW_ITEMS, NEW_ORDER, customer_stream
 from bnpl.services.orders.views import for_actor, order_view
+from bnpl.store.bulk import insert_rows
+from bnpl.store.tables import decisions, order_items, orders
 
 FEE_PAYERS = ("customer", "merchant")
 
@@ -97,12 +99,14 @@ def decide_checkout(
     merchant: Any,
     facts: Any,
     merchant_orders_unseen: int = 0,
+    counts: dict[str, Any] | None = None,
 ) -> Checkout:
     """Everything between the lock and the writes, for one checkout: the basket checked against the
     merchant, the decision's inputs, the rules, the credit assessment and the one ``decide``.
 
     ``merchant_orders_unseen``: orders to this merchant decided earlier in the same batch and not
-    yet written, which the merchant's velocity counts must include (they read the orders table)."""
+    yet written, which the merchant's velocity counts must include (they read the orders table).
+    ``counts``: the velocity counts, when the batch read them for all its checkouts at once."""
     # the delivery address is kept and compared only as a keyed hash (store/crypto.py), whatever
     # form the merchant sent it in: velocity, the cash-out graph and features compare the hashes
     cmd = replace(
@@ -113,7 +117,7 @@ def decide_checkout(
     amount = validate_items(cmd.items, frozenset(merchant.categories))
     check_plan_amount(plan, amount)
     inputs = _decision_inputs(ctx, cmd, plan, amount, account, merchant, facts)
-    signals, hits, rule_errors = _apply_rules(ctx, cmd, inputs, account, merchant_orders_unseen)
+    signals, hits, rule_errors = _apply_rules(ctx, cmd, inputs, account, merchant_orders_unseen, counts)
     credit = assess_checkout(
         ctx,
         facts.profile,
@@ -181,7 +185,12 @@ MERCHANT_VELOCITY = ("merchant.orders_10m", "merchant.orders_1h")
 
 
 def _apply_rules(
-    ctx: Ctx, cmd: AuthorizeCommand, inputs: DecisionInput, account: Any, merchant_orders_unseen: int = 0
+    ctx: Ctx,
+    cmd: AuthorizeCommand,
+    inputs: DecisionInput,
+    account: Any,
+    merchant_orders_unseen: int = 0,
+    counts: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[RuleHit], list[str]]:
     """The rule set's hits on the signals it reads (none without a rule set)."""
     if ctx.rules is None:
@@ -199,6 +208,7 @@ def _apply_rules(
         device_id=cmd.device_id,
         address_hash=cmd.address_hash,
         needed=ctx.rules.names,
+        counts=counts,
     )
     for name in MERCHANT_VELOCITY:  # orders of this batch, decided just now (created now)
         if merchant_orders_unseen and name in signals:
@@ -213,10 +223,10 @@ def record(ctx: Ctx, checkouts: list[Checkout]) -> list[dict[str, Any]]:
     if not checkouts:
         return []
     decision_rows = [_decision_row(ctx, c) for c in checkouts]
-    for row, new_id in zip(decision_rows, _ids(ctx, NEW_DECISION, decision_rows), strict=True):
+    for row, new_id in zip(decision_rows, _ids(ctx, NEW_DECISION, decisions, decision_rows), strict=True):
         row["id"] = new_id
     order_rows = [_order_row(ctx, c, d["id"]) for c, d in zip(checkouts, decision_rows, strict=True)]
-    for row, new_id in zip(order_rows, _ids(ctx, NEW_ORDER, order_rows), strict=True):
+    for row, new_id in zip(order_rows, _ids(ctx, NEW_ORDER, orders, order_rows), strict=True):
         row["id"] = new_id
     item_rows = [
         [
@@ -233,7 +243,11 @@ def record(ctx: Ctx, checkouts: list[Checkout]) -> list[dict[str, Any]]:
         ]
         for c, order_row in zip(checkouts, order_rows, strict=True)
     ]
-    ctx.conn.execute(NEW_ITEMS, [row for rows in item_rows for row in rows])
+    all_items = [row for rows in item_rows for row in rows]
+    if len(checkouts) == 1:
+        ctx.conn.execute(NEW_ITEMS, all_items)
+    else:
+        insert_rows(ctx.conn, order_items, all_items, copy_from=2)
     holds: dict[int, int] = {}
     for c in checkouts:
         if c.decision.holds_credit:
@@ -257,18 +271,19 @@ def record(ctx: Ctx, checkouts: list[Checkout]) -> list[dict[str, Any]]:
     if len(audits) == 1:
         audit.record(ctx, *audits[0])
     else:
-        audit.record_many(ctx, audits)
+        audit.record_many(ctx, audits, copy_from=2)
     return [
         for_actor(ctx, order_view(o, items, [], d))
         for o, items, d in zip(order_rows, item_rows, decision_rows, strict=True)
     ]
 
 
-def _ids(ctx: Ctx, statement: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` and return their new ids in order (one row: a plain INSERT … RETURNING)."""
+def _ids(ctx: Ctx, statement: Any, table: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` and return their new ids in order: one row by a plain INSERT … RETURNING,
+    more by COPY with ids drawn from the sequence (PostgreSQL) or a multi-row INSERT (SQLite)."""
     if len(rows) == 1:
         return [ctx.conn.execute(statement, rows[0]).scalar_one()]
-    return list(ctx.conn.execute(statement, rows).scalars())
+    return insert_rows(ctx.conn, table, rows, ids=True, copy_from=2)
 
 
 def _decision_row(ctx: Ctx, c: Checkout) -> dict[str, Any]:

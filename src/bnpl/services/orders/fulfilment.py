@@ -37,6 +37,7 @@ from bnpl.services.orders.records import (
     update_order,
 )
 from bnpl.services.repayments import use_credit_balance
+from bnpl.store.bulk import insert_rows
 from bnpl.store.tables import obligations
 
 
@@ -120,7 +121,10 @@ def record_captures(ctx: Ctx, captures: list[Capture]) -> list[dict[str, Any]]:
         for c in captures
         for i, s in enumerate(c.schedule)
     ]
-    new_ids = list(ctx.conn.execute(NEW_OBLIGATIONS, rows).scalars().all())
+    if len(captures) == 1:
+        new_ids = list(ctx.conn.execute(NEW_OBLIGATIONS, rows).scalars().all())
+    else:
+        new_ids = insert_rows(ctx.conn, obligations, rows, ids=True, copy_from=2)
     entries = []
     start = 0
     for c in captures:
@@ -132,7 +136,7 @@ def record_captures(ctx: Ctx, captures: list[Capture]) -> list[dict[str, Any]]:
             postings.ObligationAmounts(i, s.principal, s.fee) for i, s in zip(ids, c.schedule, strict=True)
         ]
         entries.append(postings.capture(ctx.today, ref, amounts, c.mdr, c.merchant_fee))
-    post_many(ctx, entries)
+    post_many(ctx, entries, copy_from=2)
     updates = [
         {
             "b_id": c.order["id"],
@@ -168,7 +172,7 @@ def record_captures(ctx: Ctx, captures: list[Capture]) -> list[dict[str, Any]]:
     if len(audits) == 1:
         audit.record(ctx, *audits[0])
     else:
-        audit.record_many(ctx, audits)
+        audit.record_many(ctx, audits, copy_from=2)
     return [
         {"id": c.order["id"], "status": c.status.value, "captured_on": ctx.today.isoformat()}
         for c in captures
