@@ -192,7 +192,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2000)
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds a request may take")
-    parser.add_argument("--connections", type=int, default=256, help="client keep-alive connections")
+    parser.add_argument("--connections", type=int, default=1024, help="client keep-alive connections")
     args = parser.parse_args()
     url = os.environ.get("BNPL_DATABASE_URL", DEFAULT_URL)
     if not url.startswith("postgres"):

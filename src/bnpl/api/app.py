@@ -20,7 +20,7 @@ from bnpl.api import (
 )
 from bnpl.api.deps import KeyCache
 from bnpl.api.edge import install as install_edge
-from bnpl.api.group_commit import GroupCommit
+from bnpl.api.group_commit import AdmissionControl, GroupCommit
 from bnpl.api.links import add_links
 from bnpl.api.routes_marketplace import router as marketplace_router
 from bnpl.api.schemas import Problem
@@ -84,6 +84,7 @@ def create_api(platform: Platform | None = None) -> FastAPI:
         else None
     )
     problems.install(app)
+    app.add_middleware(AdmissionControl)  # inside the edge's: a shed answer has its headers too
     install_edge(app, platform.settings)
     for router in (
         routes_admin.router,

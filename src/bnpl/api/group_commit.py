@@ -26,6 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from bnpl.api.problems import problem_body
 from bnpl.domain.errors import DomainError
 from bnpl.runtime import Actor, Ctx, Platform
@@ -161,3 +164,49 @@ def _set(future: asyncio.Future[orders.Answer], answer: orders.Answer) -> None:
 def _fail(future: asyncio.Future[orders.Answer], exc: BaseException) -> None:
     if not future.done():
         future.set_exception(exc)
+
+
+def _is_checkout(scope: Scope) -> bool:
+    path: str = scope.get("path", "")
+    return (
+        scope["type"] == "http"
+        and scope.get("method") == "POST"
+        and (path == "/orders" or (path.startswith("/orders/") and path.endswith("/capture")))
+    )
+
+
+class AdmissionControl:
+    """The bound on checkouts in flight, at the door: past it, a checkout or capture is answered
+    503 before its body is read, its key looked up or anything validated (under overload the
+    cheapest answer is the one that keeps the server responsive). The bound is the group commit's
+    ``max_in_flight``; with group commit off there is none."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _is_checkout(scope):
+            await self.app(scope, receive, send)
+            return
+        group: GroupCommit | None = getattr(scope["app"].state, "group_commit", None)
+        if group is not None and self.in_flight >= group.max_in_flight:
+            await shed_response()(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+def shed_response() -> JSONResponse:
+    """Overloaded: answered at once, nothing done; the same Idempotency-Key may be sent again."""
+    return JSONResponse(
+        problem_body(
+            503, "overloaded", "too many checkouts in flight; nothing was done, retry with the same key"
+        ),
+        status_code=503,
+        media_type="application/problem+json",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )

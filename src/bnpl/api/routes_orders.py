@@ -10,8 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from bnpl.api.deps import ActorDep, Id, IdempotencyKey, OptionalId, PlatformDep, execute, read
-from bnpl.api.group_commit import RETRY_AFTER_SECONDS, GroupCommit, Kind, Overloaded, refusal
-from bnpl.api.problems import problem_body
+from bnpl.api.group_commit import GroupCommit, Kind, Overloaded, refusal, shed_response
 from bnpl.api.schemas import (
     AmountIn,
     AuthorizeIn,
@@ -58,18 +57,6 @@ def _answer(answer: orders.Answer) -> JSONResponse:
     )
 
 
-def _shed() -> JSONResponse:
-    """Overloaded: answered at once, nothing done; the same Idempotency-Key may be sent again."""
-    return JSONResponse(
-        problem_body(
-            503, "overloaded", "too many checkouts in flight; nothing was done, retry with the same key"
-        ),
-        status_code=503,
-        media_type="application/problem+json",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
-
-
 async def _grouped(
     request: Request, kind: Kind, actor: Actor, key: str, body: Any, command: Any
 ) -> JSONResponse | None:
@@ -81,7 +68,7 @@ async def _grouped(
     try:
         return _answer(await group.submit(kind, actor, keyed))
     except Overloaded:
-        return _shed()
+        return shed_response()
 
 
 @router.post("/orders", status_code=201, response_model=OrderOut)

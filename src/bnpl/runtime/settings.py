@@ -60,7 +60,7 @@ class Settings:
     # checkout_in_flight_max requests waiting or running, a request is shed at once (503)
     checkout_batch_max: int = 100
     checkout_batch_workers: int = 3
-    checkout_in_flight_max: int = 200
+    checkout_in_flight_max: int = 100
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
