@@ -129,8 +129,14 @@ class GroupCommit:
                     with contextlib.suppress(RuntimeError):
                         p.loop.call_soon_threadsafe(_fail, p.future, exc)
             return
+        by_loop: dict[
+            asyncio.AbstractEventLoop, list[tuple[asyncio.Future[orders.Answer], orders.Answer]]
+        ] = {}
         for p, answer in zip(group, answers, strict=True):
-            _resolve(p, answer)
+            by_loop.setdefault(p.loop, []).append((p.future, answer))
+        for loop, done in by_loop.items():  # one wake-up of each event loop per batch, not per request
+            with contextlib.suppress(RuntimeError):  # that loop is gone (its clients left)
+                loop.call_soon_threadsafe(_set_all, done)
 
     def _one(self, kind: str, actor: Actor, keyed: orders.Keyed) -> orders.Answer:
         work, status = WORK[kind]
@@ -159,6 +165,11 @@ def _resolve(p: _Pending, answer: orders.Answer) -> None:
 def _set(future: asyncio.Future[orders.Answer], answer: orders.Answer) -> None:
     if not future.done():
         future.set_result(answer)
+
+
+def _set_all(done: list[tuple[asyncio.Future[orders.Answer], orders.Answer]]) -> None:
+    for future, answer in done:
+        _set(future, answer)
 
 
 def _fail(future: asyncio.Future[orders.Answer], exc: BaseException) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from bnpl.api.deps import ActorDep, Id, IdempotencyKey, OptionalId, PlatformDep, execute, read
@@ -48,18 +49,19 @@ def _command(actor_id: int, body: AuthorizeIn) -> orders.AuthorizeCommand:
     )
 
 
-def _answer(answer: orders.Answer) -> JSONResponse:
-    return JSONResponse(
-        answer.body,
+def _answer(answer: orders.Answer) -> Response:
+    # orjson: serialising the order is a visible part of a checkout's time on the event loop
+    return Response(
+        orjson.dumps(answer.body, option=orjson.OPT_NON_STR_KEYS),
         status_code=answer.status_code,
-        media_type="application/problem+json" if answer.status_code >= 400 else None,
+        media_type="application/problem+json" if answer.status_code >= 400 else "application/json",
         headers={"Idempotent-Replayed": str(answer.replayed).lower()},
     )
 
 
 async def _grouped(
     request: Request, kind: Kind, actor: Actor, key: str, body: Any, command: Any
-) -> JSONResponse | None:
+) -> Response | None:
     """The request through the process's group commit (None: group commit is off)."""
     group: GroupCommit | None = request.app.state.group_commit
     if group is None:
@@ -74,7 +76,7 @@ async def _grouped(
 @router.post("/orders", status_code=201, response_model=OrderOut)
 async def authorize(
     body: AuthorizeIn, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey
-) -> JSONResponse:
+) -> Response:
     """Merchant checkout: decide, and on approval hold the amount on the customer's credit line.
 
     A decline is a normal answer (201 with ``status: declined`` and reasons), not an error.
@@ -157,7 +159,7 @@ def _action(name: str, doc: str) -> None:
 @router.post("/orders/{order_id}/capture", response_model=OrderEventOut)
 async def capture(
     order_id: Id, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey
-) -> JSONResponse:
+) -> Response:
     """Merchant ships: the hold becomes what the customer owes; the merchant is owed the price less MDR."""
     grouped = await _grouped(request, "capture", actor, key, None, order_id)
     if grouped is not None:

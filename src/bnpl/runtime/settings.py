@@ -59,7 +59,7 @@ class Settings:
     # checkout_batch_workers transactions at once (0: each request its own transaction); past
     # checkout_in_flight_max requests waiting or running, a request is shed at once (503)
     checkout_batch_max: int = 100
-    checkout_batch_workers: int = 3
+    checkout_batch_workers: int = 1  # measured: more than one per process contend for the GIL
     checkout_in_flight_max: int = 100
 
     @classmethod
