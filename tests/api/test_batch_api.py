@@ -6,14 +6,17 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import httpx
+import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from bnpl.api.group_commit import GroupCommit
 from bnpl.app import create_app
-from bnpl.runtime import Actor, Platform
+from bnpl.runtime import Actor, Platform, Settings
 from bnpl.services import checks, orders
 from bnpl.services.apikeys import issue_key
 from tests.api.conftest import Api
@@ -161,3 +164,34 @@ def test_concurrent_checkouts_are_committed_in_shared_batches(pg_platform: Platf
     assert group.requests == 40 and group.batches < 40
     with pg_platform.read() as c:
         assert checks.check_ledger(c)["ok"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"checkout_batch_max": 0},
+        {"checkout_batch_max": 501},
+        {"checkout_batch_workers": -1},
+        {"checkout_batch_workers": 65},
+        {"checkout_in_flight_max": 0},
+    ],
+)
+def test_group_commit_settings_refuse_nonsense(bad: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="BNPL_CHECKOUT_"):
+        Settings(**bad).check()
+
+
+def test_group_commit_can_be_turned_off(platform: Platform) -> None:
+    """Workers 0: each checkout its own transaction (the single path), no group commit."""
+    p = platform
+    off = Platform(
+        replace(p.settings, checkout_batch_workers=0), p.clock, p.engine, p.rules, p.models, p.calendar
+    )
+    app = create_app(off)
+    assert app.state.group_commit is None
+    with TestClient(app) as client:
+        api = Api(client)
+        s = api.setup(limit=100_00)
+        first, second = api.checkout(s, 60_00), api.checkout(s, 60_00)
+    assert (first.status_code, first.json()["status"]) == (201, "authorized")
+    assert (second.status_code, second.json()["status"]) == (201, "declined")
