@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from bnpl.api.group_commit import GroupCommit
 from bnpl.app import create_app
+from bnpl.domain.orders import Item
 from bnpl.runtime import Actor, Platform, Settings
 from bnpl.services import checks, orders
 from bnpl.services.apikeys import issue_key
@@ -195,3 +196,47 @@ def test_group_commit_can_be_turned_off(platform: Platform) -> None:
         first, second = api.checkout(s, 60_00), api.checkout(s, 60_00)
     assert (first.status_code, first.json()["status"]) == (201, "authorized")
     assert (second.status_code, second.json()["status"]) == (201, "declined")
+
+
+def test_a_batch_that_fails_whole_is_retried_one_request_at_a_time(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch that fails as a whole (not one request's refusal) does not fail its requests: each
+    is retried in a transaction of its own."""
+    import asyncio
+
+    from bnpl.api import group_commit
+
+    w = World.create(platform, limit=1000_00)
+    real = orders.authorize_many
+
+    def fails_in_company(ctx: Any, cmds: list[Any]) -> list[Any]:
+        if len(cmds) > 1:
+            raise RuntimeError("a bug that only a batch meets")
+        return real(ctx, cmds)
+
+    monkeypatch.setitem(group_commit.WORK, "authorize", (fails_in_company, 201))
+    group = GroupCommit(platform, max_batch=10, workers=1, max_in_flight=100)
+    batch = [
+        group_commit._Pending(
+            "authorize",
+            w.merchant,
+            orders.Keyed(
+                f"r{i}",
+                f"fp{i}",
+                orders.AuthorizeCommand(w.merchant_id, w.customer_id, [Item("x", "tea", 10_00, 1)]),
+            ),
+            loop,
+            loop.create_future(),
+        )
+        for loop in [asyncio.new_event_loop()]
+        for i in range(3)
+    ]
+    group._running = 1
+    group._run(batch)
+    loop = batch[0].loop
+    loop.run_until_complete(asyncio.sleep(0))
+    answers = [p.future.result() for p in batch]
+    loop.close()
+    assert [(a.status_code, a.body["status"]) for a in answers] == [(201, "authorized")] * 3
+    assert w.account()["holds"] == 30_00

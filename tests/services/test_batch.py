@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -172,3 +173,42 @@ def test_each_request_keeps_its_idempotency_key(platform: Platform) -> None:
         assert parties.get_customer(c, b)["account"]["holds"] == 5_00
         stored = idempotency.lookup(c, str(actor), "k2", "fp-999999-100")
     assert stored is not None and stored.status_code == 404
+
+
+def test_a_batch_that_dies_before_commit_leaves_nothing_and_can_be_sent_again(platform: Platform) -> None:
+    """A crash after every checkout of a batch was decided and written, before the commit: no
+    order, no hold, no audit record, no claimed key; the same keys sent again decide once."""
+    merchant, (a, b) = _world(platform, 2, 100_00)
+    actor = Actor("merchant", merchant)
+    reqs = [
+        orders.Keyed(f"c{n}", f"fp{n}", orders.AuthorizeCommand(merchant, cid, [Item("s", "tea", 40_00, 1)]))
+        for n, cid in enumerate([a, b, a])
+    ]
+
+    def refusal(exc: DomainError) -> tuple[int, Any]:
+        return exc.status, {"code": exc.code}
+
+    def crash(c: Any) -> None:
+        orders.run_keyed(c, str(actor), reqs, orders.authorize_many, 201, refusal)
+        raise RuntimeError("the process died before the commit")
+
+    with platform.read(ADMIN) as c:
+        audited = audit.verify(c.conn)[0]
+    with pytest.raises(RuntimeError, match="died"):
+        platform.run(actor, crash)
+    with platform.read(ADMIN) as c:
+        assert orders.list_orders(c) == []
+        assert parties.get_customer(c, a)["account"]["holds"] == 0
+        assert audit.verify(c.conn)[0] == audited
+        assert idempotency.lookup(c, str(actor), "c0", "fp0") is None
+    answers = platform.run(
+        actor, lambda c: orders.run_keyed(c, str(actor), reqs, orders.authorize_many, 201, refusal)
+    )
+    assert [(x.status_code, x.replayed, x.body["status"]) for x in answers] == [
+        (201, False, "authorized"),
+        (201, False, "authorized"),
+        (201, False, "authorized"),
+    ]
+    with platform.read(ADMIN) as c:
+        assert parties.get_customer(c, a)["account"]["holds"] == 80_00
+        assert checks.check_ledger(c)["ok"]
