@@ -106,7 +106,12 @@ class GroupCommit:
             for p in batch:
                 groups.setdefault((p.kind, p.actor), []).append(p)
             for (kind, actor), group in groups.items():
-                self._commit(kind, actor, group)
+                try:
+                    self._commit(kind, actor, group)
+                except BaseException as exc:  # never leave a request waiting, nor this worker busy
+                    for p in group:
+                        with contextlib.suppress(RuntimeError):
+                            p.loop.call_soon_threadsafe(_fail, p.future, exc)
             with self._lock:
                 self.batches += 1
                 self.requests += len(batch)
