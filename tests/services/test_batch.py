@@ -31,7 +31,12 @@ def _shape(result: Any) -> Any:
 
 
 checkouts = st.lists(
-    st.tuples(st.integers(0, 2), st.integers(1, 400_00), st.sampled_from(["pay_after_trial", "m3"])),
+    st.tuples(
+        st.integers(0, 4),
+        st.integers(1, 400_00),
+        st.sampled_from(["pay_after_trial", "m3"]),
+        st.sampled_from([None, None, "d1", "d2"]),  # a shared device: four shoppers on one is a rule
+    ),
     min_size=1,
     max_size=25,
 )
@@ -40,28 +45,37 @@ checkouts = st.lists(
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plan=checkouts)
 def test_a_batch_decides_as_the_same_checkouts_one_by_one(platform: Platform, plan: list[Any]) -> None:
-    """Limits that run out part-way, the ninth checkout in ten minutes sent to review: a batch's
-    outcomes, holds and ledger are those of the same checkouts in a row."""
-    single_m, single_c = _world(platform, 3, 1000_00)
-    batch_m, batch_c = _world(platform, 3, 1000_00)
+    """Limits that run out part-way, the ninth checkout in ten minutes sent to review, a device
+    shared by many shoppers: a batch's outcomes, holds and ledger are those of the same checkouts
+    in a row."""
+    single_m, single_c = _world(platform, 5, 1000_00)
+    batch_m, batch_c = _world(platform, 5, 1000_00)
 
-    def cmd(merchant: int, customer: int, price: int, plan_code: str) -> orders.AuthorizeCommand:
-        return orders.AuthorizeCommand(merchant, customer, [Item("s", "tea", price, 1)], plan_code)
+    def cmd(
+        merchant: int, customer: int, price: int, plan_code: str, device: str | None
+    ) -> orders.AuthorizeCommand:
+        # each world its own devices: a device's counts span customers, and so would span worlds
+        dev = None if device is None else f"{merchant}-{device}"
+        return orders.AuthorizeCommand(
+            merchant, customer, [Item("s", "tea", price, 1)], plan_code, device_id=dev
+        )
 
     one_by_one: list[Any] = []
-    for who, price, plan_code in plan:
+    for who, price, plan_code, device in plan:
         try:
             one_by_one.append(
                 platform.run(
                     Actor("merchant", single_m),
-                    lambda c, a=cmd(single_m, single_c[who], price, plan_code): orders.authorize(c, a),
+                    lambda c, a=cmd(single_m, single_c[who], price, plan_code, device): orders.authorize(
+                        c, a
+                    ),
                 )
             )
         except DomainError as exc:  # refused (too small for instalments): a refusal in the batch too
             one_by_one.append(exc)
     batch = platform.run(
         Actor("merchant", batch_m),
-        lambda c: orders.authorize_many(c, [cmd(batch_m, batch_c[w], p, pc) for w, p, pc in plan]),
+        lambda c: orders.authorize_many(c, [cmd(batch_m, batch_c[w], p, pc, d) for w, p, pc, d in plan]),
     )
     assert [_shape(r) for r in batch] == [_shape(r) for r in one_by_one]
     with platform.read(ADMIN) as c:
@@ -212,3 +226,27 @@ def test_a_batch_that_dies_before_commit_leaves_nothing_and_can_be_sent_again(pl
     with platform.read(ADMIN) as c:
         assert parties.get_customer(c, a)["account"]["holds"] == 80_00
         assert checks.check_ledger(c)["ok"]
+
+
+def test_a_device_shared_within_one_batch_is_counted_as_one_by_one(platform: Platform) -> None:
+    """Six shoppers on one device in one batch: the fifth and sixth meet the shared-device rule
+    (four other shoppers on it this week), as they would one by one — the batch decides a device's
+    second checkout after its first is written."""
+    shapes = []
+    for batched in (False, True):
+        merchant, cids = _world(platform, 6, 1000_00)
+        cmds = [
+            orders.AuthorizeCommand(
+                merchant, cid, [Item("s", "tea", 10_00, 1)], device_id=f"{merchant}-phone"
+            )
+            for cid in cids
+        ]
+        actor = Actor("merchant", merchant)
+        if batched:
+            results = platform.run(actor, lambda c, cmds=cmds: orders.authorize_many(c, cmds))
+        else:
+            results = [platform.run(actor, lambda c, x=x: orders.authorize(c, x)) for x in cmds]
+        shapes.append([_shape(r) for r in results])
+    single, batch = shapes
+    assert [s[0] for s in single] == ["authorized"] * 4 + ["review"] * 2  # the rule fired
+    assert batch == single

@@ -76,12 +76,14 @@ def authorize_many(ctx: Ctx, cmds: Sequence[AuthorizeCommand]) -> list[Result]:
             results[i] = exc
     pairs = [(cmds[i].customer_id, cmds[i].merchant_id) for i in plans]
     accounts, merchants, facts = lock_accounts_with_facts(ctx, pairs)
+    # the delivery address as the rules see it: its keyed hash (``decide_checkout`` hashes it too)
+    address = {i: ctx.settings.keys.lookup("address", cmds[i].address_hash) for i in plans}
     if ctx.rules is not None and ctx.rules.names & SHARED_KEY_SIGNALS:
         # device and address locks, all at once and sorted, after the account locks: a checkout
         # in the batch then takes none of its own (they are held), and two batches never deadlock
-        lock_shared_keys(ctx, [(c.device_id, c.address_hash) for c in cmds])
+        lock_shared_keys(ctx, [(cmds[i].device_id, address[i]) for i in plans])
     keys = [
-        (i, frozenset({("c", cmds[i].customer_id), ("d", cmds[i].device_id), ("a", cmds[i].address_hash)}))
+        (i, frozenset({("c", cmds[i].customer_id), ("d", cmds[i].device_id), ("a", address[i])}))
         for i in plans
     ]
     for round_ in _rounds([(i, frozenset(x for x in k if x[1] is not None)) for i, k in keys]):
