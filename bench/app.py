@@ -12,7 +12,7 @@ from bnpl.store.db import make_engine
 _url = os.environ["BNPL_BENCH_URL"]
 app = create_app(
     open_platform(
-        Settings(database_url=_url),
+        Settings.from_env(database_url=_url),
         engine=make_engine(_url, pool_size=20, schema=os.environ["BNPL_BENCH_SCHEMA"]),
     )
 )

@@ -1,15 +1,20 @@
 """Benchmark: authorize + capture through the service layer and through HTTP, on PostgreSQL.
 
-Usage: python bench/authorize.py [--seconds 10] [--processes 4] [--rate 300]
+Usage: python bench/authorize.py [--seconds 10] [--processes 4] [--rate 1000] [--batch 50]
 
 Reads BNPL_DATABASE_URL (default: the local PostgreSQL test database), works in a schema of its
 own that it drops afterwards, and prints one JSON object as its last line:
-  service_rps        authorizations per second through the services, each followed by its capture
-  service_tps        committed transactions per second in that run (authorize + capture = two)
-  service_authorize_only_rps   authorizations per second when nothing is captured
+  service_rps        authorizations per second through the services, each followed by its capture,
+                     in batches of --batch (authorize_many, then capture_many of those approved)
+  service_tps        committed transactions per second in that run (a batch of authorizations and
+                     the batch of their captures: two)
+  service_authorize_only_rps   authorizations per second when nothing is captured (batched)
+  service_single_rps, service_single_authorize_only_rps   the same, one checkout per transaction
+  pgbench_tps        pgbench (TPC-B-like, 8 clients, prepared, 10 s) on the same server, same run
   http_rps           requests per second achieved when offering --rate requests/s over HTTP
   http_p50_ms, http_p99_ms   latency of those requests (a mix of authorize and capture)
-All orders go to one merchant, as in a live-stream burst, from 12,000 customers; the default risk
+All orders go to one merchant, as in a live-stream burst, from 40,000 customers (each service phase
+its own 10,000); the default risk
 rules run on every checkout, and only authorizations they approve are counted. With --champion, a
 scorecard trained on the synthetic table is promoted and every customer gets a credit profile drawn
 from the same generator, so each checkout is also scored, graded and given its reasons.
@@ -32,7 +37,9 @@ import uuid
 from typing import Any
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
-CUSTOMERS = 12_000  # enough that no customer trips the default velocity rules during a run
+# enough that no customer trips the default velocity rules (the ninth checkout in ten minutes goes to
+# review) during a run: each service phase has a quarter of them to itself
+CUSTOMERS = 40_000
 
 
 def _platform(url: str, schema: str, pool: int = 4) -> Any:
@@ -130,48 +137,108 @@ def drop(url: str, schema: str) -> None:
     admin.dispose()
 
 
-def service_worker(args: tuple[str, str, dict[str, Any], int, float, float, bool]) -> int:
-    url, schema, world, index, seconds, start_at, with_capture = args
+def service_worker(args: tuple[str, str, dict[str, Any], int, float, float, bool, int, int, int]) -> int:
+    url, schema, world, index, seconds, start_at, with_capture, batch, phase, processes = args
     from bnpl.domain.orders import Item
     from bnpl.runtime import Actor
     from bnpl.services import orders
 
     p = _platform(url, schema, pool=2)
     merchant = Actor("merchant", world["merchant_id"])
-    customers = world["customers"][index::8]
+    customers = world["customers"][phase::4][index::processes]
     done = 0
+    sent = 0
     while time.time() < start_at:
         time.sleep(0.001)
     deadline = time.time() + seconds
     while time.time() < deadline:
-        cid = customers[done % len(customers)]
-        cmd = orders.AuthorizeCommand(
-            world["merchant_id"], cid, [Item("sku-1", "tea", 99_00, 1)], channel="live_stream"
-        )
-        order = p.run(merchant, lambda c, cmd=cmd: orders.authorize(c, cmd))
-        if order["status"] != "authorized":  # a rule sent it to review or declined it: not counted
-            continue
-        if with_capture:
-            p.run(merchant, lambda c, oid=order["id"]: orders.capture(c, oid))
-        done += 1
+        cmds = []
+        for _ in range(batch):
+            cid = customers[sent % len(customers)]
+            sent += 1
+            cmds.append(
+                orders.AuthorizeCommand(
+                    world["merchant_id"], cid, [Item("sku-1", "tea", 99_00, 1)], channel="live_stream"
+                )
+            )
+        if batch == 1:
+            results = [p.run(merchant, lambda c, cmd=cmds[0]: orders.authorize(c, cmd))]
+        else:
+            results = p.run(merchant, lambda c, cmds=cmds: orders.authorize_many(c, cmds))
+        # a rule sent it to review or declined it: not counted
+        approved = [r["id"] for r in results if isinstance(r, dict) and r["status"] == "authorized"]
+        if with_capture and approved:
+            if batch == 1:
+                p.run(merchant, lambda c, oid=approved[0]: orders.capture(c, oid))
+            else:
+                p.run(merchant, lambda c, ids=approved: orders.capture_many(c, ids))
+        done += len(approved)
     p.dispose()
     return done
 
 
 def bench_service(
-    url: str, schema: str, world: dict[str, Any], processes: int, seconds: float
+    url: str, schema: str, world: dict[str, Any], processes: int, seconds: float, batch: int
 ) -> dict[str, float]:
     result = {}
-    for with_capture, key in ((False, "service_authorize_only_rps"), (True, "service_rps")):
+    phases = [
+        (False, batch, "service_authorize_only_rps"),
+        (True, batch, "service_rps"),
+        (False, 1, "service_single_authorize_only_rps"),
+        (True, 1, "service_single_rps"),
+    ]
+    for phase, (with_capture, size, key) in enumerate(phases):
         checkpoint(url, schema)
         start_at = time.time() + 1.0
-        jobs = [(url, schema, world, i, seconds, start_at, with_capture) for i in range(processes)]
+        jobs = [
+            (url, schema, world, i, seconds, start_at, with_capture, size, phase, processes)
+            for i in range(processes)
+        ]
         with mp.get_context("spawn").Pool(processes) as pool:
             done = sum(pool.map(service_worker, jobs))
         result[key] = round(done / seconds, 1)
-    # service_rps: authorizations per second, each one captured in turn (two transactions)
-    result["service_tps"] = round(2 * result["service_rps"], 1)
+    # service_rps: authorizations per second, each batch of them captured in turn (two transactions)
+    result["service_tps"] = round(2 * result["service_rps"] / batch, 1)
+    result["service_batch"] = batch
     return result
+
+
+def bench_pgbench(url: str, seconds: float = 10, clients: int = 8) -> float | None:
+    """pgbench's TPC-B-like load (prepared statements) in a schema of its own, dropped afterwards:
+    the database's own ceiling on this machine, measured in the same run."""
+    import shutil
+    from urllib.parse import urlparse
+
+    exe = shutil.which("pgbench") or "/usr/bin/pgbench"
+    if not os.path.exists(exe):
+        return None
+    u = urlparse(url.replace("postgresql+psycopg", "postgresql"))
+    schema = f"bnpl_pgbench_{uuid.uuid4().hex[:8]}"
+    conn = ["-h", u.hostname or "127.0.0.1", "-p", str(u.port or 5432), "-U", u.username or "postgres"]
+    db = (u.path or "/test").lstrip("/")
+    from bnpl.store.db import make_engine
+
+    admin = make_engine(url)
+    with admin.begin() as c:
+        c.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    env = {**os.environ, "PGOPTIONS": f"-c search_path={schema}"}
+    try:
+        subprocess.run([exe, *conn, "-i", "-q", "-s", "10", db], env=env, check=True, capture_output=True)
+        out = subprocess.run(
+            [exe, *conn, "-c", str(clients), "-j", "2", "-M", "prepared", "-T", str(int(seconds)), db],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    finally:
+        with admin.begin() as c:
+            c.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.dispose()
+    for line in out.splitlines():
+        if line.startswith("tps"):
+            return round(float(line.split("=")[1].split()[0]), 1)
+    return None
 
 
 def free_port() -> int:
@@ -296,9 +363,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--processes", type=int, default=4)
-    parser.add_argument("--rate", type=float, default=300)
+    parser.add_argument("--rate", type=float, default=1000)
+    parser.add_argument("--batch", type=int, default=50, help="checkouts per batch in the service phases")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--only", choices=["service", "http"], help="run one half only")
+    parser.add_argument("--no-pgbench", action="store_true", help="skip the pgbench phase")
     parser.add_argument("--champion", action="store_true", help="score every checkout with a champion model")
     args = parser.parse_args()
     url = os.environ.get("BNPL_DATABASE_URL", DEFAULT_URL)
@@ -317,7 +386,9 @@ def main() -> None:
         if args.only != "service":
             result |= bench_http(url, schema, world, args.rate, args.seconds, args.workers)
         if args.only != "http":
-            result |= bench_service(url, schema, world, args.processes, args.seconds)
+            result |= bench_service(url, schema, world, args.processes, args.seconds, args.batch)
+        if not args.no_pgbench:
+            result["pgbench_tps"] = bench_pgbench(url)
     finally:
         drop(url, schema)
     print(json.dumps(result))

@@ -94,3 +94,25 @@ def test_a_refund_and_then_a_chargeback_from_the_command_line(bnpl: Any) -> None
     statement = data(bnpl("customer", "statement", cid))
     assert (statement["total_owed"], statement["chargeback_owed"]) == (3000, 3000)
     assert data(bnpl("ledger", "check"))["ok"] is True
+
+
+def test_a_live_stream_queue_from_a_file(bnpl: Any, tmp_path: Any) -> None:
+    merchant = data(bnpl("merchant", "create", "Live Tea", "--category", "tea"))
+    customer = data(bnpl("customer", "create", "Fan", "--limit", "15000"))
+    basket = [{"sku": "tea-1", "category": "tea", "unit_price": 10000, "quantity": 1}]
+    queue = tmp_path / "queue.json"
+    queue.write_text(
+        json.dumps(
+            {
+                "orders": [
+                    {"customer_id": customer["id"], "items": basket, "channel": "live_stream"},
+                    {"customer_id": 999999, "items": basket},
+                    {"customer_id": customer["id"], "items": basket},  # the limit is used: declined
+                ]
+            }
+        )
+    )
+    answers = data(bnpl("order", "batch", str(queue), "--merchant", str(merchant["id"])))
+    assert [a.get("status") or a["error"] for a in answers] == ["authorized", "not-found", "declined"]
+    assert data(bnpl("ledger", "check"))["ok"] is True
+    bnpl("order", "batch", str(tmp_path / "missing.json"), "--merchant", "1", ok=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import multiprocessing as mp
+import os
 import signal
 import socket
 import sys
@@ -35,8 +36,17 @@ def _quiet_gc() -> None:
     gc.set_threshold(50_000, 50, 100)
 
 
+def _config(app: Any) -> uvicorn.Config:
+    """uvicorn with uvloop and httptools when installed (``auto``; measured faster, see
+    docs/performance.md); BNPL_SERVER_LOOP=asyncio and BNPL_SERVER_HTTP=h11 choose the pure-Python
+    ones."""
+    loop = os.environ.get("BNPL_SERVER_LOOP", "auto")
+    http = os.environ.get("BNPL_SERVER_HTTP", "auto")
+    return uvicorn.Config(app, log_level="warning", access_log=False, loop=loop, http=http)
+
+
 def _worker(app: str, host: str, port: int) -> None:
-    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    config = _config(app)
     config.load()
     _quiet_gc()
     uvicorn.Server(config).run(sockets=[listen(host, port)])
@@ -45,7 +55,7 @@ def _worker(app: str, host: str, port: int) -> None:
 def serve(app: Any, host: str, port: int, workers: int = 1) -> None:
     """Run ``app`` (an ASGI app, or an import string when ``workers`` > 1) until interrupted."""
     if workers <= 1:
-        config = uvicorn.Config(app, log_level="warning", access_log=False)
+        config = _config(app)
         config.load()
         _quiet_gc()
         uvicorn.Server(config).run(sockets=[listen(host, port)])

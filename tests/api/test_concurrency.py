@@ -22,19 +22,29 @@ from tests.server import live_server
 from tests.world import World
 
 
-def test_fifty_threads_never_exceed_one_limit_and_count_velocity_exactly(pg_platform: Platform) -> None:
+@pytest.mark.parametrize("batch", [1, 5], ids=["single", "batched"])
+def test_fifty_threads_never_exceed_one_limit_and_count_velocity_exactly(
+    pg_platform: Platform, batch: int
+) -> None:
+    """Fifty checkouts of one customer from concurrent threads: one each through the single path,
+    or five per batch through the batched path (ten threads)."""
     w = World.create(pg_platform, limit=1000_00)
-    barrier = threading.Barrier(50)
+    threads = 50 // batch
+    barrier = threading.Barrier(threads)
+    merchant = Actor("merchant", w.merchant_id)
 
-    def checkout(i: int) -> str:
-        cmd = orders.AuthorizeCommand(w.merchant_id, w.customer_id, [Item(f"sku-{i}", "tea", 30_00, 1)])
+    def checkout(t: int) -> list[str]:
+        cmds = [
+            orders.AuthorizeCommand(w.merchant_id, w.customer_id, [Item(f"sku-{t}-{i}", "tea", 30_00, 1)])
+            for i in range(batch)
+        ]
         barrier.wait()
-        return str(
-            pg_platform.run(Actor("merchant", w.merchant_id), lambda c: orders.authorize(c, cmd))["status"]
-        )
+        if batch == 1:
+            return [str(pg_platform.run(merchant, lambda c: orders.authorize(c, cmds[0]))["status"])]
+        return [str(r["status"]) for r in pg_platform.run(merchant, lambda c: orders.authorize_many(c, cmds))]
 
-    with ThreadPoolExecutor(50) as pool:
-        outcomes = list(pool.map(checkout, range(50)))
+    with ThreadPoolExecutor(threads) as pool:
+        outcomes = [s for batch_outcomes in pool.map(checkout, range(threads)) for s in batch_outcomes]
     # 33 × 30 = 990 ≤ 1000 < 34 × 30: exactly 33 hold credit, whatever the interleaving
     assert outcomes.count("authorized") + outcomes.count("review") == 33
     assert outcomes.count("declined") == 17

@@ -20,6 +20,7 @@ from bnpl.api import (
 )
 from bnpl.api.deps import KeyCache
 from bnpl.api.edge import install as install_edge
+from bnpl.api.group_commit import AdmissionControl, GroupCommit
 from bnpl.api.links import add_links
 from bnpl.api.routes_marketplace import router as marketplace_router
 from bnpl.api.schemas import Problem
@@ -46,6 +47,7 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
         (404, "Not found"),
         (409, "Conflict: wrong state, or an Idempotency-Key reused with another body"),
         (429, "Too many requests for this API key: retry after `Retry-After` seconds"),
+        (503, "Overloaded: nothing was done; retry after `Retry-After` seconds with the same key"),
     )
 }
 
@@ -75,7 +77,14 @@ def create_api(platform: Platform | None = None) -> FastAPI:
     app = FastAPI(title="bnpl", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
     app.state.platform = platform
     app.state.key_cache = KeyCache()
+    s = platform.settings
+    app.state.group_commit = (
+        GroupCommit(platform, s.checkout_batch_max, s.checkout_batch_workers, s.checkout_in_flight_max)
+        if s.checkout_batch_workers > 0
+        else None
+    )
     problems.install(app)
+    app.add_middleware(AdmissionControl)  # inside the edge's: a shed answer has its headers too
     install_edge(app, platform.settings)
     for router in (
         routes_admin.router,

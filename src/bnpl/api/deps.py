@@ -12,6 +12,7 @@ from fastapi import Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 
 from bnpl.api.edge import throttle
 from bnpl.api.problems import ApiError, problem_body
@@ -25,7 +26,8 @@ Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 OptionalId = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
+    # async (as ``current_actor``): a sync dependency costs every request a hop to the threadpool
     platform: Platform = request.app.state.platform
     return platform
 
@@ -75,11 +77,13 @@ class KeyCache:
 bearer = HTTPBearer(auto_error=False, description="an admin, merchant, customer or collections agent API key")
 
 
-def current_actor(
+async def current_actor(
     request: Request,
     platform: PlatformDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)] = None,
 ) -> Actor:
+    """The caller, from the key cache on the event loop; a key not cached is looked up in the
+    threadpool (the database is never read on the loop)."""
     raw = credentials.credentials.strip() if credentials else ""
     if not raw:
         raise ApiError(401, "unauthenticated", "send 'Authorization: Bearer <api key>'")
@@ -91,13 +95,17 @@ def current_actor(
     actor = cache.get(digest)
     if actor is None:
         generation = cache.generation
-        with platform.read() as ctx:
-            actor = actor_for_key(ctx, raw)
+        actor = await run_in_threadpool(_lookup, platform, raw)
         if actor is None:
             raise ApiError(401, "unauthenticated", "unknown or revoked API key")
         cache.put(digest, actor, generation)
     throttle(request, actor.role, digest)  # before the endpoint: a refused request changes nothing
     return actor
+
+
+def _lookup(platform: Platform, raw: str) -> Actor | None:
+    with platform.read() as ctx:
+        return actor_for_key(ctx, raw)
 
 
 ActorDep = Annotated[Actor, Depends(current_actor)]

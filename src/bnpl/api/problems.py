@@ -25,6 +25,7 @@ TITLES = {
     422: "Unprocessable content",
     429: "Too many requests",
     500: "Internal error",
+    503: "Service unavailable",
 }
 
 

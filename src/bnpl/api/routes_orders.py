@@ -5,13 +5,18 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from bnpl.api.deps import ActorDep, Id, IdempotencyKey, OptionalId, PlatformDep, execute, read
+from bnpl.api.group_commit import GroupCommit, Kind, Overloaded, refusal, shed_response
 from bnpl.api.schemas import (
     AmountIn,
     AuthorizeIn,
+    BatchIn,
+    BatchOut,
     ConvertIn,
     OrderEventOut,
     OrderOut,
@@ -22,22 +27,15 @@ from bnpl.api.schemas import (
 )
 from bnpl.domain.errors import Forbidden
 from bnpl.domain.orders import Item
-from bnpl.services import explain, orders, rule_stats
+from bnpl.runtime import Actor
+from bnpl.services import explain, idempotency, orders, rule_stats
 
 router = APIRouter(tags=["orders"])
 
 
-@router.post("/orders", status_code=201, response_model=OrderOut)
-def authorize(
-    body: AuthorizeIn, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey
-) -> JSONResponse:
-    """Merchant checkout: decide, and on approval hold the amount on the customer's credit line.
-
-    A decline is a normal answer (201 with ``status: declined`` and reasons), not an error."""
-    if actor.role != "merchant":
-        raise Forbidden("orders are created with a merchant's API key")
-    cmd = orders.AuthorizeCommand(
-        merchant_id=actor.subject_id or 0,
+def _command(actor_id: int, body: AuthorizeIn) -> orders.AuthorizeCommand:
+    return orders.AuthorizeCommand(
+        merchant_id=actor_id,
         customer_id=body.customer_id,
         items=[Item(i.sku, i.category, i.unit_price, i.quantity) for i in body.items],
         plan_code=body.plan,
@@ -49,7 +47,77 @@ def authorize(
         device_id=body.device_id,
         address_hash=body.address_hash,
     )
-    return execute(request, platform, actor, key, body, lambda ctx: orders.authorize(ctx, cmd), status=201)
+
+
+def _answer(answer: orders.Answer) -> Response:
+    # orjson: serialising the order is a visible part of a checkout's time on the event loop
+    return Response(
+        orjson.dumps(answer.body, option=orjson.OPT_NON_STR_KEYS),
+        status_code=answer.status_code,
+        media_type="application/problem+json" if answer.status_code >= 400 else "application/json",
+        headers={"Idempotent-Replayed": str(answer.replayed).lower()},
+    )
+
+
+async def _grouped(
+    request: Request, kind: Kind, actor: Actor, key: str, body: Any, command: Any
+) -> Response | None:
+    """The request through the process's group commit (None: group commit is off)."""
+    group: GroupCommit | None = request.app.state.group_commit
+    if group is None:
+        return None
+    keyed = orders.Keyed(key, idempotency.request_hash(request.method, request.url.path, body), command)
+    try:
+        return _answer(await group.submit(kind, actor, keyed))
+    except Overloaded:
+        return shed_response()
+
+
+@router.post("/orders", status_code=201, response_model=OrderOut)
+async def authorize(
+    body: AuthorizeIn, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey
+) -> Response:
+    """Merchant checkout: decide, and on approval hold the amount on the customer's credit line.
+
+    A decline is a normal answer (201 with ``status: declined`` and reasons), not an error.
+    Concurrent checkouts are decided together in one transaction (group commit); under overload
+    the answer is an immediate 503 with ``Retry-After``, and nothing was done."""
+    if actor.role != "merchant":
+        raise Forbidden("orders are created with a merchant's API key")
+    cmd = _command(actor.subject_id or 0, body)
+    grouped = await _grouped(request, "authorize", actor, key, body.model_dump(mode="json"), cmd)
+    if grouped is not None:
+        return grouped
+    return await run_in_threadpool(
+        execute, request, platform, actor, key, body, lambda ctx: orders.authorize(ctx, cmd), 201
+    )
+
+
+@router.post("/orders/batch", response_model=BatchOut)
+def authorize_batch(body: BatchIn, request: Request, platform: PlatformDep, actor: ActorDep) -> Any:
+    """A merchant's queue of checkouts (a live stream's), decided in one transaction. Each checkout
+    carries its own ``idempotency_key`` and gets its own answer — the one a single ``POST /orders``
+    of it would get (201 and the order, or a 4xx problem), replayed for a key seen before. One
+    refused checkout never fails the others. At most 200 checkouts per batch."""
+    if actor.role != "merchant":
+        raise Forbidden("orders are created with a merchant's API key")
+    requests = []
+    for item in body.orders:
+        order = AuthorizeIn.model_validate(item.model_dump(exclude={"idempotency_key"}))
+        fingerprint = idempotency.request_hash("POST", "/orders", order.model_dump(mode="json"))
+        requests.append(
+            orders.Keyed(item.idempotency_key, fingerprint, _command(actor.subject_id or 0, order))
+        )
+    answers = platform.run(
+        actor,
+        lambda ctx: orders.run_keyed(ctx, str(actor), requests, orders.authorize_many, 201, refusal),
+    )
+    return {
+        "results": [
+            {"idempotency_key": r.key, "status": a.status_code, "replayed": a.replayed, "body": a.body}
+            for r, a in zip(requests, answers, strict=True)
+        ]
+    }
 
 
 @router.get("/orders", response_model=list[OrderOut])
@@ -88,10 +156,19 @@ def _action(name: str, doc: str) -> None:
     )
 
 
-_action(
-    "capture",
-    "Merchant ships: the hold becomes what the customer owes; the merchant is owed the price less MDR.",
-)
+@router.post("/orders/{order_id}/capture", response_model=OrderEventOut)
+async def capture(
+    order_id: Id, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey
+) -> Response:
+    """Merchant ships: the hold becomes what the customer owes; the merchant is owed the price less MDR."""
+    grouped = await _grouped(request, "capture", actor, key, None, order_id)
+    if grouped is not None:
+        return grouped
+    return await run_in_threadpool(
+        execute, request, platform, actor, key, None, lambda ctx: orders.capture(ctx, order_id)
+    )
+
+
 _action("deliver", "Receipt confirmed: the trial window starts and due dates are fixed.")
 _action("cancel", "Cancel an uncaptured authorization and release the hold.")
 

@@ -112,6 +112,20 @@ class AuthorizeIn(Strict):
     address_hash: Annotated[Text, Field(max_length=128)] | None = None
 
 
+MAX_BATCH_ORDERS = 200  # a batch is one transaction: bounded, so its locks and its latency are
+
+
+class BatchOrderIn(AuthorizeIn):
+    """One checkout of a batch, with its own Idempotency-Key (the same key a single
+    ``POST /orders`` of this body would send: either replays the other)."""
+
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class BatchIn(Strict):
+    orders: Annotated[list[BatchOrderIn], Field(min_length=1, max_length=MAX_BATCH_ORDERS)]
+
+
 class ReturnItemIn(Strict):
     sku: Annotated[Text, Field(min_length=1, max_length=64)]
     quantity: Quantity
@@ -201,6 +215,17 @@ class InstalmentOut(BaseModel):
     principal_paid: int | None = None
     fee_paid: int | None = None
     status: Literal["open", "paid", "closed", "converted"] | None = None
+
+
+class BatchResultOut(BaseModel):
+    idempotency_key: str
+    status: int  # what a single POST /orders would have answered: 201, or a 4xx with a problem
+    replayed: bool
+    body: dict[str, Any]  # the order, or application/problem+json for a refused checkout
+
+
+class BatchOut(BaseModel):
+    results: list[BatchResultOut]
 
 
 class OrderOut(BaseModel):

@@ -44,6 +44,66 @@ def order_authorize(
     emit(run(lambda c: orders.authorize(c, cmd)))
 
 
+@order_app.command("batch")
+def order_batch(
+    file: Annotated[
+        str, typer.Argument(help='a JSON file: a list of checkouts, or {"orders": [...]}; - for stdin')
+    ],
+    merchant: Annotated[int, typer.Option(help="merchant id")],
+) -> None:
+    """Decide a merchant's queue of checkouts (a live stream's), as POST /orders/batch does: each
+    checkout is {customer_id, items: [{sku, category, unit_price, quantity}], plan?, channel?,
+    fee_payer?, stream_id?, ...}. Up to 500 checkouts share a transaction; one refused checkout
+    never fails the others. Prints one answer per checkout, in order."""
+    import json
+    import sys
+    from functools import partial
+
+    from bnpl.domain.errors import DomainError
+    from bnpl.domain.orders import Item
+    from bnpl.services import orders
+
+    try:
+        text = sys.stdin.read() if file == "-" else open(file, encoding="utf-8").read()  # noqa: SIM115
+        data = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read checkouts from {file}: {exc}") from None
+    rows = data.get("orders") if isinstance(data, dict) else data
+    if not isinstance(rows, list) or not rows:
+        raise CliError('expected a non-empty list of checkouts (or {"orders": [...]})')
+    cmds = []
+    for n, row in enumerate(rows):
+        try:
+            cmds.append(
+                orders.AuthorizeCommand(
+                    merchant,
+                    int(row["customer_id"]),
+                    [
+                        Item(str(i["sku"]), str(i["category"]), int(i["unit_price"]), int(i["quantity"]))
+                        for i in row["items"]
+                    ],
+                    str(row.get("plan", "pay_after_trial")),
+                    str(row.get("channel", "mall")),
+                    fee_payer=str(row.get("fee_payer", "customer")),
+                    stream_id=row.get("stream_id"),
+                    creator_id=row.get("creator_id"),
+                    device_id=row.get("device_id"),
+                    address_hash=row.get("address_hash"),
+                )
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CliError(
+                f"checkout {n}: needs customer_id and items of sku, category, unit_price, quantity ({exc})"
+            ) from None
+    answers: list[Any] = []
+    for start in range(0, len(cmds), orders.MAX_BATCH):
+        chunk = cmds[start : start + orders.MAX_BATCH]
+        results: list[Any] = run(partial(orders.authorize_many, cmds=chunk))
+        for r in results:
+            answers.append({"error": r.code, "detail": r.detail} if isinstance(r, DomainError) else r)
+    emit(answers)
+
+
 @order_app.command("show")
 def order_show(order_id: int) -> None:
     from bnpl.services import orders

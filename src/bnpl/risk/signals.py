@@ -27,7 +27,8 @@ from decimal import ROUND_FLOOR, Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, func, literal_column, select
+from sqlalchemy import BigInteger, bindparam, func, literal_column, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 
 from bnpl.domain.decision import available_credit
@@ -102,15 +103,12 @@ def _count(*conditions: ColumnElement[bool]) -> Any:
     return select(func.count()).where(*conditions).scalar_subquery()
 
 
-@lru_cache(maxsize=64)
-def _velocity(needed: frozenset[str], has_device: bool, has_address: bool) -> Any:
-    """One SELECT of scalar subqueries: every count the rules need, in a single round trip.
-
-    Built once per shape (which signals, which keys present) with bound parameters, so a checkout
-    pays neither the building nor the compiling of this statement."""
+def _velocity_columns(
+    needed: frozenset[str], has_device: bool, has_address: bool, cid: Any, mid: Any
+) -> list[Any]:
+    """Every count the rules need, as labelled scalar subqueries on the customer ``cid`` and the
+    merchant ``mid`` (bound parameters for one checkout, or the columns of a batch's pairs)."""
     o = orders.c
-    cid: Any = bindparam("cid")
-    mid: Any = bindparam("mid")
     since: dict[str, Any] = {w: bindparam(f"since_{w}") for w in WINDOWS}
     cols: dict[str, Any] = {
         f"velocity.customer_{w}": _count(o.customer_id == cid, o.created_at >= t) for w, t in since.items()
@@ -140,7 +138,43 @@ def _velocity(needed: frozenset[str], has_device: bool, has_address: bool) -> An
         risk = select(merchant_risk.c.signals).where(merchant_risk.c.merchant_id == mid)
         wanted.append(risk.scalar_subquery().label("merchant.risk"))
     created = select(customers.c.created_at).where(customers.c.id == cid).scalar_subquery()
-    return select(created.label("customer.created_at"), *wanted)
+    return [created.label("customer.created_at"), *wanted]
+
+
+@lru_cache(maxsize=64)
+def _velocity(needed: frozenset[str], has_device: bool, has_address: bool) -> Any:
+    """One SELECT of scalar subqueries: every count the rules need, in a single round trip.
+
+    Built once per shape (which signals, which keys present) with bound parameters, so a checkout
+    pays neither the building nor the compiling of this statement."""
+    return select(*_velocity_columns(needed, has_device, has_address, bindparam("cid"), bindparam("mid")))
+
+
+@lru_cache(maxsize=16)
+def _velocity_many(needed: frozenset[str]) -> Any:
+    """The same counts for many (customer, merchant) pairs in one statement (PostgreSQL): the
+    pairs are two arrays unnested side by side, each row's counts correlated to its pair."""
+    pairs = (
+        func.unnest(bindparam("cids", type_=ARRAY(BigInteger)), bindparam("mids", type_=ARRAY(BigInteger)))
+        .table_valued("cid", "mid", with_ordinality="n")
+        .render_derived()
+    )
+    columns = _velocity_columns(needed, False, False, pairs.c.cid, pairs.c.mid)
+    return select(pairs.c.n, *columns).select_from(pairs).order_by(pairs.c.n)
+
+
+def velocity_many(
+    ctx: Ctx, pairs: list[tuple[int, int]], needed: frozenset[str] = SIGNAL_NAMES
+) -> list[dict[str, Any]] | None:
+    """What ``gather`` reads from the database, for checkouts without a device or an address, in
+    one round trip (hand each to ``gather`` as ``counts``); None on SQLite (``gather`` reads its
+    own). The caller holds the customers' account locks."""
+    if ctx.conn.dialect.name != "postgresql" or not pairs:
+        return None
+    params: dict[str, Any] = {"cids": [c for c, _ in pairs], "mids": [m for _, m in pairs]}
+    params |= {f"since_{w}": ctx.now - d for w, d in WINDOWS.items()}
+    rows = ctx.conn.execute(_velocity_many(needed), params).mappings().all()
+    return [{k: v for k, v in row.items() if k != "n"} for row in rows]
 
 
 def _utc_date(moment: datetime) -> Any:
@@ -171,6 +205,23 @@ def merchant_risk_signals(stored: Any) -> dict[str, Decimal]:
     return {name: Decimal(str(stored.get(key) or 0)) for name, key in MERCHANT_RISK_SIGNALS.items()}
 
 
+def lock_shared_keys(ctx: Ctx, keys: list[tuple[str | None, str | None]]) -> None:
+    """Take the device and address locks of many checkouts at once, in sorted order (a batch: its
+    checkouts' own ``gather`` then finds them held). PostgreSQL only, as in ``gather``."""
+    if ctx.conn.dialect.name != "postgresql":
+        return
+    wanted = sorted(
+        {
+            _lock_key(k, v)
+            for device, address in keys
+            for k, v in (("device", device), ("address", address))
+            if v
+        }
+    )
+    if wanted:
+        ctx.conn.execute(select(*(func.pg_advisory_xact_lock(k) for k in wanted)))
+
+
 def gather(
     ctx: Ctx,
     *,
@@ -188,9 +239,21 @@ def gather(
     credit_grade: str = "",
     credit_trusted: bool = False,
     feed: Mapping[str, float] | None = None,
+    counts: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The signal values for one checkout (counts only where ``needed``: a busy merchant's hourly
-    count is not worth a scan if no rule reads it). The caller holds the account lock."""
+    count is not worth a scan if no rule reads it). The caller holds the account lock.
+    ``counts``: what ``velocity_many`` read for this checkout in its batch (no device, no address).
+    The checkout's credit assessment and marketplace feed come from the caller."""
+    given = {
+        "credit.grade": credit_grade,
+        "credit.trusted": credit_trusted,
+        "marketplace.contact_change_30d": bool((feed or {}).get("mkt_contact_change_30d", 0.0)),
+    }
+    if counts is not None:
+        return given | _signals(
+            ctx, dict(counts), amount, plan, channel, categories, items, account, None, None
+        )
     if ctx.conn.dialect.name == "postgresql" and needed & SHARED_KEY_SIGNALS:
         keys = sorted(_lock_key(k, v) for k, v in (("device", device_id), ("address", address_hash)) if v)
         if keys:
@@ -205,6 +268,23 @@ def gather(
     }
     params |= {f"since_{w}": t for w, t in since.items()}
     counts = dict(ctx.conn.execute(query, params).mappings().one())
+    return given | _signals(
+        ctx, counts, amount, plan, channel, categories, items, account, device_id, address_hash
+    )
+
+
+def _signals(
+    ctx: Ctx,
+    counts: dict[str, Any],
+    amount: int,
+    plan: str,
+    channel: str,
+    categories: list[str],
+    items: int,
+    account: Any,
+    device_id: str | None,
+    address_hash: str | None,
+) -> dict[str, Any]:
     created: datetime = counts.pop("customer.created_at")
     has_risk = "merchant.risk" in counts  # looked up only when a rule reads it
     risk = counts.pop("merchant.risk", None)
@@ -226,9 +306,6 @@ def gather(
         "customer.age_days": max(0, (ctx.now.date() - _utc_date(created)).days),
         "device.present": bool(device_id),
         "address.present": bool(address_hash),
-        "credit.grade": credit_grade,
-        "credit.trusted": credit_trusted,
-        "marketplace.contact_change_30d": bool((feed or {}).get("mkt_contact_change_30d", 0.0)),
     }
     for name in ("device", "address"):  # counted only when the key is present and a rule reads it
         signals[f"{name}.known"] = int(counts.pop(f"{name}.known", 0)) > 0

@@ -54,6 +54,13 @@ class Settings:
     rate_limit_customer: str = "50/second;1000/minute"  # a shopper's app
     rate_limit_staff: str = "50/second;2000/minute"  # collections and risk staff
     rate_limit_storage: str = "memory://"  # per process; redis://host:6379/0 for one count across workers
+    # group commit of checkouts and captures (api/group_commit.py), per server process: concurrent
+    # requests are decided in batches of at most checkout_batch_max, in at most
+    # checkout_batch_workers transactions at once (0: each request its own transaction); past
+    # checkout_in_flight_max requests waiting or running, a request is shed at once (503)
+    checkout_batch_max: int = 100
+    checkout_batch_workers: int = 1  # measured: more than one per process contend for the GIL
+    checkout_in_flight_max: int = 100
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -83,6 +90,9 @@ class Settings:
             "review_ttl_days",
             "sign_ins_per_minute_per_source",
             "sign_ins_per_minute",
+            "checkout_batch_max",
+            "checkout_batch_workers",
+            "checkout_in_flight_max",
         ):
             if env.get(f"BNPL_{key.upper()}"):
                 values[key] = int(env[f"BNPL_{key.upper()}"])
@@ -111,6 +121,10 @@ class Settings:
             raise ValueError(
                 "BNPL_SIGN_INS_PER_MINUTE and BNPL_SIGN_INS_PER_MINUTE_PER_SOURCE must be at least 1"
             )
+        if not 1 <= self.checkout_batch_max <= 500 or not 0 <= self.checkout_batch_workers <= 64:
+            raise ValueError("BNPL_CHECKOUT_BATCH_MAX must be 1-500 and BNPL_CHECKOUT_BATCH_WORKERS 0-64")
+        if self.checkout_in_flight_max < 1:
+            raise ValueError("BNPL_CHECKOUT_IN_FLIGHT_MAX must be at least 1")
         keys = self.keys  # parsed here, so a malformed key ring stops the start
         if self.environment != "development":
             for name in ("admin_key", "webhook_secret", "marketplace_feed_secret"):

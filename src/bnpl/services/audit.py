@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection
 
 from bnpl.runtime import Ctx
-from bnpl.store.bulk import among, chunks, insert_rows
+from bnpl.store.bulk import COPY_FROM, among, chunks, insert_rows
 from bnpl.store.tables import audit_log
 
 GENESIS = "0" * 64
@@ -106,7 +106,9 @@ def _chained(
 
 
 def record_many(
-    ctx: Ctx, records: Sequence[tuple[str, str, str, object, dict[str, Any] | None, dict[str, Any] | None]]
+    ctx: Ctx,
+    records: Sequence[tuple[str, str, str, object, dict[str, Any] | None, dict[str, Any] | None]],
+    copy_from: int = COPY_FROM,
 ) -> None:
     """Append many records at once (end of day): ``(stream, action, entity, entity_id, before,
     after)`` each, chained onto the head of its stream. The caller holds what serialises them."""
@@ -131,7 +133,7 @@ def record_many(
         rec = _chained(ctx, heads.get(stream, (0, GENESIS)), stream, action, entity, entity_id, before, after)
         heads[stream] = (rec["seq"], rec["hash"])
         rows.append(rec)
-    insert_rows(ctx.conn, audit_log, rows)
+    insert_rows(ctx.conn, audit_log, rows, copy_from=copy_from)
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,26 @@ def change_account(
         )
 
 
+def change_accounts(ctx: Ctx, deltas: Mapping[int, Mapping[str, int]]) -> None:
+    """``change_account`` for many locked accounts at once (a batch of checkouts or captures):
+    ``{customer_id: {"outstanding": …, "holds": …, "credit_balance": …}}``, one statement."""
+    rows = [
+        {
+            "cid": cid,
+            "d_out": d.get("outstanding", 0),
+            "d_holds": d.get("holds", 0),
+            "d_credit": d.get("credit_balance", 0),
+            "now": ctx.now,
+        }
+        for cid, d in sorted(deltas.items())
+        if any(d.values())
+    ]
+    if len(rows) == 1:
+        ctx.conn.execute(_CHANGE_ACCOUNT, rows[0])
+    elif rows:
+        ctx.conn.execute(_CHANGE_ACCOUNT, rows)
+
+
 def _update_account(
     ctx: Ctx, customer_id: int, values: dict[str, Any], action: str, before: dict[str, Any]
 ) -> dict[str, Any]:

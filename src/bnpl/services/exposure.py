@@ -22,9 +22,11 @@ from bnpl.domain.errors import NotFound
 from bnpl.domain.ledger import Account
 from bnpl.domain.orders import HOLDING_STATUSES
 from bnpl.runtime import SYSTEM, Ctx, Platform
-from bnpl.services.credit_lines import OLDEST_OVERDUE, lock_account
+from bnpl.services.credit_lines import OLDEST_OVERDUE, lock_account, overdue_orders
 from bnpl.services.queries import OWED
+from bnpl.store.bulk import among
 from bnpl.store.tables import (
+    credit_accounts,
     credit_models,
     credit_profiles,
     exposure_snapshots,
@@ -158,3 +160,94 @@ def lock_account_with_facts(ctx: Ctx, customer_id: int, merchant_id: int) -> tup
         bool(row.fact_shadows),
     )
     return account, row, facts
+
+
+# --- many checkouts at once ------------------------------------------------------------------
+
+
+def lock_accounts_with_facts(
+    ctx: Ctx, pairs: list[tuple[int, int]]
+) -> tuple[dict[int, Any], dict[int, Any], dict[tuple[int, int], CheckoutFacts]]:
+    """``lock_account_with_facts`` for a batch of (customer, merchant) pairs: the accounts locked in
+    one statement, in customer-id order (the order every batch takes them in, so two batches never
+    deadlock), then the facts of all of them read set-based, a statement per kind of fact.
+
+    Returns the locked accounts and the merchants found (a missing one is absent) and the facts
+    per pair whose customer and merchant were both found."""
+    cids = sorted({c for c, _ in pairs})
+    mids = sorted({m for _, m in pairs})
+    if not cids:
+        return {}, {}, {}
+    conn = ctx.conn
+    accounts = {
+        row.customer_id: row
+        for row in conn.execute(
+            select(credit_accounts)
+            .where(among(conn, credit_accounts.c.customer_id, cids))
+            .order_by(credit_accounts.c.customer_id)
+            .with_for_update()
+        )
+    }
+    found = [c for c in cids if c in accounts]
+    # the facts, read after the locks (see _FACTS above)
+    merchant_rows = {
+        m.id: m for m in conn.execute(select(merchants).where(among(conn, merchants.c.id, mids)))
+    }
+    profiles: dict[int, Any] = {}
+    oldest: dict[int, Any] = {}
+    due: dict[int, int] = {}
+    if found:
+        for cid, features in conn.execute(
+            select(credit_profiles.c.customer_id, credit_profiles.c.features).where(
+                among(conn, credit_profiles.c.customer_id, found)
+            )
+        ):
+            profiles[cid] = json.loads(features) if isinstance(features, str) else features
+        overdue = overdue_orders(one_customer=False)
+        for cid, first in conn.execute(
+            select(overdue.c.customer_id, func.min(overdue.c.first_due))
+            .where(among(conn, overdue.c.customer_id, found))
+            .group_by(overdue.c.customer_id),
+            {"today": ctx.today},
+        ):
+            if first is not None:
+                oldest[cid] = date.fromisoformat(first) if isinstance(first, str) else first
+        for cid, owed in conn.execute(
+            select(obligations.c.customer_id, func.coalesce(func.sum(OWED), 0))
+            .where(
+                among(conn, obligations.c.customer_id, found),
+                obligations.c.status == "open",
+                obligations.c.due_date <= ctx.today + timedelta(days=30),
+            )
+            .group_by(obligations.c.customer_id)
+        ):
+            due[cid] = int(owed or 0)
+    scopes = [merchant_scope(m) for m in mids]
+    exposure = dict(
+        conn.execute(
+            select(exposure_snapshots.c.scope, exposure_snapshots.c.outstanding).where(
+                among(conn, exposure_snapshots.c.scope, [*scopes, PLATFORM])
+            )
+        ).all()
+    )
+    roles = conn.execute(
+        select(credit_models.c.version, credit_models.c.role).where(
+            credit_models.c.role.in_(("champion", "shadow"))
+        )
+    ).all()
+    champion = next((r.version for r in roles if r.role == "champion"), None)
+    any_shadow = any(r.role == "shadow" for r in roles)
+    facts = {
+        (cid, mid): CheckoutFacts(
+            profiles.get(cid),
+            oldest.get(cid),
+            due.get(cid, 0),
+            int(exposure.get(merchant_scope(mid)) or 0),
+            int(exposure.get(PLATFORM) or 0),
+            champion,
+            any_shadow,
+        )
+        for cid, mid in set(pairs)
+        if cid in accounts and mid in merchant_rows
+    }
+    return accounts, merchant_rows, facts

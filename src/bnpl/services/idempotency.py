@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -38,6 +38,19 @@ class Stored:
 def request_hash(method: str, path: str, body: Any) -> str:
     payload = orjson.dumps({"method": method, "path": path, "body": body}, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(payload).hexdigest()
+
+
+def insert_ignoring(ctx: Ctx) -> Any:
+    """The dialect's ``insert`` (with ``on_conflict_do_nothing``)."""
+    return pg_insert if ctx.conn.dialect.name == "postgresql" else sqlite_insert
+
+
+# the stored answer of a claimed key, for many keys at once (a batch)
+STORE = (
+    idempotency_keys.update()
+    .where(idempotency_keys.c.scope == bindparam("b_scope"), idempotency_keys.c.key == bindparam("b_key"))
+    .values(status_code=bindparam("status_code"), response=bindparam("response"))
+)
 
 
 def claim(ctx: Ctx, scope: str, key: str, fingerprint: str) -> Stored | None:

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from bnpl.domain.ledger import CREDIT_NORMAL, Account, Entry
 from bnpl.runtime import Ctx
-from bnpl.store.bulk import insert_rows
+from bnpl.store.bulk import COPY_FROM, insert_rows
 from bnpl.store.tables import journal_entries, ledger_lines
 
 _NEW_ENTRY = journal_entries.insert().returning(journal_entries.c.id)
@@ -41,6 +41,50 @@ def post(ctx: Ctx, entry: Entry) -> int:
         ],
     )
     return entry_id
+
+
+def post_many(ctx: Ctx, entries: list[Entry], copy_from: int = COPY_FROM) -> list[int]:
+    """``post`` for many entries at once (a batch of captures): the entries in one statement, all
+    their lines in another. Returns the entry ids in order."""
+    if len(entries) == 1:
+        return [post(ctx, entries[0])]
+    if not entries:
+        return []
+    ids = insert_rows(
+        ctx.conn,
+        journal_entries,
+        [
+            {
+                "kind": e.kind,
+                "business_date": e.business_date,
+                "memo": e.memo,
+                "reverses": e.reverses,
+                "created_at": ctx.now,
+            }
+            for e in entries
+        ],
+        ids=True,
+        copy_from=copy_from,
+    )
+    insert_rows(
+        ctx.conn,
+        ledger_lines,
+        [
+            {
+                "entry_id": entry_id,
+                "account": line.account.value,
+                "amount": line.amount,
+                "customer_id": line.customer_id,
+                "merchant_id": line.merchant_id,
+                "order_id": line.order_id,
+                "obligation_id": line.obligation_id,
+            }
+            for entry_id, entry in zip(ids, entries, strict=True)
+            for line in entry.lines
+        ],
+        copy_from=copy_from,
+    )
+    return ids
 
 
 def account_balance(ctx: Ctx, account: Account, **refs: int) -> int:

@@ -84,12 +84,19 @@ class MarketplaceFeed:
             )
 
     def _takeovers(self) -> None:
-        """A stolen account's new phone and address, the evening before the thief first shops."""
+        """A stolen account's new phone and address, the evening before the thief first shops (for
+        most takeovers), and honest shoppers' own changes of phone or address in the season."""
         sim = self.sim
-        for s in np.flatnonzero(sim.stolen_on >= 0):
+        shown = self.habits.col("takeover_shown")
+        for s in np.flatnonzero((sim.stolen_on >= 0) & shown):
             day = int(sim.stolen_on[s])
             observed = datetime.combine(sim.date_of(day) - timedelta(days=1), time(13), tzinfo=UTC)
             self.pending.setdefault(day, []).append(self._profile(int(s), observed, "takeover"))
+        change = self.habits.col("change_day")
+        for s in np.flatnonzero((change >= 1) & (change < sim.config.days) & (sim.stolen_on < 0)):
+            day = int(change[s])
+            observed = datetime.combine(sim.date_of(day) - timedelta(days=1), time(12), tzinfo=UTC)
+            self.pending.setdefault(day, []).append(self._profile(int(s), observed, "change"))
 
     # --- each day ---------------------------------------------------------------------------------
 
@@ -142,6 +149,8 @@ class MarketplaceFeed:
     def _profile(self, shopper: int, observed: datetime, tag: str) -> dict[str, Any]:
         h = self.habits.frame
         takeover = tag == "takeover"
+        new_phone = takeover or (tag == "change" and bool(h["change_phone"].iat[shopper]))
+        new_address = takeover or (tag == "change" and not new_phone)
         return {
             "type": "profile",
             "event_id": f"mkp-{self.sim.customer_of[shopper]}-{tag}",
@@ -152,9 +161,9 @@ class MarketplaceFeed:
                 - timedelta(days=int(h["tenure_days"].iat[shopper]))
             ).isoformat(),
             "real_name_verified": bool(h["real_name"].iat[shopper]),
-            "phone_tenure_band": life.PHONE_BANDS[0 if takeover else int(h["phone_band"].iat[shopper])],
+            "phone_tenure_band": life.PHONE_BANDS[0 if new_phone else int(h["phone_band"].iat[shopper])],
             "payment_methods": int(h["payment_methods"].iat[shopper]) + takeover,
-            "addresses_12m": int(h["addresses"].iat[shopper]) + takeover,
+            "addresses_12m": int(h["addresses"].iat[shopper]) + new_address,
         }
 
     def _orders(self, drawn: dict[str, np.ndarray]) -> list[dict[str, Any]]:

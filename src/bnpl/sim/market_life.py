@@ -31,6 +31,8 @@ everyday goods (of the rest)         logit 0.4 −0.35·r (sd 0.5)
 basket                               category price × (income / 6,000 yuan)^0.3 × lognormal(0, 0.5)
 payment methods                      1 + Poisson(exp(0.3 +0.2·log(income / 6,000 yuan)))
 live-stream minutes a week           watchers (logit 0.6 +0.8·i): lognormal(log 90 +0.5·i +0.1·r)
+a change of phone or address         honest shoppers 15% a year (half a new phone, half an
+                                     address); 70% of takeovers show one the evening before
 ===================================  ==========================================================
 
 ``RHO`` = 0.55 is what keeps the feed honest: a logistic regression on the feed features alone
@@ -57,6 +59,10 @@ RHO = 0.55  # correlation of the feed's view of riskiness with the hidden credit
 CONSENT_SHARE = 0.88
 FULL_SCOPE_SHARE = 0.9  # of those who consent: profile, order and engagement (the rest no engagement)
 WITHDRAW_SHARE = 0.03  # of those who consent: withdraw on a day in the season
+# honest shoppers change their phone number or add an address now and then, and not every
+# takeover shows in the marketplace's profile: a contact change is a signal, not a verdict
+CONTACT_CHANGES_A_YEAR = 0.15
+TAKEOVER_SHOWN = 0.7
 STRESS_FAILED = 0.10  # extra chance a payment fails while the shopper is under a stress shock
 REFERENCE_INCOME = 6_000_00  # fen a month
 
@@ -139,6 +145,10 @@ def draw_habits(world: World, seed: int, season_days: int) -> Habits:
             "timezone": s["timezone"].to_numpy(),
         }
     )
+    # drawn after everything above, so the draws before them are what they were
+    frame["change_day"] = rng.geometric(CONTACT_CHANGES_A_YEAR / 365, n) - 1  # days from the start
+    frame["change_phone"] = rng.random(n) < 0.5  # else one more address
+    frame["takeover_shown"] = rng.random(n) < TAKEOVER_SHOWN
     return Habits(frame)
 
 

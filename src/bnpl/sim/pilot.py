@@ -64,8 +64,13 @@ def pilot_dataset(seed: int, shape: WorldShape = WorldShape(), shoppers: int = P
     # a stolen account's pilot purchase is the thief's, after the takeover the feed reports (as in
     # a season: a new phone, one more address and payment method, the evening before)
     stolen = world.shoppers["fraud"].to_numpy() == "stolen"
-    for s in who[stolen[who]]:
+    shown = habits.col("takeover_shown")
+    for s in who[stolen[who] & shown[who]]:
         records[int(s)].append(_profile(habits, int(s), day, takeover=True))
+    # honest shoppers who changed their phone or an address in the 30 days before, as often as in a season
+    recent = habits.col("change_day") < 30
+    for s in who[recent[who] & ~stolen[who]]:
+        records[int(s)].append(_profile(habits, int(s), day, takeover=False, change=True))
     for i, (s, at, category, channel, amount, kind, outcome) in enumerate(
         zip(
             *(
@@ -112,21 +117,26 @@ def pilot_dataset(seed: int, shape: WorldShape = WorldShape(), shoppers: int = P
     )
 
 
-def _profile(habits: life.Habits, s: int, day: date, takeover: bool = False) -> Profile:
+def _profile(habits: life.Habits, s: int, day: date, takeover: bool = False, change: bool = False) -> Profile:
+    """The shopper's profile the day before; or, the hour after midnight, a takeover's (a new
+    phone, one more address and payment method) or an honest change (a new phone or an address)."""
     h = habits.frame
     opened = datetime.combine(day, time(0), tzinfo=UTC) - timedelta(days=int(h["tenure_days"].iat[s]))
+    later = takeover or change
     observed = datetime.combine(day, time(0), tzinfo=UTC) - (
-        timedelta(hours=-1) if takeover else timedelta(days=1)
+        timedelta(hours=-1) if later else timedelta(days=1)
     )
+    new_phone = takeover or (change and bool(h["change_phone"].iat[s]))
+    new_address = takeover or (change and not new_phone)
     return Profile(
-        f"pp{s}-{int(takeover)}",
+        f"pp{s}-{int(takeover)}{int(change)}",
         s,
         observed,
         opened,
         bool(h["real_name"].iat[s]),
-        PhoneTenure(life.PHONE_BANDS[0 if takeover else int(h["phone_band"].iat[s])]),
+        PhoneTenure(life.PHONE_BANDS[0 if new_phone else int(h["phone_band"].iat[s])]),
         int(h["payment_methods"].iat[s]) + takeover,
-        int(h["addresses"].iat[s]) + takeover,
+        int(h["addresses"].iat[s]) + new_address,
     )
 
 

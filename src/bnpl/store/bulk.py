@@ -34,12 +34,18 @@ def next_ids(conn: Connection, table: Table, n: int) -> list[int]:
 
 
 def insert_rows(
-    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], ids: bool = False
+    conn: Connection,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    ids: bool = False,
+    copy_from: int = COPY_FROM,
 ) -> list[int]:
-    """Insert ``rows`` (dicts with the same keys); with ``ids``, return their new ids in order."""
+    """Insert ``rows`` (dicts with the same keys); with ``ids``, return their new ids in order.
+    ``copy_from``: from how many rows COPY is used on PostgreSQL (a batch of checkouts: from 2, as
+    its wide rows make a multi-row INSERT's parameters cost more than COPY's set-up)."""
     if not rows:
         return []
-    if not _pg(conn) or len(rows) < COPY_FROM:
+    if not _pg(conn) or len(rows) < copy_from:
         if not ids:
             conn.execute(insert(table), list(rows))
             return []
@@ -61,7 +67,7 @@ def insert_rows(
     return new_ids
 
 
-def among(conn: Connection, column: Any, ids: Sequence[int]) -> Any:
+def among(conn: Connection, column: Any, ids: Sequence[Any]) -> Any:
     """``column`` is one of ``ids``: one array parameter on PostgreSQL, an IN list on SQLite."""
     if _pg(conn):
         kind = String if ids and isinstance(ids[0], str) else BigInteger

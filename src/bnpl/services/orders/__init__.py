@@ -4,6 +4,7 @@ expire), returns, conversion and early payoff, manual review, and the views ever
 Callers use the package (``orders.authorize``, ``orders.get_order``); the stage modules share the
 lock order and statements in ``records``."""
 
+from bnpl.services.orders.batch import MAX_BATCH, Answer, Keyed, authorize_many, capture_many, run_keyed
 from bnpl.services.orders.checkout import FEE_PAYERS, AuthorizeCommand, authorize
 from bnpl.services.orders.fulfilment import (
     cancel,
@@ -29,13 +30,18 @@ from bnpl.services.orders.views import (
 
 __all__ = [
     "FEE_PAYERS",
+    "MAX_BATCH",
     "MERCHANT_VISIBLE",
     "NOT_AVAILABLE",
     "RISK_CHECK",
+    "Answer",
     "AuthorizeCommand",
+    "Keyed",
     "authorize",
+    "authorize_many",
     "cancel",
     "capture",
+    "capture_many",
     "confirm_return",
     "convert_plan",
     "decide_review",
@@ -54,4 +60,5 @@ __all__ = [
     "reject_return",
     "request_return",
     "return_rows",
+    "run_keyed",
 ]

@@ -37,10 +37,12 @@ from bnpl.risk.signals import gather as gather_signals
 from bnpl.runtime import Ctx
 from bnpl.services import audit
 from bnpl.services.credit import assess_checkout, assessment_record, checkout_feed
-from bnpl.services.credit_lines import assign_first_limit, change_account, lock_account
+from bnpl.services.credit_lines import assign_first_limit, change_accounts, lock_account
 from bnpl.services.exposure import lock_account_with_facts
 from bnpl.services.orders.records import NEW_DECISION, NEW_ITEMS, NEW_ORDER, customer_stream
 from bnpl.services.orders.views import for_actor, order_view
+from bnpl.store.bulk import insert_rows
+from bnpl.store.tables import decisions, order_items, orders
 
 FEE_PAYERS = ("customer", "merchant")
 
@@ -68,9 +70,48 @@ def _age_days(ctx: Ctx, created_at: datetime) -> int:
 
 
 def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
-    """Decide on a checkout; an approval places a hold on the customer's available credit."""
-    plan = _validate(ctx, cmd)
+    """Decide on a checkout; an approval places a hold on the customer's available credit.
+
+    Many checkouts in one transaction are ``services.orders.batch.authorize_many``: the same
+    steps, with the locks, the reads and the writes paid once per batch."""
+    plan = validate(ctx, cmd)
     account, merchant, facts = lock_account_with_facts(ctx, cmd.customer_id, cmd.merchant_id)
+    return record(ctx, [decide_checkout(ctx, cmd, plan, account, merchant, facts)])[0]
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """One decided checkout, not yet written: what ``record`` needs."""
+
+    cmd: AuthorizeCommand
+    inputs: DecisionInput
+    merchant: Any
+    decision: Decision
+    signals: dict[str, Any]
+    hits: list[RuleHit]
+    rule_errors: list[str]
+    credit: Any
+
+
+def decide_checkout(
+    ctx: Ctx,
+    cmd: AuthorizeCommand,
+    plan: Plan,
+    account: Any,
+    merchant: Any,
+    facts: Any,
+    merchant_orders_unseen: int = 0,
+    counts: dict[str, Any] | None = None,
+    feed: FeedFeatures | None = None,
+) -> Checkout:
+    """Everything between the lock and the writes, for one checkout: the basket checked against the
+    merchant, the decision's inputs, the credit assessment (and a new line's first limit), the
+    rules, and the one ``decide``.
+
+    ``merchant_orders_unseen``: orders to this merchant decided earlier in the same batch and not
+    yet written, which the merchant's velocity counts must include (they read the orders table).
+    ``counts``: the velocity counts, and ``feed`` the marketplace feed's features, when the batch
+    read them for all its checkouts at once."""
     # the delivery address is kept and compared only as a keyed hash (store/crypto.py), whatever
     # form the merchant sent it in: velocity, the cash-out graph and features compare the hashes
     cmd = replace(
@@ -80,7 +121,7 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
     )
     amount = validate_items(cmd.items, frozenset(merchant.categories))
     check_plan_amount(plan, amount)
-    feed = checkout_feed(ctx, cmd.customer_id)
+    feed = feed if feed is not None else checkout_feed(ctx, cmd.customer_id)
     inputs = _decision_inputs(ctx, cmd, plan, amount, account, merchant, facts, feed)
     credit = assess_checkout(
         ctx,
@@ -96,12 +137,14 @@ def authorize(ctx: Ctx, cmd: AuthorizeCommand) -> dict[str, Any]:
     if opened.limit != inputs.limit:
         account = lock_account(ctx, cmd.customer_id)  # the line just opened: rules see it as it is
     inputs = opened
-    signals, hits, rule_errors = _apply_rules(ctx, cmd, inputs, account, credit, feed)
+    signals, hits, rule_errors = _apply_rules(
+        ctx, cmd, inputs, account, credit, feed, merchant_orders_unseen, counts
+    )
     decision = decide(inputs, ctx.settings.decision_policy, tuple(hits), credit, ctx.settings.credit_policy)
-    return _record(ctx, cmd, inputs, merchant, decision, signals, hits, rule_errors, credit)
+    return Checkout(cmd, inputs, merchant, decision, signals, hits, rule_errors, credit)
 
 
-def _validate(ctx: Ctx, cmd: AuthorizeCommand) -> Plan:
+def validate(ctx: Ctx, cmd: AuthorizeCommand) -> Plan:
     """Who may ask, and the request's own fields, before any lock is taken."""
     ctx.actor.require("merchant")
     if ctx.actor.role == "merchant" and ctx.actor.subject_id != cmd.merchant_id:
@@ -176,6 +219,9 @@ def _first_limit(
     return replace(inputs, limit=limit)
 
 
+MERCHANT_VELOCITY = ("merchant.orders_10m", "merchant.orders_1h")
+
+
 def _apply_rules(
     ctx: Ctx,
     cmd: AuthorizeCommand,
@@ -183,6 +229,8 @@ def _apply_rules(
     account: Any,
     credit: CreditAssessment | None,
     feed: FeedFeatures,
+    merchant_orders_unseen: int = 0,
+    counts: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[RuleHit], list[str]]:
     """The rule set's hits on the signals it reads (none without a rule set)."""
     if ctx.rules is None:
@@ -203,32 +251,93 @@ def _apply_rules(
         credit_grade=credit.grade.value if credit is not None else "",
         credit_trusted=lifts_category_caps(credit, ctx.settings.credit_policy),
         feed=feed.values,
+        counts=counts,
     )
+    for name in MERCHANT_VELOCITY:  # orders of this batch, decided just now (created now)
+        if merchant_orders_unseen and name in signals:
+            signals[name] += merchant_orders_unseen
     hits, rule_errors = evaluate_rules(ctx.rules, signals)
     return signals, hits, rule_errors
 
 
-def _record(
-    ctx: Ctx,
-    cmd: AuthorizeCommand,
-    inputs: DecisionInput,
-    merchant: Any,
-    decision: Decision,
-    signals: dict[str, Any],
-    hits: list[RuleHit],
-    rule_errors: list[str],
-    credit: Any,
-) -> dict[str, Any]:
-    """Write the decision, the order and its items, the hold and the audit record."""
-    amount = inputs.amount
-    reasons = [{"code": r.code, "en": r.en, "zh": r.zh} for r in decision.reasons]
-    decision_row = {
+def record(ctx: Ctx, checkouts: list[Checkout]) -> list[dict[str, Any]]:
+    """Write the decisions, the orders and their items, the holds and the audit records of decided
+    checkouts, each kind of row in one statement; returns each order's view, in order."""
+    if not checkouts:
+        return []
+    decision_rows = [_decision_row(ctx, c) for c in checkouts]
+    for row, new_id in zip(decision_rows, _ids(ctx, NEW_DECISION, decisions, decision_rows), strict=True):
+        row["id"] = new_id
+    order_rows = [_order_row(ctx, c, d["id"]) for c, d in zip(checkouts, decision_rows, strict=True)]
+    for row, new_id in zip(order_rows, _ids(ctx, NEW_ORDER, orders, order_rows), strict=True):
+        row["id"] = new_id
+    item_rows = [
+        [
+            {
+                "order_id": order_row["id"],
+                "sku": i.sku,
+                "category": i.category,
+                "unit_price": i.unit_price,
+                "quantity": i.quantity,
+                "returned_quantity": 0,
+                "pending_quantity": 0,
+            }
+            for i in c.cmd.items
+        ]
+        for c, order_row in zip(checkouts, order_rows, strict=True)
+    ]
+    all_items = [row for rows in item_rows for row in rows]
+    if len(checkouts) == 1:
+        ctx.conn.execute(NEW_ITEMS, all_items)
+    else:
+        insert_rows(ctx.conn, order_items, all_items, copy_from=2)
+    holds: dict[int, int] = {}
+    for c in checkouts:
+        if c.decision.holds_credit:
+            holds[c.cmd.customer_id] = holds.get(c.cmd.customer_id, 0) + c.inputs.amount
+    change_accounts(ctx, {cid: {"holds": amount} for cid, amount in holds.items()})
+    audits = [
+        (
+            customer_stream(c.cmd.customer_id),
+            f"order.{o['status']}",
+            "order",
+            o["id"],
+            None,
+            {
+                "amount": c.inputs.amount,
+                "outcome": c.decision.outcome.value,
+                "merchant_id": c.cmd.merchant_id,
+            },
+        )
+        for c, o in zip(checkouts, order_rows, strict=True)
+    ]
+    if len(audits) == 1:
+        audit.record(ctx, *audits[0])
+    else:
+        audit.record_many(ctx, audits, copy_from=2)
+    return [
+        for_actor(ctx, order_view(o, items, [], d))
+        for o, items, d in zip(order_rows, item_rows, decision_rows, strict=True)
+    ]
+
+
+def _ids(ctx: Ctx, statement: Any, table: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert ``rows`` and return their new ids in order: one row by a plain INSERT … RETURNING,
+    more by COPY with ids drawn from the sequence (PostgreSQL) or a multi-row INSERT (SQLite)."""
+    if len(rows) == 1:
+        return [ctx.conn.execute(statement, rows[0]).scalar_one()]
+    return insert_rows(ctx.conn, table, rows, ids=True, copy_from=2)
+
+
+def _decision_row(ctx: Ctx, c: Checkout) -> dict[str, Any]:
+    cmd, inputs, decision = c.cmd, c.inputs, c.decision
+    return {
         "customer_id": cmd.customer_id,
         "merchant_id": cmd.merchant_id,
-        "amount": amount,
+        "amount": inputs.amount,
         "outcome": decision.outcome.value,
         "approved_amount": decision.approved_amount,
-        "reasons": reasons,
+        "reasons": [{"code": r.code, "en": r.en, "zh": r.zh} for r in decision.reasons],
         "inputs": {
             **asdict(inputs),
             "categories": list(inputs.categories),
@@ -236,29 +345,34 @@ def _record(
             "address_hash": cmd.address_hash,
             "stream_id": cmd.stream_id,
             "creator_id": cmd.creator_id,
-            "signals": {k: str(v) if isinstance(v, Decimal) else v for k, v in signals.items()},
-            "credit": assessment_record(credit),
+            "signals": {k: str(v) if isinstance(v, Decimal) else v for k, v in c.signals.items()},
+            "credit": assessment_record(c.credit),
         },
         "versions": decision.versions,
-        "rule_hits": {"hits": [asdict(h) for h in hits], "errors": rule_errors},
+        "rule_hits": {"hits": [asdict(h) for h in c.hits], "errors": c.rule_errors},
         "business_date": ctx.today,
         "created_at": ctx.now,
     }
-    decision_row["id"] = ctx.conn.execute(NEW_DECISION, decision_row).scalar_one()
 
+
+def _order_row(ctx: Ctx, c: Checkout, decision_id: int) -> dict[str, Any]:
+    cmd, merchant = c.cmd, c.merchant
     status = {Outcome.APPROVE: OrderStatus.AUTHORIZED, Outcome.REVIEW: OrderStatus.REVIEW}.get(
-        decision.outcome, OrderStatus.DECLINED
+        c.decision.outcome, OrderStatus.DECLINED
     )
-    order_row: dict[str, Any] = {
+    ttl = (
+        ctx.settings.review_ttl_days if status == OrderStatus.REVIEW else ctx.settings.authorization_ttl_days
+    )
+    return {
         "merchant_id": cmd.merchant_id,
         "customer_id": cmd.customer_id,
-        "decision_id": decision_row["id"],
+        "decision_id": decision_id,
         "status": status.value,
         "currency": cmd.currency,
-        "amount": amount,
+        "amount": c.inputs.amount,
         "returned_amount": 0,
         "pending_return_amount": 0,
-        "plan_code": inputs.plan_code,
+        "plan_code": c.inputs.plan_code,
         "fee_payer": cmd.fee_payer,
         "channel": cmd.channel,
         "stream_id": cmd.stream_id,
@@ -271,12 +385,7 @@ def _record(
         "mdr_amount": 0,
         "merchant_fee": 0,
         "authorized_on": ctx.today,
-        "expires_on": ctx.today
-        + timedelta(
-            days=ctx.settings.review_ttl_days
-            if status == OrderStatus.REVIEW
-            else ctx.settings.authorization_ttl_days
-        ),
+        "expires_on": ctx.today + timedelta(days=ttl),
         "captured_on": None,
         "delivered_on": None,
         "delivery_assumed": 0,
@@ -285,29 +394,3 @@ def _record(
         "settled_on": None,
         "created_at": ctx.now,
     }
-    order_row["id"] = ctx.conn.execute(NEW_ORDER, order_row).scalar_one()
-    item_rows = [
-        {
-            "order_id": order_row["id"],
-            "sku": i.sku,
-            "category": i.category,
-            "unit_price": i.unit_price,
-            "quantity": i.quantity,
-            "returned_quantity": 0,
-            "pending_quantity": 0,
-        }
-        for i in cmd.items
-    ]
-    ctx.conn.execute(NEW_ITEMS, item_rows)
-    if decision.holds_credit:
-        change_account(ctx, cmd.customer_id, holds=amount)
-    audit.record(
-        ctx,
-        customer_stream(cmd.customer_id),
-        f"order.{status.value}",
-        "order",
-        order_row["id"],
-        None,
-        {"amount": amount, "outcome": decision.outcome.value, "merchant_id": cmd.merchant_id},
-    )
-    return for_actor(ctx, order_view(order_row, item_rows, [], decision_row))

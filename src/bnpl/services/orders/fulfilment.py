@@ -3,6 +3,7 @@ delivery (the trial window starts), and cancel or expire (the hold is released).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -25,10 +26,18 @@ from bnpl.domain.plans import (
 )
 from bnpl.runtime import Ctx
 from bnpl.services import audit
-from bnpl.services.credit_lines import change_account
-from bnpl.services.ledger import post
-from bnpl.services.orders.records import NEW_OBLIGATIONS, customer_stream, lock_order, mdr_of, update_order
+from bnpl.services.credit_lines import change_account, change_accounts
+from bnpl.services.ledger import post_many
+from bnpl.services.orders.records import (
+    NEW_OBLIGATIONS,
+    UPDATE_ORDER,
+    customer_stream,
+    lock_order,
+    mdr_of,
+    update_order,
+)
 from bnpl.services.repayments import use_credit_balance
+from bnpl.store.bulk import insert_rows
 from bnpl.store.tables import obligations
 
 
@@ -59,8 +68,27 @@ def open_obligations(
 
 def capture(ctx: Ctx, order_id: int) -> dict[str, Any]:
     """Shipment: the hold becomes principal receivable per the plan's schedule; the merchant is
-    owed the price less MDR (and less the fee, when it subsidises the instalments)."""
+    owed the price less MDR (and less the fee, when it subsidises the instalments).
+
+    Many captures in one transaction are ``services.orders.batch.capture_many``."""
     account, order = lock_order(ctx, order_id, "merchant")
+    return record_captures(ctx, [plan_capture(ctx, order, account.credit_balance)])[0]
+
+
+@dataclass(frozen=True)
+class Capture:
+    """One capture worked out on a locked order, not yet written."""
+
+    order: Any
+    status: OrderStatus
+    schedule: list[Instalment]
+    fee: int
+    merchant_fee: int
+    mdr: int
+    credit_balance: int  # the customer's credit balance, spent on what is now owed
+
+
+def plan_capture(ctx: Ctx, order: Any, credit_balance: int) -> Capture:
     status = transition(OrderStatus(order["status"]), "capture")
     plan = get_plan(order["plan_code"])
     amount = order["amount"]
@@ -68,40 +96,87 @@ def capture(ctx: Ctx, order_id: int) -> dict[str, Any]:
     customer_fee, merchant_fee = (fee, 0) if order["fee_payer"] == "customer" else (0, fee)
     trial_end = provisional_trial_end(ctx, ctx.today, order["trial_days"])
     schedule = build_schedule(plan, amount, trial_end, fee=customer_fee)
-    ids = open_obligations(ctx, order_id, order["customer_id"], schedule)
-    mdr = mdr_of(amount, order["mdr_bps"])
-    ref = postings.OrderRef(order["customer_id"], order["merchant_id"], order_id)
-    post(
-        ctx,
-        postings.capture(
-            ctx.today,
-            ref,
-            [postings.ObligationAmounts(i, s.principal, s.fee) for i, s in zip(ids, schedule, strict=True)],
-            mdr,
-            merchant_fee,
-        ),
+    return Capture(
+        order, status, schedule, fee, merchant_fee, mdr_of(amount, order["mdr_bps"]), credit_balance
     )
-    update_order(
+
+
+def record_captures(ctx: Ctx, captures: list[Capture]) -> list[dict[str, Any]]:
+    """Write the obligations, journal entries, order updates, account changes and audit records of
+    worked-out captures (one customer at most once), each kind of row in one statement."""
+    if not captures:
+        return []
+    rows = [
+        {
+            "order_id": c.order["id"],
+            "customer_id": c.order["customer_id"],
+            "seq": 1 + i,
+            "due_date": s.due_date,
+            "principal": s.principal,
+            "fee": s.fee,
+            "principal_paid": 0,
+            "fee_paid": 0,
+            "status": "open",
+        }
+        for c in captures
+        for i, s in enumerate(c.schedule)
+    ]
+    if len(captures) == 1:
+        new_ids = list(ctx.conn.execute(NEW_OBLIGATIONS, rows).scalars().all())
+    else:
+        new_ids = insert_rows(ctx.conn, obligations, rows, ids=True, copy_from=2)
+    entries = []
+    start = 0
+    for c in captures:
+        ids = new_ids[start : start + len(c.schedule)]
+        start += len(c.schedule)
+        o = c.order
+        ref = postings.OrderRef(o["customer_id"], o["merchant_id"], o["id"])
+        amounts = [
+            postings.ObligationAmounts(i, s.principal, s.fee) for i, s in zip(ids, c.schedule, strict=True)
+        ]
+        entries.append(postings.capture(ctx.today, ref, amounts, c.mdr, c.merchant_fee))
+    post_many(ctx, entries, copy_from=2)
+    updates = [
+        {
+            "b_id": c.order["id"],
+            "status": c.status.value,
+            "captured_on": ctx.today,
+            "settle_on": ctx.today + timedelta(days=c.order["settlement_delay_days"]),
+            "mdr_amount": c.mdr,
+            "merchant_fee": c.merchant_fee,
+        }
+        for c in captures
+    ]
+    ctx.conn.execute(UPDATE_ORDER, updates[0] if len(updates) == 1 else updates)
+    change_accounts(
         ctx,
-        order_id,
-        status=status.value,
-        captured_on=ctx.today,
-        settle_on=ctx.today + timedelta(days=order["settlement_delay_days"]),
-        mdr_amount=mdr,
-        merchant_fee=merchant_fee,
+        {
+            c.order["customer_id"]: {"holds": -c.order["amount"], "outstanding": c.order["amount"]}
+            for c in captures
+        },
     )
-    change_account(ctx, order["customer_id"], holds=-amount, outstanding=amount)
-    use_credit_balance(ctx, order["customer_id"], account.credit_balance)
-    audit.record(
-        ctx,
-        customer_stream(order["customer_id"]),
-        "order.captured",
-        "order",
-        order_id,
-        {"status": order["status"]},
-        {"status": status.value, "mdr": mdr, "fee": fee},
-    )
-    return {"id": order_id, "status": status.value, "captured_on": ctx.today.isoformat()}
+    for c in captures:
+        use_credit_balance(ctx, c.order["customer_id"], c.credit_balance)
+    audits = [
+        (
+            customer_stream(c.order["customer_id"]),
+            "order.captured",
+            "order",
+            c.order["id"],
+            {"status": c.order["status"]},
+            {"status": c.status.value, "mdr": c.mdr, "fee": c.fee},
+        )
+        for c in captures
+    ]
+    if len(audits) == 1:
+        audit.record(ctx, *audits[0])
+    else:
+        audit.record_many(ctx, audits, copy_from=2)
+    return [
+        {"id": c.order["id"], "status": c.status.value, "captured_on": ctx.today.isoformat()}
+        for c in captures
+    ]
 
 
 def deliver(ctx: Ctx, order_id: int, on: date | None = None, assumed: bool = False) -> dict[str, Any]:

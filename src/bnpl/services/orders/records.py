@@ -19,8 +19,9 @@ from bnpl.services.access import may_see_order, require_order_reader
 from bnpl.store.tables import credit_accounts, decisions, obligations, order_items, orders
 
 # Statements on the checkout path, built once.
-NEW_DECISION = decisions.insert().returning(decisions.c.id)
-NEW_ORDER = orders.insert().returning(orders.c.id)
+# in parameter order: a batch of checkouts inserts its rows in one statement (executemany)
+NEW_DECISION = decisions.insert().returning(decisions.c.id, sort_by_parameter_order=True)
+NEW_ORDER = orders.insert().returning(orders.c.id, sort_by_parameter_order=True)
 NEW_ITEMS = order_items.insert()
 # one round trip: lock the account of the order's customer
 LOCK_ACCOUNT_OF_ORDER = (
@@ -56,14 +57,20 @@ def lock_order(ctx: Ctx, order_id: int, *roles: str) -> tuple[Any, Any]:
     if account is None:
         raise NotFound(f"order {order_id} not found")
     order = ctx.conn.execute(LOCK_ORDER, {"oid": order_id}).mappings().one()
-    if not can_see(ctx, order):
+    check_order(ctx, order_id, order, roles)
+    return account, order
+
+
+def check_order(ctx: Ctx, order_id: int, order: Any, roles: tuple[str, ...]) -> None:
+    """The checks every action on a locked order makes: the caller may see it and act on it, and
+    the business date is not before its last step."""
+    if order is None or not can_see(ctx, order):
         raise NotFound(f"order {order_id} not found")
     if ctx.actor.role not in roles and ctx.actor.role not in ("admin", "system"):
         raise Forbidden(f"a {ctx.actor.role} may not do this to an order")
     last_step = max(d for d in (order["authorized_on"], order["captured_on"], order["delivered_on"]) if d)
     if ctx.today < last_step:
         raise InvalidState(f"the business date {ctx.today} is before this order's last step on {last_step}")
-    return account, order
 
 
 def update_order(ctx: Ctx, order_id: int, **values: Any) -> None:

@@ -1,0 +1,234 @@
+"""Benchmark: a live-stream flash sale over HTTP, on PostgreSQL.
+
+Usage: python bench/burst.py [--checkouts 20000] [--customers 5000] [--rate 2000] [--workers 2]
+
+20,000 checkouts from one live stream to one merchant, from 5,000 customers whose limits run out
+part-way (each customer's limit covers about two of their four baskets), offered over HTTP to
+127.0.0.1 at 2,000 requests/s, open loop: the schedule never waits for answers. Bounded in
+requests and in time (every request has a timeout; the run stops by itself). Reads
+BNPL_DATABASE_URL (default: the local PostgreSQL test database), works in a schema of its own and
+drops it. The last line is JSON:
+
+  offered, answered        requests sent, and answered with any status
+  approved, declined       201 answers by outcome (review: ``review``)
+  shed                     503 answers (admission control; nothing was done)
+  errors_5xx, timeouts     5xx other than 503, and requests with no answer within --timeout
+  p50_ms, p99_ms           latency of the answered requests, from their scheduled send time
+  over_limit               customers whose holds and balance exceed their limit (must be 0)
+  ledger_ok                the ledger checks after the run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from authorize import DEFAULT_URL, _platform, checkpoint, drop, free_port
+
+LIMIT = 250_00  # fen: two baskets of about 100 yuan, of the four each customer sends
+PRICES = (79_00, 99_00, 119_00, 139_00)
+
+
+def setup(url: str, schema: str, customers: int) -> dict[str, Any]:
+    from bnpl.runtime import ADMIN
+    from bnpl.services import parties
+    from bnpl.store.db import make_engine
+    from bnpl.store.migrate import upgrade
+
+    admin = make_engine(url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    admin.dispose()
+    p = _platform(url, schema)
+    upgrade(p.engine)
+
+    def world(c: Any) -> dict[str, Any]:
+        m = parties.create_merchant(c, "Flash Sale Merchant", 60, 7, 3, ["tea"])
+        ids = [parties.create_customer(c, f"Fan {i}", LIMIT)["id"] for i in range(customers)]
+        return {"merchant_id": m["id"], "merchant_key": m["api_key"], "customers": ids}
+
+    result: dict[str, Any] = p.run(ADMIN, world)
+    p.dispose()
+    return result
+
+
+async def _send(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, auth: str, key: str, body: bytes
+) -> tuple[int, bytes]:
+    head = (
+        f"POST /orders HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {auth}\r\n"
+        f"Idempotency-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    writer.write(head.encode() + body)
+    status_line = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        if name.lower() == b"content-length":
+            length = int(value)
+    return int(status_line.split()[1]), await reader.readexactly(length)
+
+
+async def flash_sale(
+    port: int, world: dict[str, Any], checkouts: int, rate: float, timeout: float, connections: int
+) -> dict[str, Any]:
+    """Offer ``checkouts`` requests at ``rate``/s; each waits for a free keep-alive connection and
+    for its answer, ``timeout`` seconds at most from its scheduled time (a timed-out connection is
+    replaced)."""
+    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+
+    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return reader, writer
+
+    for _ in range(connections):
+        pool.put_nowait(await connect())
+    counts = dict.fromkeys(
+        ("answered", "approved", "declined", "review", "shed", "errors_5xx", "timeouts"), 0
+    )
+    other: dict[int, int] = {}
+    latencies: list[float] = []
+    rng = random.Random(7)
+    customers = world["customers"]
+    # each customer's four baskets spread over the sale, in a shuffled order
+    order = [customers[i % len(customers)] for i in range(checkouts)]
+    rng.shuffle(order)
+
+    async def one(i: int, due: float) -> None:
+        body = json.dumps(
+            {
+                "customer_id": order[i],
+                "channel": "live_stream",
+                "stream_id": "flash-1",
+                "items": [
+                    {"sku": f"sku-{i % 7}", "category": "tea", "unit_price": PRICES[i % 4], "quantity": 1}
+                ],
+            }
+        ).encode()
+        conn = None
+        try:
+            async with asyncio.timeout_at(due + timeout):
+                conn = await pool.get()
+                status, answer = await _send(*conn, world["merchant_key"], f"flash-{i}", body)
+        except TimeoutError:
+            counts["timeouts"] += 1
+            if conn is not None:  # the answer may still come: this connection is spoiled
+                conn[1].close()
+                conn = await connect()
+            return
+        finally:
+            if conn is not None:
+                pool.put_nowait(conn)
+        latencies.append(asyncio.get_running_loop().time() - due)
+        counts["answered"] += 1
+        if status == 201:
+            outcome = json.loads(answer)["status"]
+            key = {"authorized": "approved", "declined": "declined"}.get(outcome, "review")
+            counts[key] += 1
+        elif status == 503:
+            counts["shed"] += 1
+        elif status >= 500:
+            counts["errors_5xx"] += 1
+        else:
+            other[status] = other.get(status, 0) + 1
+
+    loop = asyncio.get_running_loop()
+    begin = loop.time()
+    tasks = []
+    for i in range(checkouts):
+        due = begin + i / rate
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
+    while not pool.empty():
+        pool.get_nowait()[1].close()
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    return {
+        "offered": checkouts,
+        **counts,
+        "other_4xx": other,
+        "p50_ms": round(cuts[49] * 1000, 1),
+        "p99_ms": round(cuts[98] * 1000, 1),
+        "seconds": round(loop.time() - begin, 1),
+    }
+
+
+def after(url: str, schema: str) -> dict[str, Any]:
+    """No customer above their limit, and the ledger's own checks."""
+    from sqlalchemy import func, select
+
+    from bnpl.services import checks
+    from bnpl.store.tables import credit_accounts
+
+    p = _platform(url, schema)
+    a = credit_accounts.c
+    with p.read() as c:
+        over = c.conn.execute(
+            select(func.count()).where(a.holds + a.outstanding > a.credit_limit)
+        ).scalar_one()
+        ok = bool(checks.check_ledger(c)["ok"])
+    p.dispose()
+    return {"over_limit": int(over), "ledger_ok": ok}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkouts", type=int, default=20_000)
+    parser.add_argument("--customers", type=int, default=5_000)
+    parser.add_argument("--rate", type=float, default=2000)
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--timeout", type=float, default=5.0, help="seconds a request may take")
+    parser.add_argument("--connections", type=int, default=1024, help="client keep-alive connections")
+    args = parser.parse_args()
+    url = os.environ.get("BNPL_DATABASE_URL", DEFAULT_URL)
+    if not url.startswith("postgres"):
+        sys.exit("bench/burst.py measures PostgreSQL; set BNPL_DATABASE_URL=postgresql://...")
+    schema = f"bnpl_burst_{uuid.uuid4().hex[:8]}"
+    try:
+        world = setup(url, schema, args.customers)
+        checkpoint(url, schema)
+        port = free_port()
+        env = {**os.environ, "BNPL_BENCH_URL": url, "BNPL_BENCH_SCHEMA": schema}
+        code = f"from bnpl.serving import serve; serve('bench.app:app', '127.0.0.1', {port}, {args.workers})"
+        server = subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+            start_new_session=True,
+        )
+        try:
+            deadline = time.time() + 30
+            while time.time() < deadline:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            result = asyncio.run(
+                flash_sale(port, world, args.checkouts, args.rate, args.timeout, args.connections)
+            )
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(10)
+        result |= after(url, schema)
+    finally:
+        drop(url, schema)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""Group commit and admission control for checkouts and captures.
+
+Each ``POST /orders`` (and ``POST /orders/{id}/capture``) hands its command to the process's
+``GroupCommit`` and waits. While fewer than ``workers`` transactions are running, the waiting
+requests go at once (a request on a quiet server waits for nothing); while all are busy, the
+requests that arrive meanwhile gather and go together as one batch, in one transaction
+(``services.orders.run_keyed`` over ``authorize_many`` or ``capture_many``). So the batch grows
+with the load, and a request waits at most about one batch's time (a few milliseconds) before
+its own starts.
+
+Admission control: at most ``max_in_flight`` requests wait or run in this process. The next one
+is answered at once with 503 and ``Retry-After`` (problem+json), before anything is read or
+written: a shed request changes nothing, and its Idempotency-Key can be sent again.
+
+A batch that fails as a whole (not a refusal of one request: those are per request) is retried
+one request per transaction, so one bad request never fails the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from bnpl.api.problems import problem_body
+from bnpl.domain.errors import DomainError
+from bnpl.runtime import Actor, Ctx, Platform
+from bnpl.services import idempotency, orders
+
+Kind = Literal["authorize", "capture"]
+WORK: dict[str, tuple[Callable[[Ctx, list[Any]], list[Any]], int]] = {
+    "authorize": (orders.authorize_many, 201),
+    "capture": (orders.capture_many, 200),
+}
+RETRY_AFTER_SECONDS = 1
+
+
+class Overloaded(Exception):
+    """More requests in flight than this process admits: answered 503 with Retry-After."""
+
+
+def refusal(exc: DomainError) -> tuple[int, Any]:
+    """A refused request's answer, as ``api.deps.execute`` gives it."""
+    return exc.status, problem_body(exc.status, exc.code, exc.detail, **exc.extra)
+
+
+@dataclass
+class _Pending:
+    kind: Kind
+    actor: Actor
+    keyed: orders.Keyed
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[orders.Answer]
+
+
+class GroupCommit:
+    def __init__(self, platform: Platform, max_batch: int, workers: int, max_in_flight: int) -> None:
+        self.platform = platform
+        self.max_batch, self.workers, self.max_in_flight = max_batch, max(1, workers), max_in_flight
+        self._lock = threading.Lock()
+        self._pending: list[_Pending] = []
+        self._running = 0
+        self._in_flight = 0
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="group-commit")
+        self.batches = 0  # how many transactions, and how many requests they carried (for benches)
+        self.requests = 0
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    async def submit(self, kind: Kind, actor: Actor, keyed: orders.Keyed) -> orders.Answer:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[orders.Answer] = loop.create_future()
+        with self._lock:
+            if self._in_flight >= self.max_in_flight:
+                raise Overloaded
+            self._in_flight += 1
+            self._pending.append(_Pending(kind, actor, keyed, loop, future))
+            batch = self._take() if self._running < self.workers else None
+        try:
+            if batch:
+                self._pool.submit(self._run, batch)
+            return await future
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
+    def _take(self) -> list[_Pending]:
+        """The next batch (the caller holds the lock): the oldest waiting requests."""
+        batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+        if batch:
+            self._running += 1
+        return batch
+
+    def _run(self, batch: list[_Pending]) -> None:
+        while batch:
+            groups: dict[tuple[str, Actor], list[_Pending]] = {}
+            for p in batch:
+                groups.setdefault((p.kind, p.actor), []).append(p)
+            for (kind, actor), group in groups.items():
+                try:
+                    self._commit(kind, actor, group)
+                except BaseException as exc:  # never leave a request waiting, nor this worker busy
+                    for p in group:
+                        with contextlib.suppress(RuntimeError):
+                            p.loop.call_soon_threadsafe(_fail, p.future, exc)
+            with self._lock:
+                self.batches += 1
+                self.requests += len(batch)
+                self._running -= 1
+                batch = self._take()
+
+    def _commit(self, kind: str, actor: Actor, group: list[_Pending]) -> None:
+        work, status = WORK[kind]
+        scope = str(actor)
+        try:
+            answers = self.platform.run(
+                actor,
+                lambda ctx: orders.run_keyed(ctx, scope, [p.keyed for p in group], work, status, refusal),
+            )
+        except Exception:  # the batch as a whole failed: each request in a transaction of its own
+            for p in group:
+                try:
+                    _resolve(p, self._one(kind, actor, p.keyed))
+                except Exception as exc:
+                    with contextlib.suppress(RuntimeError):
+                        p.loop.call_soon_threadsafe(_fail, p.future, exc)
+            return
+        by_loop: dict[
+            asyncio.AbstractEventLoop, list[tuple[asyncio.Future[orders.Answer], orders.Answer]]
+        ] = {}
+        for p, answer in zip(group, answers, strict=True):
+            by_loop.setdefault(p.loop, []).append((p.future, answer))
+        for loop, done in by_loop.items():  # one wake-up of each event loop per batch, not per request
+            with contextlib.suppress(RuntimeError):  # that loop is gone (its clients left)
+                loop.call_soon_threadsafe(_set_all, done)
+
+    def _one(self, kind: str, actor: Actor, keyed: orders.Keyed) -> orders.Answer:
+        work, status = WORK[kind]
+        scope = str(actor)
+        try:
+            (answer,) = self.platform.run(
+                actor, lambda ctx: orders.run_keyed(ctx, scope, [keyed], work, status, refusal)
+            )
+            return answer
+        except DomainError as exc:  # e.g. a closed business date: remembered, as execute() does
+            code, body = refusal(exc)
+            stored, replayed = self.platform.run(
+                actor, lambda ctx: idempotency.remember(ctx, scope, keyed.key, keyed.fingerprint, code, body)
+            )
+            return orders.Answer(stored.status_code, stored.response, replayed)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _resolve(p: _Pending, answer: orders.Answer) -> None:
+    with contextlib.suppress(RuntimeError):  # the request's event loop is gone (its client left)
+        p.loop.call_soon_threadsafe(_set, p.future, answer)
+
+
+def _set(future: asyncio.Future[orders.Answer], answer: orders.Answer) -> None:
+    if not future.done():
+        future.set_result(answer)
+
+
+def _set_all(done: list[tuple[asyncio.Future[orders.Answer], orders.Answer]]) -> None:
+    for future, answer in done:
+        _set(future, answer)
+
+
+def _fail(future: asyncio.Future[orders.Answer], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+def _is_checkout(scope: Scope) -> bool:
+    path: str = scope.get("path", "")
+    return (
+        scope["type"] == "http"
+        and scope.get("method") == "POST"
+        and (path == "/orders" or (path.startswith("/orders/") and path.endswith("/capture")))
+    )
+
+
+class AdmissionControl:
+    """The bound on checkouts in flight, at the door: past it, a checkout or capture is answered
+    503 before its body is read, its key looked up or anything validated (under overload the
+    cheapest answer is the one that keeps the server responsive). The bound is the group commit's
+    ``max_in_flight``; with group commit off there is none."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _is_checkout(scope):
+            await self.app(scope, receive, send)
+            return
+        group: GroupCommit | None = getattr(scope["app"].state, "group_commit", None)
+        if group is not None and self.in_flight >= group.max_in_flight:
+            await shed_response()(scope, receive, send)
+            return
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+
+def shed_response() -> JSONResponse:
+    """Overloaded: answered at once, nothing done; the same Idempotency-Key may be sent again."""
+    return JSONResponse(
+        problem_body(
+            503, "overloaded", "too many checkouts in flight; nothing was done, retry with the same key"
+        ),
+        status_code=503,
+        media_type="application/problem+json",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )

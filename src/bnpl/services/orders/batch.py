@@ -1,0 +1,317 @@
+"""Batched checkout: many authorizations, or many captures, in one transaction.
+
+A live stream sends thousands of checkouts to one merchant in the same seconds. Each pays the same
+per-transaction costs (a commit, a lock statement, a facts read, a handful of inserts), so a batch
+pays them once: the accounts are locked in one statement in customer-id order, the checkout facts
+of all of them are read set-based, each checkout is decided by the same steps as a single one
+(``checkout.decide_checkout``: the rules, ``assess_checkout`` and the one ``decide``), and the
+decisions, orders, items, holds and audit records are written a statement per kind of row.
+
+A batch runs in rounds in which no customer, device or delivery address appears twice: a second
+checkout of one customer is decided after the first is written, so its velocity counts and its
+available credit include the first (exactly as two single checkouts in a row). Orders to one
+merchant decided earlier in the same round are added to the merchant's velocity counts.
+
+One bad request never fails the others: a refusal (a ``DomainError``) happens before anything of
+that checkout is written, and is returned in its place. ``run_keyed`` adds the idempotency keys:
+each request keeps its own key, its own stored answer and its own replay.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+
+from bnpl.domain.errors import DomainError, IdempotencyConflict, InvalidInput, NotFound
+from bnpl.risk.signals import SHARED_KEY_SIGNALS, lock_shared_keys, velocity_many
+from bnpl.runtime import Ctx
+from bnpl.services import idempotency
+from bnpl.services.access import require_order_reader
+from bnpl.services.credit import checkout_feeds
+from bnpl.services.exposure import lock_accounts_with_facts
+from bnpl.services.orders.checkout import AuthorizeCommand, Checkout, decide_checkout, record, validate
+from bnpl.services.orders.fulfilment import Capture, plan_capture, record_captures
+from bnpl.services.orders.records import check_order
+from bnpl.store.bulk import among
+from bnpl.store.tables import credit_accounts, idempotency_keys, orders
+
+MAX_BATCH = 500  # requests in one transaction: bounds its locks, its statements and its latency
+
+Result = dict[str, Any] | DomainError
+C = TypeVar("C")
+
+
+def _rounds(keys: Sequence[tuple[int, frozenset[Any]]]) -> list[list[int]]:
+    """Indices split into rounds, in order, each round's keys disjoint (a later duplicate starts a
+    new round from there: the order of a customer's checkouts is kept)."""
+    rounds: list[list[int]] = []
+    current: list[int] = []
+    seen: set[Any] = set()
+    for i, k in keys:
+        if k & seen:
+            rounds.append(current)
+            current, seen = [], set()
+        current.append(i)
+        seen |= k
+    if current:
+        rounds.append(current)
+    return rounds
+
+
+def authorize_many(ctx: Ctx, cmds: Sequence[AuthorizeCommand]) -> list[Result]:
+    """Decide many checkouts in this transaction; each result is the order's view (as
+    ``authorize`` returns it) or the ``DomainError`` that refused it."""
+    if len(cmds) > MAX_BATCH:
+        raise InvalidInput(f"at most {MAX_BATCH} checkouts in one batch")
+    results: list[Result | None] = [None] * len(cmds)
+    plans = {}
+    for i, cmd in enumerate(cmds):
+        try:
+            plans[i] = validate(ctx, cmd)
+        except DomainError as exc:
+            results[i] = exc
+    pairs = [(cmds[i].customer_id, cmds[i].merchant_id) for i in plans]
+    accounts, merchants, facts = lock_accounts_with_facts(ctx, pairs)
+    # the delivery address as the rules see it: its keyed hash (``decide_checkout`` hashes it too)
+    address = {i: ctx.settings.keys.lookup("address", cmds[i].address_hash) for i in plans}
+    if ctx.rules is not None and ctx.rules.names & SHARED_KEY_SIGNALS:
+        # device and address locks, all at once and sorted, after the account locks: a checkout
+        # in the batch then takes none of its own (they are held), and two batches never deadlock
+        lock_shared_keys(ctx, [(cmds[i].device_id, address[i]) for i in plans])
+    keys = [
+        (i, frozenset({("c", cmds[i].customer_id), ("d", cmds[i].device_id), ("a", address[i])}))
+        for i in plans
+    ]
+    feeds = checkout_feeds(ctx, sorted({cmds[i].customer_id for i in plans}))
+    for round_ in _rounds([(i, frozenset(x for x in k if x[1] is not None)) for i, k in keys]):
+        decided: list[tuple[int, Checkout]] = []
+        unseen: Counter[int] = Counter()
+        counts = _velocity(ctx, cmds, round_)
+        for i in round_:
+            cmd = cmds[i]
+            try:
+                account = accounts.get(cmd.customer_id)
+                if account is None:
+                    raise NotFound(f"customer {cmd.customer_id} not found")
+                merchant = merchants.get(cmd.merchant_id)
+                if merchant is None:
+                    raise NotFound(f"merchant {cmd.merchant_id} not found")
+                checkout = decide_checkout(
+                    ctx,
+                    cmd,
+                    plans[i],
+                    account,
+                    merchant,
+                    facts[cmd.customer_id, cmd.merchant_id],
+                    unseen[cmd.merchant_id],
+                    counts.get(i),
+                    feeds.get(cmd.customer_id),
+                )
+            except DomainError as exc:
+                results[i] = exc
+                continue
+            unseen[cmd.merchant_id] += 1
+            decided.append((i, checkout))
+            if checkout.inputs.limit != account.credit_limit:  # the line opened at this checkout
+                account = accounts[cmd.customer_id] = _with(
+                    account, credit_limit=checkout.inputs.limit, limit_set_by="policy"
+                )
+            if checkout.decision.holds_credit:  # the customer's next checkout sees this hold
+                accounts[cmd.customer_id] = _with(account, holds=account.holds + checkout.inputs.amount)
+        for (i, _), view in zip(decided, record(ctx, [c for _, c in decided]), strict=True):
+            results[i] = view
+    return [r for r in results if r is not None]
+
+
+def _velocity(ctx: Ctx, cmds: Sequence[AuthorizeCommand], round_: list[int]) -> dict[int, dict[str, Any]]:
+    """The velocity counts of a round's checkouts without a device or an address, read in one
+    statement before any of them is written (PostgreSQL; elsewhere each checkout reads its own)."""
+    if ctx.rules is None:
+        return {}
+    plain = [n for n in round_ if not cmds[n].device_id and not cmds[n].address_hash]
+    rows = velocity_many(ctx, [(cmds[n].customer_id, cmds[n].merchant_id) for n in plain], ctx.rules.names)
+    return {} if rows is None else dict(zip(plain, rows, strict=True))
+
+
+def _with(row: Any, **changes: Any) -> Any:
+    """A locked account row as it stands after this batch's own changes."""
+    values = dict(row._mapping) if hasattr(row, "_mapping") else dict(vars(row))
+    return SimpleNamespace(**(values | changes))
+
+
+def capture_many(ctx: Ctx, order_ids: Sequence[int]) -> list[Result]:
+    """Capture many orders in this transaction: the customers' accounts are locked in customer-id
+    order, then the orders in id order (the fixed lock order), and the captures written in bulk.
+    Each result is what ``capture`` returns, or the ``DomainError`` that refused it."""
+    if len(order_ids) > MAX_BATCH:
+        raise InvalidInput(f"at most {MAX_BATCH} captures in one batch")
+    try:
+        require_order_reader(ctx.actor)
+    except DomainError as exc:
+        return [exc for _ in order_ids]
+    conn = ctx.conn
+    ids = sorted(set(order_ids))
+    owners = select(orders.c.customer_id).where(among(conn, orders.c.id, ids))
+    accounts = {
+        a.customer_id: a
+        for a in conn.execute(
+            select(credit_accounts)
+            .where(credit_accounts.c.customer_id.in_(owners.scalar_subquery()))
+            .order_by(credit_accounts.c.customer_id)
+            .with_for_update()
+        )
+    }
+    rows = {
+        o["id"]: o
+        for o in conn.execute(
+            select(orders).where(among(conn, orders.c.id, ids)).order_by(orders.c.id).with_for_update()
+        ).mappings()
+    }
+    outcome: list[Result | None] = [None] * len(order_ids)
+    todo: list[tuple[int, frozenset[Any]]] = []
+    for n, oid in enumerate(order_ids):
+        order = rows.get(oid)
+        if order is None or order["customer_id"] not in accounts:
+            outcome[n] = NotFound(f"order {oid} not found")
+            continue
+        todo.append((n, frozenset({order["customer_id"], ("order", oid)})))
+    for round_index, round_ in enumerate(_rounds(todo)):
+        if round_index:  # a customer's earlier capture in this batch moved their credit balance
+            fresh = {order_ids[n] for n in round_}
+            accounts |= {
+                a.customer_id: a
+                for a in conn.execute(
+                    select(credit_accounts).where(
+                        among(
+                            conn,
+                            credit_accounts.c.customer_id,
+                            sorted({rows[o]["customer_id"] for o in fresh}),
+                        )
+                    )
+                )
+            }
+            rows |= {
+                o["id"]: o
+                for o in conn.execute(
+                    select(orders).where(among(conn, orders.c.id, sorted(fresh)))
+                ).mappings()
+            }
+        planned: list[tuple[int, Capture]] = []
+        for n in round_:
+            oid = order_ids[n]
+            order = rows[oid]
+            try:
+                check_order(ctx, oid, order, ("merchant",))
+                planned.append((n, plan_capture(ctx, order, accounts[order["customer_id"]].credit_balance)))
+            except DomainError as exc:
+                outcome[n] = exc
+        for (n, _), view in zip(planned, record_captures(ctx, [c for _, c in planned]), strict=True):
+            outcome[n] = view
+    return [r for r in outcome if r is not None]
+
+
+# --- each request with its own idempotency key -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Keyed:
+    """One request of a batch: its Idempotency-Key, the fingerprint of its body, and its command."""
+
+    key: str
+    fingerprint: str
+    command: Any
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    body: Any
+    replayed: bool
+
+
+def run_keyed(
+    ctx: Ctx,
+    scope: str,
+    requests: Sequence[Keyed],
+    work: Callable[[Ctx, list[Any]], list[Result]],
+    status: int,
+    refusal: Callable[[DomainError], tuple[int, Any]],
+) -> list[Answer]:
+    """Run ``work`` on the requests whose keys are new, in this transaction; a key seen before
+    answers with its stored answer (a replay), a key reused with another body with a 409, a refusal
+    is stored as its answer (``refusal`` turns it into status and body), so a replay gets the same.
+
+    The keys are claimed in one statement, sorted (two batches claim in one order). A key twice in
+    one batch: the second is a replay of the first."""
+    for r in requests:
+        if not r.key or len(r.key) > 255:
+            raise InvalidInput("Idempotency-Key must be 1 to 255 characters")
+    first: dict[str, int] = {}
+    for n, r in enumerate(requests):
+        first.setdefault(r.key, n)
+    fresh = sorted(first)
+    rows = [
+        {
+            "scope": scope,
+            "key": k,
+            "request_hash": requests[first[k]].fingerprint,
+            "status_code": idempotency.PENDING,
+            "response": {},
+            "created_at": ctx.now,
+        }
+        for k in fresh
+    ]
+    claimed = set(
+        ctx.conn.execute(
+            idempotency.insert_ignoring(ctx)(idempotency_keys)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(idempotency_keys.c.key)
+        ).scalars()
+    )
+    stored: dict[str, Any] = {}
+    if len(claimed) < len(fresh):
+        for row in ctx.conn.execute(
+            select(idempotency_keys).where(
+                idempotency_keys.c.scope == scope,
+                among(ctx.conn, idempotency_keys.c.key, [k for k in fresh if k not in claimed]),
+            )
+        ):
+            stored[row.key] = row
+    todo = [first[k] for k in fresh if k in claimed]
+    todo.sort()
+    results = dict(zip(todo, work(ctx, [requests[n].command for n in todo]), strict=True))
+    answers: dict[int, Answer] = {}
+    updates = []
+    for n, result in results.items():
+        code, body = refusal(result) if isinstance(result, DomainError) else (status, result)
+        answers[n] = Answer(code, body, False)
+        updates.append({"b_scope": scope, "b_key": requests[n].key, "status_code": code, "response": body})
+    if updates:
+        ctx.conn.execute(idempotency.STORE, updates[0] if len(updates) == 1 else updates)
+    out = []
+    for n, r in enumerate(requests):
+        if r.key in stored:
+            row = stored[r.key]
+            if row.request_hash != r.fingerprint:
+                out.append(Answer(*refusal(_conflict()), False))
+            else:
+                out.append(Answer(row.status_code, row.response, True))
+        elif first[r.key] != n:
+            if requests[first[r.key]].fingerprint != r.fingerprint:
+                out.append(Answer(*refusal(_conflict()), False))
+            else:
+                a = answers[first[r.key]]
+                out.append(Answer(a.status_code, a.body, True))
+        else:
+            out.append(answers[n])
+    return out
+
+
+def _conflict() -> IdempotencyConflict:
+    return IdempotencyConflict("this Idempotency-Key was already used with a different request")

@@ -1,0 +1,242 @@
+"""A merchant's live-stream queue over HTTP (POST /orders/batch), and admission control: under
+overload a checkout is shed at once with 503 and Retry-After, having changed nothing."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from bnpl.api.group_commit import GroupCommit
+from bnpl.app import create_app
+from bnpl.domain.orders import Item
+from bnpl.runtime import Actor, Platform, Settings
+from bnpl.services import checks, orders
+from bnpl.services.apikeys import issue_key
+from tests.api.conftest import Api
+from tests.server import live_server
+from tests.world import World
+
+
+def _order(customer_id: int, key: str, price: int = 10_00, **extra: Any) -> dict[str, Any]:
+    return {
+        "idempotency_key": key,
+        "customer_id": customer_id,
+        "items": [{"sku": "tea-1", "category": "tea", "unit_price": price, "quantity": 1}],
+        **extra,
+    }
+
+
+def test_a_batch_answers_each_checkout_as_a_single_post_would(api: Api) -> None:
+    s = api.setup(limit=100_00)
+    merchant, cid = s["merchant"]["api_key"], s["customer"]["id"]
+    batch = {
+        "orders": [
+            _order(cid, "b-1", 60_00),
+            _order(999_999, "b-2"),  # no such customer: a 404 problem for this one only
+            _order(cid, "b-3", 60_00),  # the limit is used by b-1: declined
+            _order(cid, "b-4", 10_00, currency="USD"),
+            _order(cid, "b-1", 60_00),  # the same key again: a replay of the first
+        ]
+    }
+    r = api.post("/orders/batch", merchant, batch)
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [(x["idempotency_key"], x["status"], x["replayed"]) for x in results] == [
+        ("b-1", 201, False),
+        ("b-2", 404, False),
+        ("b-3", 201, False),
+        ("b-4", 422, False),
+        ("b-1", 201, True),
+    ]
+    assert results[0]["body"]["status"] == "authorized" and results[2]["body"]["status"] == "declined"
+    assert results[1]["body"]["code"] == "not-found" and results[3]["body"]["code"] == "currency-mismatch"
+    # the key of a batched checkout is the key of that checkout: a single POST replays it
+    single = {k: v for k, v in _order(cid, "x", 60_00).items() if k != "idempotency_key"}
+    again = api.post("/orders", merchant, single, idem="b-1")
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == results[0]["body"]
+    assert api.post("/orders", merchant, single, idem="b-3").json()["id"] == results[2]["body"]["id"]
+    reused = api.post("/orders/batch", merchant, {"orders": [_order(cid, "b-1", 5_00)]})
+    assert reused.json()["results"][0]["status"] == 409
+
+
+def test_a_malformed_batch_is_refused_whole(api: Api) -> None:
+    s = api.setup()
+    merchant, cid = s["merchant"]["api_key"], s["customer"]["id"]
+    assert api.post("/orders/batch", merchant, {"orders": []}).status_code == 422
+    too_many = {"orders": [_order(cid, f"k{i}") for i in range(201)]}
+    assert api.post("/orders/batch", merchant, too_many).status_code == 422
+    no_key = {"orders": [{k: v for k, v in _order(cid, "k").items() if k != "idempotency_key"}]}
+    assert api.post("/orders/batch", merchant, no_key).status_code == 422
+    assert api.post("/orders/batch", "dev-admin-key", {"orders": [_order(cid, "k")]}).status_code == 403
+    assert api.get("/orders", merchant).json() == []  # nothing of a refused batch was done
+
+
+def test_overload_is_shed_at_once_and_the_key_can_be_retried(pg_platform: Platform) -> None:
+    """Two checkouts wait on a customer's account, locked elsewhere; with two in flight allowed,
+    the third is answered 503 with Retry-After at once, and changed nothing: sent again with its
+    key once the lock is gone, it is decided like any other."""
+    w = World.create(pg_platform, limit=1000_00)
+    key = pg_platform.run(Actor("admin"), lambda c: issue_key(c, "merchant", w.merchant_id))
+    app = create_app(pg_platform)
+    group = GroupCommit(pg_platform, max_batch=100, workers=1, max_in_flight=2)
+    app.state.group_commit = group
+    body = {
+        "customer_id": w.customer_id,
+        "items": [{"sku": "x", "category": "tea", "unit_price": 10_00, "quantity": 1}],
+    }
+
+    def send(base: str, idem: str) -> httpx.Response:
+        with httpx.Client(timeout=30) as client:
+            return client.post(
+                f"{base}/orders",
+                json=body,
+                headers={"Authorization": f"Bearer {key}", "Idempotency-Key": idem},
+            )
+
+    blocker = pg_platform.engine.connect()
+    blocker.begin()
+    blocker.execute(
+        text("SELECT 1 FROM credit_accounts WHERE customer_id = :c FOR UPDATE"), {"c": w.customer_id}
+    )
+    with live_server(app) as base, ThreadPoolExecutor(2) as pool:
+        try:
+            waiting = [pool.submit(send, base, f"w-{i}") for i in range(2)]
+            deadline = time.monotonic() + 20
+            while group.in_flight < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert group.in_flight == 2
+            shed = send(base, "shed-1")
+            assert shed.status_code == 503
+            assert shed.headers["Retry-After"] == "1"
+            assert shed.headers["content-type"].startswith("application/problem+json")
+            assert shed.json()["code"] == "overloaded"
+        finally:
+            blocker.rollback()
+            blocker.close()
+        assert [f.result().status_code for f in waiting] == [201, 201]
+        with pg_platform.read(Actor("admin")) as c:
+            assert len(orders.list_orders(c)) == 2  # the shed checkout made no order, kept no key
+            stored = c.conn.execute(text("SELECT count(*) FROM idempotency_keys WHERE key = 'shed-1'"))
+            assert stored.scalar_one() == 0
+        retried = send(base, "shed-1")
+        assert retried.status_code == 201 and retried.headers["Idempotent-Replayed"] == "false"
+    assert w.account()["holds"] == 30_00
+    with pg_platform.read() as c:
+        assert checks.check_ledger(c)["ok"]
+
+
+def test_concurrent_checkouts_are_committed_in_shared_batches(pg_platform: Platform) -> None:
+    """Forty concurrent checkouts of forty customers through one server: every one decided once,
+    fewer transactions than requests once the workers are busy."""
+    w = World.create(pg_platform, limit=1000_00)
+    customers = [w.new_customer(100_00) for _ in range(40)]
+    key = pg_platform.run(Actor("admin"), lambda c: issue_key(c, "merchant", w.merchant_id))
+    app = create_app(pg_platform)
+    group = GroupCommit(pg_platform, max_batch=100, workers=1, max_in_flight=1000)
+    app.state.group_commit = group
+    barrier = threading.Barrier(40)
+
+    def send(base: str, i: int) -> httpx.Response:
+        body = {
+            "customer_id": customers[i],
+            "items": [{"sku": "x", "category": "tea", "unit_price": 60_00, "quantity": 1}],
+        }
+        with httpx.Client(timeout=60) as client:
+            barrier.wait()
+            return client.post(
+                f"{base}/orders",
+                json=body,
+                headers={"Authorization": f"Bearer {key}", "Idempotency-Key": f"g{i}"},
+            )
+
+    with live_server(app) as base, ThreadPoolExecutor(40) as pool:
+        responses = list(pool.map(lambda i: send(base, i), range(40)))
+    assert {r.status_code for r in responses} == {201}
+    assert {r.json()["status"] for r in responses} == {"authorized"}
+    assert group.requests == 40 and group.batches < 40
+    with pg_platform.read() as c:
+        assert checks.check_ledger(c)["ok"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"checkout_batch_max": 0},
+        {"checkout_batch_max": 501},
+        {"checkout_batch_workers": -1},
+        {"checkout_batch_workers": 65},
+        {"checkout_in_flight_max": 0},
+    ],
+)
+def test_group_commit_settings_refuse_nonsense(bad: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match="BNPL_CHECKOUT_"):
+        Settings(**bad).check()
+
+
+def test_group_commit_can_be_turned_off(platform: Platform) -> None:
+    """Workers 0: each checkout its own transaction (the single path), no group commit."""
+    p = platform
+    off = Platform(
+        replace(p.settings, checkout_batch_workers=0), p.clock, p.engine, p.rules, p.models, p.calendar
+    )
+    app = create_app(off)
+    assert app.state.group_commit is None
+    with TestClient(app) as client:
+        api = Api(client)
+        s = api.setup(limit=100_00)
+        first, second = api.checkout(s, 60_00), api.checkout(s, 60_00)
+    assert (first.status_code, first.json()["status"]) == (201, "authorized")
+    assert (second.status_code, second.json()["status"]) == (201, "declined")
+
+
+def test_a_batch_that_fails_whole_is_retried_one_request_at_a_time(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch that fails as a whole (not one request's refusal) does not fail its requests: each
+    is retried in a transaction of its own."""
+    import asyncio
+
+    from bnpl.api import group_commit
+
+    w = World.create(platform, limit=1000_00)
+    real = orders.authorize_many
+
+    def fails_in_company(ctx: Any, cmds: list[Any]) -> list[Any]:
+        if len(cmds) > 1:
+            raise RuntimeError("a bug that only a batch meets")
+        return real(ctx, cmds)
+
+    monkeypatch.setitem(group_commit.WORK, "authorize", (fails_in_company, 201))
+    group = GroupCommit(platform, max_batch=10, workers=1, max_in_flight=100)
+    batch = [
+        group_commit._Pending(
+            "authorize",
+            w.merchant,
+            orders.Keyed(
+                f"r{i}",
+                f"fp{i}",
+                orders.AuthorizeCommand(w.merchant_id, w.customer_id, [Item("x", "tea", 10_00, 1)]),
+            ),
+            loop,
+            loop.create_future(),
+        )
+        for loop in [asyncio.new_event_loop()]
+        for i in range(3)
+    ]
+    group._running = 1
+    group._run(batch)
+    loop = batch[0].loop
+    loop.run_until_complete(asyncio.sleep(0))
+    answers = [p.future.result() for p in batch]
+    loop.close()
+    assert [(a.status_code, a.body["status"]) for a in answers] == [(201, "authorized")] * 3
+    assert w.account()["holds"] == 30_00
