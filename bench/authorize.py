@@ -34,6 +34,8 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -247,6 +249,33 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@contextmanager
+def bench_server(url: str, schema: str, workers: int) -> Iterator[int]:
+    """``bench/app.py`` served by ``workers`` processes on a free port of 127.0.0.1 (yields the port
+    once it accepts connections, at most 30 s); stopped on leaving."""
+    port = free_port()
+    env = {**os.environ, "BNPL_BENCH_URL": url, "BNPL_BENCH_SCHEMA": schema}
+    code = f"from bnpl.serving import serve; serve('bench.app:app', '127.0.0.1', {port}, {workers})"
+    server = subprocess.Popen(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield port
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(10)
+
+
 class Connection:
     """A bare HTTP/1.1 keep-alive connection: the load generator must cost far less CPU than the
     server it measures (httpx took about as much CPU per request as the API itself)."""
@@ -323,31 +352,12 @@ async def offer_load(
 def bench_http(
     url: str, schema: str, world: dict[str, Any], rate: float, seconds: float, workers: int
 ) -> dict[str, float]:
-    port = free_port()
-    env = {**os.environ, "BNPL_BENCH_URL": url, "BNPL_BENCH_SCHEMA": schema}
-    code = f"from bnpl.serving import serve; serve('bench.app:app', '127.0.0.1', {port}, {workers})"
-    server = subprocess.Popen(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        start_new_session=True,
-    )
-    try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+    with bench_server(url, schema, workers) as port:
         asyncio.run(offer_load(port, world, 100, 2.0))  # warm up every worker
         checkpoint(url, schema)
         t0 = time.perf_counter()
         latencies, errors = asyncio.run(offer_load(port, world, rate, seconds))
         elapsed = time.perf_counter() - t0
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(10)
     cuts = statistics.quantiles(latencies, n=100)
     return {
         "http_rps": round(len(latencies) / elapsed, 1),

@@ -25,18 +25,15 @@ import asyncio
 import json
 import os
 import random
-import signal
 import socket
 import statistics
-import subprocess
 import sys
-import time
 import uuid
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from authorize import DEFAULT_URL, _platform, checkpoint, drop, free_port
+from authorize import DEFAULT_URL, _platform, bench_server, checkpoint, drop
 
 LIMIT = 250_00  # fen: two baskets of about 100 yuan, of the four each customer sends
 PRICES = (79_00, 99_00, 119_00, 139_00)
@@ -201,29 +198,10 @@ def main() -> None:
     try:
         world = setup(url, schema, args.customers)
         checkpoint(url, schema)
-        port = free_port()
-        env = {**os.environ, "BNPL_BENCH_URL": url, "BNPL_BENCH_SCHEMA": schema}
-        code = f"from bnpl.serving import serve; serve('bench.app:app', '127.0.0.1', {port}, {args.workers})"
-        server = subprocess.Popen(
-            [sys.executable, "-c", code],
-            env=env,
-            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-            start_new_session=True,
-        )
-        try:
-            deadline = time.time() + 30
-            while time.time() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
+        with bench_server(url, schema, args.workers) as port:
             result = asyncio.run(
                 flash_sale(port, world, args.checkouts, args.rate, args.timeout, args.connections)
             )
-        finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(10)
         result |= after(url, schema)
     finally:
         drop(url, schema)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 
 from bnpl.domain.ledger import CREDIT_NORMAL, Account, Entry
@@ -24,23 +26,23 @@ def post(ctx: Ctx, entry: Entry) -> int:
             "created_at": ctx.now,
         },
     ).scalar_one()
-    insert_rows(
-        ctx.conn,
-        ledger_lines,
-        [
-            {
-                "entry_id": entry_id,
-                "account": line.account.value,
-                "amount": line.amount,
-                "customer_id": line.customer_id,
-                "merchant_id": line.merchant_id,
-                "order_id": line.order_id,
-                "obligation_id": line.obligation_id,
-            }
-            for line in entry.lines
-        ],
-    )
+    insert_rows(ctx.conn, ledger_lines, _line_rows(entry_id, entry))
     return entry_id
+
+
+def _line_rows(entry_id: int, entry: Entry) -> list[dict[str, Any]]:
+    return [
+        {
+            "entry_id": entry_id,
+            "account": line.account.value,
+            "amount": line.amount,
+            "customer_id": line.customer_id,
+            "merchant_id": line.merchant_id,
+            "order_id": line.order_id,
+            "obligation_id": line.obligation_id,
+        }
+        for line in entry.lines
+    ]
 
 
 def post_many(ctx: Ctx, entries: list[Entry], copy_from: int = COPY_FROM) -> list[int]:
@@ -66,24 +68,8 @@ def post_many(ctx: Ctx, entries: list[Entry], copy_from: int = COPY_FROM) -> lis
         ids=True,
         copy_from=copy_from,
     )
-    insert_rows(
-        ctx.conn,
-        ledger_lines,
-        [
-            {
-                "entry_id": entry_id,
-                "account": line.account.value,
-                "amount": line.amount,
-                "customer_id": line.customer_id,
-                "merchant_id": line.merchant_id,
-                "order_id": line.order_id,
-                "obligation_id": line.obligation_id,
-            }
-            for entry_id, entry in zip(ids, entries, strict=True)
-            for line in entry.lines
-        ],
-        copy_from=copy_from,
-    )
+    rows = [row for entry_id, entry in zip(ids, entries, strict=True) for row in _line_rows(entry_id, entry)]
+    insert_rows(ctx.conn, ledger_lines, rows, copy_from=copy_from)
     return ids
 
 

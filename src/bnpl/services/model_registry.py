@@ -205,8 +205,7 @@ def _incumbent_evidence(ctx: Ctx, group: list[dict[str, Any]]) -> tuple[str, dic
         return None
     m = dict(kept[0])
     m.pop("version")
-    entry_ = group[0]
-    m["folds_key"] = _evidence(entry_).get("folds_key")
+    m["folds_key"] = _evidence(group[0]).get("folds_key")  # measured on the group's own folds
     return champion, m
 
 

@@ -39,7 +39,7 @@ from bnpl.domain.marketplace import (
 )
 from bnpl.domain.orders import Channel
 from bnpl.sim import market_life as life
-from bnpl.sim.population import WorldShape, default_probability, generate
+from bnpl.sim.population import World, WorldShape, default_probability, generate
 
 PILOT_SHOPPERS = 20_000
 PILOT_SEED_OFFSET = 1_000_003  # another world: none of the season's shoppers
@@ -140,11 +140,11 @@ def _profile(habits: life.Habits, s: int, day: date, takeover: bool = False, cha
     )
 
 
-def _fates(world: object, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _fates(world: World, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Each pilot shopper's first pay-later purchase and whether it went bad: a basket of a
     merchant's typical price, the shopper's own fraud kind (a stolen account's purchase is the
     thief's), and a stress shock as likely as at any moment of a season."""
-    shoppers, merchants = world.shoppers, world.merchants  # type: ignore[attr-defined]
+    shoppers, merchants = world.shoppers, world.merchants
     n = len(shoppers)
     price = merchants["price"].to_numpy()[rng.integers(0, len(merchants), n)]
     unit = np.maximum(np.round(price * np.exp(rng.normal(0, 0.3, n)) / 100) * 100, 100)

@@ -49,7 +49,14 @@ def open_obligations(
     ctx: Ctx, order_id: int, customer_id: int, schedule: list[Instalment], first_seq: int = 1
 ) -> list[int]:
     """Insert one open obligation per instalment; returns their ids in schedule order."""
-    rows = [
+    rows = _obligation_rows(order_id, customer_id, schedule, first_seq)
+    return list(ctx.conn.execute(NEW_OBLIGATIONS, rows).scalars().all())
+
+
+def _obligation_rows(
+    order_id: int, customer_id: int, schedule: list[Instalment], first_seq: int = 1
+) -> list[dict[str, Any]]:
+    return [
         {
             "order_id": order_id,
             "customer_id": customer_id,
@@ -63,7 +70,6 @@ def open_obligations(
         }
         for i, s in enumerate(schedule)
     ]
-    return list(ctx.conn.execute(NEW_OBLIGATIONS, rows).scalars().all())
 
 
 def capture(ctx: Ctx, order_id: int) -> dict[str, Any]:
@@ -107,19 +113,7 @@ def record_captures(ctx: Ctx, captures: list[Capture]) -> list[dict[str, Any]]:
     if not captures:
         return []
     rows = [
-        {
-            "order_id": c.order["id"],
-            "customer_id": c.order["customer_id"],
-            "seq": 1 + i,
-            "due_date": s.due_date,
-            "principal": s.principal,
-            "fee": s.fee,
-            "principal_paid": 0,
-            "fee_paid": 0,
-            "status": "open",
-        }
-        for c in captures
-        for i, s in enumerate(c.schedule)
+        row for c in captures for row in _obligation_rows(c.order["id"], c.order["customer_id"], c.schedule)
     ]
     if len(captures) == 1:
         new_ids = list(ctx.conn.execute(NEW_OBLIGATIONS, rows).scalars().all())
