@@ -309,6 +309,7 @@ async def offer_load(
         pool.put_nowait(Connection(reader, writer, world["merchant_key"]))
     latencies: list[float] = []
     errors = 0
+    run = uuid.uuid4().hex[:8]  # keys of their own: a warm-up's keys must not be replayed here
 
     async def one(i: int) -> None:
         nonlocal errors
@@ -323,13 +324,13 @@ async def offer_load(
         conn = await pool.get()
         try:
             t0 = time.perf_counter()
-            status, answer = await conn.post("/orders", f"a-{i}", body.encode())
+            status, answer = await conn.post("/orders", f"a-{run}-{i}", body.encode())
             latencies.append(time.perf_counter() - t0)
             if status != 201:
                 errors += 1
                 return
             t0 = time.perf_counter()
-            status, _ = await conn.post(f"/orders/{json.loads(answer)['id']}/capture", f"c-{i}")
+            status, _ = await conn.post(f"/orders/{json.loads(answer)['id']}/capture", f"c-{run}-{i}")
             latencies.append(time.perf_counter() - t0)
             errors += status != 200
         finally:

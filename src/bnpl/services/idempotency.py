@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, select
+from psycopg.types.json import Json
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -51,6 +52,56 @@ STORE = (
     .where(idempotency_keys.c.scope == bindparam("b_scope"), idempotency_keys.c.key == bindparam("b_key"))
     .values(status_code=bindparam("status_code"), response=bindparam("response"))
 )
+
+
+# PostgreSQL: a batch's keys as arrays, so the statement is one text, prepared once (a multi-row
+# VALUES list is compiled anew for every batch size; that compiling was a tenth of a batch's time)
+CLAIM_MANY_PG = text(
+    "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response, created_at) "
+    "SELECT :scope, k, h, :pending, '{}', :now FROM unnest(CAST(:keys AS text[]), CAST(:hashes AS text[])) "
+    "AS t(k, h) ON CONFLICT DO NOTHING RETURNING key"
+)
+STORE_MANY_PG = text(
+    "UPDATE idempotency_keys SET status_code = t.c, response = t.r "
+    "FROM unnest(CAST(:keys AS text[]), CAST(:codes AS integer[]), CAST(:responses AS json[])) AS t(k, c, r) "
+    "WHERE idempotency_keys.scope = :scope AND idempotency_keys.key = t.k"
+)
+
+
+def claim_many(ctx: Ctx, scope: str, fingerprints: dict[str, str]) -> set[str]:
+    """Claim the keys of ``fingerprints`` (key → request fingerprint) that are new, in one
+    statement, in sorted order (two batches claim in one order); returns the claimed keys."""
+    keys = sorted(fingerprints)
+    if ctx.conn.dialect.name == "postgresql":
+        params = {"scope": scope, "pending": PENDING, "now": ctx.now, "keys": keys}
+        rows = ctx.conn.execute(CLAIM_MANY_PG, params | {"hashes": [fingerprints[k] for k in keys]})
+        return set(rows.scalars())
+    pending = [
+        {
+            "scope": scope,
+            "key": k,
+            "request_hash": fingerprints[k],
+            "status_code": PENDING,
+            "response": {},
+            "created_at": ctx.now,
+        }
+        for k in keys
+    ]
+    statement = sqlite_insert(idempotency_keys).values(pending).on_conflict_do_nothing()
+    return set(ctx.conn.execute(statement.returning(idempotency_keys.c.key)).scalars())
+
+
+def store_many(ctx: Ctx, scope: str, answers: list[tuple[str, int, Any]]) -> None:
+    """Keep the answers (key, status, body) of claimed keys for replays, in one statement."""
+    if not answers:
+        return
+    if ctx.conn.dialect.name == "postgresql":
+        keys, codes, bodies = zip(*answers, strict=True)
+        params = {"scope": scope, "keys": list(keys), "codes": list(codes)}
+        ctx.conn.execute(STORE_MANY_PG, params | {"responses": [Json(b) for b in bodies]})
+        return
+    rows = [{"b_scope": scope, "b_key": k, "status_code": c, "response": b} for k, c, b in answers]
+    ctx.conn.execute(STORE, rows[0] if len(rows) == 1 else rows)
 
 
 def claim(ctx: Ctx, scope: str, key: str, fingerprint: str) -> Stored | None:

@@ -255,25 +255,7 @@ def run_keyed(
     for n, r in enumerate(requests):
         first.setdefault(r.key, n)
     fresh = sorted(first)
-    rows = [
-        {
-            "scope": scope,
-            "key": k,
-            "request_hash": requests[first[k]].fingerprint,
-            "status_code": idempotency.PENDING,
-            "response": {},
-            "created_at": ctx.now,
-        }
-        for k in fresh
-    ]
-    claimed = set(
-        ctx.conn.execute(
-            idempotency.insert_ignoring(ctx)(idempotency_keys)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(idempotency_keys.c.key)
-        ).scalars()
-    )
+    claimed = idempotency.claim_many(ctx, scope, {k: requests[first[k]].fingerprint for k in fresh})
     stored: dict[str, Any] = {}
     if len(claimed) < len(fresh):
         for row in ctx.conn.execute(
@@ -287,13 +269,10 @@ def run_keyed(
     todo.sort()
     results = dict(zip(todo, work(ctx, [requests[n].command for n in todo]), strict=True))
     answers: dict[int, Answer] = {}
-    updates = []
     for n, result in results.items():
         code, body = refusal(result) if isinstance(result, DomainError) else (status, result)
         answers[n] = Answer(code, body, False)
-        updates.append({"b_scope": scope, "b_key": requests[n].key, "status_code": code, "response": body})
-    if updates:
-        ctx.conn.execute(idempotency.STORE, updates[0] if len(updates) == 1 else updates)
+    idempotency.store_many(ctx, scope, [(requests[n].key, a.status_code, a.body) for n, a in answers.items()])
     out = []
     for n, r in enumerate(requests):
         if r.key in stored:
