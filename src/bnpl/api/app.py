@@ -20,6 +20,7 @@ from bnpl.api import (
 )
 from bnpl.api.deps import KeyCache
 from bnpl.api.edge import install as install_edge
+from bnpl.api.fast_checkout import FastCheckout
 from bnpl.api.group_commit import AdmissionControl, GroupCommit
 from bnpl.api.links import add_links
 from bnpl.api.routes_marketplace import router as marketplace_router
@@ -77,6 +78,7 @@ def create_api(platform: Platform | None = None) -> FastAPI:
     app = FastAPI(title="bnpl", version=__version__, description=DESCRIPTION, docs_url=None, redoc_url=None)
     app.state.platform = platform
     app.state.key_cache = KeyCache()
+    app.state.fast_checkouts = 0
     s = platform.settings
     app.state.group_commit = (
         GroupCommit(platform, s.checkout_batch_max, s.checkout_batch_workers, s.checkout_in_flight_max)
@@ -84,6 +86,7 @@ def create_api(platform: Platform | None = None) -> FastAPI:
         else None
     )
     problems.install(app)
+    app.add_middleware(FastCheckout)  # inside admission control: it is bounded like the route
     app.add_middleware(AdmissionControl)  # inside the edge's: a shed answer has its headers too
     install_edge(app, platform.settings)
     for router in (

@@ -99,6 +99,12 @@ class RateLimiter:
         self.storage.reset()
 
 
+def rate_limited_response(exc: RateLimited) -> JSONResponse:
+    answer = problem(exc.status, exc.code, exc.detail, retry_after=exc.retry_after)
+    answer.headers["Retry-After"] = str(exc.retry_after)
+    return answer
+
+
 def throttle(request: Request, role: str, digest: str) -> None:
     """Called by authentication once it knows the key's role."""
     limiter: RateLimiter = request.app.state.rate_limiter
@@ -164,9 +170,7 @@ def install(app: FastAPI, settings: Settings) -> None:
 
     @app.exception_handler(RateLimited)
     async def _rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
-        answer = problem(exc.status, exc.code, exc.detail, retry_after=exc.retry_after)
-        answer.headers["Retry-After"] = str(exc.retry_after)
-        return answer
+        return rate_limited_response(exc)
 
     app.add_middleware(SecurityHeaders)
     _docs(app)

@@ -33,7 +33,7 @@ from bnpl.services import explain, idempotency, orders, rule_stats
 router = APIRouter(tags=["orders"])
 
 
-def _command(actor_id: int, body: AuthorizeIn) -> orders.AuthorizeCommand:
+def authorize_command(actor_id: int, body: AuthorizeIn) -> orders.AuthorizeCommand:
     return orders.AuthorizeCommand(
         merchant_id=actor_id,
         customer_id=body.customer_id,
@@ -59,7 +59,7 @@ def _answer(answer: orders.Answer) -> Response:
     )
 
 
-async def _grouped(
+async def grouped(
     request: Request, kind: Kind, actor: Actor, key: str, body: Any, command: Any
 ) -> Response | None:
     """The request through the process's group commit (None: group commit is off)."""
@@ -84,10 +84,10 @@ async def authorize(
     the answer is an immediate 503 with ``Retry-After``, and nothing was done."""
     if actor.role != "merchant":
         raise Forbidden("orders are created with a merchant's API key")
-    cmd = _command(actor.subject_id or 0, body)
-    grouped = await _grouped(request, "authorize", actor, key, body.model_dump(mode="json"), cmd)
-    if grouped is not None:
-        return grouped
+    cmd = authorize_command(actor.subject_id or 0, body)
+    answered = await grouped(request, "authorize", actor, key, body.model_dump(mode="json"), cmd)
+    if answered is not None:
+        return answered
     return await run_in_threadpool(
         execute, request, platform, actor, key, body, lambda ctx: orders.authorize(ctx, cmd), 201
     )
@@ -106,7 +106,7 @@ def authorize_batch(body: BatchIn, request: Request, platform: PlatformDep, acto
         order = AuthorizeIn.model_validate(item.model_dump(exclude={"idempotency_key"}))
         fingerprint = idempotency.request_hash("POST", "/orders", order.model_dump(mode="json"))
         requests.append(
-            orders.Keyed(item.idempotency_key, fingerprint, _command(actor.subject_id or 0, order))
+            orders.Keyed(item.idempotency_key, fingerprint, authorize_command(actor.subject_id or 0, order))
         )
     answers = platform.run(
         actor,
@@ -161,9 +161,9 @@ async def capture(
     order_id: Id, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey
 ) -> Response:
     """Merchant ships: the hold becomes what the customer owes; the merchant is owed the price less MDR."""
-    grouped = await _grouped(request, "capture", actor, key, None, order_id)
-    if grouped is not None:
-        return grouped
+    answered = await grouped(request, "capture", actor, key, None, order_id)
+    if answered is not None:
+        return answered
     return await run_in_threadpool(
         execute, request, platform, actor, key, None, lambda ctx: orders.capture(ctx, order_id)
     )

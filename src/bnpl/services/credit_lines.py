@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import bindparam, case, func, select, text
 
 from bnpl.domain.decision import available_credit
 from bnpl.domain.errors import InvalidInput, NotFound, require_in_range
@@ -69,6 +69,16 @@ _CHANGE_ACCOUNT = (
         credit_balance=credit_accounts.c.credit_balance + bindparam("d_credit"),
         updated_at=bindparam("now"),
     )
+)
+
+
+# PostgreSQL, many accounts: one statement over arrays (an executemany runs one per account)
+_CHANGE_ACCOUNTS_PG = text(
+    "UPDATE credit_accounts SET outstanding = outstanding + t.d_out, holds = holds + t.d_holds, "
+    "credit_balance = credit_balance + t.d_credit, updated_at = :now "
+    "FROM unnest(CAST(:cids AS bigint[]), CAST(:d_out AS bigint[]), CAST(:d_holds AS bigint[]), "
+    "CAST(:d_credit AS bigint[])) AS t(cid, d_out, d_holds, d_credit) "
+    "WHERE credit_accounts.customer_id = t.cid"
 )
 
 
@@ -176,6 +186,9 @@ def change_accounts(ctx: Ctx, deltas: Mapping[int, Mapping[str, int]]) -> None:
     ]
     if len(rows) == 1:
         ctx.conn.execute(_CHANGE_ACCOUNT, rows[0])
+    elif rows and ctx.conn.dialect.name == "postgresql":
+        columns = {name: [r[name] for r in rows] for name in ("d_out", "d_holds", "d_credit")}
+        ctx.conn.execute(_CHANGE_ACCOUNTS_PG, {"cids": [r["cid"] for r in rows], "now": ctx.now} | columns)
     elif rows:
         ctx.conn.execute(_CHANGE_ACCOUNT, rows)
 

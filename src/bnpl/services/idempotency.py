@@ -61,9 +61,11 @@ CLAIM_MANY_PG = text(
     "SELECT :scope, k, h, :pending, '{}', :now FROM unnest(CAST(:keys AS text[]), CAST(:hashes AS text[])) "
     "AS t(k, h) ON CONFLICT DO NOTHING RETURNING key"
 )
+# the answers as one JSON object {key: [status, body]}: a json[] parameter would be escaped element
+# by element in Python, which cost more than the statement saved
 STORE_MANY_PG = text(
-    "UPDATE idempotency_keys SET status_code = t.c, response = t.r "
-    "FROM unnest(CAST(:keys AS text[]), CAST(:codes AS integer[]), CAST(:responses AS json[])) AS t(k, c, r) "
+    "UPDATE idempotency_keys SET status_code = (t.v->>0)::integer, response = t.v->1 "
+    "FROM json_each(CAST(:answers AS json)) AS t(k, v) "
     "WHERE idempotency_keys.scope = :scope AND idempotency_keys.key = t.k"
 )
 
@@ -96,9 +98,8 @@ def store_many(ctx: Ctx, scope: str, answers: list[tuple[str, int, Any]]) -> Non
     if not answers:
         return
     if ctx.conn.dialect.name == "postgresql":
-        keys, codes, bodies = zip(*answers, strict=True)
-        params = {"scope": scope, "keys": list(keys), "codes": list(codes)}
-        ctx.conn.execute(STORE_MANY_PG, params | {"responses": [Json(b) for b in bodies]})
+        by_key = {k: [code, body] for k, code, body in answers}
+        ctx.conn.execute(STORE_MANY_PG, {"scope": scope, "answers": Json(by_key)})
         return
     rows = [{"b_scope": scope, "b_key": k, "status_code": c, "response": b} for k, c, b in answers]
     ctx.conn.execute(STORE, rows[0] if len(rows) == 1 else rows)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, text
 
 from bnpl.domain import postings
 from bnpl.domain.errors import (
@@ -107,6 +107,17 @@ def plan_capture(ctx: Ctx, order: Any, credit_balance: int) -> Capture:
     )
 
 
+# PostgreSQL, many captures: one statement over arrays (an executemany runs one per order)
+_CAPTURED_COLUMNS = ("b_id", "status", "settle_on", "mdr_amount", "merchant_fee")
+_CAPTURE_ORDERS_PG = text(
+    "UPDATE orders SET status = t.status, captured_on = :captured_on, settle_on = t.settle_on, "
+    "mdr_amount = t.mdr_amount, merchant_fee = t.merchant_fee "
+    "FROM unnest(CAST(:b_id AS bigint[]), CAST(:status AS text[]), CAST(:settle_on AS date[]), "
+    "CAST(:mdr_amount AS bigint[]), CAST(:merchant_fee AS bigint[])) "
+    "AS t(id, status, settle_on, mdr_amount, merchant_fee) WHERE orders.id = t.id"
+)
+
+
 def record_captures(ctx: Ctx, captures: list[Capture]) -> list[dict[str, Any]]:
     """Write the obligations, journal entries, order updates, account changes and audit records of
     worked-out captures (one customer at most once), each kind of row in one statement."""
@@ -142,7 +153,11 @@ def record_captures(ctx: Ctx, captures: list[Capture]) -> list[dict[str, Any]]:
         }
         for c in captures
     ]
-    ctx.conn.execute(UPDATE_ORDER, updates[0] if len(updates) == 1 else updates)
+    if len(updates) > 1 and ctx.conn.dialect.name == "postgresql":
+        columns = {name: [u[name] for u in updates] for name in _CAPTURED_COLUMNS}
+        ctx.conn.execute(_CAPTURE_ORDERS_PG, columns | {"captured_on": ctx.today})
+    else:
+        ctx.conn.execute(UPDATE_ORDER, updates[0] if len(updates) == 1 else updates)
     change_accounts(
         ctx,
         {
