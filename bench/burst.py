@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from authorize import DEFAULT_URL, _platform, bench_server, checkpoint, drop
+from authorize import DEFAULT_URL, _platform, bench_server, checkpoint, drop, prior_book
 
 LIMIT = 250_00  # fen: two baskets of about 100 yuan, of the four each customer sends
 PRICES = (79_00, 99_00, 119_00, 139_00)
@@ -187,6 +187,9 @@ def main() -> None:
     parser.add_argument("--checkouts", type=int, default=20_000)
     parser.add_argument("--customers", type=int, default=5_000)
     parser.add_argument("--rate", type=float, default=2000)
+    parser.add_argument(
+        "--regulars", type=int, default=1000, help="other shoppers with two orders each before the sale"
+    )
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds a request may take")
     parser.add_argument("--connections", type=int, default=1024, help="client keep-alive connections")
@@ -197,6 +200,7 @@ def main() -> None:
     schema = f"bnpl_burst_{uuid.uuid4().hex[:8]}"
     try:
         world = setup(url, schema, args.customers)
+        prior_book(url, schema, world["merchant_id"], args.regulars)
         checkpoint(url, schema)
         with bench_server(url, schema, args.workers) as port:
             result = asyncio.run(
