@@ -33,7 +33,17 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from authorize import DEFAULT_URL, _platform, bench_server, checkpoint, drop, prior_book
+from authorize import (
+    DEFAULT_URL,
+    _platform,
+    bench_server,
+    checkpoint,
+    drop,
+    exchange,
+    http_request,
+    prior_book,
+    run_client,
+)
 
 LIMIT = 250_00  # fen: two baskets of about 100 yuan, of the four each customer sends
 PRICES = (79_00, 99_00, 119_00, 139_00)
@@ -62,23 +72,6 @@ def setup(url: str, schema: str, customers: int) -> dict[str, Any]:
     return result
 
 
-async def _send(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, auth: str, key: str, body: bytes
-) -> tuple[int, bytes]:
-    head = (
-        f"POST /orders HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {auth}\r\n"
-        f"Idempotency-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    )
-    writer.write(head.encode() + body)
-    status_line = await reader.readline()
-    length = 0
-    while (line := await reader.readline()) not in (b"\r\n", b""):
-        name, _, value = line.partition(b":")
-        if name.lower() == b"content-length":
-            length = int(value)
-    return int(status_line.split()[1]), await reader.readexactly(length)
-
-
 async def flash_sale(
     port: int, world: dict[str, Any], checkouts: int, rate: float, timeout: float, connections: int
 ) -> dict[str, Any]:
@@ -105,22 +98,32 @@ async def flash_sale(
     order = [customers[i % len(customers)] for i in range(checkouts)]
     rng.shuffle(order)
 
+    # every request built before the sale: the load generator shares the machine with the server
+    requests = [
+        http_request(
+            "/orders",
+            world["merchant_key"],
+            f"flash-{i}",
+            json.dumps(
+                {
+                    "customer_id": order[i],
+                    "channel": "live_stream",
+                    "stream_id": "flash-1",
+                    "items": [
+                        {"sku": f"sku-{i % 7}", "category": "tea", "unit_price": PRICES[i % 4], "quantity": 1}
+                    ],
+                }
+            ).encode(),
+        )
+        for i in range(checkouts)
+    ]
+
     async def one(i: int, due: float) -> None:
-        body = json.dumps(
-            {
-                "customer_id": order[i],
-                "channel": "live_stream",
-                "stream_id": "flash-1",
-                "items": [
-                    {"sku": f"sku-{i % 7}", "category": "tea", "unit_price": PRICES[i % 4], "quantity": 1}
-                ],
-            }
-        ).encode()
         conn = None
         try:
             async with asyncio.timeout_at(due + timeout):
                 conn = await pool.get()
-                status, answer = await _send(*conn, world["merchant_key"], f"flash-{i}", body)
+                status, answer = await exchange(*conn, requests[i])
         except TimeoutError:
             counts["timeouts"] += 1
             if conn is not None:  # the answer may still come: this connection is spoiled
@@ -203,7 +206,7 @@ def main() -> None:
         prior_book(url, schema, world["merchant_id"], args.regulars)
         checkpoint(url, schema)
         with bench_server(url, schema, args.workers) as port:
-            result = asyncio.run(
+            result = run_client(
                 flash_sale(port, world, args.checkouts, args.rate, args.timeout, args.connections)
             )
         result |= after(url, schema)
