@@ -24,7 +24,7 @@ from bnpl.domain.orders import HOLDING_STATUSES
 from bnpl.runtime import SYSTEM, Ctx, Platform
 from bnpl.services.credit_lines import OLDEST_OVERDUE, lock_account, overdue_orders
 from bnpl.services.queries import OWED
-from bnpl.store.bulk import among
+from bnpl.store.bulk import among_named
 from bnpl.store.tables import (
     credit_accounts,
     credit_models,
@@ -99,18 +99,27 @@ def _scalar(query: Any) -> Any:
     return query.scalar_subquery()
 
 
-_FACT_COLUMNS = (
-    _scalar(
-        select(credit_profiles.c.features).where(credit_profiles.c.customer_id == bindparam("cid"))
-    ).label("fact_profile"),
-    OLDEST_OVERDUE.scalar_subquery().label("fact_oldest_overdue"),
-    _scalar(
-        select(func.coalesce(func.sum(OWED), 0)).where(
-            obligations.c.customer_id == bindparam("cid"),
-            obligations.c.status == "open",
-            obligations.c.due_date <= bindparam("in_30"),
-        )
-    ).label("fact_due_next_month"),
+def _customer_facts(customer: Any, oldest_overdue: Any) -> tuple[Any, ...]:
+    """A customer's checkout facts, each a scalar subquery on ``customer`` (a parameter, or the
+    column of a set-based read): the stored credit profile, the oldest overdue bill
+    (``oldest_overdue``) and what falls due in the next 30 days (``in_30``)."""
+    return (
+        _scalar(select(credit_profiles.c.features).where(credit_profiles.c.customer_id == customer)).label(
+            "fact_profile"
+        ),
+        oldest_overdue.label("fact_oldest_overdue"),
+        _scalar(
+            select(func.coalesce(func.sum(OWED), 0)).where(
+                obligations.c.customer_id == customer,
+                obligations.c.status == "open",
+                obligations.c.due_date <= bindparam("in_30"),
+            )
+        ).label("fact_due_next_month"),
+    )
+
+
+# the merchant's exposure (scope ``mscope``), the platform's, and which credit models score
+_MERCHANT_FACTS = (
     _scalar(
         select(exposure_snapshots.c.outstanding).where(exposure_snapshots.c.scope == bindparam("mscope"))
     ).label("fact_merchant_exposure"),
@@ -124,7 +133,8 @@ _FACT_COLUMNS = (
 # that waited for the lock would still read these facts as they were before the wait, and every
 # writer of them (payments, captures, returns) holds that lock.
 # The merchant's row comes with them: one round trip for both, after the lock.
-_FACTS = select(merchants, *_FACT_COLUMNS).where(merchants.c.id == bindparam("mid"))
+_MERCHANT = select(merchants, *_MERCHANT_FACTS).where(merchants.c.id == bindparam("mid"))
+_FACTS = _MERCHANT.add_columns(*_customer_facts(bindparam("cid"), OLDEST_OVERDUE.scalar_subquery()))
 
 
 def lock_account_with_facts(ctx: Ctx, customer_id: int, merchant_id: int) -> tuple[Any, Any, CheckoutFacts]:
@@ -143,26 +153,32 @@ def lock_account_with_facts(ctx: Ctx, customer_id: int, merchant_id: int) -> tup
     ).first()
     if row is None:
         raise NotFound(f"merchant {merchant_id} not found")
-    profile = row.fact_profile
-    if isinstance(profile, str):  # a JSON scalar subquery comes back as text on some backends
-        profile = json.loads(profile)
-    oldest = row.fact_oldest_overdue
-    if isinstance(oldest, str):
-        oldest = date.fromisoformat(oldest)
-    # a merchant or a platform not in the snapshot had nothing outstanding at the last refresh
-    facts = CheckoutFacts(
-        profile,
-        oldest,
-        int(row.fact_due_next_month or 0),
-        int(row.fact_merchant_exposure or 0),
-        int(row.fact_platform_exposure or 0),
-        row.fact_champion,
-        bool(row.fact_shadows),
-    )
+    facts = _checkout_facts(row, row)
     return account, row, facts
 
 
 # --- many checkouts at once ------------------------------------------------------------------
+
+
+def _statements(conn: Any) -> tuple[Any, Any]:
+    """The batch's two statements, built once per dialect: lock the accounts ``cids`` in
+    customer-id order; then, after the lock, the facts of each of them."""
+    pg = conn.dialect.name == "postgresql"
+    if pg not in _BATCH:
+        account = credit_accounts.c.customer_id
+        overdue = overdue_orders(one_customer=False)
+        oldest = _scalar(select(func.min(overdue.c.first_due)).where(overdue.c.customer_id == account))
+        _BATCH[pg] = (
+            select(credit_accounts)
+            .where(among_named(pg, account, "cids"))
+            .order_by(account)
+            .with_for_update(),
+            select(account, *_customer_facts(account, oldest)).where(among_named(pg, account, "cids")),
+        )
+    return _BATCH[pg]
+
+
+_BATCH: dict[bool, tuple[Any, Any]] = {}
 
 
 def lock_accounts_with_facts(
@@ -170,7 +186,9 @@ def lock_accounts_with_facts(
 ) -> tuple[dict[int, Any], dict[int, Any], dict[tuple[int, int], CheckoutFacts]]:
     """``lock_account_with_facts`` for a batch of (customer, merchant) pairs: the accounts locked in
     one statement, in customer-id order (the order every batch takes them in, so two batches never
-    deadlock), then the facts of all of them read set-based, a statement per kind of fact.
+    deadlock), then the facts of all of them in one statement, and each merchant's row with its
+    facts (a batch is one merchant's: one statement), with the same fact definitions as a single
+    checkout's.
 
     Returns the locked accounts and the merchants found (a missing one is absent) and the facts
     per pair whose customer and merchant were both found."""
@@ -179,75 +197,45 @@ def lock_accounts_with_facts(
     if not cids:
         return {}, {}, {}
     conn = ctx.conn
-    accounts = {
-        row.customer_id: row
-        for row in conn.execute(
-            select(credit_accounts)
-            .where(among(conn, credit_accounts.c.customer_id, cids))
-            .order_by(credit_accounts.c.customer_id)
-            .with_for_update()
-        )
-    }
+    lock, customer_facts = _statements(conn)
+    accounts = {row.customer_id: row for row in conn.execute(lock, {"cids": cids})}
     found = [c for c in cids if c in accounts]
-    # the facts, read after the locks (see _FACTS above)
-    merchant_rows = {
-        m.id: m for m in conn.execute(select(merchants).where(among(conn, merchants.c.id, mids)))
-    }
-    profiles: dict[int, Any] = {}
-    oldest: dict[int, Any] = {}
-    due: dict[int, int] = {}
-    if found:
-        for cid, features in conn.execute(
-            select(credit_profiles.c.customer_id, credit_profiles.c.features).where(
-                among(conn, credit_profiles.c.customer_id, found)
-            )
-        ):
-            profiles[cid] = json.loads(features) if isinstance(features, str) else features
-        overdue = overdue_orders(one_customer=False)
-        for cid, first in conn.execute(
-            select(overdue.c.customer_id, func.min(overdue.c.first_due))
-            .where(among(conn, overdue.c.customer_id, found))
-            .group_by(overdue.c.customer_id),
-            {"today": ctx.today},
-        ):
-            if first is not None:
-                oldest[cid] = date.fromisoformat(first) if isinstance(first, str) else first
-        for cid, owed in conn.execute(
-            select(obligations.c.customer_id, func.coalesce(func.sum(OWED), 0))
-            .where(
-                among(conn, obligations.c.customer_id, found),
-                obligations.c.status == "open",
-                obligations.c.due_date <= ctx.today + timedelta(days=30),
-            )
-            .group_by(obligations.c.customer_id)
-        ):
-            due[cid] = int(owed or 0)
-    scopes = [merchant_scope(m) for m in mids]
-    exposure = dict(
-        conn.execute(
-            select(exposure_snapshots.c.scope, exposure_snapshots.c.outstanding).where(
-                among(conn, exposure_snapshots.c.scope, [*scopes, PLATFORM])
-            )
-        ).all()
-    )
-    roles = conn.execute(
-        select(credit_models.c.version, credit_models.c.role).where(
-            credit_models.c.role.in_(("champion", "shadow"))
-        )
-    ).all()
-    champion = next((r.version for r in roles if r.role == "champion"), None)
-    any_shadow = any(r.role == "shadow" for r in roles)
+    in_30 = ctx.today + timedelta(days=30)
+    facts_of = {}
+    if found:  # the facts, read after the locks (see _MERCHANT above)
+        facts_of = {
+            row.customer_id: row
+            for row in conn.execute(customer_facts, {"cids": found, "today": ctx.today, "in_30": in_30})
+        }
+    merchant_rows = {}
+    for mid in mids:
+        row = conn.execute(_MERCHANT, {"mid": mid, "mscope": merchant_scope(mid)}).first()
+        if row is not None:
+            merchant_rows[mid] = row
     facts = {
-        (cid, mid): CheckoutFacts(
-            profiles.get(cid),
-            oldest.get(cid),
-            due.get(cid, 0),
-            int(exposure.get(merchant_scope(mid)) or 0),
-            int(exposure.get(PLATFORM) or 0),
-            champion,
-            any_shadow,
-        )
+        (cid, mid): _checkout_facts(facts_of[cid], merchant_rows[mid])
         for cid, mid in set(pairs)
-        if cid in accounts and mid in merchant_rows
+        if cid in facts_of and mid in merchant_rows
     }
     return accounts, merchant_rows, facts
+
+
+def _checkout_facts(customer: Any, merchant: Any) -> CheckoutFacts:
+    """A checkout's facts from the rows that carry them (``fact_`` columns: the customer's, and the
+    merchant's; for a single checkout both are one row)."""
+    profile = customer.fact_profile
+    if isinstance(profile, str):  # a JSON scalar subquery comes back as text on some backends
+        profile = json.loads(profile)
+    oldest = customer.fact_oldest_overdue
+    if isinstance(oldest, str):
+        oldest = date.fromisoformat(oldest)
+    # a merchant or a platform not in the snapshot had nothing outstanding at the last refresh
+    return CheckoutFacts(
+        profile,
+        oldest,
+        int(customer.fact_due_next_month or 0),
+        int(merchant.fact_merchant_exposure or 0),
+        int(merchant.fact_platform_exposure or 0),
+        merchant.fact_champion,
+        bool(merchant.fact_shadows),
+    )

@@ -75,6 +75,14 @@ def among(conn: Connection, column: Any, ids: Sequence[Any]) -> Any:
     return column.in_(list(ids))
 
 
+def among_named(pg: bool, column: Any, name: str) -> Any:
+    """``column`` is one of the list given as parameter ``name`` at execution: for statements
+    built once (PostgreSQL: one bigint array; elsewhere an expanding IN list)."""
+    if pg:
+        return column == any_(bindparam(name, type_=ARRAY(BigInteger)))
+    return column.in_(bindparam(name, expanding=True))
+
+
 def chunks(conn: Connection, ids: Sequence[Any], size: int = 5_000) -> list[Sequence[Any]]:
     """``ids`` in pieces an IN list can take (SQLite); PostgreSQL takes them all as one array."""
     if _pg(conn):
