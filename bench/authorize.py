@@ -113,12 +113,12 @@ def promote_champion(url: str, schema: str, customers: list[int]) -> str:
     return str(version)
 
 
-def prior_book(url: str, schema: str, merchant_id: int, customers: int, orders_each: int = 2) -> int:
+def prior_book(url: str, schema: str, merchant_id: int, customers: int, orders_each: int = 2) -> None:
     """A book before the measurement: ``customers`` regular shoppers of their own, each with
     ``orders_each`` orders authorized and captured, through the services. A live platform's order,
     ledger and audit tables are never empty; analysed empty, PostgreSQL plans the foreign-key
     checks on them as sequential scans and keeps those plans on each connection, so every order
-    item's check would read the whole orders table. Returns the orders written."""
+    item's check would read the whole orders table."""
     from bnpl.domain.orders import Item
     from bnpl.runtime import ADMIN, Actor
     from bnpl.services import orders, parties
@@ -128,7 +128,6 @@ def prior_book(url: str, schema: str, merchant_id: int, customers: int, orders_e
         ADMIN, lambda c: [parties.create_customer(c, f"Regular {i}", 10**8)["id"] for i in range(customers)]
     )
     merchant = Actor("merchant", merchant_id)
-    written = 0
     for _ in range(orders_each):
         for start in range(0, len(ids), 100):
             cmds = [
@@ -140,9 +139,7 @@ def prior_book(url: str, schema: str, merchant_id: int, customers: int, orders_e
             results = p.run(merchant, lambda c, cmds=cmds: orders.authorize_many(c, cmds))
             approved = [r["id"] for r in results if isinstance(r, dict) and r["status"] == "authorized"]
             p.run(merchant, lambda c, approved=approved: orders.capture_many(c, approved))
-            written += len(results)
     p.dispose()
-    return written
 
 
 def checkpoint(url: str, schema: str) -> None:

@@ -10,6 +10,7 @@ merchant's velocity rules see the minutes since).
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -160,25 +161,17 @@ def lock_account_with_facts(ctx: Ctx, customer_id: int, merchant_id: int) -> tup
 # --- many checkouts at once ------------------------------------------------------------------
 
 
-def _statements(conn: Any) -> tuple[Any, Any]:
-    """The batch's two statements, built once per dialect: lock the accounts ``cids`` in
-    customer-id order; then, after the lock, the facts of each of them."""
-    pg = conn.dialect.name == "postgresql"
-    if pg not in _BATCH:
-        account = credit_accounts.c.customer_id
-        overdue = overdue_orders(one_customer=False)
-        oldest = _scalar(select(func.min(overdue.c.first_due)).where(overdue.c.customer_id == account))
-        _BATCH[pg] = (
-            select(credit_accounts)
-            .where(among_named(pg, account, "cids"))
-            .order_by(account)
-            .with_for_update(),
-            select(account, *_customer_facts(account, oldest)).where(among_named(pg, account, "cids")),
-        )
-    return _BATCH[pg]
-
-
-_BATCH: dict[bool, tuple[Any, Any]] = {}
+@functools.cache
+def _statements(pg: bool) -> tuple[Any, Any]:
+    """The batch's two statements, built once per dialect (``pg``: PostgreSQL): lock the accounts
+    ``cids`` in customer-id order; then, after the lock, the facts of each of them."""
+    account = credit_accounts.c.customer_id
+    overdue = overdue_orders(one_customer=False)
+    oldest = _scalar(select(func.min(overdue.c.first_due)).where(overdue.c.customer_id == account))
+    return (
+        select(credit_accounts).where(among_named(pg, account, "cids")).order_by(account).with_for_update(),
+        select(account, *_customer_facts(account, oldest)).where(among_named(pg, account, "cids")),
+    )
 
 
 def lock_accounts_with_facts(
@@ -197,7 +190,7 @@ def lock_accounts_with_facts(
     if not cids:
         return {}, {}, {}
     conn = ctx.conn
-    lock, customer_facts = _statements(conn)
+    lock, customer_facts = _statements(conn.dialect.name == "postgresql")
     accounts = {row.customer_id: row for row in conn.execute(lock, {"cids": cids})}
     found = [c for c in cids if c in accounts]
     in_30 = ctx.today + timedelta(days=30)
