@@ -12,8 +12,9 @@ import random
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -30,7 +31,20 @@ def make_engine(url: str, pool_size: int = 10, schema: str | None = None) -> Eng
     if url.startswith(("postgresql://", "postgres://")):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
     connect_args = {"options": f"-csearch_path={schema}"} if schema else {}
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size * 2, connect_args=connect_args)
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size * 2,
+        connect_args=connect_args,
+        json_serializer=_json,
+    )
+
+
+def _json(value: Any) -> bytes:
+    """JSON columns' values as psycopg sends them, by orjson: the standard library's encoder was
+    a tenth of a batched checkout's Python time (five JSON values a checkout). Numbers and NumPy
+    scalars as the standard encoder writes them; a NaN (which PostgreSQL refuses) becomes null."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -3,7 +3,7 @@ the order, its items and the hold on the credit line."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -329,6 +329,15 @@ def _ids(ctx: Ctx, statement: Any, table: Any, rows: list[dict[str, Any]]) -> li
     return insert_rows(ctx.conn, table, rows, ids=True, copy_from=2)
 
 
+_INPUT_FIELDS = tuple(f.name for f in fields(DecisionInput))
+
+
+def _fields(inputs: DecisionInput) -> dict[str, Any]:
+    """``asdict`` without its deep copy of every value (a third of a batched checkout's Python
+    time went there): every field is a plain value or a tuple of them."""
+    return {name: getattr(inputs, name) for name in _INPUT_FIELDS}
+
+
 def _decision_row(ctx: Ctx, c: Checkout) -> dict[str, Any]:
     cmd, inputs, decision = c.cmd, c.inputs, c.decision
     return {
@@ -339,7 +348,7 @@ def _decision_row(ctx: Ctx, c: Checkout) -> dict[str, Any]:
         "approved_amount": decision.approved_amount,
         "reasons": [{"code": r.code, "en": r.en, "zh": r.zh} for r in decision.reasons],
         "inputs": {
-            **asdict(inputs),
+            **_fields(inputs),
             "categories": list(inputs.categories),
             "device_id": cmd.device_id,
             "address_hash": cmd.address_hash,
