@@ -278,6 +278,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def listeners(port: int) -> int:
+    """How many sockets listen on ``port`` of 127.0.0.1 (one per worker: SO_REUSEPORT)."""
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for r in rows if r[1] == f"0100007F:{port:04X}" and r[3] == "0A")
+
+
 @contextmanager
 def bench_server(url: str, schema: str, workers: int) -> Iterator[int]:
     """``bench/app.py`` served by ``workers`` processes on a free port of 127.0.0.1 (yields the port
@@ -292,13 +299,11 @@ def bench_server(url: str, schema: str, workers: int) -> Iterator[int]:
         start_new_session=True,
     )
     try:
+        # every worker listening: a connection goes to one of the sockets listening when it is
+        # made, and keeps to it, so a load opened while one worker still loads is all its own
         deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        while time.time() < deadline and listeners(port) < workers:
+            time.sleep(0.1)
         yield port
     finally:
         os.killpg(server.pid, signal.SIGTERM)
