@@ -91,3 +91,22 @@ def test_drawn_orders_fall_in_their_window_and_parse() -> None:
         parse_record(raw, now)
     stressed = life.draw_orders(np.random.default_rng(1), habits, who, last, days, np.ones(300, bool))
     assert (stressed["outcome"] == "payment_failed").mean() > (orders["outcome"] == "payment_failed").mean()
+
+
+def test_a_shock_of_some_days_shows_only_in_the_orders_of_those_days() -> None:
+    world = generate(600, seed=4)
+    habits = life.draw_habits(world, seed=4, season_days=30)
+    last = date(2026, 3, 1)
+    orders = life.draw_orders(
+        np.random.default_rng(2),
+        habits,
+        np.arange(600),
+        last,
+        np.full(600, 120),
+        stressed_days=np.full(600, 30),
+    )
+    at, failed = np.array(orders["at"]), orders["outcome"] == "payment_failed"
+    # a day's margin either side of the shock's first local day, for the shoppers' time zones
+    start = datetime.combine(last - timedelta(days=29), datetime.min.time(), tzinfo=UTC)
+    during, before = at >= start + timedelta(days=1), at < start - timedelta(days=1)
+    assert failed[during].mean() > failed[before].mean() + life.STRESS_FAILED / 2

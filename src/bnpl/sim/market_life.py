@@ -19,8 +19,8 @@ shipping addresses, 12 months        1 + Poisson(exp(−1.2 +0.35·r)); reseller
 orders a month                       log 2.0 +0.3·i +0.3·log(appetite/0.08) (sd 0.4);
                                      resellers ×2, rings ×0.6 (not a risk signal by itself)
 cancelled / failed payment           logit −3.0 +0.45·r / −4.0 +0.55·r (sd 0.3 each); a
-                                     financial-stress shock in the season adds 10 points to
-                                     the failed-payment chance
+                                     financial-stress shock adds 10 points to the
+                                     failed-payment chance while it lasts (season and pilot)
 returned / refunded                  logit −2.4 +0.25·i +0.1·r / −3.8 +0.1·r (ordinary in
                                      live commerce: weak)
 night-time (00:00–05:59 local)       logit −2.8 +0.35·r +0.35·i (sd 0.4)
@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bnpl.sim.population import TYPICAL_PRICE, World
+from bnpl.sim.population import RESALE, TYPICAL_PRICE, World
 
 RHO = 0.55  # correlation of the feed's view of riskiness with the hidden creditworthiness
 CONSENT_SHARE = 0.88
@@ -66,7 +66,6 @@ TAKEOVER_SHOWN = 0.7
 STRESS_FAILED = 0.10  # extra chance a payment fails while the shopper is under a stress shock
 REFERENCE_INCOME = 6_000_00  # fen a month
 
-RESALE = ("phones", "gold", "gift_cards")
 EVERYDAY = ("snacks", "tea", "beauty", "home", "groceries", "household")
 OTHER = ("apparel", "toys")
 PHONE_BANDS = ("lt_6m", "6m_1y", "1y_3y", "3y_plus")
@@ -159,11 +158,13 @@ def draw_orders(
     last_day: date,
     days: np.ndarray,
     stressed: np.ndarray | None = None,
+    stressed_days: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Orders paid by other means for shoppers ``who``, each over its own number of local days
     ``days`` ending on ``last_day`` (vectorised): counts, days and hours, categories, channels,
     amounts, payment kinds and outcomes from their habits. ``stressed``: under a stress shock
-    (failed payments more likely). Times are UTC."""
+    (failed payments more likely); or ``stressed_days``: under one for that many of the last
+    local days (0: not). Times are UTC."""
     h = habits.frame
     rate = h["orders_per_30d"].to_numpy()[who] / 30
     counts = rng.poisson(rate * days)
@@ -207,8 +208,17 @@ def draw_orders(
         "channel": channel,
         "amount": amount.astype(np.int64),
         "payment_kind": _payment_kinds(rng, of),
-        "outcome": _outcomes(rng, of, None if stressed is None else np.repeat(stressed, counts)),
+        "outcome": _outcomes(rng, of, _stressed_orders(counts, day, stressed, stressed_days)),
     }
+
+
+def _stressed_orders(
+    counts: np.ndarray, day: np.ndarray, stressed: np.ndarray | None, stressed_days: np.ndarray | None
+) -> np.ndarray | None:
+    """Per order: placed under a stress shock (``day``: local days before the last, ≤ 0)."""
+    if stressed_days is not None:
+        return np.asarray(-day < np.repeat(stressed_days, counts))
+    return None if stressed is None else np.repeat(stressed, counts)
 
 
 def _payment_kinds(rng: np.random.Generator, of: Any) -> np.ndarray:

@@ -4,10 +4,11 @@ A platform launching on a marketplace has no repayment history of its own, but t
 data exists before it does. The simulator stands in a *pilot*: ``PILOT_SHOPPERS`` shoppers of
 another world drawn by the same generator (``population.generate`` with a seed of its own), each
 with a marketplace life (``market_life``: the same habits, the same 6–24 months of orders, the same
-consent), who each made one pay-later purchase on the pilot day (a basket at a merchant's typical
-price). A stolen account's purchase is the thief's, after the takeover the feed reports. Its fate is
+consent), who each made one pay-later purchase on the pilot day (a basket drawn as a season's
+checkout is). A stolen account's purchase is the thief's, after the takeover the feed reports. Its fate is
 drawn from its true PD (``population.default_probability``, with a stress shock as often as a season
-has one at any moment). The features are what the checkout would have read: the feed's
+has one at any moment; the shock shows in the orders of its days as in a season's daily feed: more
+failed payments). The features are what the checkout would have read: the feed's
 (``credit.feed_features. compute``, the very code of the checkout, neutral without consent) and the
 platform's own of a first purchase (no history yet, so every one of them is at its neutral value and
 the scorecard gives them no weight until the platform retrains on its own matured orders).
@@ -39,11 +40,18 @@ from bnpl.domain.marketplace import (
 )
 from bnpl.domain.orders import Channel
 from bnpl.sim import market_life as life
-from bnpl.sim.population import World, WorldShape, default_probability, generate
+from bnpl.sim.population import (
+    STRESS_DAYS,
+    World,
+    WorldShape,
+    basket,
+    default_probability,
+    fraud_merchant,
+    generate,
+)
 
 PILOT_SHOPPERS = 20_000
 PILOT_SEED_OFFSET = 1_000_003  # another world: none of the season's shoppers
-STRESS_DAYS = 45  # as in sim/shopping.py: how long a shock lasts
 HISTORY_DAYS = 365
 
 
@@ -57,8 +65,14 @@ def pilot_dataset(seed: int, shape: WorldShape = WorldShape(), shoppers: int = P
     rng = np.random.default_rng([pilot_seed, 1])
     consents = habits.col("consents")
     who = np.flatnonzero(consents)
+    stressed, stressed_days = _stress(world, np.random.default_rng([pilot_seed, 2]))
     drawn = life.draw_orders(
-        rng, habits, who, day - timedelta(days=1), np.minimum(habits.col("tenure_days")[who], HISTORY_DAYS)
+        rng,
+        habits,
+        who,
+        day - timedelta(days=1),
+        np.minimum(habits.col("tenure_days")[who], HISTORY_DAYS),
+        stressed_days=stressed_days[who],
     )
     records: dict[int, list[FeedRecord]] = {int(s): [_profile(habits, int(s), day)] for s in who}
     # a stolen account's pilot purchase is the thief's, after the takeover the feed reports (as in
@@ -106,7 +120,7 @@ def pilot_dataset(seed: int, shape: WorldShape = WorldShape(), shoppers: int = P
         for i in range(shoppers)
     ]
     frame = pd.DataFrame(rows, columns=list(MODEL_FEATURE_NAMES)).astype(float).fillna(MODEL_NEUTRAL)
-    bad, amount = _fates(world, rng)
+    bad, amount = _fates(world, rng, stressed)
     frame[ORDER_AMOUNT] = amount.astype(float)
     return from_frame(
         "pilot",
@@ -140,18 +154,31 @@ def _profile(habits: life.Habits, s: int, day: date, takeover: bool = False, cha
     )
 
 
-def _fates(world: World, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Each pilot shopper's first pay-later purchase and whether it went bad: a basket of a
-    merchant's typical price, the shopper's own fraud kind (a stolen account's purchase is the
-    thief's), and a stress shock as likely as at any moment of a season."""
+def _stress(world: World, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Who is under a stress shock on the pilot day, as likely as at any moment of a season, and
+    for how many days before it (the shock began within the last ``STRESS_DAYS``): the orders of
+    those days show it, as a season's daily feed does (more failed payments)."""
+    shock = world.shoppers["stress_rate"].to_numpy() / 30
+    n = len(shock)
+    stressed = rng.random(n) < 1 - (1 - shock) ** STRESS_DAYS
+    return stressed, np.where(stressed, rng.integers(1, STRESS_DAYS + 1, n), 0)
+
+
+def _fates(world: World, rng: np.random.Generator, stressed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each pilot shopper's first pay-later purchase and whether it went bad: the shopper's own
+    fraud kind (a stolen account's purchase is the thief's), a basket drawn as a season's checkout
+    is (``population.fraud_merchant`` and ``basket``: fraud buys resold goods or at a colluding
+    merchant, a thief and a ring at double the price), and the stress shock ``stressed`` (see
+    ``_stress``)."""
     shoppers, merchants = world.shoppers, world.merchants
     n = len(shoppers)
-    price = merchants["price"].to_numpy()[rng.integers(0, len(merchants), n)]
-    unit = np.maximum(np.round(price * np.exp(rng.normal(0, 0.3, n)) / 100) * 100, 100)
-    amount = (unit * np.where(rng.random(n) < 0.15, 2, 1)).astype(np.int64)
     kind = shoppers["fraud"].to_numpy()
-    shock = shoppers["stress_rate"].to_numpy() / 30
-    stressed = rng.random(n) < 1 - (1 - shock) ** STRESS_DAYS
+    picks = rng.integers(0, np.iinfo(np.int32).max, (3, n))
+    merchant = fraud_merchant(merchants, kind, picks[0] % len(merchants), picks[1], picks[2])
+    unit, qty = basket(
+        merchants["price"].to_numpy()[merchant], kind, rng.random(n), np.exp(rng.normal(0, 0.3, n))
+    )
+    amount = (unit * qty).astype(np.int64)
     true_pd = default_probability(
         shoppers["worth"].to_numpy(), shoppers["income"].to_numpy(), amount, kind, stressed
     )

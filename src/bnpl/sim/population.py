@@ -21,6 +21,8 @@ import pandas as pd
 
 CATEGORIES = ("beauty", "apparel", "snacks", "tea", "home", "toys", "phones", "gold", "gift_cards")
 FRAUD_KINDS = ("none", "reseller", "stolen", "ring")
+RESALE = ("phones", "gold", "gift_cards")  # easily resold goods: what resellers and thieves buy
+STRESS_DAYS = 45  # how long a financial-stress shock lasts
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,45 @@ TYPICAL_PRICE = {
 
 def _typical_price(category: np.ndarray) -> np.ndarray:
     return np.array([TYPICAL_PRICE[c] for c in category], dtype=float)
+
+
+def fraud_targets(merchants: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The merchants fraud shops at, as indices: the colluding ones and those of easily resold goods."""
+    return (
+        np.flatnonzero(merchants["colluding"].to_numpy()),
+        np.flatnonzero(merchants["category"].isin(RESALE).to_numpy()),
+    )
+
+
+def fraud_merchant(
+    merchants: pd.DataFrame,
+    kind: np.ndarray,
+    merchant: np.ndarray,
+    ring_pick: np.ndarray,
+    resale_pick: np.ndarray,
+) -> np.ndarray:
+    """Where each checkout is made (vectorised): a ring's at a colluding merchant, a reseller's or a
+    thief's at one of easily resold goods (the picks: drawn non-negative integers), anyone else's
+    at ``merchant``."""
+    colluding, resale = fraud_targets(merchants)
+    if len(colluding):
+        merchant = np.where(kind == "ring", colluding[ring_pick % len(colluding)], merchant)
+    if len(resale):
+        merchant = np.where(
+            np.isin(kind, ["reseller", "stolen"]), resale[resale_pick % len(resale)], merchant
+        )
+    return merchant
+
+
+def basket(
+    price: np.ndarray, kind: np.ndarray, two_u: np.ndarray, noise: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each checkout's unit price and quantity (vectorised): the merchant's typical ``price`` times
+    ``noise``, in whole yuan; two items for 15% (``two_u`` uniform); a ring's fake order and a
+    thief's burst at double the price."""
+    unit = np.maximum(np.round(price * noise / 100) * 100, 100).astype(np.int64)
+    unit = np.where(np.isin(kind, ["stolen", "ring"]), unit * 2, unit)
+    return unit, np.where(two_u < 0.15, 2, 1)
 
 
 def default_probability(

@@ -14,14 +14,11 @@ from bnpl.domain.plans import PLANS
 from bnpl.runtime import Actor
 from bnpl.services import orders as order_service
 from bnpl.sim import behaviour as bh
-from bnpl.sim.population import default_probability
+from bnpl.sim.population import STRESS_DAYS, basket, default_probability, fraud_merchant, fraud_targets
 from bnpl.sim.state import Loan
 
 if TYPE_CHECKING:
     from bnpl.sim.engine import Simulation
-
-RESALE = ("phones", "gold", "gift_cards")
-STRESS_DAYS = 45  # how long a financial-stress shock lasts
 
 
 def shop(sim: Simulation, day: int) -> None:
@@ -61,8 +58,7 @@ def shop(sim: Simulation, day: int) -> None:
     def each(values: np.ndarray) -> np.ndarray:
         return values[who]
 
-    colluding = np.flatnonzero(merchants["colluding"].to_numpy())
-    resale = np.flatnonzero(merchants["category"].isin(RESALE).to_numpy())
+    colluding, resale = fraud_targets(merchants)
     picks, video = each(rng.integers(0, len(merchants), n)), each(rng.random(n) < 0.45)
     ring_pick, resale_pick = (
         each(rng.integers(0, max(len(colluding), 1), n)),
@@ -74,17 +70,11 @@ def shop(sim: Simulation, day: int) -> None:
     # a stolen account's owner shops as themselves; only the two days of the theft are fraud
     kind = np.where(fraud[who] == "stolen", "none", fraud[who]).astype(object)
     kind[stolen_now[who]] = "stolen"
-    if len(colluding):
-        merchant = np.where(kind == "ring", colluding[ring_pick % len(colluding)], merchant)
-    if len(resale):
-        merchant = np.where(
-            np.isin(kind, ["reseller", "stolen"]), resale[resale_pick % len(resale)], merchant
-        )
-    price = merchants["price"].to_numpy()[merchant]
-    qty = np.where(each(rng.random(n)) < 0.15, 2, 1)
-    noise = each(np.exp(rng.normal(0, 0.3, n)))
-    unit = np.maximum(np.round(price * noise / 100) * 100, 100).astype(np.int64)
-    unit = np.where(np.isin(kind, ["stolen", "ring"]), unit * 2, unit)
+    merchant = fraud_merchant(merchants, kind, merchant, ring_pick, resale_pick)
+    two_u = each(rng.random(n))  # drawn before the noise, in this order
+    unit, qty = basket(
+        merchants["price"].to_numpy()[merchant], kind, two_u, each(np.exp(rng.normal(0, 0.3, n)))
+    )
     amount = unit * qty
     income, appetite, impulse = (shoppers[c].to_numpy()[who] for c in ("income", "appetite", "impulse"))
     p_without, p_with = bh.conversion(amount, income, appetite, impulse, cfg.behaviour)
