@@ -7,7 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bnpl.sim.population import CATEGORIES, WorldShape, default_probability, generate
+from bnpl.sim.population import (
+    CATEGORIES,
+    RESALE,
+    WorldShape,
+    basket,
+    default_probability,
+    fraud_merchant,
+    generate,
+)
 
 
 def test_a_seed_gives_the_same_world_and_another_seed_another() -> None:
@@ -58,3 +66,24 @@ def test_bad_shapes_are_refused() -> None:
         WorldShape(ring_size=2)
     with pytest.raises(ValueError, match="at least 10"):
         generate(5, seed=1)
+
+
+def test_fraud_shops_where_and_at_the_price_it_does() -> None:
+    world = generate(2_000, seed=4)
+    merchants = world.merchants
+    kind = np.array(["none", "reseller", "stolen", "ring"] * 250)
+    anywhere = np.arange(1_000) % len(merchants)
+    picks = np.random.default_rng(1).integers(0, 10_000, (2, 1_000))
+    merchant = fraud_merchant(merchants, kind, anywhere, picks[0], picks[1])
+    category, colluding = (
+        merchants["category"].to_numpy()[merchant],
+        merchants["colluding"].to_numpy()[merchant],
+    )
+    assert (merchant[kind == "none"] == anywhere[kind == "none"]).all()
+    assert np.isin(category[np.isin(kind, ["reseller", "stolen"])], RESALE).all()
+    assert colluding[kind == "ring"].all()
+    price = np.full(1_000, 150_00)
+    unit, qty = basket(price, kind, np.linspace(0, 1, 1_000), np.ones(1_000))
+    assert set(unit[np.isin(kind, ["none", "reseller"])]) == {150_00}
+    assert set(unit[np.isin(kind, ["stolen", "ring"])]) == {300_00}
+    assert set(qty) == {1, 2} and (qty == 2).mean() == pytest.approx(0.15, abs=0.002)
