@@ -16,7 +16,7 @@ from bnpl.runtime import ADMIN, Platform, Settings
 from bnpl.services.boot import open_platform
 from bnpl.services.checks import check_ledger
 from bnpl.sim.engine import DB_NAME, SimConfig, champion_model, pilot_size
-from bnpl.sim.policy import load_policy
+from bnpl.sim.policy import SimPolicy, load_policy
 from bnpl.sim.season import run_one, simulate
 from bnpl.store.tables import account_ageing, collection_cases, ledger_lines, obligations, orders
 
@@ -186,6 +186,16 @@ def test_the_report_is_one_self_contained_page(season: tuple[Path, dict[str, Any
         assert f'id="{section}"' in html
     assert html.count("<svg") >= 12
     assert "<script" not in html and 'src="http' not in html and "<link" not in html
+
+
+def test_a_policy_that_cannot_run_stops_the_side_by_side_with_its_reason(tmp_path: Path) -> None:
+    broken = SimPolicy(name="broken", rules=str(tmp_path / "missing.yaml"), marketplace_feed=False)
+    days: list[int] = []
+    with pytest.raises(ValueError, match=r"missing\.yaml"):
+        simulate(
+            SimConfig(customers=300, days=40, seed=3), [load_policy("no-feed"), broken], tmp_path, days.append
+        )
+    assert len(days) < 80 and not (tmp_path / "metrics.json").exists()
 
 
 def test_two_policies_side_by_side(compared: tuple[Path, dict[str, Any]]) -> None:

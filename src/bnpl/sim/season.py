@@ -9,7 +9,10 @@ two policies each run has its own folder and ``out`` holds the side-by-side repo
 from __future__ import annotations
 
 import json
+import multiprocessing
+import queue
 import time
+import traceback
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -72,16 +75,14 @@ def simulate(
     out: Path,
     on_day: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run each policy on the same world and seed; returns what ``metrics.json`` holds."""
+    """Run each policy on the same world and seed; returns what ``metrics.json`` holds. Two
+    policies run side by side, each in a process of its own (a season is one core's work)."""
     prepare(policies, out)
-    # one starting champion for every policy with the same data: only the policy differs
     pilot = pilot_size(config.customers)
-    models = {
-        feed: champion_model(config.seed, feed, pilot) for feed in {p.marketplace_feed for p in policies}
-    }
     if len(policies) == 1:
-        return run_one(config, policies[0], out, models[policies[0].marketplace_feed], on_day)
-    runs = [(p.name, run_one(config, p, out / p.name, models[p.marketplace_feed], on_day)) for p in policies]
+        model = champion_model(config.seed, policies[0].marketplace_feed, pilot)
+        return run_one(config, policies[0], out, model, on_day)
+    runs = _side_by_side(config, policies, out, pilot, on_day)
     (first, a), (second, b) = runs[0], runs[1]
     combined = {
         "compare": [first, second],
@@ -94,6 +95,70 @@ def simulate(
     }
     _write(out, runs, combined)
     return combined
+
+
+def _side_by_side(
+    config: SimConfig,
+    policies: list[SimPolicy],
+    out: Path,
+    pilot: int,
+    on_day: Callable[[int], None] | None,
+) -> list[tuple[str, dict[str, Any]]]:
+    """Each policy's season in a process of its own (spawned: nothing of this one is inherited),
+    reporting its days and then its metrics on one queue. Each starts from the champion its data
+    gives (``champion_model`` is deterministic: the same data, the same model), so only the policy
+    differs. A refused policy is a ValueError here; a season that fails stops the other."""
+    spawn = multiprocessing.get_context("spawn")
+    events = spawn.Queue()
+    workers = [
+        spawn.Process(target=_season_worker, args=(config, p, out / p.name, pilot, events), daemon=True)
+        for p in policies
+    ]
+    for worker in workers:
+        worker.start()
+    done: dict[str, dict[str, Any]] = {}
+    quiet = 0  # seconds with nothing on the queue since a process ended without its result
+    try:
+        while len(done) < len(policies):
+            try:
+                kind, name, value = events.get(timeout=1)
+            except queue.Empty:
+                ended = any(
+                    w.exitcode is not None and p.name not in done
+                    for p, w in zip(policies, workers, strict=True)
+                )
+                quiet = quiet + 1 if ended else 0
+                if quiet >= 3:  # what a process puts is on the queue before it ends; give it time
+                    raise RuntimeError("a season's process stopped without a result") from None
+                continue
+            if kind == "day":
+                if on_day is not None:
+                    on_day(value)
+            elif kind == "done":
+                done[name] = value
+            elif kind == "refused":
+                raise ValueError(value)
+            else:
+                raise RuntimeError(f"the {name} season failed: {value}")
+    finally:
+        for worker in workers:
+            if worker.is_alive() and len(done) < len(policies):
+                worker.terminate()
+            worker.join()
+    return [(p.name, done[p.name]) for p in policies]
+
+
+def _season_worker(config: SimConfig, policy: SimPolicy, out: Path, pilot: int, events: Any) -> None:
+    try:
+        model = champion_model(config.seed, policy.marketplace_feed, pilot)
+        metrics = run_one(config, policy, out, model, lambda day: events.put(("day", policy.name, day)))
+        events.put(("done", policy.name, metrics))
+    except KeyboardInterrupt:
+        return  # the parent was interrupted too and says so
+    except ValueError as exc:
+        events.put(("refused", policy.name, str(exc)))
+    except Exception:
+        events.put(("failed", policy.name, traceback.format_exc()))
 
 
 def _write(out: Path, runs: list[tuple[str, dict[str, Any]]], metrics: dict[str, Any]) -> None:
