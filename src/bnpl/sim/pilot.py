@@ -5,10 +5,10 @@ data exists before it does. The simulator stands in a *pilot*: ``PILOT_SHOPPERS`
 another world drawn by the same generator (``population.generate`` with a seed of its own), each
 with a marketplace life (``market_life``: the same habits, the same 6–24 months of orders, the same
 consent), who each made one pay-later purchase on the pilot day (a basket drawn as a season's
-checkout is). A stolen account's purchase is the thief's, after the takeover the feed reports. Its fate is
-drawn from its true PD (``population.default_probability``, with a stress shock as often as a season
-has one at any moment; the shock shows in the orders of its days as in a season's daily feed: more
-failed payments). The features are what the checkout would have read: the feed's
+checkout is). A stolen account's purchase is the thief's, after the takeover the feed reports. Its
+fate is drawn from its true PD (``population.default_probability``, with a stress shock as often as
+a season has one at any moment; the shock shows in the orders of its days as in a season's daily
+feed: more failed payments). The features are what the checkout would have read: the feed's
 (``credit.feed_features. compute``, the very code of the checkout, neutral without consent) and the
 platform's own of a first purchase (no history yet, so every one of them is at its neutral value and
 the scorecard gives them no weight until the platform retrains on its own matured orders).
