@@ -138,6 +138,8 @@ def _side_by_side(
                 done[name] = value
             elif kind == "refused":
                 raise ValueError(value)
+            elif kind == "interrupted":
+                raise KeyboardInterrupt
             else:
                 raise RuntimeError(f"the {name} season failed: {value}")
     finally:
@@ -153,8 +155,8 @@ def _season_worker(config: SimConfig, policy: SimPolicy, out: Path, pilot: int, 
         model = champion_model(config.seed, policy.marketplace_feed, pilot)
         metrics = run_one(config, policy, out, model, lambda day: events.put(("day", policy.name, day)))
         events.put(("done", policy.name, metrics))
-    except KeyboardInterrupt:
-        return  # the parent was interrupted too and says so
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent says so, once
+        events.put(("interrupted", policy.name, None))
     except ValueError as exc:
         events.put(("refused", policy.name, str(exc)))
     except Exception:
