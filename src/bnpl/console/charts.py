@@ -11,6 +11,7 @@ drawing only after an end of day.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import math
@@ -148,8 +149,18 @@ def _installed(families: tuple[str, ...]) -> list[str]:
     text; the SVG names the whole list, for the browser."""
     from matplotlib import font_manager
 
-    known = {f.name for f in font_manager.fontManager.ttflist}
-    return [f for f in families if f in known or f in ("serif", "sans-serif", "monospace")]
+    generic = ("serif", "sans-serif", "monospace")
+    manager = font_manager.fontManager
+    if not {f for f in families if f not in generic} <= {f.name for f in manager.ttflist}:
+        # matplotlib lists the fonts once, in a cache, and never looks again: a font installed
+        # later (a CJK font, say) is not in it. Look again at what the system has now.
+        listed = {f.fname for f in manager.ttflist}
+        for path in font_manager.findSystemFonts():
+            if path not in listed:
+                with contextlib.suppress(Exception):  # a file FreeType cannot read is skipped
+                    manager.addfont(path)
+    known = {f.name for f in manager.ttflist}
+    return [f for f in families if f in known or f in generic]
 
 
 @lru_cache(maxsize=1)
