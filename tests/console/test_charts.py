@@ -55,6 +55,18 @@ def test_chinese_text_is_measured_with_a_cjk_font_and_named_for_the_browser() ->
     assert "'Noto Sans CJK SC'" in svg and "sans-serif" in svg
 
 
+def test_a_font_installed_after_matplotlib_listed_its_fonts_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib import font_manager
+
+    manager = font_manager.fontManager
+    if not any("NotoSansCJK" in path for path in font_manager.findSystemFonts()):
+        pytest.skip("no Noto Sans CJK font on this machine")
+    # matplotlib's list as a cache built before the font was installed would have it
+    stale = [f for f in manager.ttflist if "CJK" not in f.name]
+    monkeypatch.setattr(manager, "ttflist", stale)
+    assert "Noto Sans CJK SC" in charts._installed.__wrapped__(charts.FONTS)
+
+
 def test_charts_on_one_page_repeat_no_group_ids() -> None:
     a = charts.lines({"x": [1.0, 2.0]}, ["2026-12-02", "2026-12-03"])
     assert not re.search(r'id="(figure|axes|line2d|text)_\d+"', a)
