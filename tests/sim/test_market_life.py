@@ -110,3 +110,12 @@ def test_a_shock_of_some_days_shows_only_in_the_orders_of_those_days() -> None:
     start = datetime.combine(last - timedelta(days=29), datetime.min.time(), tzinfo=UTC)
     during, before = at >= start + timedelta(days=1), at < start - timedelta(days=1)
     assert failed[during].mean() > failed[before].mean() + life.STRESS_FAILED / 2
+
+
+def test_a_shock_of_k_days_marks_exactly_the_orders_of_the_last_k_local_days() -> None:
+    # one shopper, orders on the last day (0) and the two before; a shock of 2 days, then none
+    day = np.array([0, -1, -2])
+    marked = life._stressed_orders(np.array([3]), day, None, np.array([2]))
+    assert marked is not None and marked.tolist() == [True, True, False]
+    unmarked = life._stressed_orders(np.array([3]), day, None, np.array([0]))
+    assert unmarked is not None and not unmarked.any()

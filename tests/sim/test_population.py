@@ -71,7 +71,7 @@ def test_bad_shapes_are_refused() -> None:
 def test_fraud_shops_where_and_at_the_price_it_does() -> None:
     world = generate(2_000, seed=4)
     merchants = world.merchants
-    kind = np.array(["none", "reseller", "stolen", "ring"] * 250)
+    kind = np.array(["none", "reseller", "stolen", "ring"] * 250, dtype=object)  # as the season has it
     anywhere = np.arange(1_000) % len(merchants)
     picks = np.random.default_rng(1).integers(0, 10_000, (2, 1_000))
     merchant = fraud_merchant(merchants, kind, anywhere, picks[0], picks[1])

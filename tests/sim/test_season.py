@@ -4,6 +4,9 @@ invariant, and the report's figures are the ledger's figures (checked here with 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -190,12 +193,25 @@ def test_the_report_is_one_self_contained_page(season: tuple[Path, dict[str, Any
 
 def test_a_policy_that_cannot_run_stops_the_side_by_side_with_its_reason(tmp_path: Path) -> None:
     broken = SimPolicy(name="broken", rules=str(tmp_path / "missing.yaml"), marketplace_feed=False)
-    days: list[int] = []
     with pytest.raises(ValueError, match=r"missing\.yaml"):
-        simulate(
-            SimConfig(customers=300, days=40, seed=3), [load_policy("no-feed"), broken], tmp_path, days.append
-        )
-    assert len(days) < 80 and not (tmp_path / "metrics.json").exists()
+        simulate(SimConfig(customers=300, days=120, seed=3), [load_policy("no-feed"), broken], tmp_path)
+    # the other season was stopped, not left to run to its end
+    assert not (tmp_path / "no-feed" / "metrics.json").exists() and not (tmp_path / "metrics.json").exists()
+
+
+def test_a_season_whose_process_dies_stops_the_other_at_once(tmp_path: Path) -> None:
+    days: list[int] = []
+
+    def kill_one_child(day: int) -> None:
+        days.append(day)
+        if len(days) == 1:
+            os.kill(multiprocessing.active_children()[0].pid or 0, signal.SIGKILL)
+
+    policies = [load_policy("no-feed"), SimPolicy(name="other", marketplace_feed=False)]
+    with pytest.raises(RuntimeError, match="stopped without a result"):
+        simulate(SimConfig(customers=300, days=120, seed=3), policies, tmp_path, kill_one_child)
+    assert not any((tmp_path / p.name / "metrics.json").exists() for p in policies)
+    assert multiprocessing.active_children() == []
 
 
 def test_two_policies_side_by_side(compared: tuple[Path, dict[str, Any]]) -> None:

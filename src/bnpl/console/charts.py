@@ -151,9 +151,9 @@ def _installed(families: tuple[str, ...]) -> list[str]:
 
     generic = ("serif", "sans-serif", "monospace")
     manager = font_manager.fontManager
-    if not {f for f in families if f not in generic} <= {f.name for f in manager.ttflist}:
-        # matplotlib lists the fonts once, in a cache, and never looks again: a font installed
-        # later (a CJK font, say) is not in it. Look again at what the system has now.
+    if sum(f in {t.name for t in manager.ttflist} for f in families if f not in generic) < 2:
+        # not the Latin font and one CJK fallback: matplotlib lists the fonts once, in a cache,
+        # and never looks again, so a font installed later is not in it. Look at the system now.
         listed = {f.fname for f in manager.ttflist}
         for path in font_manager.findSystemFonts():
             if path not in listed:

@@ -8,12 +8,15 @@ two policies each run has its own folder and ``out`` holds the side-by-side repo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import queue
+import signal
+import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -107,29 +110,27 @@ def _side_by_side(
     """Each policy's season in a process of its own (spawned: nothing of this one is inherited),
     reporting its days and then its metrics on one queue. Each starts from the champion its data
     gives (``champion_model`` is deterministic: the same data, the same model), so only the policy
-    differs. A refused policy is a ValueError here; a season that fails stops the other."""
+    differs. A refused policy is a ValueError here; a season that fails, or whose process dies,
+    stops the other at once; so does Ctrl-C, which only this process acts on."""
     spawn = multiprocessing.get_context("spawn")
     events = spawn.Queue()
-    workers = [
-        spawn.Process(target=_season_worker, args=(config, p, out / p.name, pilot, events), daemon=True)
+    workers = {
+        p.name: spawn.Process(
+            target=_season_worker, args=(config, p, out / p.name, pilot, events), daemon=True
+        )
         for p in policies
-    ]
-    for worker in workers:
-        worker.start()
+    }
+    with _ctrl_c_ignored():  # the children inherit it through exec; this process stops them
+        for worker in workers.values():
+            worker.start()
     done: dict[str, dict[str, Any]] = {}
-    quiet = 0  # seconds with nothing on the queue since a process ended without its result
+    ended: dict[str, float] = {}
     try:
         while len(done) < len(policies):
+            _check_running(workers, done, ended)
             try:
                 kind, name, value = events.get(timeout=1)
             except queue.Empty:
-                ended = any(
-                    w.exitcode is not None and p.name not in done
-                    for p, w in zip(policies, workers, strict=True)
-                )
-                quiet = quiet + 1 if ended else 0
-                if quiet >= 3:  # what a process puts is on the queue before it ends; give it time
-                    raise RuntimeError("a season's process stopped without a result") from None
                 continue
             if kind == "day":
                 if on_day is not None:
@@ -138,29 +139,60 @@ def _side_by_side(
                 done[name] = value
             elif kind == "refused":
                 raise ValueError(value)
-            elif kind == "interrupted":
-                raise KeyboardInterrupt
             else:
                 raise RuntimeError(f"the {name} season failed: {value}")
     finally:
-        for worker in workers:
+        for worker in workers.values():
             if worker.is_alive() and len(done) < len(policies):
                 worker.terminate()
             worker.join()
     return [(p.name, done[p.name]) for p in policies]
 
 
+def _check_running(workers: dict[str, Any], done: dict[str, Any], ended: dict[str, float]) -> None:
+    """A season's process that ended without its result (killed, out of memory): everything it
+    put is on the queue before it ends, so a few seconds after it is enough to be sure."""
+    now = time.monotonic()
+    for name, worker in workers.items():
+        if name not in done and worker.exitcode is not None and now - ended.setdefault(name, now) > 3:
+            code = worker.exitcode
+            hint = " (killed: out of memory?)" if code == -signal.SIGKILL else ""
+            raise RuntimeError(
+                f"the {name} season's process stopped without a result, exit code {code}{hint}"
+            )
+
+
+@contextlib.contextmanager
+def _ctrl_c_ignored() -> Iterator[None]:
+    """Ctrl-C reaches the whole process group; children started inside ignore it (from their very
+    start: an interrupt while they import would print their tracebacks), and the parent, which
+    gets it, stops them."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set handlers; nor does Ctrl-C reach another one
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _season_worker(config: SimConfig, policy: SimPolicy, out: Path, pilot: int, events: Any) -> None:
+    parent = multiprocessing.parent_process()
+
+    def report(day: int) -> None:
+        if parent is not None and not parent.is_alive():
+            raise SystemExit(1)  # the parent was stopped (SIGTERM, say): no one waits for this season
+        events.put(("day", policy.name, day))
+
     try:
         model = champion_model(config.seed, policy.marketplace_feed, pilot)
-        metrics = run_one(config, policy, out, model, lambda day: events.put(("day", policy.name, day)))
+        metrics = run_one(config, policy, out, model, report)
         events.put(("done", policy.name, metrics))
-    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group: the parent says so, once
-        events.put(("interrupted", policy.name, None))
     except ValueError as exc:
         events.put(("refused", policy.name, str(exc)))
-    except Exception:
-        events.put(("failed", policy.name, traceback.format_exc()))
+    except Exception as exc:  # the first line for the user, the traceback for BNPL_DEBUG
+        events.put(("failed", policy.name, f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
 
 
 def _write(out: Path, runs: list[tuple[str, dict[str, Any]]], metrics: dict[str, Any]) -> None:
