@@ -14,6 +14,7 @@ from bnpl.sim.population import (
     basket,
     default_probability,
     fraud_merchant,
+    fraud_targets,
     generate,
 )
 
@@ -74,7 +75,7 @@ def test_fraud_shops_where_and_at_the_price_it_does() -> None:
     kind = np.array(["none", "reseller", "stolen", "ring"] * 250, dtype=object)  # as the season has it
     anywhere = np.arange(1_000) % len(merchants)
     picks = np.random.default_rng(1).integers(0, 10_000, (2, 1_000))
-    merchant = fraud_merchant(merchants, kind, anywhere, picks[0], picks[1])
+    merchant = fraud_merchant(fraud_targets(merchants), kind, anywhere, picks[0], picks[1])
     category, colluding = (
         merchants["category"].to_numpy()[merchant],
         merchants["colluding"].to_numpy()[merchant],

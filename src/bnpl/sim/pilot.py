@@ -47,6 +47,7 @@ from bnpl.sim.population import (
     basket,
     default_probability,
     fraud_merchant,
+    fraud_targets,
     generate,
 )
 
@@ -174,7 +175,7 @@ def _fates(world: World, rng: np.random.Generator, stressed: np.ndarray) -> tupl
     n = len(shoppers)
     kind = shoppers["fraud"].to_numpy()
     picks = rng.integers(0, np.iinfo(np.int32).max, (3, n))
-    merchant = fraud_merchant(merchants, kind, picks[0] % len(merchants), picks[1], picks[2])
+    merchant = fraud_merchant(fraud_targets(merchants), kind, picks[0] % len(merchants), picks[1], picks[2])
     unit, qty = basket(
         merchants["price"].to_numpy()[merchant], kind, rng.random(n), np.exp(rng.normal(0, 0.3, n))
     )

@@ -162,16 +162,16 @@ def fraud_targets(merchants: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fraud_merchant(
-    merchants: pd.DataFrame,
+    targets: tuple[np.ndarray, np.ndarray],
     kind: np.ndarray,
     merchant: np.ndarray,
     ring_pick: np.ndarray,
     resale_pick: np.ndarray,
 ) -> np.ndarray:
     """Where each checkout is made (vectorised): a ring's at a colluding merchant, a reseller's or a
-    thief's at one of easily resold goods (the picks: drawn non-negative integers), anyone else's
-    at ``merchant``."""
-    colluding, resale = fraud_targets(merchants)
+    thief's at one of easily resold goods (``targets``: ``fraud_targets``; the picks: drawn
+    non-negative integers), anyone else's at ``merchant``."""
+    colluding, resale = targets
     if len(colluding):
         merchant = np.where(kind == "ring", colluding[ring_pick % len(colluding)], merchant)
     if len(resale):

@@ -58,7 +58,8 @@ def shop(sim: Simulation, day: int) -> None:
     def each(values: np.ndarray) -> np.ndarray:
         return values[who]
 
-    colluding, resale = fraud_targets(merchants)
+    targets = fraud_targets(merchants)
+    colluding, resale = targets
     picks, video = each(rng.integers(0, len(merchants), n)), each(rng.random(n) < 0.45)
     ring_pick, resale_pick = (
         each(rng.integers(0, max(len(colluding), 1), n)),
@@ -70,7 +71,7 @@ def shop(sim: Simulation, day: int) -> None:
     # a stolen account's owner shops as themselves; only the two days of the theft are fraud
     kind = np.where(fraud[who] == "stolen", "none", fraud[who]).astype(object)
     kind[stolen_now[who]] = "stolen"
-    merchant = fraud_merchant(merchants, kind, merchant, ring_pick, resale_pick)
+    merchant = fraud_merchant(targets, kind, merchant, ring_pick, resale_pick)
     two_u = each(rng.random(n))  # drawn before the noise, in this order
     unit, qty = basket(
         merchants["price"].to_numpy()[merchant], kind, two_u, each(np.exp(rng.normal(0, 0.3, n)))
