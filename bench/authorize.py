@@ -38,6 +38,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from loadgen import Load, http_request
+
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 # enough that no customer trips the default velocity rules (the ninth checkout in ten minutes goes to
 # review) during a run: each service phase has a quarter of them to itself
@@ -310,28 +312,6 @@ def bench_server(url: str, schema: str, workers: int) -> Iterator[int]:
         server.wait(10)
 
 
-def http_request(path: str, auth: str, key: str, body: bytes = b"") -> bytes:
-    """A POST as the load generators send it (HTTP/1.1, keep-alive, a merchant's key)."""
-    return (
-        f"POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {auth}\r\n"
-        f"Idempotency-Key: {key}\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-
-
-async def exchange(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
-) -> tuple[int, bytes]:
-    """Send one request on a keep-alive connection and read its answer: status and body."""
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.lower() == b"content-length":
-            length = int(value)
-    return int(head.split(b" ", 2)[1]), await reader.readexactly(length)
-
-
 def run_client(main: Any) -> Any:
     """A load generator's event loop: uvloop where it is installed (it is the server's loop too),
     as the client's own CPU comes out of the two cores the server has."""
@@ -342,67 +322,52 @@ def run_client(main: Any) -> Any:
     return uvloop.run(main)
 
 
-class Connection:
-    """A bare HTTP/1.1 keep-alive connection: the load generator must cost far less CPU than the
-    server it measures (httpx took about as much CPU per request as the API itself)."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, auth: str) -> None:
-        self.reader, self.writer, self.auth = reader, writer, auth
-
-    async def post(self, path: str, key: str, body: bytes = b"") -> tuple[int, bytes]:
-        return await exchange(self.reader, self.writer, http_request(path, self.auth, key, body))
-
-
 async def offer_load(
     port: int, world: dict[str, Any], rate: float, seconds: float
 ) -> tuple[list[float], int]:
-    """Offer ``rate`` requests/s (open loop: the schedule does not wait for answers) for ``seconds``."""
-    pool: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(64):
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        pool.put_nowait(Connection(reader, writer, world["merchant_key"]))
+    """Offer ``rate`` requests/s (open loop: the schedule does not wait for answers) for ``seconds``:
+    checkouts, each captured on its connection as soon as it is approved. Latency is from each
+    request's sending."""
     latencies: list[float] = []
     errors = 0
     run = uuid.uuid4().hex[:8]  # keys of their own: a warm-up's keys must not be replayed here
+    auth = world["merchant_key"]
 
-    async def one(i: int) -> None:
+    def then(status: int, answer: bytes, _since_due: float, since_sent: float) -> bytes | None:
         nonlocal errors
-        cid = world["customers"][i % len(world["customers"])]
-        body = json.dumps(
-            {
-                "customer_id": cid,
-                "channel": "live_stream",
-                "items": [{"sku": "sku-1", "category": "tea", "unit_price": 99_00, "quantity": 1}],
-            }
-        )
-        conn = await pool.get()
-        try:
-            t0 = time.perf_counter()
-            status, answer = await conn.post("/orders", f"a-{run}-{i}", body.encode())
-            latencies.append(time.perf_counter() - t0)
-            if status != 201:
-                errors += 1
-                return
-            t0 = time.perf_counter()
-            status, _ = await conn.post(f"/orders/{json.loads(answer)['id']}/capture", f"c-{run}-{i}")
-            latencies.append(time.perf_counter() - t0)
-            errors += status != 200
-        finally:
-            pool.put_nowait(conn)
+        latencies.append(since_sent)
+        if status == 200:  # a capture: the pair is done
+            return None
+        if status != 201:
+            errors += 1
+            return None
+        order = json.loads(answer)
+        return http_request(f"/orders/{order['id']}/capture", auth, f"c-{run}-{order['id']}")
 
-    tasks = []
-    interval = 2 / rate  # each task sends two requests
-    begin = time.perf_counter()
-    i = 0
-    while time.perf_counter() - begin < seconds:
-        tasks.append(asyncio.create_task(one(i)))
-        i += 1
-        await asyncio.sleep(max(0.0, begin + i * interval - time.perf_counter()))
-    await asyncio.gather(*tasks)
-    while not pool.empty():
-        pool.get_nowait().writer.close()
-    return latencies, errors
+    customers = world["customers"]
+    interval = 2 / rate  # each checkout is two requests
+    schedule = [
+        (
+            i * interval,
+            http_request(
+                "/orders",
+                auth,
+                f"a-{run}-{i}",
+                json.dumps(
+                    {
+                        "customer_id": customers[i % len(customers)],
+                        "channel": "live_stream",
+                        "items": [{"sku": "sku-1", "category": "tea", "unit_price": 99_00, "quantity": 1}],
+                    }
+                ).encode(),
+            ),
+            then,
+        )
+        for i in range(int(seconds / interval))
+    ]
+    load = Load(port, 64, timeout=10.0)
+    await load.run(schedule)
+    return latencies, errors + load.timeouts
 
 
 def bench_http(

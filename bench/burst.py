@@ -21,11 +21,9 @@ drops it. The last line is JSON:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
-import socket
 import statistics
 import sys
 import uuid
@@ -33,17 +31,8 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from authorize import (
-    DEFAULT_URL,
-    _platform,
-    bench_server,
-    checkpoint,
-    drop,
-    exchange,
-    http_request,
-    prior_book,
-    run_client,
-)
+from authorize import DEFAULT_URL, _platform, bench_server, checkpoint, drop, prior_book, run_client
+from loadgen import Load, http_request
 
 LIMIT = 250_00  # fen: two baskets of about 100 yuan, of the four each customer sends
 PRICES = (79_00, 99_00, 119_00, 139_00)
@@ -75,21 +64,9 @@ def setup(url: str, schema: str, customers: int) -> dict[str, Any]:
 async def flash_sale(
     port: int, world: dict[str, Any], checkouts: int, rate: float, timeout: float, connections: int
 ) -> dict[str, Any]:
-    """Offer ``checkouts`` requests at ``rate``/s; each waits for a free keep-alive connection and
-    for its answer, ``timeout`` seconds at most from its scheduled time (a timed-out connection is
-    replaced)."""
-    pool: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
-
-    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return reader, writer
-
-    for _ in range(connections):
-        pool.put_nowait(await connect())
-    counts = dict.fromkeys(
-        ("answered", "approved", "declined", "review", "shed", "errors_5xx", "timeouts"), 0
-    )
+    """Offer ``checkouts`` requests at ``rate``/s on ``connections`` keep-alive connections; each is
+    answered or counted a timeout ``timeout`` seconds after its scheduled time at the latest."""
+    counts = dict.fromkeys(("answered", "approved", "declined", "review", "shed", "errors_5xx"), 0)
     other: dict[int, int] = {}
     latencies: list[float] = []
     rng = random.Random(7)
@@ -98,42 +75,8 @@ async def flash_sale(
     order = [customers[i % len(customers)] for i in range(checkouts)]
     rng.shuffle(order)
 
-    # every request built before the sale: the load generator shares the machine with the server
-    requests = [
-        http_request(
-            "/orders",
-            world["merchant_key"],
-            f"flash-{i}",
-            json.dumps(
-                {
-                    "customer_id": order[i],
-                    "channel": "live_stream",
-                    "stream_id": "flash-1",
-                    "items": [
-                        {"sku": f"sku-{i % 7}", "category": "tea", "unit_price": PRICES[i % 4], "quantity": 1}
-                    ],
-                }
-            ).encode(),
-        )
-        for i in range(checkouts)
-    ]
-
-    async def one(i: int, due: float) -> None:
-        conn = None
-        try:
-            async with asyncio.timeout_at(due + timeout):
-                conn = await pool.get()
-                status, answer = await exchange(*conn, requests[i])
-        except TimeoutError:
-            counts["timeouts"] += 1
-            if conn is not None:  # the answer may still come: this connection is spoiled
-                conn[1].close()
-                conn = await connect()
-            return
-        finally:
-            if conn is not None:
-                pool.put_nowait(conn)
-        latencies.append(asyncio.get_running_loop().time() - due)
+    def then(status: int, answer: bytes, since_due: float, _since_sent: float) -> None:
+        latencies.append(since_due)
         counts["answered"] += 1
         if status == 201:
             outcome = json.loads(answer)["status"]
@@ -146,24 +89,48 @@ async def flash_sale(
         else:
             other[status] = other.get(status, 0) + 1
 
-    loop = asyncio.get_running_loop()
-    begin = loop.time()
-    tasks = []
-    for i in range(checkouts):
-        due = begin + i / rate
-        await asyncio.sleep(max(0.0, due - loop.time()))
-        tasks.append(asyncio.create_task(one(i, due)))
-    await asyncio.gather(*tasks)
-    while not pool.empty():
-        pool.get_nowait()[1].close()
+    # every request built before the sale: the load generator shares the machine with the server
+    def basket(i: int) -> dict[str, Any]:
+        return {"sku": f"sku-{i % 7}", "category": "tea", "unit_price": PRICES[i % 4], "quantity": 1}
+
+    schedule = [
+        (
+            i / rate,
+            http_request(
+                "/orders",
+                world["merchant_key"],
+                f"flash-{i}",
+                json.dumps(
+                    {
+                        "customer_id": order[i],
+                        "channel": "live_stream",
+                        "stream_id": "flash-1",
+                        "items": [
+                            {
+                                "sku": f"sku-{i % 7}",
+                                "category": "tea",
+                                "unit_price": PRICES[i % 4],
+                                "quantity": 1,
+                            }
+                        ],
+                    }
+                ).encode(),
+            ),
+            then,
+        )
+        for i in range(checkouts)
+    ]
+    load = Load(port, connections, timeout)
+    await load.run(schedule)
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
     return {
         "offered": checkouts,
         **counts,
+        "timeouts": load.timeouts,
         "other_4xx": other,
         "p50_ms": round(cuts[49] * 1000, 1),
         "p99_ms": round(cuts[98] * 1000, 1),
-        "seconds": round(loop.time() - begin, 1),
+        "seconds": round(load.seconds, 1),
     }
 
 

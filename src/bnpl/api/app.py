@@ -81,7 +81,13 @@ def create_api(platform: Platform | None = None) -> FastAPI:
     app.state.fast_checkouts = 0
     s = platform.settings
     app.state.group_commit = (
-        GroupCommit(platform, s.checkout_batch_max, s.checkout_batch_workers, s.checkout_in_flight_max)
+        GroupCommit(
+            platform,
+            s.checkout_batch_max,
+            s.checkout_batch_workers,
+            s.checkout_in_flight_max,
+            s.checkout_processes,
+        )
         if s.checkout_batch_workers > 0
         else None
     )

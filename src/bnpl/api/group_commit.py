@@ -29,6 +29,7 @@ from typing import Any, Literal
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bnpl.api.decision_processes import DecisionProcesses
 from bnpl.api.problems import problem_body
 from bnpl.domain.errors import DomainError
 from bnpl.runtime import Actor, Ctx, Platform
@@ -40,6 +41,7 @@ WORK: dict[str, tuple[Callable[[Ctx, list[Any]], list[Any]], int]] = {
     "capture": (orders.capture_many, 200),
 }
 RETRY_AFTER_SECONDS = 1
+Outcome = orders.Answer | Exception  # a request's answer, or what failed it
 
 
 class Overloaded(Exception):
@@ -61,8 +63,14 @@ class _Pending:
 
 
 class GroupCommit:
-    def __init__(self, platform: Platform, max_batch: int, workers: int, max_in_flight: int) -> None:
+    def __init__(
+        self, platform: Platform, max_batch: int, workers: int, max_in_flight: int, processes: int = 0
+    ) -> None:
         self.platform = platform
+        # with decision processes, one batch in flight per process: this process's threads only
+        # hand batches over and wait (without the GIL), so its event loop keeps the CPU it needs
+        self.processes = DecisionProcesses(platform, processes, decide) if processes > 0 else None
+        workers = processes if processes > 0 else workers
         self.max_batch, self.workers, self.max_in_flight = max_batch, max(1, workers), max_in_flight
         self._lock = threading.Lock()
         self._pending: list[_Pending] = []
@@ -102,7 +110,7 @@ class GroupCommit:
 
     def _run(self, batch: list[_Pending]) -> None:
         while batch:
-            groups: dict[tuple[str, Actor], list[_Pending]] = {}
+            groups: dict[tuple[Kind, Actor], list[_Pending]] = {}
             for p in batch:
                 groups.setdefault((p.kind, p.actor), []).append(p)
             for (kind, actor), group in groups.items():
@@ -118,53 +126,65 @@ class GroupCommit:
                 self._running -= 1
                 batch = self._take()
 
-    def _commit(self, kind: str, actor: Actor, group: list[_Pending]) -> None:
-        work, status = WORK[kind]
-        scope = str(actor)
-        try:
-            answers = self.platform.run(
-                actor,
-                lambda ctx: orders.run_keyed(ctx, scope, [p.keyed for p in group], work, status, refusal),
-            )
-        except Exception:  # the batch as a whole failed: each request in a transaction of its own
-            for p in group:
-                try:
-                    _resolve(p, self._one(kind, actor, p.keyed))
-                except Exception as exc:
-                    with contextlib.suppress(RuntimeError):
-                        p.loop.call_soon_threadsafe(_fail, p.future, exc)
-            return
+    def _commit(self, kind: Kind, actor: Actor, group: list[_Pending]) -> None:
+        keyed = [p.keyed for p in group]
+        results = self.processes.run(kind, actor, keyed) if self.processes is not None else None
+        if results is None:  # decided here (no decision processes, or none of them left)
+            results = decide(self.platform, kind, actor, keyed)
         by_loop: dict[
             asyncio.AbstractEventLoop, list[tuple[asyncio.Future[orders.Answer], orders.Answer]]
         ] = {}
-        for p, answer in zip(group, answers, strict=True):
-            by_loop.setdefault(p.loop, []).append((p.future, answer))
+        for p, result in zip(group, results, strict=True):
+            if isinstance(result, BaseException):
+                with contextlib.suppress(RuntimeError):
+                    p.loop.call_soon_threadsafe(_fail, p.future, result)
+            else:
+                by_loop.setdefault(p.loop, []).append((p.future, result))
         for loop, done in by_loop.items():  # one wake-up of each event loop per batch, not per request
             with contextlib.suppress(RuntimeError):  # that loop is gone (its clients left)
                 loop.call_soon_threadsafe(_set_all, done)
 
-    def _one(self, kind: str, actor: Actor, keyed: orders.Keyed) -> orders.Answer:
-        work, status = WORK[kind]
-        scope = str(actor)
-        try:
-            (answer,) = self.platform.run(
-                actor, lambda ctx: orders.run_keyed(ctx, scope, [keyed], work, status, refusal)
-            )
-            return answer
-        except DomainError as exc:  # e.g. a closed business date: remembered, as execute() does
-            code, body = refusal(exc)
-            stored, replayed = self.platform.run(
-                actor, lambda ctx: idempotency.remember(ctx, scope, keyed.key, keyed.fingerprint, code, body)
-            )
-            return orders.Answer(stored.status_code, stored.response, replayed)
-
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self.processes is not None:
+            self.processes.close()
 
 
-def _resolve(p: _Pending, answer: orders.Answer) -> None:
-    with contextlib.suppress(RuntimeError):  # the request's event loop is gone (its client left)
-        p.loop.call_soon_threadsafe(_set, p.future, answer)
+def decide(platform: Platform, kind: Kind, actor: Actor, keyed: list[orders.Keyed]) -> list[Outcome]:
+    """A batch's answers, in one transaction; if the batch fails as a whole (not a refusal of one
+    request: those are answers), each request in a transaction of its own, so one bad request never
+    fails the others. An exception in the list is that request's failure."""
+    work, status = WORK[kind]
+    scope = str(actor)
+    try:
+        answers: list[Outcome] = list(
+            platform.run(actor, lambda ctx: orders.run_keyed(ctx, scope, keyed, work, status, refusal))
+        )
+        return answers
+    except Exception:
+        results: list[Outcome] = []
+        for k in keyed:
+            try:
+                results.append(_one(platform, kind, actor, k))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+
+def _one(platform: Platform, kind: Kind, actor: Actor, keyed: orders.Keyed) -> orders.Answer:
+    work, status = WORK[kind]
+    scope = str(actor)
+    try:
+        (answer,) = platform.run(
+            actor, lambda ctx: orders.run_keyed(ctx, scope, [keyed], work, status, refusal)
+        )
+        return answer
+    except DomainError as exc:  # e.g. a closed business date: remembered, as execute() does
+        code, body = refusal(exc)
+        stored, replayed = platform.run(
+            actor, lambda ctx: idempotency.remember(ctx, scope, keyed.key, keyed.fingerprint, code, body)
+        )
+        return orders.Answer(stored.status_code, stored.response, replayed)
 
 
 def _set(future: asyncio.Future[orders.Answer], answer: orders.Answer) -> None:

@@ -61,6 +61,9 @@ class Settings:
     checkout_batch_max: int = 100
     checkout_batch_workers: int = 1  # measured: more than one per process contend for the GIL
     checkout_in_flight_max: int = 100
+    # > 0: the batches are decided in this many processes forked from each server process (one
+    # batch each at a time), not on its threads: no interpreter lock shared with the event loop
+    checkout_processes: int = 0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -93,6 +96,7 @@ class Settings:
             "checkout_batch_max",
             "checkout_batch_workers",
             "checkout_in_flight_max",
+            "checkout_processes",
         ):
             if env.get(f"BNPL_{key.upper()}"):
                 values[key] = int(env[f"BNPL_{key.upper()}"])
@@ -123,6 +127,8 @@ class Settings:
             )
         if not 1 <= self.checkout_batch_max <= 500 or not 0 <= self.checkout_batch_workers <= 64:
             raise ValueError("BNPL_CHECKOUT_BATCH_MAX must be 1-500 and BNPL_CHECKOUT_BATCH_WORKERS 0-64")
+        if not 0 <= self.checkout_processes <= 64:
+            raise ValueError("BNPL_CHECKOUT_PROCESSES must be 0-64")
         if self.checkout_in_flight_max < 1:
             raise ValueError("BNPL_CHECKOUT_IN_FLIGHT_MAX must be at least 1")
         keys = self.keys  # parsed here, so a malformed key ring stops the start

@@ -1,0 +1,82 @@
+"""Checkout batches decided in forked decision processes (BNPL_CHECKOUT_PROCESSES): the same
+answers as on the server's own thread, and a process that stops fails only its batch."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from typing import Any
+
+import pytest
+
+from bnpl.api.group_commit import GroupCommit
+from bnpl.domain.orders import Item
+from bnpl.runtime import Platform
+from bnpl.services import orders
+from tests.world import World
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="decision processes need fork")
+
+
+def _checkout(w: World, key: str, price: int) -> orders.Keyed:
+    command = orders.AuthorizeCommand(w.merchant_id, w.customer_id, [Item("tea-1", "tea", price, 1)])
+    return orders.Keyed(key, f"fp-{key}-{price}", command)
+
+
+async def _submit(group: GroupCommit, w: World, requests: list[orders.Keyed]) -> list[Any]:
+    return await asyncio.gather(
+        *(group.submit("authorize", w.merchant, r) for r in requests), return_exceptions=True
+    )
+
+
+def test_decision_processes_answer_as_the_server_thread_does(platform: Platform) -> None:
+    w = World.create(platform, limit=100_00)
+    group = GroupCommit(platform, max_batch=10, workers=1, max_in_flight=100, processes=2)
+    try:
+        assert group.processes is not None and group.processes.live == 2
+        first = asyncio.run(_submit(group, w, [_checkout(w, "a", 60_00)]))
+        # the limit is used by "a": declined; "a" again is a replay; "c" with another body: 409
+        again = asyncio.run(
+            _submit(group, w, [_checkout(w, "b", 60_00), _checkout(w, "a", 60_00), _checkout(w, "c", 10_00)])
+        )
+        conflict = asyncio.run(_submit(group, w, [_checkout(w, "c", 20_00)]))
+    finally:
+        group.close()
+    assert (first[0].status_code, first[0].body["status"], first[0].replayed) == (201, "authorized", False)
+    assert [(a.status_code, a.body["status"], a.replayed) for a in again] == [
+        (201, "declined", False),
+        (201, "authorized", True),
+        (201, "authorized", False),
+    ]
+    assert again[1].body["id"] == first[0].body["id"]
+    assert conflict[0].status_code == 409
+    assert w.account()["holds"] == 70_00  # written by the decision processes, read here
+    assert all(_reaped(pid) for pid in group.processes.pids)
+
+
+def test_a_stopped_decision_process_fails_its_batch_only(platform: Platform) -> None:
+    w = World.create(platform, limit=1000_00)
+    group = GroupCommit(platform, max_batch=10, workers=1, max_in_flight=100, processes=1)
+    try:
+        assert group.processes is not None
+        (pid,) = group.processes.pids
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        (lost,) = asyncio.run(_submit(group, w, [_checkout(w, "x", 10_00)]))
+        assert isinstance(lost, RuntimeError) and "decision process stopped" in str(lost)
+        assert group.processes.live == 0
+        # with no decision process left, the batches are decided in this process
+        (answer,) = asyncio.run(_submit(group, w, [_checkout(w, "x", 10_00)]))
+    finally:
+        group.close()
+    assert (answer.status_code, answer.body["status"], answer.replayed) == (201, "authorized", False)
+    assert w.account()["holds"] == 10_00  # the lost batch wrote nothing; its key was free to retry
+
+
+def _reaped(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
