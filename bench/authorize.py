@@ -288,11 +288,17 @@ def listeners(port: int) -> int:
 
 
 @contextmanager
-def bench_server(url: str, schema: str, workers: int) -> Iterator[int]:
-    """``bench/app.py`` served by ``workers`` processes on a free port of 127.0.0.1 (yields the port
-    once it accepts connections, at most 30 s); stopped on leaving."""
+def bench_server(url: str, schema: str, workers: int, deciders: int) -> Iterator[int]:
+    """``bench/app.py`` served by ``workers`` processes on a free port of 127.0.0.1, each deciding
+    its checkouts in ``deciders`` processes of its own (``BNPL_CHECKOUT_PROCESSES``; 0: on its
+    threads); yields the port once it accepts connections (at most 30 s), stopped on leaving."""
     port = free_port()
-    env = {**os.environ, "BNPL_BENCH_URL": url, "BNPL_BENCH_SCHEMA": schema}
+    env = {
+        **os.environ,
+        "BNPL_BENCH_URL": url,
+        "BNPL_BENCH_SCHEMA": schema,
+        "BNPL_CHECKOUT_PROCESSES": str(deciders),
+    }
     code = f"from bnpl.serving import serve; serve('bench.app:app', '127.0.0.1', {port}, {workers})"
     server = subprocess.Popen(
         [sys.executable, "-c", code],
@@ -371,9 +377,9 @@ async def offer_load(
 
 
 def bench_http(
-    url: str, schema: str, world: dict[str, Any], rate: float, seconds: float, workers: int
+    url: str, schema: str, world: dict[str, Any], rate: float, seconds: float, workers: int, deciders: int
 ) -> dict[str, float]:
-    with bench_server(url, schema, workers) as port:
+    with bench_server(url, schema, workers, deciders) as port:
         run_client(offer_load(port, world, 100, 2.0))  # warm up every worker
         checkpoint(url, schema)
         t0 = time.perf_counter()
@@ -396,7 +402,10 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--rate", type=float, default=1000)
     parser.add_argument("--batch", type=int, default=50, help="checkouts per batch in the service phases")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--deciders", type=int, default=2, help="decision processes of each worker (0: its threads)"
+    )
     parser.add_argument("--only", choices=["service", "http"], help="run one half only")
     parser.add_argument("--no-pgbench", action="store_true", help="skip the pgbench phase")
     parser.add_argument("--champion", action="store_true", help="score every checkout with a champion model")
@@ -416,7 +425,7 @@ def main() -> None:
         }
         # HTTP first: the service phase leaves PostgreSQL busy checkpointing what it wrote
         if args.only != "service":
-            result |= bench_http(url, schema, world, args.rate, args.seconds, args.workers)
+            result |= bench_http(url, schema, world, args.rate, args.seconds, args.workers, args.deciders)
         if args.only != "http":
             result |= bench_service(url, schema, world, args.processes, args.seconds, args.batch)
         if not args.no_pgbench:

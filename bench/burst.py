@@ -1,6 +1,7 @@
 """Benchmark: a live-stream flash sale over HTTP, on PostgreSQL.
 
-Usage: python bench/burst.py [--checkouts 20000] [--customers 5000] [--rate 2000] [--workers 2]
+Usage: python bench/burst.py [--checkouts 20000] [--customers 5000] [--rate 2000] [--workers 1]
+                           [--deciders 2]
 
 20,000 checkouts from one live stream to one merchant, from 5,000 customers whose limits run out
 part-way (each customer's limit covers about two of their four baskets), offered over HTTP to
@@ -105,14 +106,7 @@ async def flash_sale(
                         "customer_id": order[i],
                         "channel": "live_stream",
                         "stream_id": "flash-1",
-                        "items": [
-                            {
-                                "sku": f"sku-{i % 7}",
-                                "category": "tea",
-                                "unit_price": PRICES[i % 4],
-                                "quantity": 1,
-                            }
-                        ],
+                        "items": [basket(i)],
                     }
                 ).encode(),
             ),
@@ -160,7 +154,10 @@ def main() -> None:
     parser.add_argument(
         "--regulars", type=int, default=1000, help="other shoppers with two orders each before the sale"
     )
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--deciders", type=int, default=2, help="decision processes of each worker (0: its threads)"
+    )
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds a request may take")
     parser.add_argument("--connections", type=int, default=1024, help="client keep-alive connections")
     args = parser.parse_args()
@@ -172,7 +169,7 @@ def main() -> None:
         world = setup(url, schema, args.customers)
         prior_book(url, schema, world["merchant_id"], args.regulars)
         checkpoint(url, schema)
-        with bench_server(url, schema, args.workers) as port:
+        with bench_server(url, schema, args.workers, args.deciders) as port:
             result = run_client(
                 flash_sale(port, world, args.checkouts, args.rate, args.timeout, args.connections)
             )

@@ -45,6 +45,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.buffer = bytearray()
         self.job: _Job | None = None
+        self.closing = False  # closed by the end of the run: not replaced
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -59,6 +60,13 @@ class _Connection(asyncio.Protocol):
         self.transport.write(job.request)
 
     def data_received(self, data: bytes) -> None:
+        try:
+            self._parse(data)
+        except Exception:  # an answer this client cannot read: the request is lost, not answered
+            if self.transport is not None:
+                self.transport.close()
+
+    def _parse(self, data: bytes) -> None:
         self.buffer += data
         while self.job is not None:
             end = self.buffer.find(b"\r\n\r\n")
@@ -89,7 +97,7 @@ class Load:
     port: int
     connections: int
     timeout: float = 5.0
-    timeouts: int = 0
+    timeouts: int = 0  # requests with no answer in time, or whose connection was lost
     seconds: float = 0.0  # from the first request's time to the last answer
     _idle: deque[_Connection] = field(default_factory=deque)
     _waiting: deque[_Job] = field(default_factory=deque)
@@ -98,7 +106,10 @@ class Load:
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
-        await loop.create_connection(lambda: _Connection(self), "127.0.0.1", self.port)
+        try:
+            await loop.create_connection(lambda: _Connection(self), "127.0.0.1", self.port)
+        except OSError:  # the server is gone: the waiting requests time out
+            return
 
     async def run(self, schedule: Sequence[tuple[float, bytes, Then]]) -> None:
         """Offer each request at its time (seconds from now, in order) and return once every one is
@@ -117,15 +128,19 @@ class Load:
                 self._waiting.append(_Job(request, due, then))
                 if self._idle:
                     self._next(self._idle.popleft())
-            end = begin + (schedule[-1][0] if schedule else 0) + self.timeout + 1
+            # a follow-up request may start up to ``timeout`` after the last scheduled one
+            end = begin + (schedule[-1][0] if schedule else 0) + 2 * self.timeout + 1
             while (self._waiting or self._busy) and loop.time() < end:
                 await asyncio.sleep(0.01)
             self.seconds = loop.time() - begin
         finally:
             watch.cancel()
             for conn in [*self._idle, *self._busy]:
+                conn.closing = True
                 if conn.transport is not None:
                     conn.transport.close()
+            for task in list(self._connecting):
+                task.cancel()
 
     def _next(self, conn: _Connection) -> None:
         """Give a free connection the oldest waiting request still in time, or park it."""
@@ -151,9 +166,21 @@ class Load:
         self._next(conn)
 
     def _lost(self, conn: _Connection) -> None:
+        """A connection closed (by the server, or by this client over an unreadable answer): its
+        request counts as unanswered, and a new connection takes its place."""
+        if conn.job is not None:
+            self.timeouts += 1
+            conn.job = None
         self._busy.discard(conn)
         if conn in self._idle:
             self._idle.remove(conn)
+        if not conn.closing:
+            self._reconnect()
+
+    def _reconnect(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._connect())
+        self._connecting.add(task)
+        task.add_done_callback(self._connecting.discard)
 
     async def _watch(self) -> None:
         """Every 50 ms: a request past its time is a timeout; its connection is replaced."""
@@ -163,14 +190,12 @@ class Load:
             now = loop.time()
             for conn in list(self._busy):
                 if conn.job is not None and now > conn.job.due + self.timeout:
+                    # its answer may still come: this connection is spoiled, and replaced
                     self.timeouts += 1
                     conn.job = None
                     self._busy.discard(conn)
                     if conn.transport is not None:
                         conn.transport.close()
-                    task = loop.create_task(self._connect())
-                    self._connecting.add(task)
-                    task.add_done_callback(self._connecting.discard)
             while self._waiting and now > self._waiting[0].due + self.timeout:
                 self._waiting.popleft()
                 self.timeouts += 1

@@ -55,7 +55,9 @@ def test_decision_processes_answer_as_the_server_thread_does(platform: Platform)
     assert all(_reaped(pid) for pid in group.processes.pids)
 
 
-def test_a_stopped_decision_process_fails_its_batch_only(platform: Platform) -> None:
+def test_a_process_found_stopped_is_passed_over(platform: Platform) -> None:
+    """A decision process that stopped while idle is not given the batch: the next one is (here
+    none is left, so the server process decides it)."""
     w = World.create(platform, limit=1000_00)
     group = GroupCommit(platform, max_batch=10, workers=1, max_in_flight=100, processes=1)
     try:
@@ -63,15 +65,50 @@ def test_a_stopped_decision_process_fails_its_batch_only(platform: Platform) -> 
         (pid,) = group.processes.pids
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
-        (lost,) = asyncio.run(_submit(group, w, [_checkout(w, "x", 10_00)]))
-        assert isinstance(lost, RuntimeError) and "decision process stopped" in str(lost)
+        (answer,) = asyncio.run(_submit(group, w, [_checkout(w, "x", 10_00)]))
         assert group.processes.live == 0
-        # with no decision process left, the batches are decided in this process
+    finally:
+        group.close()
+    assert (answer.status_code, answer.body["status"], answer.replayed) == (201, "authorized", False)
+    assert w.account()["holds"] == 10_00
+
+
+def test_a_process_that_stops_while_deciding_fails_that_batch_only(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bnpl.api import group_commit
+
+    w = World.create(platform, limit=1000_00)
+    server = os.getpid()
+    real = orders.authorize_many
+
+    def dies_in_a_decision_process(ctx: Any, cmds: list[Any]) -> list[Any]:
+        answers = real(ctx, cmds)  # written, not committed, when the process dies
+        if os.getpid() != server:
+            os._exit(3)
+        return answers
+
+    monkeypatch.setitem(group_commit.WORK, "authorize", (dies_in_a_decision_process, 201))
+    group = GroupCommit(platform, max_batch=10, workers=1, max_in_flight=100, processes=1)
+    try:
+        (lost,) = asyncio.run(_submit(group, w, [_checkout(w, "x", 10_00)]))
+        assert isinstance(lost, RuntimeError) and "retry with the same key" in str(lost)
+        assert w.account()["holds"] == 0  # the dead process's transaction was never committed
+        # the retry, with the same key, is decided in the server process (no decision process left)
         (answer,) = asyncio.run(_submit(group, w, [_checkout(w, "x", 10_00)]))
     finally:
         group.close()
     assert (answer.status_code, answer.body["status"], answer.replayed) == (201, "authorized", False)
-    assert w.account()["holds"] == 10_00  # the lost batch wrote nothing; its key was free to retry
+    assert w.account()["holds"] == 10_00
+
+
+def test_decision_processes_refuse_an_in_memory_database() -> None:
+    from bnpl.runtime import Settings
+    from bnpl.services.boot import open_platform
+
+    memory = open_platform(Settings(database_url="sqlite://"))
+    with pytest.raises(ValueError, match="database file or server"):
+        GroupCommit(memory, max_batch=10, workers=1, max_in_flight=100, processes=1)
 
 
 def _reaped(pid: int) -> bool:
