@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bnpl.api.decision_processes import OutcomeUnknown
 from bnpl.api.group_commit import GroupCommit
 from bnpl.domain.orders import Item
 from bnpl.runtime import Platform
@@ -92,7 +93,7 @@ def test_a_process_that_stops_while_deciding_fails_that_batch_only(
     group = GroupCommit(platform, max_batch=10, workers=1, max_in_flight=100, processes=1)
     try:
         (lost,) = asyncio.run(_submit(group, w, [_checkout(w, "x", 10_00)]))
-        assert isinstance(lost, RuntimeError) and "retry with the same key" in str(lost)
+        assert isinstance(lost, OutcomeUnknown) and "retry with the same Idempotency-Key" in str(lost)
         assert w.account()["holds"] == 0  # the dead process's transaction was never committed
         # the retry, with the same key, is decided in the server process (no decision process left)
         (answer,) = asyncio.run(_submit(group, w, [_checkout(w, "x", 10_00)]))
@@ -117,3 +118,47 @@ def _reaped(pid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+def test_over_http_a_lost_batch_says_its_outcome_is_unknown(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the generic 500 ("nothing was changed"): the batch may have committed before its process
+    stopped, so the answer says to retry with the same key, and the retry is answered."""
+    from dataclasses import replace
+
+    from fastapi.testclient import TestClient
+
+    from bnpl.api import group_commit
+    from bnpl.app import create_app
+    from bnpl.runtime import Actor
+    from bnpl.services.apikeys import issue_key
+    from bnpl.services.boot import open_platform
+
+    w = World.create(platform, limit=1000_00)
+    key = platform.run(Actor("admin"), lambda c: issue_key(c, "merchant", w.merchant_id))
+    server = os.getpid()
+    real = orders.authorize_many
+
+    def dies_in_a_decision_process(ctx: Any, cmds: list[Any]) -> list[Any]:
+        if os.getpid() != server:
+            os._exit(3)
+        return real(ctx, cmds)
+
+    monkeypatch.setitem(group_commit.WORK, "authorize", (dies_in_a_decision_process, 201))
+    app = create_app(open_platform(replace(platform.settings, checkout_processes=1), engine=platform.engine))
+    body = {
+        "customer_id": w.customer_id,
+        "items": [{"sku": "t", "category": "tea", "unit_price": 10_00, "quantity": 1}],
+    }
+    headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "k-1"}
+    try:
+        with TestClient(app) as client:
+            lost = client.post("/orders", json=body, headers=headers)
+            again = client.post("/orders", json=body, headers=headers)
+    finally:
+        app.state.group_commit.close()
+    assert lost.status_code == 500 and lost.json()["code"] == "outcome-unknown"
+    assert "same Idempotency-Key" in lost.json()["detail"]
+    assert (again.status_code, again.json()["status"]) == (201, "authorized")
+    assert w.account()["holds"] == 10_00

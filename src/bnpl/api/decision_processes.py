@@ -36,6 +36,11 @@ log = logging.getLogger("bnpl.api")
 Decide = Callable[[Platform, Any, Actor, list[Any]], list[Any]]
 
 
+class OutcomeUnknown(RuntimeError):
+    """The decision process stopped while deciding: its transaction may or may not have committed.
+    The same Idempotency-Key gets the committed answer, or a fresh decision if there was none."""
+
+
 class DecisionProcesses:
     def __init__(self, platform: Platform, count: int, decide: Decide) -> None:
         if not hasattr(os, "fork"):
@@ -91,8 +96,9 @@ class DecisionProcesses:
                 answers: list[Any] = conn.recv()
             except (EOFError, OSError) as exc:
                 self._drop(conn)
-                raise RuntimeError(
-                    "a decision process stopped while deciding this batch: retry with the same key"
+                raise OutcomeUnknown(
+                    "the checkout's decision process stopped while deciding it; its outcome is "
+                    "unknown: retry with the same Idempotency-Key"
                 ) from exc
             except BaseException:
                 self._free.put(conn)  # the whole answer was read: the pipe is in step
