@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from pydantic import Field, StrictInt, StrictStr
 from pydantic_core import PydanticCustomError
 
@@ -59,6 +60,11 @@ def _unencodable(value: Any, where: str) -> str | None:
 
 def refuse_unencodable(value: Any) -> Any:
     """``value`` unchanged, or a validation error naming the first string that UTF-8 cannot encode."""
+    try:  # the common case in one C call (orjson refuses a lone surrogate); the walk finds where
+        orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        return value
+    except (orjson.JSONEncodeError, TypeError):
+        pass
     where = _unencodable(value, "")
     if where is not None:
         raise PydanticCustomError(
