@@ -50,7 +50,7 @@ class Settings:
     # requests per API key by role, or "off" (api/edge.py). Generous: a live stream sends one
     # merchant thousands of orders in minutes, and the benches push one merchant key to saturation
     rate_limit_admin: str = "1000/second"
-    rate_limit_merchant: str = "2000/second;60000/minute"
+    rate_limit_merchant: str = "4000/second;120000/minute"
     rate_limit_customer: str = "50/second;1000/minute"  # a shopper's app
     rate_limit_staff: str = "50/second;2000/minute"  # collections and risk staff
     rate_limit_storage: str = "memory://"  # per process; redis://host:6379/0 for one count across workers
