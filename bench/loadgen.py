@@ -5,8 +5,9 @@ Requests are offered on a schedule that never waits for answers. Each goes on a 
 connection (or waits for one, in order), and is answered or counted as a timeout ``timeout``
 seconds after its scheduled time at the latest; a connection whose request timed out is closed
 (its late answer would be read as the next request's) and replaced. No task, stream or future per
-request: each connection is an ``asyncio.Protocol`` that parses its answers as they arrive. The
-``asyncio`` streams and a task per request cost about three times the CPU, taken from the server.
+request: each connection is an ``asyncio.Protocol`` that parses its answers as they arrive (about
+75 µs of CPU a request here, against 120 with ``asyncio`` streams and a task per request: CPU
+taken from the server it measures).
 """
 
 from __future__ import annotations

@@ -77,7 +77,7 @@ class DecisionProcesses:
     def run(self, kind: Any, actor: Actor, keyed: list[Any]) -> list[Any] | None:
         """The batch's answers from a free decision process, or None when none is left (then the
         caller decides it). A process found stopped when the batch is handed over is dropped and
-        the next one tried; one that stops after taking the batch fails it (RuntimeError)."""
+        the next one tried; one that stops after taking the batch fails it (OutcomeUnknown)."""
         if os.getpid() != self._owner:  # a copy of this object in a forked server: not its pipes
             return None
         while True:
@@ -164,7 +164,7 @@ def _serve(platform: Platform, conn: Connection, decide: Decide) -> None:
             return
         except Exception as exc:  # never die silently with the server waiting
             log.exception("a checkout batch failed in its decision process")
-            conn.send([RuntimeError(f"{type(exc).__name__}: {exc}")] * len(keyed))
+            conn.send([_portable(exc)] * len(keyed))
 
 
 def _portable(answer: Any) -> Any:

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from bnpl.api.decision_processes import OutcomeUnknown
 from bnpl.api.deps import ActorDep, Id, IdempotencyKey, OptionalId, PlatformDep, execute, read
 from bnpl.api.group_commit import GroupCommit, Kind, Overloaded, refusal, shed_response
-from bnpl.api.problems import problem_body
+from bnpl.api.problems import problem
 from bnpl.api.schemas import (
     AmountIn,
     AuthorizeIn,
@@ -74,11 +74,7 @@ async def grouped(
     except Overloaded:
         return shed_response()
     except OutcomeUnknown as exc:  # not "nothing was changed": the batch may have committed
-        return JSONResponse(
-            problem_body(500, "outcome-unknown", str(exc)),
-            status_code=500,
-            media_type="application/problem+json",
-        )
+        return problem(500, "outcome-unknown", str(exc))
 
 
 @router.post("/orders", status_code=201, response_model=OrderOut)

@@ -63,7 +63,7 @@ def refuse_unencodable(value: Any) -> Any:
     try:  # the common case in one C call (orjson refuses a lone surrogate); the walk finds where
         orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
         return value
-    except (orjson.JSONEncodeError, TypeError):
+    except TypeError:  # orjson.JSONEncodeError is one; so is a type orjson does not know
         pass
     where = _unencodable(value, "")
     if where is not None:

@@ -151,7 +151,8 @@ def _installed(families: tuple[str, ...]) -> list[str]:
 
     generic = ("serif", "sans-serif", "monospace")
     manager = font_manager.fontManager
-    if sum(f in {t.name for t in manager.ttflist} for f in families if f not in generic) < 2:
+    names = {t.name for t in manager.ttflist}
+    if sum(f in names for f in families if f not in generic) < 2:
         # not the Latin font and one CJK fallback: matplotlib lists the fonts once, in a cache,
         # and never looks again, so a font installed later is not in it. Look at the system now.
         listed = {f.fname for f in manager.ttflist}
