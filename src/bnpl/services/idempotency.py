@@ -55,29 +55,46 @@ STORE = (
 
 
 # PostgreSQL: a batch's keys as arrays, so the statement is one text, prepared once (a multi-row
-# VALUES list is compiled anew for every batch size; that compiling was a tenth of a batch's time)
+# VALUES list is compiled anew for every batch size; that compiling was a tenth of a batch's time).
+# The claim returns where each new row is (its ctid), and the answers are written to those rows by a
+# TID scan: found through the key, PostgreSQL chose its plan from the table's statistics, and with
+# statistics older than a merchant's burst of keys (a new merchant, a table analysed when small)
+# it read every key of the scope for each batch, more with each batch of a live stream. The rows
+# are this transaction's own, uncommitted: nothing else moves them before the update.
 CLAIM_MANY_PG = text(
     "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response, created_at) "
     "SELECT :scope, k, h, :pending, '{}', :now FROM unnest(CAST(:keys AS text[]), CAST(:hashes AS text[])) "
-    "AS t(k, h) ON CONFLICT DO NOTHING RETURNING key"
+    "AS t(k, h) ON CONFLICT DO NOTHING RETURNING key, CAST(ctid AS text)"
 )
 # the answers as one JSON object {key: [status, body]}: a json[] parameter would be escaped element
 # by element in Python, which cost more than the statement saved
 STORE_MANY_PG = text(
     "UPDATE idempotency_keys SET status_code = (t.v->>0)::integer, response = t.v->1 "
     "FROM json_each(CAST(:answers AS json)) AS t(k, v) "
-    "WHERE idempotency_keys.scope = :scope AND idempotency_keys.key = t.k"
+    "WHERE idempotency_keys.ctid = ANY(CAST(:rows AS tid[])) AND idempotency_keys.key = t.k"
+)
+# the stored answers of keys seen before, each found by its own primary-key probe (the LIMIT keeps
+# the subquery a per-key lookup, whatever the statistics say about the scope)
+STORED_MANY_PG = text(
+    "SELECT i.key, i.request_hash, i.status_code, i.response FROM unnest(CAST(:keys AS text[])) AS k(key) "
+    "CROSS JOIN LATERAL (SELECT * FROM idempotency_keys WHERE scope = :scope AND key = k.key LIMIT 1) AS i"
+).columns(
+    idempotency_keys.c.key,
+    idempotency_keys.c.request_hash,
+    idempotency_keys.c.status_code,
+    idempotency_keys.c.response,
 )
 
 
-def claim_many(ctx: Ctx, scope: str, fingerprints: dict[str, str]) -> set[str]:
+def claim_many(ctx: Ctx, scope: str, fingerprints: dict[str, str]) -> dict[str, str | None]:
     """Claim the keys of ``fingerprints`` (key → request fingerprint) that are new, in one
-    statement, in sorted order (two batches claim in one order); returns the claimed keys."""
+    statement, in sorted order (two batches claim in one order); returns the claimed keys, each
+    with where its row is for ``store_many`` (PostgreSQL: its ctid; elsewhere None)."""
     keys = sorted(fingerprints)
     if ctx.conn.dialect.name == "postgresql":
         params = {"scope": scope, "pending": PENDING, "now": ctx.now, "keys": keys}
         rows = ctx.conn.execute(CLAIM_MANY_PG, params | {"hashes": [fingerprints[k] for k in keys]})
-        return set(rows.scalars())
+        return {key: row for key, row in rows}
     pending = [
         {
             "scope": scope,
@@ -90,16 +107,32 @@ def claim_many(ctx: Ctx, scope: str, fingerprints: dict[str, str]) -> set[str]:
         for k in keys
     ]
     statement = sqlite_insert(idempotency_keys).values(pending).on_conflict_do_nothing()
-    return set(ctx.conn.execute(statement.returning(idempotency_keys.c.key)).scalars())
+    return dict.fromkeys(ctx.conn.execute(statement.returning(idempotency_keys.c.key)).scalars())
 
 
-def store_many(ctx: Ctx, scope: str, answers: list[tuple[str, int, Any]]) -> None:
-    """Keep the answers (key, status, body) of claimed keys for replays, in one statement."""
+def stored_many(ctx: Ctx, scope: str, keys: list[str]) -> dict[str, Any]:
+    """The stored rows (key, request_hash, status_code, response) of ``keys`` seen before."""
+    if not keys:
+        return {}
+    if ctx.conn.dialect.name == "postgresql":
+        rows = ctx.conn.execute(STORED_MANY_PG, {"scope": scope, "keys": keys})
+    else:
+        c = idempotency_keys.c
+        rows = ctx.conn.execute(select(idempotency_keys).where(c.scope == scope, c.key.in_(keys)))
+    return {row.key: row for row in rows}
+
+
+def store_many(
+    ctx: Ctx, scope: str, answers: list[tuple[str, int, Any]], claimed: dict[str, str | None]
+) -> None:
+    """Keep the answers (key, status, body) of keys ``claim_many`` claimed, for replays, in one
+    statement."""
     if not answers:
         return
     if ctx.conn.dialect.name == "postgresql":
         by_key = {k: [code, body] for k, code, body in answers}
-        ctx.conn.execute(STORE_MANY_PG, {"scope": scope, "answers": Json(by_key)})
+        where = [claimed[k] for k in by_key]
+        ctx.conn.execute(STORE_MANY_PG, {"answers": Json(by_key), "rows": where})
         return
     rows = [{"b_scope": scope, "b_key": k, "status_code": c, "response": b} for k, c, b in answers]
     ctx.conn.execute(STORE, rows[0] if len(rows) == 1 else rows)

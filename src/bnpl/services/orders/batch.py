@@ -38,7 +38,7 @@ from bnpl.services.orders.checkout import AuthorizeCommand, Checkout, decide_che
 from bnpl.services.orders.fulfilment import Capture, plan_capture, record_captures
 from bnpl.services.orders.records import check_order
 from bnpl.store.bulk import among
-from bnpl.store.tables import credit_accounts, idempotency_keys, orders
+from bnpl.store.tables import credit_accounts, orders
 
 MAX_BATCH = 500  # requests in one transaction: bounds its locks, its statements and its latency
 
@@ -256,15 +256,7 @@ def run_keyed(
         first.setdefault(r.key, n)
     fresh = sorted(first)
     claimed = idempotency.claim_many(ctx, scope, {k: requests[first[k]].fingerprint for k in fresh})
-    stored: dict[str, Any] = {}
-    if len(claimed) < len(fresh):
-        for row in ctx.conn.execute(
-            select(idempotency_keys).where(
-                idempotency_keys.c.scope == scope,
-                among(ctx.conn, idempotency_keys.c.key, [k for k in fresh if k not in claimed]),
-            )
-        ):
-            stored[row.key] = row
+    stored = idempotency.stored_many(ctx, scope, [k for k in fresh if k not in claimed])
     todo = [first[k] for k in fresh if k in claimed]
     todo.sort()
     results = dict(zip(todo, work(ctx, [requests[n].command for n in todo]), strict=True))
@@ -272,7 +264,9 @@ def run_keyed(
     for n, result in results.items():
         code, body = refusal(result) if isinstance(result, DomainError) else (status, result)
         answers[n] = Answer(code, body, False)
-    idempotency.store_many(ctx, scope, [(requests[n].key, a.status_code, a.body) for n, a in answers.items()])
+    idempotency.store_many(
+        ctx, scope, [(requests[n].key, a.status_code, a.body) for n, a in answers.items()], claimed
+    )
     out = []
     for n, r in enumerate(requests):
         if r.key in stored:
