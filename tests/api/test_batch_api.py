@@ -167,6 +167,67 @@ def test_concurrent_checkouts_are_committed_in_shared_batches(pg_platform: Platf
         assert checks.check_ledger(c)["ok"]
 
 
+def test_batches_running_at_once_never_share_a_customer(
+    pg_platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Six customers, ten concurrent checkouts each, two transactions at a time: no two batches
+    running at once hold a customer in common (the second would wait for the first's account
+    locks), and each customer's checkouts are decided in the order they came."""
+    import asyncio
+
+    from bnpl.api import group_commit
+
+    w = World.create(pg_platform, limit=1000_00)
+    customers = [w.new_customer(1000_00) for _ in range(6)]
+    real = orders.authorize_many
+    running: list[set[int]] = []
+    overlaps: list[set[int]] = []
+    seen: list[tuple[int, int]] = []
+    guard = threading.Lock()
+
+    def watched(ctx: Any, cmds: list[Any]) -> list[Any]:
+        mine = {c.customer_id for c in cmds}
+        with guard:
+            overlaps.extend(mine & other for other in running if mine & other)
+            running.append(mine)
+            seen.extend((c.customer_id, c.items[0].unit_price) for c in cmds)
+        try:
+            time.sleep(0.02)  # long enough for the other lane's batch to start meanwhile
+            return real(ctx, cmds)
+        finally:
+            with guard:
+                running.remove(mine)
+
+    monkeypatch.setitem(group_commit.WORK, "authorize", (watched, 201))
+    group = GroupCommit(pg_platform, max_batch=4, workers=2, max_in_flight=1000)
+
+    async def sale() -> list[orders.Answer]:
+        return await asyncio.gather(
+            *(
+                group.submit(
+                    "authorize",
+                    w.merchant,
+                    orders.Keyed(
+                        f"k{n}-{cid}",
+                        f"fp{n}-{cid}",
+                        orders.AuthorizeCommand(w.merchant_id, cid, [Item("x", "tea", 1_00 + n, 1)]),
+                    ),
+                )
+                for n in range(10)
+                for cid in customers
+            )
+        )
+
+    answers = asyncio.run(sale())
+    group.close()
+    assert {a.status_code for a in answers} == {201}
+    assert overlaps == []
+    assert group.batches > 2  # batches did run side by side, and none shared a customer
+    for cid in customers:  # a customer's checkouts in the order they were sent
+        prices = [price for who, price in seen if who == cid]
+        assert prices == sorted(prices) and len(prices) == 10
+
+
 @pytest.mark.parametrize(
     "bad",
     [
@@ -232,8 +293,8 @@ def test_a_batch_that_fails_whole_is_retried_one_request_at_a_time(
         for loop in [asyncio.new_event_loop()]
         for i in range(3)
     ]
-    group._running = 1
-    group._run(batch)
+    group._busy[0] = True
+    group._run(0, batch)
     loop = batch[0].loop
     loop.run_until_complete(asyncio.sleep(0))
     answers = [p.future.result() for p in batch]

@@ -1,12 +1,16 @@
 """Group commit and admission control for checkouts and captures.
 
 Each ``POST /orders`` (and ``POST /orders/{id}/capture``) hands its command to the process's
-``GroupCommit`` and waits. While fewer than ``workers`` transactions are running, the waiting
-requests go at once (a request on a quiet server waits for nothing); while all are busy, the
-requests that arrive meanwhile gather and go together as one batch, in one transaction
+``GroupCommit`` and waits. The requests are split into ``workers`` lanes by customer (a capture by
+its order), each lane with at most one transaction running: while a lane is free, a request goes
+at once (a request on a quiet server waits for nothing); while it is busy, the lane's requests
+that arrive meanwhile gather and go together as one batch, in one transaction
 (``services.orders.run_keyed`` over ``authorize_many`` or ``capture_many``). So the batch grows
 with the load, and a request waits at most about one batch's time (a few milliseconds) before
-its own starts.
+its own starts. A customer's checkouts are always in one lane, so two batches running at once
+never wait for each other's account locks: with the customers of a live stream spread over
+every batch, two batches with one lane shared almost always held one account in common, and the
+second waited for the first to commit.
 
 Admission control: at most ``max_in_flight`` requests wait or run in this process. The next one
 is answered at once with 503 and ``Retry-After`` (problem+json), before anything is read or
@@ -73,8 +77,8 @@ class GroupCommit:
         workers = processes if processes > 0 else workers
         self.max_batch, self.workers, self.max_in_flight = max_batch, max(1, workers), max_in_flight
         self._lock = threading.Lock()
-        self._pending: list[_Pending] = []
-        self._running = 0
+        self._lanes: list[list[_Pending]] = [[] for _ in range(self.workers)]
+        self._busy = [False] * self.workers
         self._in_flight = 0
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="group-commit")
         self.batches = 0  # how many transactions, and how many requests they carried (for benches)
@@ -91,24 +95,26 @@ class GroupCommit:
             if self._in_flight >= self.max_in_flight:
                 raise Overloaded
             self._in_flight += 1
-            self._pending.append(_Pending(kind, actor, keyed, loop, future))
-            batch = self._take() if self._running < self.workers else None
+            lane = _owner(keyed) % self.workers
+            self._lanes[lane].append(_Pending(kind, actor, keyed, loop, future))
+            batch = None if self._busy[lane] else self._take(lane)
         try:
             if batch:
-                self._pool.submit(self._run, batch)
+                self._pool.submit(self._run, lane, batch)
             return await future
         finally:
             with self._lock:
                 self._in_flight -= 1
 
-    def _take(self) -> list[_Pending]:
-        """The next batch (the caller holds the lock): the oldest waiting requests."""
-        batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-        if batch:
-            self._running += 1
+    def _take(self, lane: int) -> list[_Pending]:
+        """The lane's next batch, its oldest waiting requests (the caller holds the lock); the lane
+        is busy while there is one."""
+        waiting = self._lanes[lane]
+        batch, self._lanes[lane] = waiting[: self.max_batch], waiting[self.max_batch :]
+        self._busy[lane] = bool(batch)
         return batch
 
-    def _run(self, batch: list[_Pending]) -> None:
+    def _run(self, lane: int, batch: list[_Pending]) -> None:
         while batch:
             groups: dict[tuple[Kind, Actor], list[_Pending]] = {}
             for p in batch:
@@ -123,8 +129,7 @@ class GroupCommit:
             with self._lock:
                 self.batches += 1
                 self.requests += len(batch)
-                self._running -= 1
-                batch = self._take()
+                batch = self._take(lane)
 
     def _commit(self, kind: Kind, actor: Actor, group: list[_Pending]) -> None:
         keyed = [p.keyed for p in group]
@@ -148,6 +153,13 @@ class GroupCommit:
         self._pool.shutdown(wait=False, cancel_futures=True)
         if self.processes is not None:
             self.processes.close()
+
+
+def _owner(keyed: orders.Keyed) -> int:
+    """Whose request it is, for its lane: a checkout's customer; a capture's order (its customer
+    is not known before it is read)."""
+    command = keyed.command
+    return int(command) if isinstance(command, int) else int(command.customer_id)
 
 
 def decide(platform: Platform, kind: Kind, actor: Actor, keyed: list[orders.Keyed]) -> list[Outcome]:
