@@ -18,12 +18,13 @@ from typing import Any
 
 import orjson
 from psycopg.types.json import Json
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bnpl.domain.errors import IdempotencyConflict, InvalidInput
 from bnpl.runtime import Ctx
+from bnpl.store.db import json_bytes
 from bnpl.store.tables import idempotency_keys
 
 PENDING = -1
@@ -46,35 +47,17 @@ def insert_ignoring(ctx: Ctx) -> Any:
     return pg_insert if ctx.conn.dialect.name == "postgresql" else sqlite_insert
 
 
-# the stored answer of a claimed key, for many keys at once (a batch)
-STORE = (
-    idempotency_keys.update()
-    .where(idempotency_keys.c.scope == bindparam("b_scope"), idempotency_keys.c.key == bindparam("b_key"))
-    .values(status_code=bindparam("status_code"), response=bindparam("response"))
-)
+# A batch (``orders.run_keyed``) claims nothing before its work: it reads which of its keys were
+# seen before, does the work of the others, and keeps their answers at the end, in one insert. A
+# key another transaction kept meanwhile (the same request sent twice at once) makes that insert
+# come back short: the batch is rolled back and run again, and then replays that key's answer.
+# Claiming first cost an insert and then an update of every key, a fifth of a batch's time in
+# PostgreSQL.
 
-
-# PostgreSQL: a batch's keys as arrays, so the statement is one text, prepared once (a multi-row
-# VALUES list is compiled anew for every batch size; that compiling was a tenth of a batch's time).
-# The claim returns where each new row is (its ctid), and the answers are written to those rows by a
-# TID scan: found through the key, PostgreSQL chose its plan from the table's statistics, and with
-# statistics older than a merchant's burst of keys (a new merchant, a table analysed when small)
-# it read every key of the scope for each batch, more with each batch of a live stream. The rows
-# are this transaction's own, uncommitted: nothing else moves them before the update.
-CLAIM_MANY_PG = text(
-    "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response, created_at) "
-    "SELECT :scope, k, h, :pending, '{}', :now FROM unnest(CAST(:keys AS text[]), CAST(:hashes AS text[])) "
-    "AS t(k, h) ON CONFLICT DO NOTHING RETURNING key, CAST(ctid AS text)"
-)
-# the answers as one JSON object {key: [status, body]}: a json[] parameter would be escaped element
-# by element in Python, which cost more than the statement saved
-STORE_MANY_PG = text(
-    "UPDATE idempotency_keys SET status_code = (t.v->>0)::integer, response = t.v->1 "
-    "FROM json_each(CAST(:answers AS json)) AS t(k, v) "
-    "WHERE idempotency_keys.ctid = ANY(CAST(:rows AS tid[])) AND idempotency_keys.key = t.k"
-)
-# the stored answers of keys seen before, each found by its own primary-key probe (the LIMIT keeps
-# the subquery a per-key lookup, whatever the statistics say about the scope)
+# PostgreSQL: the stored answers of keys seen before, each found by its own primary-key probe (the
+# LIMIT keeps the subquery a per-key lookup: joined as a set, PostgreSQL chose the plan from the
+# table's statistics, and with statistics older than a merchant's burst of keys, a new merchant's
+# or a table analysed when small, it read every key of the scope for each batch)
 STORED_MANY_PG = text(
     "SELECT i.key, i.request_hash, i.status_code, i.response FROM unnest(CAST(:keys AS text[])) AS k(key) "
     "CROSS JOIN LATERAL (SELECT * FROM idempotency_keys WHERE scope = :scope AND key = k.key LIMIT 1) AS i"
@@ -84,30 +67,13 @@ STORED_MANY_PG = text(
     idempotency_keys.c.status_code,
     idempotency_keys.c.response,
 )
-
-
-def claim_many(ctx: Ctx, scope: str, fingerprints: dict[str, str]) -> dict[str, str | None]:
-    """Claim the keys of ``fingerprints`` (key → request fingerprint) that are new, in one
-    statement, in sorted order (two batches claim in one order); returns the claimed keys, each
-    with where its row is for ``store_many`` (PostgreSQL: its ctid; elsewhere None)."""
-    keys = sorted(fingerprints)
-    if ctx.conn.dialect.name == "postgresql":
-        params = {"scope": scope, "pending": PENDING, "now": ctx.now, "keys": keys}
-        rows = ctx.conn.execute(CLAIM_MANY_PG, params | {"hashes": [fingerprints[k] for k in keys]})
-        return {key: row for key, row in rows}
-    pending = [
-        {
-            "scope": scope,
-            "key": k,
-            "request_hash": fingerprints[k],
-            "status_code": PENDING,
-            "response": {},
-            "created_at": ctx.now,
-        }
-        for k in keys
-    ]
-    statement = sqlite_insert(idempotency_keys).values(pending).on_conflict_do_nothing()
-    return dict.fromkeys(ctx.conn.execute(statement.returning(idempotency_keys.c.key)).scalars())
+# the answers as one JSON parameter: the statement is one text, prepared once, whatever the size
+KEEP_MANY_PG = text(
+    "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response, created_at) "
+    "SELECT :scope, t.key, t.request_hash, t.status_code, t.response, :now FROM json_to_recordset("
+    "CAST(:answers AS json)) AS t(key text, request_hash text, status_code integer, response json) "
+    "ON CONFLICT DO NOTHING RETURNING key"
+)
 
 
 def stored_many(ctx: Ctx, scope: str, keys: list[str]) -> dict[str, Any]:
@@ -122,20 +88,25 @@ def stored_many(ctx: Ctx, scope: str, keys: list[str]) -> dict[str, Any]:
     return {row.key: row for row in rows}
 
 
-def store_many(
-    ctx: Ctx, scope: str, answers: list[tuple[str, int, Any]], claimed: dict[str, str | None]
-) -> None:
-    """Keep the answers (key, status, body) of keys ``claim_many`` claimed, for replays, in one
-    statement."""
+def keep_many(ctx: Ctx, scope: str, answers: list[tuple[str, str, int, Any]]) -> set[str]:
+    """Keep the answers (key, fingerprint, status, body) of new keys, in one statement, in key
+    order (two batches insert in one order); returns the keys kept (a key missing was kept by
+    another transaction first)."""
     if not answers:
-        return
+        return set()
+    rows = [
+        {"key": k, "request_hash": fp, "status_code": code, "response": body}
+        for k, fp, code, body in sorted(answers, key=lambda a: a[0])
+    ]
     if ctx.conn.dialect.name == "postgresql":
-        by_key = {k: [code, body] for k, code, body in answers}
-        where = [claimed[k] for k in by_key]
-        ctx.conn.execute(STORE_MANY_PG, {"answers": Json(by_key), "rows": where})
-        return
-    rows = [{"b_scope": scope, "b_key": k, "status_code": c, "response": b} for k, c, b in answers]
-    ctx.conn.execute(STORE, rows[0] if len(rows) == 1 else rows)
+        params = {"scope": scope, "now": ctx.now, "answers": Json(rows, json_bytes)}
+        kept = ctx.conn.execute(KEEP_MANY_PG, params)
+    else:
+        statement = sqlite_insert(idempotency_keys).values(
+            [r | {"scope": scope, "created_at": ctx.now} for r in rows]
+        )
+        kept = ctx.conn.execute(statement.on_conflict_do_nothing().returning(idempotency_keys.c.key))
+    return set(kept.scalars())
 
 
 def claim(ctx: Ctx, scope: str, key: str, fingerprint: str) -> Stored | None:

@@ -36,11 +36,11 @@ def make_engine(url: str, pool_size: int = 10, schema: str | None = None) -> Eng
         pool_size=pool_size,
         max_overflow=pool_size * 2,
         connect_args=connect_args,
-        json_serializer=_json,
+        json_serializer=json_bytes,
     )
 
 
-def _json(value: Any) -> bytes:
+def json_bytes(value: Any) -> bytes:
     """JSON columns' values as psycopg sends them, by orjson: the standard library's encoder was
     a tenth of a batched checkout's Python time (five JSON values a checkout). Numbers and NumPy
     scalars as the standard encoder writes them; a NaN (which PostgreSQL refuses) becomes null."""
@@ -83,14 +83,19 @@ def is_retryable(exc: BaseException) -> bool:
     return False
 
 
+class RunAgain(Exception):
+    """Raised by work that met another transaction's commit it must see (a key another request
+    kept first): the transaction is rolled back and run again, as a serialisation failure is."""
+
+
 def in_transaction(engine: Engine, work: Callable[[Connection], T], attempts: int = 8) -> T:
     """Run ``work`` in one transaction, committing on success; retry serialisation failures."""
     for attempt in range(attempts):
         try:
             with engine.begin() as conn:
                 return work(conn)
-        except DBAPIError as exc:
-            if not is_retryable(exc) or attempt == attempts - 1:
+        except (DBAPIError, RunAgain) as exc:
+            if not (isinstance(exc, RunAgain) or is_retryable(exc)) or attempt == attempts - 1:
                 raise
             time.sleep(random.uniform(0, 0.005 * 2**attempt))
     raise AssertionError("unreachable")

@@ -38,6 +38,7 @@ from bnpl.services.orders.checkout import AuthorizeCommand, Checkout, decide_che
 from bnpl.services.orders.fulfilment import Capture, plan_capture, record_captures
 from bnpl.services.orders.records import check_order
 from bnpl.store.bulk import among
+from bnpl.store.db import RunAgain
 from bnpl.store.tables import credit_accounts, orders
 
 MAX_BATCH = 500  # requests in one transaction: bounds its locks, its statements and its latency
@@ -246,8 +247,10 @@ def run_keyed(
     answers with its stored answer (a replay), a key reused with another body with a 409, a refusal
     is stored as its answer (``refusal`` turns it into status and body), so a replay gets the same.
 
-    The keys are claimed in one statement, sorted (two batches claim in one order). A key twice in
-    one batch: the second is a replay of the first."""
+    The keys seen before are read first; the new keys' answers are kept at the end, in one
+    statement (``idempotency.keep_many``), and a key another transaction kept meanwhile runs the
+    whole batch again (``RunAgain``), which then replays it. A key twice in one batch: the second
+    is a replay of the first."""
     for r in requests:
         if not r.key or len(r.key) > 255:
             raise InvalidInput("Idempotency-Key must be 1 to 255 characters")
@@ -255,18 +258,17 @@ def run_keyed(
     for n, r in enumerate(requests):
         first.setdefault(r.key, n)
     fresh = sorted(first)
-    claimed = idempotency.claim_many(ctx, scope, {k: requests[first[k]].fingerprint for k in fresh})
-    stored = idempotency.stored_many(ctx, scope, [k for k in fresh if k not in claimed])
-    todo = [first[k] for k in fresh if k in claimed]
+    stored = idempotency.stored_many(ctx, scope, fresh)
+    todo = [first[k] for k in fresh if k not in stored]
     todo.sort()
     results = dict(zip(todo, work(ctx, [requests[n].command for n in todo]), strict=True))
     answers: dict[int, Answer] = {}
     for n, result in results.items():
         code, body = refusal(result) if isinstance(result, DomainError) else (status, result)
         answers[n] = Answer(code, body, False)
-    idempotency.store_many(
-        ctx, scope, [(requests[n].key, a.status_code, a.body) for n, a in answers.items()], claimed
-    )
+    new = [(requests[n].key, requests[n].fingerprint, a.status_code, a.body) for n, a in answers.items()]
+    if len(idempotency.keep_many(ctx, scope, new)) < len(new):
+        raise RunAgain  # a key was kept first by another transaction: run again, and replay it
     out = []
     for n, r in enumerate(requests):
         if r.key in stored:
