@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bnpl.risk.rules import RuleSetError, evaluate, load_rules
 
@@ -161,3 +166,33 @@ def test_the_default_resale_cap_gives_way_to_a_good_grade_only() -> None:
     # a new phone or address lately, then resale goods: an analyst looks, whatever the grade
     assert fired(**{"credit.trusted": True, "marketplace.contact_change_30d": True}) == ["CONTACT_CHANGED"]
     assert fired(**{"marketplace.contact_change_30d": True, "category_resale": False}) == []
+
+
+MIXED = """
+version: mixed-1
+rules:
+  - {id: big, when: "amount > 1000 // a trailing comment", action: review, reason: BIG}
+  - {id: ratio, when: amount / customer.age_days > 10, action: decline, reason: RATIO}
+  - {id: young, when: customer.age_days < 3, action: reduce_amount, reduce_to: 100, reason: YOUNG}
+  - {id: resale, when: category_resale, action: review, reason: RESALE, mode: shadow}
+"""
+
+
+@given(
+    amount=st.integers(0, 5000),
+    age=st.integers(0, 10),
+    resale=st.one_of(st.booleans(), st.just("not a bool")),
+)
+def test_all_conditions_at_once_fire_as_each_one_alone(amount: int, age: int, resale: Any) -> None:
+    """Every rule's condition in one CEL call gives the hits and errors of testing each rule on
+    its own, also when one of them divides by zero or reads a value of the wrong kind."""
+    rules = load_rules(MIXED, NAMES)
+    assert rules.conditions is not None
+    one_by_one = dataclasses.replace(rules)
+    object.__setattr__(one_by_one, "conditions", None)
+    inputs = {"amount": amount, "customer.age_days": age, "category_resale": resale}
+    assert evaluate(rules, inputs) == evaluate(one_by_one, inputs)
+    hits, errors = evaluate(rules, inputs)
+    if age == 0:  # the division fails: that rule is an error, the others still fire
+        assert any(e.startswith("ratio:") for e in errors)
+        assert ("big" in [h.rule_id for h in hits]) == (amount > 1000)

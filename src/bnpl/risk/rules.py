@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from bnpl.domain.decision import RuleHit
-from bnpl.risk.expressions import Environment, Expression, ExpressionError
+from bnpl.risk.expressions import Conditions, Environment, Expression, ExpressionError
 
 ACTIONS = ("decline", "review", "reduce_amount", "step_up")
 MODES = ("live", "shadow")
@@ -77,12 +77,15 @@ class RuleSet:
     environment: Environment = field(repr=False, compare=False)  # the inputs' names and types
 
     names: frozenset[str] = frozenset()  # the inputs the rules read: only these are gathered
+    # every rule's condition in one CEL call (see ``evaluate``)
+    conditions: Conditions | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         used: set[str] = set()
         for rule in self.rules:
             used |= rule.when.names | (rule.reduce_to.names if rule.reduce_to else frozenset())
         object.__setattr__(self, "names", frozenset(used))
+        object.__setattr__(self, "conditions", self.environment.conditions([r.when for r in self.rules]))
 
 
 def load_default_rules() -> RuleSet:
@@ -192,9 +195,11 @@ def evaluate(rule_set: RuleSet, inputs: Mapping[str, Any]) -> tuple[list[RuleHit
     hits: list[RuleHit] = []
     errors: list[str] = []
     bound = rule_set.environment.bind(inputs, rule_set.names)  # converted once for every rule
-    for rule in rule_set.rules:
+    # all conditions at once; if one of them fails, one by one, so only that rule records an error
+    fired = rule_set.conditions.test_all(bound) if rule_set.conditions is not None else None
+    for n, rule in enumerate(rule_set.rules):
         try:
-            if not rule.when.test(bound):
+            if not (fired[n] if fired is not None else rule.when.test(bound)):
                 continue
             limit = None
             if rule.reduce_to is not None:
