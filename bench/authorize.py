@@ -115,7 +115,7 @@ def promote_champion(url: str, schema: str, customers: list[int]) -> str:
     return str(version)
 
 
-def prior_book(url: str, schema: str, merchant_id: int, customers: int, orders_each: int = 2) -> None:
+def prior_book(url: str, schema: str, merchant_id: int, customers: int, orders_each: int = 2) -> list[int]:
     """A book before the measurement: ``customers`` regular shoppers of their own, each with
     ``orders_each`` orders authorized and captured, through the services. A live platform's order,
     ledger and audit tables are never empty; analysed empty, PostgreSQL plans the foreign-key
@@ -142,6 +142,7 @@ def prior_book(url: str, schema: str, merchant_id: int, customers: int, orders_e
             approved = [r["id"] for r in results if isinstance(r, dict) and r["status"] == "authorized"]
             p.run(merchant, lambda c, approved=approved: orders.capture_many(c, approved))
     p.dispose()
+    return list(ids)
 
 
 def checkpoint(url: str, schema: str) -> None:

@@ -5,7 +5,10 @@ Usage: python bench/burst.py [--checkouts 20000] [--customers 5000] [--rate 2000
 
 20,000 checkouts from one live stream to one merchant, from 5,000 customers whose limits run out
 part-way (each customer's limit covers about two of their four baskets), offered over HTTP to
-127.0.0.1 at 2,000 requests/s, open loop: the schedule never waits for answers. Bounded in
+127.0.0.1 at 2,000 requests/s, open loop: the schedule never waits for answers. Before the sale
+the server serves two seconds of ordinary checkouts by other shoppers (--warm-up), as a live
+server has served traffic before a stream starts: a server's first second (its connections opened,
+its statements prepared) is not what a sale on a running platform meets. Bounded in
 requests and in time (every request has a timeout; the run stops by itself). Reads
 BNPL_DATABASE_URL (default: the local PostgreSQL test database), works in a schema of its own and
 drops it. The last line is JSON:
@@ -146,6 +149,29 @@ def after(url: str, schema: str) -> dict[str, Any]:
     return {"over_limit": int(over), "ledger_ok": ok}
 
 
+async def warm_up(port: int, world: dict[str, Any], regulars: list[int], seconds: float) -> None:
+    """Ordinary checkouts by the regular shoppers (not the sale's) at 250 requests/s."""
+    rate = 250
+    body = {
+        "channel": "short_video",
+        "items": [{"sku": "w", "category": "tea", "unit_price": 9_00, "quantity": 1}],
+    }
+    schedule = [
+        (
+            i / rate,
+            http_request(
+                "/orders",
+                world["merchant_key"],
+                f"warm-{i}",
+                json.dumps(body | {"customer_id": regulars[i % len(regulars)]}).encode(),
+            ),
+            lambda *_: None,
+        )
+        for i in range(int(seconds * rate))
+    ]
+    await Load(port, 64, 5.0).run(schedule)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkouts", type=int, default=20_000)
@@ -160,6 +186,9 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds a request may take")
     parser.add_argument("--connections", type=int, default=1024, help="client keep-alive connections")
+    parser.add_argument(
+        "--warm-up", type=float, default=2.0, help="seconds of other shoppers' checkouts before the sale"
+    )
     args = parser.parse_args()
     url = os.environ.get("BNPL_DATABASE_URL", DEFAULT_URL)
     if not url.startswith("postgres"):
@@ -167,9 +196,11 @@ def main() -> None:
     schema = f"bnpl_burst_{uuid.uuid4().hex[:8]}"
     try:
         world = setup(url, schema, args.customers)
-        prior_book(url, schema, world["merchant_id"], args.regulars)
+        regulars = prior_book(url, schema, world["merchant_id"], args.regulars)
         checkpoint(url, schema)
         with bench_server(url, schema, args.workers, args.deciders) as port:
+            if args.warm_up > 0:
+                run_client(warm_up(port, world, regulars, args.warm_up))
             result = run_client(
                 flash_sale(port, world, args.checkouts, args.rate, args.timeout, args.connections)
             )
