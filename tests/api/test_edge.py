@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bnpl.api.edge import RateLimited, RateLimiter
+from bnpl.api.edge import LocalWindows, RateLimited, RateLimiter
 from bnpl.app import create_app
 from bnpl.runtime import Platform, Settings
 from bnpl.store.tables import payments
@@ -178,3 +180,31 @@ def test_the_docs_render_in_a_browser_from_this_server_alone(sqlite_platform: Pl
         page.wait_for_selector("text=Idempotency-Key", timeout=10_000)
         host: Any = base.split("/")[2]
         assert hosts == {host} and problems == [], (hosts, problems)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    steps=st.lists(st.tuples(st.floats(0, 0.2), st.sampled_from(["a", "b"])), min_size=1, max_size=80),
+    start=st.floats(1_000_000, 2_000_000),
+)
+def test_the_in_process_counter_counts_as_limits_does(steps: list[tuple[float, str]], start: float) -> None:
+    """The counter kept in this process's memory allows and refuses exactly the hits that
+    ``limits``' own sliding-window counter over its memory storage does, at every moment."""
+    import time as clock
+
+    from limits import parse_many
+    from limits.storage import MemoryStorage
+    from limits.strategies import SlidingWindowCounterRateLimiter
+
+    item = parse_many("5/second")[0]
+    ours = LocalWindows()
+    theirs = SlidingWindowCounterRateLimiter(MemoryStorage())
+    now = start
+    real = clock.time
+    try:
+        clock.time = lambda: now  # type: ignore[assignment]  # both read the wall clock
+        for pause, key in steps:
+            now += pause
+            assert ours.hit(item, key) == theirs.hit(item, key), (now, key)
+    finally:
+        clock.time = real  # type: ignore[assignment]
