@@ -199,7 +199,7 @@ def main() -> None:
         regulars = prior_book(url, schema, world["merchant_id"], args.regulars)
         checkpoint(url, schema)
         with bench_server(url, schema, args.workers, args.deciders) as port:
-            if args.warm_up > 0:
+            if args.warm_up > 0 and regulars:  # the regular shoppers warm it: none, no warm-up
                 run_client(warm_up(port, world, regulars, args.warm_up))
             result = run_client(
                 flash_sale(port, world, args.checkouts, args.rate, args.timeout, args.connections)

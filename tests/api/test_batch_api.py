@@ -20,7 +20,7 @@ from bnpl.domain.orders import Item
 from bnpl.runtime import Actor, Platform, Settings
 from bnpl.services import checks, orders
 from bnpl.services.apikeys import issue_key
-from tests.api.conftest import Api
+from tests.api.conftest import ADMIN_KEY, Api
 from tests.server import live_server
 from tests.world import World
 
@@ -66,6 +66,26 @@ def test_a_batch_answers_each_checkout_as_a_single_post_would(api: Api) -> None:
     assert api.post("/orders", merchant, single, idem="b-3").json()["id"] == results[2]["body"]["id"]
     reused = api.post("/orders/batch", merchant, {"orders": [_order(cid, "b-1", 5_00)]})
     assert reused.json()["results"][0]["status"] == 409
+
+
+def test_a_batch_whose_keys_are_always_kept_first_elsewhere_is_answered_busy_and_keeps_nothing(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each run of the batch finds a key kept meanwhile by another request (here: always): after
+    the retries, 503 with Retry-After, and nothing of the batch was kept."""
+    from bnpl.services import idempotency
+
+    s = api.setup(limit=100_00)
+    merchant, cid = s["merchant"]["api_key"], s["customer"]["id"]
+    monkeypatch.setattr(idempotency, "keep_many", lambda *_: set())
+    r = api.post("/orders/batch", merchant, {"orders": [_order(cid, "busy-1", 60_00)]})
+    assert r.status_code == 503 and r.headers["Retry-After"] == "1"
+    assert r.headers["content-type"].startswith("application/problem+json") and r.json()["code"] == "busy"
+    monkeypatch.undo()
+    customer = api.get(f"/customers/{cid}", ADMIN_KEY).json()
+    assert customer["account"]["holds"] == 0
+    again = api.post("/orders/batch", merchant, {"orders": [_order(cid, "busy-1", 60_00)]})
+    assert again.json()["results"][0]["status"] == 201 and not again.json()["results"][0]["replayed"]
 
 
 def test_a_malformed_batch_is_refused_whole(api: Api) -> None:

@@ -206,5 +206,27 @@ def test_the_in_process_counter_counts_as_limits_does(steps: list[tuple[float, s
         for pause, key in steps:
             now += pause
             assert ours.hit(item, key) == theirs.hit(item, key), (now, key)
+            reset, left = ours.get_window_stats(item, key)
+            expected = theirs.get_window_stats(item, key)
+            assert left == expected.remaining and reset == pytest.approx(expected.reset_time), (now, key)
     finally:
         clock.time = real  # type: ignore[assignment]
+
+
+def test_the_in_process_counter_forgets_keys_whose_windows_are_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time as clock
+
+    from limits import parse_many
+
+    item = parse_many("5/second")[0]
+    counter = LocalWindows()
+    monkeypatch.setattr(LocalWindows, "PRUNE_EVERY", 10)
+    now = 1_000_000.0
+    monkeypatch.setattr(clock, "time", lambda: now)
+    for n in range(9):
+        assert counter.hit(item, f"old-{n}")
+    now += 2.5  # two windows later: the old keys count nothing
+    assert counter.hit(item, "new")  # the tenth hit prunes
+    assert sorted(k for _, k in counter._windows) == ["new"]

@@ -191,7 +191,7 @@ def test_each_request_keeps_its_idempotency_key(platform: Platform) -> None:
 
 def test_a_batch_that_dies_before_commit_leaves_nothing_and_can_be_sent_again(platform: Platform) -> None:
     """A crash after every checkout of a batch was decided and written, before the commit: no
-    order, no hold, no audit record, no claimed key; the same keys sent again decide once."""
+    order, no hold, no audit record, no stored key; the same keys sent again decide once."""
     merchant, (a, b) = _world(platform, 2, 100_00)
     actor = Actor("merchant", merchant)
     reqs = [

@@ -58,37 +58,59 @@ class LocalWindows:
     ``MemoryStorage`` starts a thread every 10 ms to expire keys, which in a flash sale cost the
     event loop a tenth of its time (thread starts, and its lock handed back and forth). The same
     count: this window's hits plus the last window's, weighted by the share of it still inside the
-    sliding window. Each (limit, key) keeps its window's number and two counts, so nothing expires."""
+    sliding window; and the same ``Retry-After``. Each (limit, key) keeps its window's number and
+    two counts; those of keys not seen for two windows are dropped now and then."""
+
+    PRUNE_EVERY = 4096  # hits
 
     def __init__(self) -> None:
         self._lock = threading.Lock()  # sync routes are throttled from the thread pool
-        self._windows: dict[tuple[str, str], list[int]] = {}  # → [window number, this, last]
+        # (limit, key) → [window number, this window's hits, the last window's, the window's length]
+        self._windows: dict[tuple[str, str], list[int]] = {}
+        self._hits = 0
 
-    def _counts(self, item: RateLimitItem, key: str, now: float) -> tuple[list[int], float]:
-        """The (limit, key)'s counts moved on to the window of ``now``, and the weighted count."""
+    def _counts(self, item: RateLimitItem, key: str, now: float) -> tuple[list[int], float, float]:
+        """The (limit, key)'s counts moved on to the window of ``now``, the weighted count, and
+        the share of the last window still inside the sliding window."""
         expiry = item.get_expiry()
         number = int(now / expiry)  # the window numbers and the weight as limits computes them
-        state = self._windows.setdefault((item.key_for(), key), [number, 0, 0])
+        state = self._windows.setdefault((item.key_for(), key), [number, 0, 0, expiry])
         if state[0] != number:
-            state[1:] = [0, state[1] if state[0] == number - 1 else 0]
+            state[1:3] = [0, state[1] if state[0] == number - 1 else 0]
             state[0] = number
         still_inside = 1 - (((now - expiry) / expiry) % 1)
-        return state, state[2] * still_inside + state[1]
+        return state, state[2] * still_inside + state[1], still_inside
 
     def hit(self, item: RateLimitItem, key: str) -> bool:
         with self._lock:
-            state, weighted = self._counts(item, key, time.time())
+            now = time.time()
+            self._hits += 1
+            if self._hits % self.PRUNE_EVERY == 0:
+                self._prune(now)
+            state, weighted, _ = self._counts(item, key, now)
             if math.floor(weighted) + 1 > item.amount:
                 return False
             state[1] += 1
             return True
 
     def get_window_stats(self, item: RateLimitItem, key: str) -> tuple[float, int]:
-        """When the current window ends, and how many hits are left in it."""
+        """When the next hit is let through (as ``limits`` answers it), and how many are left."""
         with self._lock:
             now = time.time()
-            state, weighted = self._counts(item, key, now)
-            return (state[0] + 1) * item.get_expiry(), max(0, item.amount - math.floor(weighted))
+            state, weighted, still_inside = self._counts(item, key, now)
+        expiry, (current, previous) = item.get_expiry(), state[1:3]
+        remaining = max(0, item.amount - math.floor(weighted))
+        if not (previous or current):
+            return now, remaining
+        previous_in = (still_inside * expiry) % (expiry / previous) if previous else math.inf
+        current_in = ((1 - ((now / expiry) % 1)) * expiry + expiry) % expiry if current else math.inf
+        return now + min(previous_in, current_in), remaining
+
+    def _prune(self, now: float) -> None:
+        """Forget the keys whose last two windows are over (they count nothing any more)."""
+        stale = [k for k, (number, _, _, expiry) in self._windows.items() if int(now / expiry) - number > 1]
+        for k in stale:
+            del self._windows[k]
 
     def reset(self) -> None:
         with self._lock:

@@ -7,10 +7,11 @@ at once (a request on a quiet server waits for nothing); while it is busy, the l
 that arrive meanwhile gather and go together as one batch, in one transaction
 (``services.orders.run_keyed`` over ``authorize_many`` or ``capture_many``). So the batch grows
 with the load, and a request waits at most about one batch's time (a few milliseconds) before
-its own starts. A customer's checkouts are always in one lane, so two batches running at once
-never wait for each other's account locks: with the customers of a live stream spread over
-every batch, two batches with one lane shared almost always held one account in common, and the
-second waited for the first to commit.
+its own starts. A customer's checkouts are always in one lane, so two checkout batches of this
+process running at once never wait for each other's account locks: with the customers of a live
+stream spread over every batch, two batches with no lanes almost always held one account in
+common, and the second waited for the first to commit. (A capture's lane is its order's, so a
+capture may still meet its customer's checkout in another lane; so may two server processes.)
 
 Admission control: at most ``max_in_flight`` requests wait or run in this process. The next one
 is answered at once with 503 and ``Retry-After`` (problem+json), before anything is read or
@@ -91,11 +92,11 @@ class GroupCommit:
     async def submit(self, kind: Kind, actor: Actor, keyed: orders.Keyed) -> orders.Answer:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[orders.Answer] = loop.create_future()
+        lane = _owner(keyed) % self.workers
         with self._lock:
             if self._in_flight >= self.max_in_flight:
                 raise Overloaded
             self._in_flight += 1
-            lane = _owner(keyed) % self.workers
             self._lanes[lane].append(_Pending(kind, actor, keyed, loop, future))
             batch = None if self._busy[lane] else self._take(lane)
         try:

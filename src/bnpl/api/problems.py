@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from bnpl.domain.errors import DomainError
+from bnpl.runtime import RunAgain
 
 log = logging.getLogger("bnpl.api")
 
@@ -82,6 +83,13 @@ def install(app: FastAPI) -> None:
     async def _http(_: Request, exc: HTTPException) -> JSONResponse:
         code = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
         return problem(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(RunAgain)
+    async def _busy(_: Request, exc: RunAgain) -> JSONResponse:
+        # the same keys kept by other requests again and again: nothing of this one was kept
+        answer = problem(503, "busy", "these Idempotency-Keys are in use by requests still running; retry")
+        answer.headers["Retry-After"] = "1"
+        return answer
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -6,6 +6,7 @@ from bnpl.runtime.actor import ADMIN, SYSTEM, Actor
 from bnpl.runtime.clock import Clock, FixedClock, SystemClock
 from bnpl.runtime.context import Calendar, Ctx, Platform
 from bnpl.runtime.settings import DEFAULT_TZ, PLACEHOLDER_SECRETS, Settings
+from bnpl.store.db import RunAgain  # a unit of work run again too often: front ends answer it
 
 __all__ = [
     "ADMIN",
@@ -18,6 +19,7 @@ __all__ = [
     "Ctx",
     "FixedClock",
     "Platform",
+    "RunAgain",
     "Settings",
     "SystemClock",
 ]

@@ -1,8 +1,10 @@
 """Idempotency keys: a replay returns the first answer, a reuse with another body is refused.
 
-The key is claimed with ``INSERT … ON CONFLICT DO NOTHING`` inside the same transaction as the
-effect, so a concurrent request with the same key waits on the unique index until the first
-commits, then finds the stored answer: two requests, one effect.
+A single request claims its key with ``INSERT … ON CONFLICT DO NOTHING`` inside the same
+transaction as the effect, so a concurrent request with the same key waits on the unique index
+until the first commits, then finds the stored answer: two requests, one effect. A batch keeps
+its new keys at the end instead (``keep_many``), and runs again when another transaction kept
+one of them first: then it finds that stored answer.
 
 A secret in an answer (a new API key) is shown once and never stored: the caller names such
 fields, and the stored answer — what a replay returns — has each of them ``null`` with a

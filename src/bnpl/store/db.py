@@ -3,7 +3,7 @@
 SQLite runs in WAL mode and starts every transaction with ``BEGIN IMMEDIATE`` so a
 read-then-write cannot interleave with another writer. PostgreSQL runs READ COMMITTED with
 row locks taken in a fixed order (customer account first); serialisation failures and
-deadlocks (SQLSTATE 40001, 40P01) are retried.
+deadlocks (SQLSTATE 40001, 40P01) are retried, and so is work that raises ``RunAgain``.
 """
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ class RunAgain(Exception):
 
 
 def in_transaction(engine: Engine, work: Callable[[Connection], T], attempts: int = 8) -> T:
-    """Run ``work`` in one transaction, committing on success; retry serialisation failures."""
+    """Run ``work`` in one transaction, committing on success; retry serialisation failures and
+    ``RunAgain``."""
     for attempt in range(attempts):
         try:
             with engine.begin() as conn:
