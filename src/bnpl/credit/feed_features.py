@@ -39,6 +39,7 @@ from bnpl.domain.marketplace import (
     consent_at,
 )
 from bnpl.domain.orders import RESALE_CATEGORIES, Channel
+from bnpl.store.bulk import among
 from bnpl.store.tables import (
     customers,
     marketplace_consents,
@@ -268,7 +269,10 @@ def load_feeds(conn: Connection, customer_ids: Sequence[int], as_of: datetime) -
     return out
 
 
-_CHUNK = 5_000  # PostgreSQL takes at most 65,535 parameters
+# an IN list on SQLite takes at most so many; on PostgreSQL the ids are one array parameter, so
+# the statement's text is the same for any number of shoppers (prepared once, not planned anew for
+# each batch size of checkouts)
+_CHUNK = 5_000
 # stored values to their enums by dict: an Enum call per row cost a fifth of a population's read
 _CHANNELS = {c.value: c for c in Channel}
 _PAYMENT_KINDS = {k.value: k for k in PaymentKind}
@@ -276,14 +280,13 @@ _OUTCOMES = {o.value: o for o in Outcome}
 
 
 def _load_chunk(conn: Connection, ids: list[int], as_of: datetime) -> dict[int, Feed]:
-    zones = dict(
-        conn.execute(select(customers.c.id, customers.c.timezone).where(customers.c.id.in_(ids))).all()
-    )
+    who = among(conn, customers.c.id, ids)
+    zones = dict(conn.execute(select(customers.c.id, customers.c.timezone).where(who)).all())
     c = marketplace_consents.c
     consents: dict[int, list[ConsentEvent]] = {i: [] for i in ids}
     for r in conn.execute(
         select(c.customer_id, c.action, c.at, c.purpose, c.scope, c.notice_version)
-        .where(c.customer_id.in_(ids), c.at < as_of)
+        .where(among(conn, c.customer_id, ids), c.at < as_of)
         .order_by(c.id)
     ):
         consents[r.customer_id].append(
@@ -314,7 +317,10 @@ def _read_rows(
     p, o, e = marketplace_profiles.c, marketplace_orders.c, marketplace_engagement.c
     for r in conn.execute(
         select(marketplace_profiles).where(
-            p.customer_id.in_(ids), p.observed_at < as_of, p.ingested_at >= since_grant, p.ingested_at < as_of
+            among(conn, p.customer_id, ids),
+            p.observed_at < as_of,
+            p.ingested_at >= since_grant,
+            p.ingested_at < as_of,
         )
     ):
         profile = Profile(
@@ -330,7 +336,7 @@ def _read_rows(
         stored[r.customer_id].append(Stored(profile, _utc(r.ingested_at)))
     for r in conn.execute(
         select(marketplace_orders).where(
-            o.customer_id.in_(ids),
+            among(conn, o.customer_id, ids),
             o.occurred_at < as_of,
             o.occurred_at >= as_of - timedelta(days=366),
             o.ingested_at >= since_grant,
@@ -350,7 +356,7 @@ def _read_rows(
         stored[r.customer_id].append(Stored(order, _utc(r.ingested_at)))
     for r in conn.execute(
         select(marketplace_engagement).where(
-            e.customer_id.in_(ids),
+            among(conn, e.customer_id, ids),
             e.week_start >= (as_of - timedelta(days=42)).date(),
             e.ingested_at >= since_grant,
             e.ingested_at < as_of,
