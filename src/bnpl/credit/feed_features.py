@@ -39,7 +39,7 @@ from bnpl.domain.marketplace import (
     consent_at,
 )
 from bnpl.domain.orders import RESALE_CATEGORIES, Channel
-from bnpl.store.bulk import among
+from bnpl.store.bulk import among, chunks
 from bnpl.store.tables import (
     customers,
     marketplace_consents,
@@ -264,15 +264,11 @@ def load_feeds(conn: Connection, customer_ids: Sequence[int], as_of: datetime) -
     as_of = as_of.astimezone(UTC)
     out: dict[int, Feed] = {}
     ids = sorted({int(i) for i in customer_ids})
-    for first in range(0, len(ids), _CHUNK):
-        out |= _load_chunk(conn, ids[first : first + _CHUNK], as_of)
+    for chunk in chunks(conn, ids):  # PostgreSQL: all at once, one array parameter a statement
+        out |= _load_chunk(conn, list(chunk), as_of)
     return out
 
 
-# an IN list on SQLite takes at most so many; on PostgreSQL the ids are one array parameter, so
-# the statement's text is the same for any number of shoppers (prepared once, not planned anew for
-# each batch size of checkouts)
-_CHUNK = 5_000
 # stored values to their enums by dict: an Enum call per row cost a fifth of a population's read
 _CHANNELS = {c.value: c for c in Channel}
 _PAYMENT_KINDS = {k.value: k for k in PaymentKind}
@@ -280,6 +276,8 @@ _OUTCOMES = {o.value: o for o in Outcome}
 
 
 def _load_chunk(conn: Connection, ids: list[int], as_of: datetime) -> dict[int, Feed]:
+    # ``among``: on PostgreSQL one array parameter, so each statement's text is the same whatever
+    # the number of shoppers (prepared once, not planned anew for each batch size of checkouts)
     who = among(conn, customers.c.id, ids)
     zones = dict(conn.execute(select(customers.c.id, customers.c.timezone).where(who)).all())
     c = marketplace_consents.c

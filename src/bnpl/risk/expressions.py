@@ -77,26 +77,6 @@ class Expression:
         return value
 
 
-@dataclass(frozen=True, slots=True)
-class Conditions:
-    """Several conditions evaluated in one call into CEL (a rule set's, per checkout): a call per
-    condition was most of the time rules took."""
-
-    program: Any = field(repr=False)
-
-    def test_all(self, bound: Bound) -> list[bool] | None:
-        """Each condition's value, in order; None when any of them fails or is not true or false
-        (the caller then tests them one by one, and learns which and why)."""
-        try:
-            value = self.program.eval(bound.activation)
-        except RuntimeError:
-            return None
-        if value.type() == _ERROR:
-            return None
-        values = value.plain_value()
-        return values if all(isinstance(v, bool) for v in values) else None
-
-
 class Environment:
     """The inputs expressions may read, with their CEL types: compiles and binds against them."""
 
@@ -129,17 +109,18 @@ class Environment:
         kind = str(program.return_type().name()).lower()
         return Expression(source, self._names(source), kind, program)
 
-    def conditions(self, expressions: Collection[Expression]) -> Conditions | None:
-        """``expressions``, each compiled on its own already, as one list: None if there are
-        none or they do not compile together."""
+    def all_of(self, expressions: Collection[Expression]) -> Expression | None:
+        """``expressions``, each compiled on its own already, as one list expression (one call
+        into CEL for all of them): None if there are none or they do not compile together."""
         if not expressions:
             return None
         # each on its own line: a trailing // comment ends with its line, not the list
         source = "[" + ", ".join(f"({e.source}\n)" for e in expressions) + "]"
         try:
-            return Conditions(self._env.compile(source))
+            program = self._env.compile(source)
         except RuntimeError:
             return None
+        return Expression(source, frozenset().union(*(e.names for e in expressions)), "list", program)
 
     def _names(self, source: str) -> frozenset[str]:
         """The declared inputs ``source`` reads. CEL's Python binding does not list them, so they

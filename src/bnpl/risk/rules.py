@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from bnpl.domain.decision import RuleHit
-from bnpl.risk.expressions import Conditions, Environment, Expression, ExpressionError
+from bnpl.risk.expressions import Bound, Environment, Expression, ExpressionError
 
 ACTIONS = ("decline", "review", "reduce_amount", "step_up")
 MODES = ("live", "shadow")
@@ -77,15 +77,15 @@ class RuleSet:
     environment: Environment = field(repr=False, compare=False)  # the inputs' names and types
 
     names: frozenset[str] = frozenset()  # the inputs the rules read: only these are gathered
-    # every rule's condition in one CEL call (see ``evaluate``)
-    conditions: Conditions | None = field(default=None, repr=False, compare=False)
+    # every rule's condition as one list expression: one CEL call a checkout (see ``evaluate``)
+    conditions: Expression | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         used: set[str] = set()
         for rule in self.rules:
             used |= rule.when.names | (rule.reduce_to.names if rule.reduce_to else frozenset())
         object.__setattr__(self, "names", frozenset(used))
-        object.__setattr__(self, "conditions", self.environment.conditions([r.when for r in self.rules]))
+        object.__setattr__(self, "conditions", self.environment.all_of([r.when for r in self.rules]))
 
 
 def load_default_rules() -> RuleSet:
@@ -195,8 +195,7 @@ def evaluate(rule_set: RuleSet, inputs: Mapping[str, Any]) -> tuple[list[RuleHit
     hits: list[RuleHit] = []
     errors: list[str] = []
     bound = rule_set.environment.bind(inputs, rule_set.names)  # converted once for every rule
-    # all conditions at once; if one of them fails, one by one, so only that rule records an error
-    fired = rule_set.conditions.test_all(bound) if rule_set.conditions is not None else None
+    fired = _all_conditions(rule_set, bound)
     for n, rule in enumerate(rule_set.rules):
         try:
             if not (fired[n] if fired is not None else rule.when.test(bound)):
@@ -211,3 +210,16 @@ def evaluate(rule_set: RuleSet, inputs: Mapping[str, Any]) -> tuple[list[RuleHit
         except (ExpressionError, ArithmeticError, ValueError, TypeError) as exc:
             errors.append(f"{rule.id}: {exc}")
     return hits, errors
+
+
+def _all_conditions(rule_set: RuleSet, bound: Bound) -> list[bool] | None:
+    """Every rule's condition from one CEL call (a call per condition was most of the time rules
+    took); None when one of them fails or is not true or false: then each rule is tested on its
+    own, so only that rule records an error."""
+    if rule_set.conditions is None:
+        return None
+    try:
+        values = rule_set.conditions.evaluate(bound)
+    except ExpressionError:
+        return None
+    return values if all(isinstance(v, bool) for v in values) else None

@@ -72,7 +72,14 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+class RunAgain(Exception):
+    """Raised by work that met another transaction's commit it must see (a key another request
+    kept first): the transaction is rolled back and run again, as a serialisation failure is."""
+
+
 def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, RunAgain):
+        return True
     if isinstance(exc, DBAPIError):
         orig = exc.orig
         sqlstate = getattr(orig, "sqlstate", None)
@@ -83,11 +90,6 @@ def is_retryable(exc: BaseException) -> bool:
     return False
 
 
-class RunAgain(Exception):
-    """Raised by work that met another transaction's commit it must see (a key another request
-    kept first): the transaction is rolled back and run again, as a serialisation failure is."""
-
-
 def in_transaction(engine: Engine, work: Callable[[Connection], T], attempts: int = 8) -> T:
     """Run ``work`` in one transaction, committing on success; retry serialisation failures and
     ``RunAgain``."""
@@ -96,7 +98,7 @@ def in_transaction(engine: Engine, work: Callable[[Connection], T], attempts: in
             with engine.begin() as conn:
                 return work(conn)
         except (DBAPIError, RunAgain) as exc:
-            if not (isinstance(exc, RunAgain) or is_retryable(exc)) or attempt == attempts - 1:
+            if not is_retryable(exc) or attempt == attempts - 1:
                 raise
             time.sleep(random.uniform(0, 0.005 * 2**attempt))
     raise AssertionError("unreachable")
