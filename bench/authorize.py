@@ -69,7 +69,8 @@ def setup(url: str, schema: str) -> dict[str, Any]:
 
     def world(c: Any) -> dict[str, Any]:
         m = parties.create_merchant(c, "Live Stream Merchant", 60, 7, 3, ["tea"])
-        customers = [parties.create_customer(c, f"Bench {i}", 10**8)["id"] for i in range(CUSTOMERS)]
+        people = [parties.NewCustomer(f"Bench {i}", 10**8) for i in range(CUSTOMERS)]
+        customers = [cid for cid, _ in parties.open_accounts(c, people)]
         return {"merchant_id": m["id"], "merchant_key": m["api_key"], "customers": customers}
 
     result: dict[str, Any] = p.run(ADMIN, world)
@@ -117,30 +118,41 @@ def promote_champion(url: str, schema: str, customers: list[int]) -> str:
 
 def prior_book(url: str, schema: str, merchant_id: int, customers: int, orders_each: int = 2) -> list[int]:
     """A book before the measurement: ``customers`` regular shoppers of their own, each with
-    ``orders_each`` orders authorized and captured, through the services. A live platform's order,
-    ledger and audit tables are never empty; analysed empty, PostgreSQL plans the foreign-key
-    checks on them as sequential scans and keeps those plans on each connection, so every order
-    item's check would read the whole orders table."""
+    ``orders_each`` orders authorized and captured, in batches as the server's group commit runs
+    them (each request with its Idempotency-Key). A live platform's tables are never empty; analysed
+    empty, PostgreSQL plans its lookups in them as sequential scans and keeps those plans on each
+    connection until the next analyse: every foreign-key check of an order item would read the whole
+    orders table, and every batch's look-up of its keys the whole table of keys."""
+    from bnpl.api.group_commit import decide
     from bnpl.domain.orders import Item
     from bnpl.runtime import ADMIN, Actor
     from bnpl.services import orders, parties
 
     p = _platform(url, schema)
-    ids = p.run(
-        ADMIN, lambda c: [parties.create_customer(c, f"Regular {i}", 10**8)["id"] for i in range(customers)]
-    )
+    people = [parties.NewCustomer(f"Regular {i}", 10**8) for i in range(customers)]
+    ids = p.run(ADMIN, lambda c: [cid for cid, _ in parties.open_accounts(c, people)])
     merchant = Actor("merchant", merchant_id)
-    for _ in range(orders_each):
+    for round_ in range(orders_each):
         for start in range(0, len(ids), 100):
-            cmds = [
-                orders.AuthorizeCommand(
-                    merchant_id, cid, [Item("sku-0", "tea", 49_00, 1)], channel="short_video"
+            keyed = [
+                orders.Keyed(
+                    f"prior-{round_}-{cid}",
+                    f"prior-{round_}-{cid}",
+                    orders.AuthorizeCommand(
+                        merchant_id, cid, [Item("sku-0", "tea", 49_00, 1)], channel="short_video"
+                    ),
                 )
                 for cid in ids[start : start + 100]
             ]
-            results = p.run(merchant, lambda c, cmds=cmds: orders.authorize_many(c, cmds))
-            approved = [r["id"] for r in results if isinstance(r, dict) and r["status"] == "authorized"]
-            p.run(merchant, lambda c, approved=approved: orders.capture_many(c, approved))
+            answers = decide(p, "authorize", merchant, keyed)
+            approved = [
+                a.body["id"]
+                for a in answers
+                if isinstance(a, orders.Answer) and a.status_code == 201 and a.body["status"] == "authorized"
+            ]
+            decide(
+                p, "capture", merchant, [orders.Keyed(f"prior-c-{o}", f"prior-c-{o}", o) for o in approved]
+            )
     p.dispose()
     return list(ids)
 

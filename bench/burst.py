@@ -57,7 +57,8 @@ def setup(url: str, schema: str, customers: int) -> dict[str, Any]:
 
     def world(c: Any) -> dict[str, Any]:
         m = parties.create_merchant(c, "Flash Sale Merchant", 60, 7, 3, ["tea"])
-        ids = [parties.create_customer(c, f"Fan {i}", LIMIT)["id"] for i in range(customers)]
+        fans = [parties.NewCustomer(f"Fan {i}", LIMIT) for i in range(customers)]
+        ids = [cid for cid, _ in parties.open_accounts(c, fans)]
         return {"merchant_id": m["id"], "merchant_key": m["api_key"], "customers": ids}
 
     result: dict[str, Any] = p.run(ADMIN, world)

@@ -29,7 +29,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from bnpl.domain.errors import DomainError
-from bnpl.runtime import Actor, Platform
+from bnpl.runtime import Actor, Platform, plan_once
 
 log = logging.getLogger("bnpl.api")
 
@@ -152,6 +152,7 @@ def _serve(platform: Platform, conn: Connection, decide: Decide) -> None:
     # a signal to the whole process group is the server's to act on; this process ends with its pipe
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    plan_once(platform.engine)  # only checkout batches run here: look-ups by key
     while True:
         try:
             kind, actor, keyed = conn.recv()

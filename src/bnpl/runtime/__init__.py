@@ -6,7 +6,10 @@ from bnpl.runtime.actor import ADMIN, SYSTEM, Actor
 from bnpl.runtime.clock import Clock, FixedClock, SystemClock
 from bnpl.runtime.context import Calendar, Ctx, Platform
 from bnpl.runtime.settings import DEFAULT_TZ, PLACEHOLDER_SECRETS, Settings
-from bnpl.store.db import RunAgain  # a unit of work run again too often: front ends answer it
+from bnpl.store.db import (
+    RunAgain,  # a unit of work run again too often: front ends answer it
+    plan_once,  # the checkout's decision processes set their connections
+)
 
 __all__ = [
     "ADMIN",
@@ -22,4 +25,5 @@ __all__ = [
     "RunAgain",
     "Settings",
     "SystemClock",
+    "plan_once",
 ]

@@ -1,23 +1,29 @@
-"""Bulk writes for the set-based jobs (end of day): on PostgreSQL through COPY, with ids drawn from
-the table's sequence when the caller needs them; on SQLite an ordinary executemany.
+"""Bulk writes: on PostgreSQL a batch of rows is one statement, whatever its size; on SQLite an
+ordinary executemany.
 
-A checkout writes a handful of rows and never comes here. End of day writes tens of thousands at
-a time (contact attempts, late-fee obligations, ledger lines, audit records), where a multi-row
-INSERT … RETURNING spends most of its time building and parsing statements: COPY is several times
-faster, inside the same transaction.
+Up to ``COPY_FROM`` rows (a batch of checkouts or captures: a handful of each kind) go as one JSON
+parameter, unpacked by ``json_populate_recordset`` into the table's own row type: one round trip,
+ids and all, one parameter to encode (by orjson) however wide the rows, and the same statement
+text for every batch of a table, so the server prepares it once. A multi-row INSERT spent most of
+its time building and binding parameters, and COPY costs three round trips (ids from the sequence,
+then COPY's start and its end). From ``COPY_FROM`` rows (end of day: tens of thousands of contact
+attempts, late-fee obligations, ledger lines and audit records) COPY is faster, inside the same
+transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
+import orjson
 from psycopg.types.json import Json
 from sqlalchemy import JSON, BigInteger, String, Table, any_, bindparam, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
-COPY_FROM = 500  # below this many rows an INSERT is as fast, and simpler to read in a trace
+COPY_FROM = 500  # from this many rows COPY's set-up pays for itself (measured on end of day)
 
 
 def _pg(conn: Connection) -> bool:
@@ -41,11 +47,10 @@ def insert_rows(
     copy_from: int = COPY_FROM,
 ) -> list[int]:
     """Insert ``rows`` (dicts with the same keys); with ``ids``, return their new ids in order.
-    ``copy_from``: from how many rows COPY is used on PostgreSQL (a batch of checkouts: from 2, as
-    its wide rows make a multi-row INSERT's parameters cost more than COPY's set-up)."""
+    ``copy_from``: from how many rows COPY is used on PostgreSQL."""
     if not rows:
         return []
-    if not _pg(conn) or len(rows) < copy_from:
+    if not _pg(conn):
         if not ids:
             conn.execute(insert(table), list(rows))
             return []
@@ -54,17 +59,43 @@ def insert_rows(
                 insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
             ).scalars()
         )
-    new_ids = next_ids(conn, table, len(rows)) if ids else []
-    data = list(rows[0])
-    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    names = ", ".join(f'"{c}"' for c in (["id", *data] if ids else data))
     raw = conn.connection.driver_connection
     assert raw is not None
+    data = list(rows[0])
+    if len(rows) < copy_from:
+        names = ", ".join(f'"{c}"' for c in data)
+        picked = ", ".join(f'r."{c}"' for c in data)
+        # the rows in their given order, so the sequence numbers them in that order too
+        statement = (
+            f'INSERT INTO "{table.name}" ({names}) SELECT {picked} '
+            f'FROM json_populate_recordset(NULL::"{table.name}", %s::json) WITH ORDINALITY AS r '
+            "ORDER BY r.ordinality" + (" RETURNING id" if ids else "")
+        )
+        with raw.cursor() as cur:
+            cur.execute(statement, (Json(rows, dumps=_row_json),))
+            return sorted(int(r[0]) for r in cur.fetchall()) if ids else []
+    new_ids = next_ids(conn, table, len(rows)) if ids else []
+    json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
+    names = ", ".join(f'"{c}"' for c in (["id", *data] if ids else data))
     with raw.cursor() as cur, cur.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
         for i, row in enumerate(rows):
             values = [Json(row[c]) if c in json_columns and row[c] is not None else row[c] for c in data]
             copy.write_row([new_ids[i], *values] if ids else values)
     return new_ids
+
+
+def _row_json(rows: Any) -> bytes:
+    """Rows as one JSON document for ``json_populate_recordset``: each value in the text its
+    column's type reads (a Decimal as its digits, bytes in bytea's hex form)."""
+    return orjson.dumps(rows, default=_plain, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\x" + bytes(value).hex()
+    raise TypeError(f"{type(value).__name__} cannot be written by insert_rows")
 
 
 def among(conn: Connection, column: Any, ids: Sequence[Any]) -> Any:

@@ -290,7 +290,7 @@ def record(ctx: Ctx, checkouts: list[Checkout]) -> list[dict[str, Any]]:
     if len(checkouts) == 1:
         ctx.conn.execute(NEW_ITEMS, all_items)
     else:
-        insert_rows(ctx.conn, order_items, all_items, copy_from=2)
+        insert_rows(ctx.conn, order_items, all_items)
     holds: dict[int, int] = {}
     for c in checkouts:
         if c.decision.holds_credit:
@@ -314,7 +314,7 @@ def record(ctx: Ctx, checkouts: list[Checkout]) -> list[dict[str, Any]]:
     if len(audits) == 1:
         audit.record(ctx, *audits[0])
     else:
-        audit.record_many(ctx, audits, copy_from=2)
+        audit.record_many(ctx, audits)
     return [
         for_actor(ctx, order_view(o, items, [], d))
         for o, items, d in zip(order_rows, item_rows, decision_rows, strict=True)
@@ -326,7 +326,7 @@ def _ids(ctx: Ctx, statement: Any, table: Any, rows: list[dict[str, Any]]) -> li
     more by COPY with ids drawn from the sequence (PostgreSQL) or a multi-row INSERT (SQLite)."""
     if len(rows) == 1:
         return [ctx.conn.execute(statement, rows[0]).scalar_one()]
-    return insert_rows(ctx.conn, table, rows, ids=True, copy_from=2)
+    return insert_rows(ctx.conn, table, rows, ids=True)
 
 
 _INPUT_FIELDS = tuple(f.name for f in fields(DecisionInput))

@@ -129,7 +129,7 @@ def record_captures(ctx: Ctx, captures: list[Capture]) -> list[dict[str, Any]]:
     if len(captures) == 1:
         new_ids = list(ctx.conn.execute(NEW_OBLIGATIONS, rows).scalars().all())
     else:
-        new_ids = insert_rows(ctx.conn, obligations, rows, ids=True, copy_from=2)
+        new_ids = insert_rows(ctx.conn, obligations, rows, ids=True)
     entries = []
     start = 0
     for c in captures:
@@ -141,7 +141,7 @@ def record_captures(ctx: Ctx, captures: list[Capture]) -> list[dict[str, Any]]:
             postings.ObligationAmounts(i, s.principal, s.fee) for i, s in zip(ids, c.schedule, strict=True)
         ]
         entries.append(postings.capture(ctx.today, ref, amounts, c.mdr, c.merchant_fee))
-    post_many(ctx, entries, copy_from=2)
+    post_many(ctx, entries)
     updates = [
         {
             "b_id": c.order["id"],
@@ -181,7 +181,7 @@ def record_captures(ctx: Ctx, captures: list[Capture]) -> list[dict[str, Any]]:
     if len(audits) == 1:
         audit.record(ctx, *audits[0])
     else:
-        audit.record_many(ctx, audits, copy_from=2)
+        audit.record_many(ctx, audits)
     return [
         {"id": c.order["id"], "status": c.status.value, "captured_on": ctx.today.isoformat()}
         for c in captures
