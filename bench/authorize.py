@@ -144,15 +144,13 @@ def prior_book(url: str, schema: str, merchant_id: int, customers: int, orders_e
                 )
                 for cid in ids[start : start + 100]
             ]
-            answers = decide(p, "authorize", merchant, keyed)
+            answers = decide(p, merchant, keyed)
             approved = [
                 a.body["id"]
                 for a in answers
                 if isinstance(a, orders.Answer) and a.status_code == 201 and a.body["status"] == "authorized"
             ]
-            decide(
-                p, "capture", merchant, [orders.Keyed(f"prior-c-{o}", f"prior-c-{o}", o) for o in approved]
-            )
+            decide(p, merchant, [orders.Keyed(f"prior-c-{o}", f"prior-c-{o}", o) for o in approved])
     p.dispose()
     return list(ids)
 

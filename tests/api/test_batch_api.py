@@ -190,27 +190,38 @@ def test_concurrent_checkouts_are_committed_in_shared_batches(pg_platform: Platf
 def test_batches_running_at_once_never_share_a_customer(
     pg_platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Six customers, ten concurrent checkouts each, two transactions at a time: no two batches
-    running at once hold a customer in common (the second would wait for the first's account
-    locks), and each customer's checkouts are decided in the order they came."""
+    """Six customers, ten concurrent checkouts each, two transactions at a time; then every order's
+    capture with a new checkout of each customer: no two batches running at once hold a customer in
+    common (the second would wait for the first's account locks), a capture goes to its customer's
+    lane (its checkout was answered here), checkouts and captures share a transaction, and each
+    customer's requests are decided in the order they came."""
     import asyncio
 
     from bnpl.api import group_commit
 
     w = World.create(pg_platform, limit=1000_00)
     customers = [w.new_customer(1000_00) for _ in range(6)]
-    real = orders.authorize_many
+    real = orders.checkout_many
+    owner: dict[int, int] = {}  # order id -> customer id, as the test learns them
     running: list[set[int]] = []
     overlaps: list[set[int]] = []
-    seen: list[tuple[int, int]] = []
+    seen: list[tuple[int, str, int]] = []  # (customer, kind, price or order id) in the order decided
+    mixed: list[int] = []
     guard = threading.Lock()
 
     def watched(ctx: Any, cmds: list[Any]) -> list[Any]:
-        mine = {c.customer_id for c in cmds}
+        mine = {owner[c] if isinstance(c, int) else c.customer_id for c in cmds}
         with guard:
             overlaps.extend(mine & other for other in running if mine & other)
             running.append(mine)
-            seen.extend((c.customer_id, c.items[0].unit_price) for c in cmds)
+            seen.extend(
+                (owner[c], "capture", c)
+                if isinstance(c, int)
+                else (c.customer_id, "checkout", c.items[0].unit_price)
+                for c in cmds
+            )
+            if len({isinstance(c, int) for c in cmds}) == 2:
+                mixed.append(len(cmds))
         try:
             time.sleep(0.02)  # long enough for the other lane's batch to start meanwhile
             return real(ctx, cmds)
@@ -218,34 +229,45 @@ def test_batches_running_at_once_never_share_a_customer(
             with guard:
                 running.remove(mine)
 
-    monkeypatch.setitem(group_commit.WORK, "authorize", (watched, 201))
+    monkeypatch.setattr(group_commit.orders, "checkout_many", watched)
     group = GroupCommit(pg_platform, max_batch=4, workers=2, max_in_flight=1000)
 
+    def checkout(n: int, cid: int) -> Any:
+        command = orders.AuthorizeCommand(w.merchant_id, cid, [Item("x", "tea", 1_00 + n, 1)])
+        return group.submit("authorize", w.merchant, orders.Keyed(f"k{n}-{cid}", f"fp{n}-{cid}", command))
+
     async def sale() -> list[orders.Answer]:
-        return await asyncio.gather(
-            *(
-                group.submit(
-                    "authorize",
-                    w.merchant,
-                    orders.Keyed(
-                        f"k{n}-{cid}",
-                        f"fp{n}-{cid}",
-                        orders.AuthorizeCommand(w.merchant_id, cid, [Item("x", "tea", 1_00 + n, 1)]),
-                    ),
-                )
-                for n in range(10)
-                for cid in customers
-            )
-        )
+        return await asyncio.gather(*(checkout(n, cid) for n in range(10) for cid in customers))
 
     answers = asyncio.run(sale())
-    group.close()
     assert {a.status_code for a in answers} == {201}
+    owner |= {a.body["id"]: a.body["customer_id"] for a in answers}
+    authorized = {a.body["id"] for a in answers if a.body["status"] == "authorized"}
+    assert len(authorized) >= 30  # (the velocity rules send a customer's ninth to review)
+
+    async def captures_and_more() -> list[orders.Answer]:
+        requests = []
+        for cid in customers:
+            requests += [
+                group.submit("capture", w.merchant, orders.Keyed(f"c{oid}", f"c{oid}", oid))
+                for oid, who in owner.items()
+                if who == cid and oid in authorized
+            ]
+            requests.append(checkout(10, cid))
+        return await asyncio.gather(*requests)
+
+    later = asyncio.run(captures_and_more())
+    group.close()
+    assert sorted(a.status_code for a in later) == [200] * len(authorized) + [201] * 6
     assert overlaps == []
+    assert mixed  # a transaction carried checkouts and captures
     assert group.batches > 2  # batches did run side by side, and none shared a customer
-    for cid in customers:  # a customer's checkouts in the order they were sent
-        prices = [price for who, price in seen if who == cid]
-        assert prices == sorted(prices) and len(prices) == 10
+    for cid in customers:  # a customer's requests in the order they were sent
+        mine = [(kind, what) for who, kind, what in seen if who == cid]
+        captured = sorted(o for o, who in owner.items() if who == cid and o in authorized)
+        assert [kind for kind, _ in mine] == ["checkout"] * 10 + ["capture"] * len(captured) + ["checkout"]
+        assert [what for _, what in mine[:10]] == [1_00 + n for n in range(10)]
+        assert sorted(what for _, what in mine[10:-1]) == captured
 
 
 @pytest.mark.parametrize(
@@ -289,14 +311,14 @@ def test_a_batch_that_fails_whole_is_retried_one_request_at_a_time(
     from bnpl.api import group_commit
 
     w = World.create(platform, limit=1000_00)
-    real = orders.authorize_many
+    real = orders.checkout_many
 
     def fails_in_company(ctx: Any, cmds: list[Any]) -> list[Any]:
         if len(cmds) > 1:
             raise RuntimeError("a bug that only a batch meets")
         return real(ctx, cmds)
 
-    monkeypatch.setitem(group_commit.WORK, "authorize", (fails_in_company, 201))
+    monkeypatch.setattr(group_commit.orders, "checkout_many", fails_in_company)
     group = GroupCommit(platform, max_batch=10, workers=1, max_in_flight=100)
     batch = [
         group_commit._Pending(

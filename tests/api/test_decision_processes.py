@@ -81,7 +81,7 @@ def test_a_process_that_stops_while_deciding_fails_that_batch_only(
 
     w = World.create(platform, limit=1000_00)
     server = os.getpid()
-    real = orders.authorize_many
+    real = orders.checkout_many
 
     def dies_in_a_decision_process(ctx: Any, cmds: list[Any]) -> list[Any]:
         answers = real(ctx, cmds)  # written, not committed, when the process dies
@@ -89,7 +89,7 @@ def test_a_process_that_stops_while_deciding_fails_that_batch_only(
             os._exit(3)
         return answers
 
-    monkeypatch.setitem(group_commit.WORK, "authorize", (dies_in_a_decision_process, 201))
+    monkeypatch.setattr(group_commit.orders, "checkout_many", dies_in_a_decision_process)
     group = GroupCommit(platform, max_batch=10, workers=1, max_in_flight=100, processes=1)
     try:
         (lost,) = asyncio.run(_submit(group, w, [_checkout(w, "x", 10_00)]))
@@ -138,14 +138,14 @@ def test_over_http_a_lost_batch_says_its_outcome_is_unknown(
     w = World.create(platform, limit=1000_00)
     key = platform.run(Actor("admin"), lambda c: issue_key(c, "merchant", w.merchant_id))
     server = os.getpid()
-    real = orders.authorize_many
+    real = orders.checkout_many
 
     def dies_in_a_decision_process(ctx: Any, cmds: list[Any]) -> list[Any]:
         if os.getpid() != server:
             os._exit(3)
         return real(ctx, cmds)
 
-    monkeypatch.setitem(group_commit.WORK, "authorize", (dies_in_a_decision_process, 201))
+    monkeypatch.setattr(group_commit.orders, "checkout_many", dies_in_a_decision_process)
     app = create_app(open_platform(replace(platform.settings, checkout_processes=1), engine=platform.engine))
     body = {
         "customer_id": w.customer_id,

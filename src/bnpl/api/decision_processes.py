@@ -33,7 +33,7 @@ from bnpl.runtime import Actor, Platform, plan_once
 
 log = logging.getLogger("bnpl.api")
 
-Decide = Callable[[Platform, Any, Actor, list[Any]], list[Any]]
+Decide = Callable[[Platform, Actor, list[Any]], list[Any]]
 
 
 class OutcomeUnknown(RuntimeError):
@@ -74,7 +74,7 @@ class DecisionProcesses:
             self._free.put(mine)
             self.live += 1
 
-    def run(self, kind: Any, actor: Actor, keyed: list[Any]) -> list[Any] | None:
+    def run(self, actor: Actor, keyed: list[Any]) -> list[Any] | None:
         """The batch's answers from a free decision process, or None when none is left (then the
         caller decides it). A process found stopped when the batch is handed over is dropped and
         the next one tried; one that stops after taking the batch fails it (OutcomeUnknown)."""
@@ -85,7 +85,7 @@ class DecisionProcesses:
             if conn is None:
                 return None
             try:
-                conn.send((kind, actor, keyed))
+                conn.send((actor, keyed))
             except (EOFError, OSError):  # stopped before the batch reached it: try another
                 self._drop(conn)
                 continue
@@ -155,11 +155,11 @@ def _serve(platform: Platform, conn: Connection, decide: Decide) -> None:
     plan_once(platform.engine)  # only checkout batches run here: look-ups by key
     while True:
         try:
-            kind, actor, keyed = conn.recv()
+            actor, keyed = conn.recv()
         except (EOFError, OSError):
             return
         try:
-            answers = [_portable(a) for a in decide(platform, kind, actor, keyed)]
+            answers = [_portable(a) for a in decide(platform, actor, keyed)]
             conn.send(answers)
         except (EOFError, OSError):
             return

@@ -1,17 +1,20 @@
 """Group commit and admission control for checkouts and captures.
 
 Each ``POST /orders`` (and ``POST /orders/{id}/capture``) hands its command to the process's
-``GroupCommit`` and waits. The requests are split into ``workers`` lanes by customer (a capture by
-its order), each lane with at most one transaction running: while a lane is free, a request goes
-at once (a request on a quiet server waits for nothing); while it is busy, the lane's requests
-that arrive meanwhile gather and go together as one batch, in one transaction
-(``services.orders.run_keyed`` over ``authorize_many`` or ``capture_many``). So the batch grows
-with the load, and a request waits at most about one batch's time (a few milliseconds) before
-its own starts. A customer's checkouts are always in one lane, so two checkout batches of this
-process running at once never wait for each other's account locks: with the customers of a live
-stream spread over every batch, two batches with no lanes almost always held one account in
-common, and the second waited for the first to commit. (A capture's lane is its order's, so a
-capture may still meet its customer's checkout in another lane; so may two server processes.)
+``GroupCommit`` and waits. The requests are split into ``workers`` lanes by customer, each lane
+with at most one transaction running: while a lane is free, a request goes at once (a request on
+a quiet server waits for nothing); while it is busy, the lane's requests that arrive meanwhile
+gather and go together as one batch: one transaction for each caller in it, checkouts and captures
+together (``services.orders.run_keyed`` over ``checkout_many``). So the batch grows with the load,
+and a request waits at most about one batch's time (a few milliseconds) before its own starts.
+
+A customer's requests are always in one lane, so two batches of this process running at once
+never wait for each other's account locks: with the customers of a live stream spread over every
+batch, two batches with no lanes almost always held one account in common, and the second waited
+for the first to commit. A capture names only its order: its customer is the one this process
+answered the checkout of (remembered for the last ``REMEMBERED`` orders); an order it does not
+know goes to the lane of its id, where it may meet its customer's checkout in another lane (so
+may the requests of two server processes: they wait, and are not wrong).
 
 Admission control: at most ``max_in_flight`` requests wait or run in this process. The next one
 is answered at once with 503 and ``Retry-After`` (problem+json), before anything is read or
@@ -41,11 +44,8 @@ from bnpl.runtime import Actor, Ctx, Platform
 from bnpl.services import idempotency, orders
 
 Kind = Literal["authorize", "capture"]
-WORK: dict[str, tuple[Callable[[Ctx, list[Any]], list[Any]], int]] = {
-    "authorize": (orders.authorize_many, 201),
-    "capture": (orders.capture_many, 200),
-}
 RETRY_AFTER_SECONDS = 1
+REMEMBERED = 65_536  # orders whose customer this process knows, for their capture's lane
 Outcome = orders.Answer | Exception  # a request's answer, or what failed it
 
 
@@ -81,6 +81,7 @@ class GroupCommit:
         self._lanes: list[list[_Pending]] = [[] for _ in range(self.workers)]
         self._busy = [False] * self.workers
         self._in_flight = 0
+        self._customers: dict[int, int] = {}  # order id -> customer id, oldest first
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="group-commit")
         self.batches = 0  # how many transactions, and how many requests they carried (for benches)
         self.requests = 0
@@ -92,7 +93,7 @@ class GroupCommit:
     async def submit(self, kind: Kind, actor: Actor, keyed: orders.Keyed) -> orders.Answer:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[orders.Answer] = loop.create_future()
-        lane = _owner(keyed) % self.workers
+        lane = self._owner(keyed) % self.workers
         with self._lock:
             if self._in_flight >= self.max_in_flight:
                 raise Overloaded
@@ -115,14 +116,32 @@ class GroupCommit:
         self._busy[lane] = bool(batch)
         return batch
 
+    def _owner(self, keyed: orders.Keyed) -> int:
+        """Whose request it is, for its lane: a checkout's customer; a capture's customer when
+        this process answered its checkout, else its order's id."""
+        command = keyed.command
+        if isinstance(command, int):
+            return self._customers.get(command, command)
+        return int(command.customer_id)
+
+    def _remember(self, answers: list[tuple[_Pending, Outcome]]) -> None:
+        """The customers of the orders just created, for their captures' lanes."""
+        for p, answer in answers:
+            if p.kind == "authorize" and isinstance(answer, orders.Answer) and answer.status_code == 201:
+                body = answer.body
+                self._customers[int(body["id"])] = int(body["customer_id"])
+        with self._lock:
+            while len(self._customers) > REMEMBERED:
+                del self._customers[next(iter(self._customers))]
+
     def _run(self, lane: int, batch: list[_Pending]) -> None:
         while batch:
-            groups: dict[tuple[Kind, Actor], list[_Pending]] = {}
+            groups: dict[Actor, list[_Pending]] = {}
             for p in batch:
-                groups.setdefault((p.kind, p.actor), []).append(p)
-            for (kind, actor), group in groups.items():
+                groups.setdefault(p.actor, []).append(p)
+            for actor, group in groups.items():
                 try:
-                    self._commit(kind, actor, group)
+                    self._commit(actor, group)
                 except BaseException as exc:  # never leave a request waiting, nor this worker busy
                     for p in group:
                         with contextlib.suppress(RuntimeError):
@@ -132,11 +151,12 @@ class GroupCommit:
                 self.requests += len(batch)
                 batch = self._take(lane)
 
-    def _commit(self, kind: Kind, actor: Actor, group: list[_Pending]) -> None:
+    def _commit(self, actor: Actor, group: list[_Pending]) -> None:
         keyed = [p.keyed for p in group]
-        results = self.processes.run(kind, actor, keyed) if self.processes is not None else None
+        results = self.processes.run(actor, keyed) if self.processes is not None else None
         if results is None:  # decided here (no decision processes, or none of them left)
-            results = decide(self.platform, kind, actor, keyed)
+            results = decide(self.platform, actor, keyed)
+        self._remember(list(zip(group, results, strict=True)))
         by_loop: dict[
             asyncio.AbstractEventLoop, list[tuple[asyncio.Future[orders.Answer], orders.Answer]]
         ] = {}
@@ -156,40 +176,37 @@ class GroupCommit:
             self.processes.close()
 
 
-def _owner(keyed: orders.Keyed) -> int:
-    """Whose request it is, for its lane: a checkout's customer; a capture's order (its customer
-    is not known before it is read)."""
-    command = keyed.command
-    return int(command) if isinstance(command, int) else int(command.customer_id)
-
-
-def decide(platform: Platform, kind: Kind, actor: Actor, keyed: list[orders.Keyed]) -> list[Outcome]:
-    """A batch's answers, in one transaction; if the batch fails as a whole (not a refusal of one
-    request: those are answers), each request in a transaction of its own, so one bad request never
-    fails the others. An exception in the list is that request's failure."""
-    work, status = WORK[kind]
+def decide(platform: Platform, actor: Actor, keyed: list[orders.Keyed]) -> list[Outcome]:
+    """A batch's answers (checkouts and captures), in one transaction; if the batch fails as a whole
+    (not a refusal of one request: those are answers), each request in a transaction of its own, so
+    one bad request never fails the others. An exception in the list is that request's failure."""
     scope = str(actor)
     try:
-        answers: list[Outcome] = list(
-            platform.run(actor, lambda ctx: orders.run_keyed(ctx, scope, keyed, work, status, refusal))
-        )
+        answers: list[Outcome] = list(platform.run(actor, _keyed(scope, keyed)))
         return answers
     except Exception:
         results: list[Outcome] = []
         for k in keyed:
             try:
-                results.append(_one(platform, kind, actor, k))
+                results.append(_one(platform, actor, k))
             except Exception as exc:
                 results.append(exc)
         return results
 
 
-def _one(platform: Platform, kind: Kind, actor: Actor, keyed: orders.Keyed) -> orders.Answer:
-    work, status = WORK[kind]
+def _keyed(scope: str, keyed: list[orders.Keyed]) -> Callable[[Ctx], list[orders.Answer]]:
+    """The unit of work: the requests with their keys, over ``checkout_many``."""
+    return lambda ctx: orders.run_keyed(ctx, scope, keyed, orders.checkout_many, orders.status_of, refusal)
+
+
+def _one(platform: Platform, actor: Actor, keyed: orders.Keyed) -> orders.Answer:
     scope = str(actor)
     try:
         (answer,) = platform.run(
-            actor, lambda ctx: orders.run_keyed(ctx, scope, [keyed], work, status, refusal)
+            actor,
+            lambda ctx: orders.run_keyed(
+                ctx, scope, [keyed], orders.checkout_many, orders.status_of, refusal
+            ),
         )
         return answer
     except DomainError as exc:  # e.g. a closed business date: remembered, as execute() does

@@ -4,7 +4,16 @@ expire), returns, conversion and early payoff, manual review, and the views ever
 Callers use the package (``orders.authorize``, ``orders.get_order``); the stage modules share the
 lock order and statements in ``records``."""
 
-from bnpl.services.orders.batch import MAX_BATCH, Answer, Keyed, authorize_many, capture_many, run_keyed
+from bnpl.services.orders.batch import (
+    MAX_BATCH,
+    Answer,
+    Keyed,
+    authorize_many,
+    capture_many,
+    checkout_many,
+    run_keyed,
+    status_of,
+)
 from bnpl.services.orders.checkout import FEE_PAYERS, AuthorizeCommand, authorize
 from bnpl.services.orders.fulfilment import (
     cancel,
@@ -42,6 +51,7 @@ __all__ = [
     "cancel",
     "capture",
     "capture_many",
+    "checkout_many",
     "confirm_return",
     "convert_plan",
     "decide_review",
@@ -61,4 +71,5 @@ __all__ = [
     "request_return",
     "return_rows",
     "run_keyed",
+    "status_of",
 ]

@@ -216,6 +216,28 @@ def capture_many(ctx: Ctx, order_ids: Sequence[int]) -> list[Result]:
     return [r for r in outcome if r is not None]
 
 
+def checkout_many(ctx: Ctx, commands: Sequence[AuthorizeCommand | int]) -> list[Result]:
+    """Checkouts (an ``AuthorizeCommand``) and captures (an order's id) of one caller in this
+    transaction: the captures first, then the checkouts. A live stream's server sends both at once,
+    and together they pay one commit, one look-up of keys and one keeping of answers. Each result
+    in the place of its command."""
+    captures = [n for n, c in enumerate(commands) if isinstance(c, int)]
+    checkouts = [n for n, c in enumerate(commands) if not isinstance(c, int)]
+    results: dict[int, Result] = {}
+    if captures:
+        done = capture_many(ctx, [commands[n] for n in captures])  # type: ignore[misc]
+        results |= dict(zip(captures, done, strict=True))
+    if checkouts:
+        done = authorize_many(ctx, [commands[n] for n in checkouts])  # type: ignore[misc]
+        results |= dict(zip(checkouts, done, strict=True))
+    return [results[n] for n in range(len(commands))]
+
+
+def status_of(command: AuthorizeCommand | int) -> int:
+    """A successful answer's status: 201 for a checkout (an order is created), 200 for a capture."""
+    return 200 if isinstance(command, int) else 201
+
+
 # --- each request with its own idempotency key -----------------------------------------------
 
 
@@ -240,7 +262,7 @@ def run_keyed(
     scope: str,
     requests: Sequence[Keyed],
     work: Callable[[Ctx, list[Any]], list[Result]],
-    status: int,
+    status: int | Callable[[Any], int],
     refusal: Callable[[DomainError], tuple[int, Any]],
 ) -> list[Answer]:
     """Run ``work`` on the requests whose keys are new, in this transaction; a key seen before
@@ -264,7 +286,10 @@ def run_keyed(
     results = dict(zip(todo, work(ctx, [requests[n].command for n in todo]), strict=True))
     answers: dict[int, Answer] = {}
     for n, result in results.items():
-        code, body = refusal(result) if isinstance(result, DomainError) else (status, result)
+        if isinstance(result, DomainError):
+            code, body = refusal(result)
+        else:
+            code, body = (status if isinstance(status, int) else status(requests[n].command)), result
         answers[n] = Answer(code, body, False)
     new = [(requests[n].key, requests[n].fingerprint, a.status_code, a.body) for n, a in answers.items()]
     if len(idempotency.keep_many(ctx, scope, new)) < len(new):
