@@ -145,12 +145,16 @@ def prior_book(url: str, schema: str, merchant_id: int, customers: int, orders_e
                 for cid in ids[start : start + 100]
             ]
             answers = decide(p, merchant, keyed)
+            assert all(isinstance(a, orders.Answer) for a in answers), answers
             approved = [
                 a.body["id"]
                 for a in answers
                 if isinstance(a, orders.Answer) and a.status_code == 201 and a.body["status"] == "authorized"
             ]
-            decide(p, merchant, [orders.Keyed(f"prior-c-{o}", f"prior-c-{o}", o) for o in approved])
+            captured = decide(
+                p, merchant, [orders.Keyed(f"prior-c-{o}", f"prior-c-{o}", o) for o in approved]
+            )
+            assert all(isinstance(a, orders.Answer) and a.status_code == 200 for a in captured), captured
     p.dispose()
     return list(ids)
 

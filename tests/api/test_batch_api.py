@@ -193,8 +193,8 @@ def test_batches_running_at_once_never_share_a_customer(
     """Six customers, ten concurrent checkouts each, two transactions at a time; then every order's
     capture with a new checkout of each customer: no two batches running at once hold a customer in
     common (the second would wait for the first's account locks), a capture goes to its customer's
-    lane (its checkout was answered here), checkouts and captures share a transaction, and each
-    customer's requests are decided in the order they came."""
+    lane (its checkout was answered here), checkouts and captures share a transaction (its captures
+    decided first), and each customer's checkouts are decided in the order they came."""
     import asyncio
 
     from bnpl.api import group_commit

@@ -152,7 +152,7 @@ def _serve(platform: Platform, conn: Connection, decide: Decide) -> None:
     # a signal to the whole process group is the server's to act on; this process ends with its pipe
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    plan_once(platform.engine)  # only checkout batches run here: look-ups by key
+    plan_once(platform.engine)  # only checkout and capture batches run here
     while True:
         try:
             actor, keyed = conn.recv()

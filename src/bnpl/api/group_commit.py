@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -43,6 +44,7 @@ from bnpl.domain.errors import DomainError
 from bnpl.runtime import Actor, Ctx, Platform
 from bnpl.services import idempotency, orders
 
+log = logging.getLogger("bnpl.api")
 Kind = Literal["authorize", "capture"]
 RETRY_AFTER_SECONDS = 1
 REMEMBERED = 65_536  # orders whose customer this process knows, for their capture's lane
@@ -93,8 +95,8 @@ class GroupCommit:
     async def submit(self, kind: Kind, actor: Actor, keyed: orders.Keyed) -> orders.Answer:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[orders.Answer] = loop.create_future()
-        lane = self._owner(keyed) % self.workers
         with self._lock:
+            lane = self._owner(keyed) % self.workers
             if self._in_flight >= self.max_in_flight:
                 raise Overloaded
             self._in_flight += 1
@@ -118,21 +120,27 @@ class GroupCommit:
 
     def _owner(self, keyed: orders.Keyed) -> int:
         """Whose request it is, for its lane: a checkout's customer; a capture's customer when
-        this process answered its checkout, else its order's id."""
+        this process answered its checkout, else its order's id (the caller holds the lock)."""
         command = keyed.command
         if isinstance(command, int):
             return self._customers.get(command, command)
         return int(command.customer_id)
 
-    def _remember(self, answers: list[tuple[_Pending, Outcome]]) -> None:
-        """The customers of the orders just created, for their captures' lanes."""
-        for p, answer in answers:
-            if p.kind == "authorize" and isinstance(answer, orders.Answer) and answer.status_code == 201:
-                body = answer.body
-                self._customers[int(body["id"])] = int(body["customer_id"])
-        with self._lock:
-            while len(self._customers) > REMEMBERED:
-                del self._customers[next(iter(self._customers))]
+    def _remember(self, results: list[Outcome]) -> None:
+        """The customers of the orders just created (a 201 is a new order), for their captures'
+        lanes. Only a hint: a failure here is logged and never fails the answered batch."""
+        try:
+            created = [
+                (int(r.body["id"]), int(r.body["customer_id"]))
+                for r in results
+                if isinstance(r, orders.Answer) and r.status_code == 201
+            ]
+            with self._lock:
+                self._customers.update(created)
+                while len(self._customers) > REMEMBERED:
+                    del self._customers[next(iter(self._customers))]
+        except Exception:
+            log.exception("the customers of a batch's new orders were not remembered")
 
     def _run(self, lane: int, batch: list[_Pending]) -> None:
         while batch:
@@ -156,7 +164,6 @@ class GroupCommit:
         results = self.processes.run(actor, keyed) if self.processes is not None else None
         if results is None:  # decided here (no decision processes, or none of them left)
             results = decide(self.platform, actor, keyed)
-        self._remember(list(zip(group, results, strict=True)))
         by_loop: dict[
             asyncio.AbstractEventLoop, list[tuple[asyncio.Future[orders.Answer], orders.Answer]]
         ] = {}
@@ -169,6 +176,7 @@ class GroupCommit:
         for loop, done in by_loop.items():  # one wake-up of each event loop per batch, not per request
             with contextlib.suppress(RuntimeError):  # that loop is gone (its clients left)
                 loop.call_soon_threadsafe(_set_all, done)
+        self._remember(results)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -202,12 +210,7 @@ def _keyed(scope: str, keyed: list[orders.Keyed]) -> Callable[[Ctx], list[orders
 def _one(platform: Platform, actor: Actor, keyed: orders.Keyed) -> orders.Answer:
     scope = str(actor)
     try:
-        (answer,) = platform.run(
-            actor,
-            lambda ctx: orders.run_keyed(
-                ctx, scope, [keyed], orders.checkout_many, orders.status_of, refusal
-            ),
-        )
+        (answer,) = platform.run(actor, _keyed(scope, [keyed]))
         return answer
     except DomainError as exc:  # e.g. a closed business date: remembered, as execute() does
         code, body = refusal(exc)

@@ -1,5 +1,5 @@
-"""Bulk writes: on PostgreSQL a batch of rows is one statement, whatever its size; on SQLite an
-ordinary executemany.
+"""Bulk writes: on PostgreSQL a batch of rows is one statement (COPY from ``COPY_FROM`` rows, with
+one more for their ids); on SQLite an ordinary executemany.
 
 Up to ``COPY_FROM`` rows (a batch of checkouts or captures: a handful of each kind) go as one JSON
 parameter, unpacked by ``json_populate_recordset`` into the table's own row type: one round trip,
@@ -59,9 +59,9 @@ def insert_rows(
                 insert(table).returning(table.c.id, sort_by_parameter_order=True), list(rows)
             ).scalars()
         )
-    raw = conn.connection.driver_connection
-    assert raw is not None
     data = list(rows[0])
+    if any(row.keys() != rows[0].keys() for row in rows):  # a missing key must not become NULL
+        raise ValueError(f"rows for {table.name} do not all have the same columns")
     if len(rows) < copy_from:
         names = ", ".join(f'"{c}"' for c in data)
         picked = ", ".join(f'r."{c}"' for c in data)
@@ -71,9 +71,11 @@ def insert_rows(
             f'FROM json_populate_recordset(NULL::"{table.name}", %s::json) WITH ORDINALITY AS r '
             "ORDER BY r.ordinality" + (" RETURNING id" if ids else "")
         )
-        with raw.cursor() as cur:
-            cur.execute(statement, (Json(rows, dumps=_row_json),))
-            return sorted(int(r[0]) for r in cur.fetchall()) if ids else []
+        # through SQLAlchemy, so a failure is a DBAPIError that a transaction's retry recognises
+        result = conn.exec_driver_sql(statement, (Json(rows, dumps=_row_json),))
+        return sorted(int(r[0]) for r in result) if ids else []
+    raw = conn.connection.driver_connection
+    assert raw is not None
     new_ids = next_ids(conn, table, len(rows)) if ids else []
     json_columns = {c.name for c in table.columns if isinstance(c.type, JSON)}
     names = ", ".join(f'"{c}"' for c in (["id", *data] if ids else data))
@@ -86,7 +88,8 @@ def insert_rows(
 
 def _row_json(rows: Any) -> bytes:
     """Rows as one JSON document for ``json_populate_recordset``: each value in the text its
-    column's type reads (a Decimal as its digits, bytes in bytea's hex form)."""
+    column's type reads (a Decimal as its digits, bytes in bytea's hex form; inside a JSON column
+    the same, as their text)."""
     return orjson.dumps(rows, default=_plain, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
 
 

@@ -50,16 +50,20 @@ def json_bytes(value: Any) -> bytes:
 def plan_once(engine: Engine) -> None:
     """Have ``engine``'s new PostgreSQL connections plan each prepared statement once, for every
     set of values (``plan_cache_mode = force_generic_plan``). For the checkout batches' statements,
-    all look-ups by key whose best plan does not depend on the values: left to choose, PostgreSQL
+    look-ups by keys (the velocity counts' too, by customer within a time window) whose best plan
+    does not depend on the values: left to choose, PostgreSQL
     planned most of them anew at every execution (a third of its time on a batch, measured in
     pg_stat_statements), as a plan for an array of keys is costed for ten keys when prepared. A
     statement is planned again when its tables are analysed."""
     if engine.dialect.name != "postgresql":
         return
 
-    @event.listens_for(engine, "do_connect")
-    def _generic_plans(_dialect, _record, _cargs, cparams):  # type: ignore[no-untyped-def]
-        cparams["options"] = f"{cparams.get('options', '')} -cplan_cache_mode=force_generic_plan".strip()
+    @event.listens_for(engine, "connect")
+    def _generic_plans(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        # a SET, not a startup option, which a pooler such as PgBouncer may refuse; committed, as
+        # a SET rolled back with its transaction is undone
+        dbapi_conn.execute("SET plan_cache_mode = force_generic_plan")
+        dbapi_conn.commit()
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -1,4 +1,4 @@
-"""Batched checkout: many authorizations, or many captures, in one transaction.
+"""Batched checkout: many authorizations and many captures, in one transaction.
 
 A live stream sends thousands of checkouts to one merchant in the same seconds. Each pays the same
 per-transaction costs (a commit, a lock statement, a facts read, a handful of inserts), so a batch
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from bnpl.domain.errors import DomainError, IdempotencyConflict, InvalidInput, NotFound
 from bnpl.risk.signals import SHARED_KEY_SIGNALS, lock_shared_keys, velocity_many
@@ -223,14 +223,35 @@ def checkout_many(ctx: Ctx, commands: Sequence[AuthorizeCommand | int]) -> list[
     in the place of its command."""
     captures = [n for n, c in enumerate(commands) if isinstance(c, int)]
     checkouts = [n for n, c in enumerate(commands) if not isinstance(c, int)]
+    order_ids = [c for c in commands if isinstance(c, int)]
+    cmds = [c for c in commands if not isinstance(c, int)]
+    if order_ids and cmds:  # every account of both at once, in customer-id order (no deadlock)
+        _lock_accounts(ctx, order_ids, [c.customer_id for c in cmds])
     results: dict[int, Result] = {}
-    if captures:
-        done = capture_many(ctx, [commands[n] for n in captures])  # type: ignore[misc]
-        results |= dict(zip(captures, done, strict=True))
-    if checkouts:
-        done = authorize_many(ctx, [commands[n] for n in checkouts])  # type: ignore[misc]
-        results |= dict(zip(checkouts, done, strict=True))
+    if order_ids:
+        results |= dict(zip(captures, capture_many(ctx, order_ids), strict=True))
+    if cmds:
+        results |= dict(zip(checkouts, authorize_many(ctx, cmds), strict=True))
     return [results[n] for n in range(len(commands))]
+
+
+def _lock_accounts(ctx: Ctx, order_ids: Sequence[Any], customer_ids: Sequence[int]) -> None:
+    """Lock the accounts of the orders' customers and of ``customer_ids`` in one statement, in
+    customer-id order: the captures and the checkouts then lock again only what they hold, and
+    two transactions never take the same two accounts in opposite orders."""
+    conn = ctx.conn
+    owners = select(orders.c.customer_id).where(among(conn, orders.c.id, sorted(set(order_ids))))
+    conn.execute(
+        select(credit_accounts.c.customer_id)
+        .where(
+            or_(
+                credit_accounts.c.customer_id.in_(owners.scalar_subquery()),
+                among(conn, credit_accounts.c.customer_id, sorted(set(customer_ids))),
+            )
+        )
+        .order_by(credit_accounts.c.customer_id)
+        .with_for_update()
+    ).all()
 
 
 def status_of(command: AuthorizeCommand | int) -> int:

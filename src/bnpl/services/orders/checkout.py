@@ -323,7 +323,7 @@ def record(ctx: Ctx, checkouts: list[Checkout]) -> list[dict[str, Any]]:
 
 def _ids(ctx: Ctx, statement: Any, table: Any, rows: list[dict[str, Any]]) -> list[int]:
     """Insert ``rows`` and return their new ids in order: one row by a plain INSERT … RETURNING,
-    more by COPY with ids drawn from the sequence (PostgreSQL) or a multi-row INSERT (SQLite)."""
+    more by ``insert_rows`` (one statement on PostgreSQL, a multi-row INSERT on SQLite)."""
     if len(rows) == 1:
         return [ctx.conn.execute(statement, rows[0]).scalar_one()]
     return insert_rows(ctx.conn, table, rows, ids=True)
