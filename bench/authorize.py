@@ -146,11 +146,7 @@ def prior_book(url: str, schema: str, merchant_id: int, customers: int, orders_e
             ]
             answers = decide(p, merchant, keyed)
             assert all(isinstance(a, orders.Answer) for a in answers), answers
-            approved = [
-                a.body["id"]
-                for a in answers
-                if isinstance(a, orders.Answer) and a.status_code == 201 and a.body["status"] == "authorized"
-            ]
+            approved = [a.body["id"] for a in answers if a.body.get("status") == "authorized"]
             captured = decide(
                 p, merchant, [orders.Keyed(f"prior-c-{o}", f"prior-c-{o}", o) for o in approved]
             )

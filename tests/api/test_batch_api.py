@@ -234,7 +234,7 @@ def test_batches_running_at_once_never_share_a_customer(
 
     def checkout(n: int, cid: int) -> Any:
         command = orders.AuthorizeCommand(w.merchant_id, cid, [Item("x", "tea", 1_00 + n, 1)])
-        return group.submit("authorize", w.merchant, orders.Keyed(f"k{n}-{cid}", f"fp{n}-{cid}", command))
+        return group.submit(w.merchant, orders.Keyed(f"k{n}-{cid}", f"fp{n}-{cid}", command))
 
     async def sale() -> list[orders.Answer]:
         return await asyncio.gather(*(checkout(n, cid) for n in range(10) for cid in customers))
@@ -249,7 +249,7 @@ def test_batches_running_at_once_never_share_a_customer(
         requests = []
         for cid in customers:
             requests += [
-                group.submit("capture", w.merchant, orders.Keyed(f"c{oid}", f"c{oid}", oid))
+                group.submit(w.merchant, orders.Keyed(f"c{oid}", f"c{oid}", oid))
                 for oid, who in owner.items()
                 if who == cid and oid in authorized
             ]
@@ -322,7 +322,6 @@ def test_a_batch_that_fails_whole_is_retried_one_request_at_a_time(
     group = GroupCommit(platform, max_batch=10, workers=1, max_in_flight=100)
     batch = [
         group_commit._Pending(
-            "authorize",
             w.merchant,
             orders.Keyed(
                 f"r{i}",

@@ -26,9 +26,7 @@ def _checkout(w: World, key: str, price: int) -> orders.Keyed:
 
 
 async def _submit(group: GroupCommit, w: World, requests: list[orders.Keyed]) -> list[Any]:
-    return await asyncio.gather(
-        *(group.submit("authorize", w.merchant, r) for r in requests), return_exceptions=True
-    )
+    return await asyncio.gather(*(group.submit(w.merchant, r) for r in requests), return_exceptions=True)
 
 
 def test_decision_processes_answer_as_the_server_thread_does(platform: Platform) -> None:

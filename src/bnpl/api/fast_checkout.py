@@ -67,7 +67,7 @@ class FastCheckout:
             if order is not None:
                 command = authorize_command(caller[0].subject_id or 0, order)
                 fields = order.model_dump(mode="json")
-                await self._answer(request, scope, send, "authorize", caller, fields, command)
+                await self._answer(request, scope, send, caller, fields, command)
                 return
         await self.app(scope, _replay(body, receive), send)
 
@@ -77,14 +77,13 @@ class FastCheckout:
         if caller is None:
             await self.app(scope, receive, send)
             return
-        await self._answer(request, scope, send, "capture", caller, None, order_id)
+        await self._answer(request, scope, send, caller, None, order_id)
 
     async def _answer(
         self,
         request: Request,
         scope: Scope,
         send: Send,
-        kind: Any,
         caller: tuple[Any, str, str],
         fields: Any,
         command: Any,
@@ -95,7 +94,7 @@ class FastCheckout:
         except RateLimited as exc:
             await rate_limited_response(exc)(scope, request.receive, send)
             return
-        response = await grouped(request, kind, actor, key, fields, command)
+        response = await grouped(request, actor, key, fields, command)
         assert response is not None  # _ordinary saw the group commit on
         request.app.state.fast_checkouts += 1  # how many took the short way (benches, tests)
         await response(scope, request.receive, send)

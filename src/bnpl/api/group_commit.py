@@ -33,7 +33,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -45,7 +45,6 @@ from bnpl.runtime import Actor, Ctx, Platform
 from bnpl.services import idempotency, orders
 
 log = logging.getLogger("bnpl.api")
-Kind = Literal["authorize", "capture"]
 RETRY_AFTER_SECONDS = 1
 REMEMBERED = 65_536  # orders whose customer this process knows, for their capture's lane
 Outcome = orders.Answer | Exception  # a request's answer, or what failed it
@@ -62,7 +61,6 @@ def refusal(exc: DomainError) -> tuple[int, Any]:
 
 @dataclass
 class _Pending:
-    kind: Kind
     actor: Actor
     keyed: orders.Keyed
     loop: asyncio.AbstractEventLoop
@@ -92,7 +90,7 @@ class GroupCommit:
     def in_flight(self) -> int:
         return self._in_flight
 
-    async def submit(self, kind: Kind, actor: Actor, keyed: orders.Keyed) -> orders.Answer:
+    async def submit(self, actor: Actor, keyed: orders.Keyed) -> orders.Answer:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[orders.Answer] = loop.create_future()
         with self._lock:
@@ -100,7 +98,7 @@ class GroupCommit:
             if self._in_flight >= self.max_in_flight:
                 raise Overloaded
             self._in_flight += 1
-            self._lanes[lane].append(_Pending(kind, actor, keyed, loop, future))
+            self._lanes[lane].append(_Pending(actor, keyed, loop, future))
             batch = None if self._busy[lane] else self._take(lane)
         try:
             if batch:

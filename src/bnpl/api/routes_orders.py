@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bnpl.api.decision_processes import OutcomeUnknown
 from bnpl.api.deps import ActorDep, Id, IdempotencyKey, OptionalId, PlatformDep, execute, read
-from bnpl.api.group_commit import GroupCommit, Kind, Overloaded, refusal, shed_response
+from bnpl.api.group_commit import GroupCommit, Overloaded, refusal, shed_response
 from bnpl.api.problems import problem
 from bnpl.api.schemas import (
     AmountIn,
@@ -61,16 +61,14 @@ def _answer(answer: orders.Answer) -> Response:
     )
 
 
-async def grouped(
-    request: Request, kind: Kind, actor: Actor, key: str, body: Any, command: Any
-) -> Response | None:
+async def grouped(request: Request, actor: Actor, key: str, body: Any, command: Any) -> Response | None:
     """The request through the process's group commit (None: group commit is off)."""
     group: GroupCommit | None = request.app.state.group_commit
     if group is None:
         return None
     keyed = orders.Keyed(key, idempotency.request_hash(request.method, request.url.path, body), command)
     try:
-        return _answer(await group.submit(kind, actor, keyed))
+        return _answer(await group.submit(actor, keyed))
     except Overloaded:
         return shed_response()
     except OutcomeUnknown as exc:  # not "nothing was changed": the batch may have committed
@@ -89,7 +87,7 @@ async def authorize(
     if actor.role != "merchant":
         raise Forbidden("orders are created with a merchant's API key")
     cmd = authorize_command(actor.subject_id or 0, body)
-    answered = await grouped(request, "authorize", actor, key, body.model_dump(mode="json"), cmd)
+    answered = await grouped(request, actor, key, body.model_dump(mode="json"), cmd)
     if answered is not None:
         return answered
     return await run_in_threadpool(
@@ -165,7 +163,7 @@ async def capture(
     order_id: Id, request: Request, platform: PlatformDep, actor: ActorDep, key: IdempotencyKey
 ) -> Response:
     """Merchant ships: the hold becomes what the customer owes; the merchant is owed the price less MDR."""
-    answered = await grouped(request, "capture", actor, key, None, order_id)
+    answered = await grouped(request, actor, key, None, order_id)
     if answered is not None:
         return answered
     return await run_in_threadpool(

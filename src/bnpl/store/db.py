@@ -51,10 +51,10 @@ def plan_once(engine: Engine) -> None:
     """Have ``engine``'s new PostgreSQL connections plan each prepared statement once, for every
     set of values (``plan_cache_mode = force_generic_plan``). For the checkout batches' statements,
     look-ups by keys (the velocity counts' too, by customer within a time window) whose best plan
-    does not depend on the values: left to choose, PostgreSQL
-    planned most of them anew at every execution (a third of its time on a batch, measured in
-    pg_stat_statements), as a plan for an array of keys is costed for ten keys when prepared. A
-    statement is planned again when its tables are analysed."""
+    does not depend on the values: left to choose, PostgreSQL planned most of them anew at every
+    execution (a third of its time on a batch, measured in pg_stat_statements), as a plan for an
+    array of keys is costed for ten keys when prepared. A statement is planned again when its
+    tables are analysed."""
     if engine.dialect.name != "postgresql":
         return
 
