@@ -43,7 +43,7 @@ def test_keys_seen_before_are_read_by_their_own_primary_key(stale: Platform, gen
     def work(c: Any) -> tuple[str, dict[str, Any]]:
         mode = "force_generic_plan" if generic else "auto"  # as a prepared statement runs it
         c.conn.exec_driver_sql(f"SET LOCAL plan_cache_mode = {mode}")
-        sql = "EXPLAIN " + idempotency.STORED_MANY_PG.element.text
+        sql = "EXPLAIN " + idempotency.STORED_MANY_PG.statement.text
         plan = "\n".join(r[0] for r in c.conn.execute(text(sql), {"scope": SCOPE, "keys": keys}))
         return plan, idempotency.stored_many(c, SCOPE, keys)
 

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from psycopg.types.json import Json
 from sqlalchemy import event, select, text
 
 from bnpl.domain.orders import Item
@@ -24,12 +25,18 @@ CUSTOMER_KEYED = sorted(t.name for t in metadata.sorted_tables if "customer_id" 
 
 @contextmanager
 def recorded(platform: Platform) -> Iterator[list[tuple[str, list[dict[str, Any]]]]]:
-    """Every INSERT and UPDATE the engine sends: its table and its parameter sets, by bind name.
-    (Rows a batch writes by COPY on PostgreSQL pass beside the engine: the snapshot of the other
-    customer's rows covers them.)"""
+    """Every INSERT and UPDATE the engine sends: its table and its parameter sets, by bind name;
+    those sent straight to the driver (``store.direct``: rows as one JSON parameter, or updates
+    over arrays) row by row too. (Rows written by COPY on PostgreSQL, from 500 at once, pass
+    beside the engine: the snapshot of the other customer's rows covers them.)"""
     writes: list[tuple[str, list[dict[str, Any]]]] = []
 
     def before(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if context is None:  # a statement sent straight to the driver
+            direct = _direct_write(statement, parameters)
+            if direct is not None:
+                writes.append(direct)
+            return
         compiled = getattr(context, "compiled", None)
         if compiled is None or not (context.isinsert or context.isupdate):
             return
@@ -40,6 +47,21 @@ def recorded(platform: Platform) -> Iterator[list[tuple[str, list[dict[str, Any]
         yield writes
     finally:
         event.remove(platform.engine, "before_cursor_execute", before)
+
+
+def _direct_write(statement: str, parameters: Any) -> tuple[str, list[dict[str, Any]]] | None:
+    """A write sent straight to the driver as its table and parameter sets: the rows of an
+    ``INSERT … json_populate_recordset``, or an ``UPDATE … unnest`` row by row (its arrays zipped)."""
+    words = statement.replace('"', "").split()
+    if words[:2] == ["INSERT", "INTO"]:
+        (rows,) = [p.obj for p in parameters if isinstance(p, Json)] or [None]
+        return (words[2], list(rows)) if rows is not None else None
+    if words[0] == "UPDATE":
+        # one array per column: the customers' ids are ``cids``, one ``cid`` a row
+        arrays = {("cid" if k == "cids" else k): v for k, v in parameters.items() if isinstance(v, list)}
+        count = len(next(iter(arrays.values()))) if arrays else 0
+        return words[1], [{k: v[n] for k, v in arrays.items()} for n in range(count)]
+    return None
 
 
 def written_customers(

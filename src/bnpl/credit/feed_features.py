@@ -9,17 +9,18 @@ value, the value an empty feed gives, and ``FeedStatus`` says why.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 
 from bnpl.credit.features import FeatureSpec
@@ -39,7 +40,8 @@ from bnpl.domain.marketplace import (
     consent_at,
 )
 from bnpl.domain.orders import RESALE_CATEGORIES, Channel
-from bnpl.store.bulk import among, chunks
+from bnpl.store.bulk import among_named, chunks
+from bnpl.store.direct import Direct
 from bnpl.store.tables import (
     customers,
     marketplace_consents,
@@ -278,15 +280,10 @@ _OUTCOMES = {o.value: o for o in Outcome}
 def _load_chunk(conn: Connection, ids: list[int], as_of: datetime) -> dict[int, Feed]:
     # ``among``: on PostgreSQL one array parameter, so each statement's text is the same whatever
     # the number of shoppers (prepared once, not planned anew for each batch size of checkouts)
-    who = among(conn, customers.c.id, ids)
-    zones = dict(conn.execute(select(customers.c.id, customers.c.timezone).where(who)).all())
-    c = marketplace_consents.c
+    statements = _statements(conn.dialect.name == "postgresql")
+    zones = {r.id: r.timezone for r in statements.zones.rows(conn, {"ids": ids})}
     consents: dict[int, list[ConsentEvent]] = {i: [] for i in ids}
-    for r in conn.execute(
-        select(c.customer_id, c.action, c.at, c.purpose, c.scope, c.notice_version)
-        .where(among(conn, c.customer_id, ids), c.at < as_of)
-        .order_by(c.id)
-    ):
+    for r in statements.consents.rows(conn, {"ids": ids, "as_of": as_of}):
         consents[r.customer_id].append(
             ConsentEvent(r.action, _utc(r.at), r.purpose, tuple(r.scope or ()), r.notice_version)
         )
@@ -295,7 +292,7 @@ def _load_chunk(conn: Connection, ids: list[int], as_of: datetime) -> dict[int, 
     stored: dict[int, list[Stored]] = {i: [] for i in granted}
     if granted:
         earliest = min(grant.at for _, grant in (grants[i] for i in granted) if grant is not None)
-        _read_rows(conn, granted, as_of, earliest, stored)
+        _read_rows(conn, statements, granted, as_of, earliest, stored)
     out: dict[int, Feed] = {}
     for i in ids:
         timezone = zones.get(i) or "Asia/Shanghai"
@@ -307,20 +304,70 @@ def _load_chunk(conn: Connection, ids: list[int], as_of: datetime) -> dict[int, 
     return out
 
 
+class _Statements(NamedTuple):
+    zones: Direct
+    consents: Direct
+    profiles: Direct
+    orders: Direct
+    engagement: Direct
+
+
+@functools.cache
+def _statements(pg: bool) -> _Statements:
+    """The feed's statements for the shoppers ``ids``, built once per dialect (``pg``: PostgreSQL,
+    one array parameter, so each statement's text is the same whatever the number of shoppers:
+    prepared once, not planned anew for each batch size of checkouts)."""
+    c, p = marketplace_consents.c, marketplace_profiles.c
+    o, e = marketplace_orders.c, marketplace_engagement.c
+    as_of: Any = bindparam("as_of")
+    since: Any = bindparam("since_grant")
+    return _Statements(
+        Direct(select(customers.c.id, customers.c.timezone).where(among_named(pg, customers.c.id, "ids"))),
+        Direct(
+            select(c.customer_id, c.action, c.at, c.purpose, c.scope, c.notice_version)
+            .where(among_named(pg, c.customer_id, "ids"), c.at < as_of)
+            .order_by(c.id)
+        ),
+        Direct(
+            select(marketplace_profiles).where(
+                among_named(pg, p.customer_id, "ids"),
+                p.observed_at < as_of,
+                p.ingested_at >= since,
+                p.ingested_at < as_of,
+            )
+        ),
+        Direct(
+            select(marketplace_orders).where(
+                among_named(pg, o.customer_id, "ids"),
+                o.occurred_at < as_of,
+                o.occurred_at >= bindparam("year_ago"),
+                o.ingested_at >= since,
+                o.ingested_at < as_of,
+            )
+        ),
+        Direct(
+            select(marketplace_engagement).where(
+                among_named(pg, e.customer_id, "ids"),
+                e.week_start >= bindparam("six_weeks_ago"),
+                e.ingested_at >= since,
+                e.ingested_at < as_of,
+            )
+        ),
+    )
+
+
 def _read_rows(
-    conn: Connection, ids: list[int], as_of: datetime, since_grant: datetime, stored: dict[int, list[Stored]]
+    conn: Connection,
+    statements: _Statements,
+    ids: list[int],
+    as_of: datetime,
+    since_grant: datetime,
+    stored: dict[int, list[Stored]],
 ) -> None:
     """The profile, order and engagement rows of ``ids`` that ``compute`` could use at ``as_of``,
     ingested after the earliest of their grants (``assemble`` narrows each to its own grant)."""
-    p, o, e = marketplace_profiles.c, marketplace_orders.c, marketplace_engagement.c
-    for r in conn.execute(
-        select(marketplace_profiles).where(
-            among(conn, p.customer_id, ids),
-            p.observed_at < as_of,
-            p.ingested_at >= since_grant,
-            p.ingested_at < as_of,
-        )
-    ):
+    params = {"ids": ids, "as_of": as_of, "since_grant": since_grant}
+    for r in statements.profiles.rows(conn, params):
         profile = Profile(
             r.event_id,
             r.customer_id,
@@ -332,15 +379,7 @@ def _read_rows(
             r.addresses_12m,
         )
         stored[r.customer_id].append(Stored(profile, _utc(r.ingested_at)))
-    for r in conn.execute(
-        select(marketplace_orders).where(
-            among(conn, o.customer_id, ids),
-            o.occurred_at < as_of,
-            o.occurred_at >= as_of - timedelta(days=366),
-            o.ingested_at >= since_grant,
-            o.ingested_at < as_of,
-        )
-    ):
+    for r in statements.orders.rows(conn, params | {"year_ago": as_of - timedelta(days=366)}):
         order = Order(
             r.event_id,
             r.customer_id,
@@ -352,13 +391,8 @@ def _read_rows(
             _OUTCOMES[r.outcome],
         )
         stored[r.customer_id].append(Stored(order, _utc(r.ingested_at)))
-    for r in conn.execute(
-        select(marketplace_engagement).where(
-            among(conn, e.customer_id, ids),
-            e.week_start >= (as_of - timedelta(days=42)).date(),
-            e.ingested_at >= since_grant,
-            e.ingested_at < as_of,
-        )
+    for r in statements.engagement.rows(
+        conn, params | {"six_weeks_ago": (as_of - timedelta(days=42)).date()}
     ):
         week = Engagement(r.event_id, r.customer_id, r.week_start, r.live_watch_minutes)
         stored[r.customer_id].append(Stored(week, _utc(r.ingested_at)))

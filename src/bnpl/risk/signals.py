@@ -34,6 +34,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from bnpl.domain.decision import available_credit
 from bnpl.domain.orders import RESALE_CATEGORIES
 from bnpl.runtime import Ctx
+from bnpl.store.direct import Direct
 from bnpl.store.tables import customers, merchant_risk, orders
 
 WINDOWS = {
@@ -151,7 +152,7 @@ def _velocity(needed: frozenset[str], has_device: bool, has_address: bool) -> An
 
 
 @lru_cache(maxsize=16)
-def _velocity_many(needed: frozenset[str]) -> Any:
+def _velocity_many(needed: frozenset[str]) -> Direct:
     """The same counts for many (customer, merchant) pairs in one statement (PostgreSQL): the
     pairs are two arrays unnested side by side, each row's counts correlated to its pair."""
     pairs = (
@@ -160,7 +161,7 @@ def _velocity_many(needed: frozenset[str]) -> Any:
         .render_derived()
     )
     columns = _velocity_columns(needed, False, False, pairs.c.cid, pairs.c.mid)
-    return select(pairs.c.n, *columns).select_from(pairs).order_by(pairs.c.n)
+    return Direct(select(pairs.c.n, *columns).select_from(pairs).order_by(pairs.c.n))
 
 
 def velocity_many(
@@ -173,8 +174,10 @@ def velocity_many(
         return None
     params: dict[str, Any] = {"cids": [c for c, _ in pairs], "mids": [m for _, m in pairs]}
     params |= {f"since_{w}": ctx.now - d for w, d in WINDOWS.items()}
-    rows = ctx.conn.execute(_velocity_many(needed), params).mappings().all()
-    return [{k: v for k, v in row.items() if k != "n"} for row in rows]
+    rows = _velocity_many(needed).mappings(ctx.conn, params)
+    for row in rows:
+        del row["n"]
+    return rows
 
 
 def _utc_date(moment: datetime) -> Any:

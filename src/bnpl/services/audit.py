@@ -8,6 +8,7 @@ first record whose content no longer matches its hash.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,11 +16,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import String, func, select
 from sqlalchemy.engine import Connection
 
 from bnpl.runtime import Ctx
-from bnpl.store.bulk import COPY_FROM, among, chunks, insert_rows
+from bnpl.store.bulk import COPY_FROM, among_named, chunks, insert_rows
+from bnpl.store.direct import Direct
 from bnpl.store.tables import audit_log
 
 GENESIS = "0" * 64
@@ -53,15 +55,6 @@ def _digest(record: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(fields, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-_HEAD = (
-    select(audit_log.c.seq, audit_log.c.hash)
-    .where(audit_log.c.stream == bindparam("stream"))
-    .order_by(audit_log.c.seq.desc())
-    .limit(1)
-)
-_APPEND = audit_log.insert()
-
-
 def record(
     ctx: Ctx,
     stream: str,
@@ -72,9 +65,7 @@ def record(
     after: dict[str, Any] | None = None,
 ) -> None:
     """Append one record. The caller holds the lock that serialises ``stream``."""
-    head = ctx.conn.execute(_HEAD, {"stream": stream}).first()
-    after_head = (head.seq, head.hash) if head else (0, GENESIS)
-    ctx.conn.execute(_APPEND, _chained(ctx, after_head, stream, action, entity, entity_id, before, after))
+    record_many(ctx, [(stream, action, entity, entity_id, before, after)])
 
 
 def _chained(
@@ -105,6 +96,22 @@ def _chained(
     return rec
 
 
+@functools.cache
+def _heads(pg: bool) -> Direct:
+    """The last record (seq and hash) of each stream of ``streams``, built once per dialect."""
+    latest = (
+        select(audit_log.c.stream, func.max(audit_log.c.seq).label("seq"))
+        .where(among_named(pg, audit_log.c.stream, "streams", String))
+        .group_by(audit_log.c.stream)
+        .subquery()
+    )
+    return Direct(
+        select(audit_log.c.stream, audit_log.c.seq, audit_log.c.hash).join(
+            latest, (latest.c.stream == audit_log.c.stream) & (latest.c.seq == audit_log.c.seq)
+        )
+    )
+
+
 def record_many(
     ctx: Ctx,
     records: Sequence[tuple[str, str, str, object, dict[str, Any] | None, dict[str, Any] | None]],
@@ -116,17 +123,9 @@ def record_many(
         return
     heads: dict[str, tuple[int, str]] = {}
     streams = sorted({r[0] for r in records})
+    query = _heads(ctx.conn.dialect.name == "postgresql")
     for chunk in chunks(ctx.conn, streams):
-        latest = (
-            select(audit_log.c.stream, func.max(audit_log.c.seq).label("seq"))
-            .where(among(ctx.conn, audit_log.c.stream, chunk))
-            .group_by(audit_log.c.stream)
-            .subquery()
-        )
-        query = select(audit_log.c.stream, audit_log.c.seq, audit_log.c.hash).join(
-            latest, (latest.c.stream == audit_log.c.stream) & (latest.c.seq == audit_log.c.seq)
-        )
-        for row in ctx.conn.execute(query):
+        for row in query.rows(ctx.conn, {"streams": list(chunk)}):
             heads[row.stream] = (row.seq, row.hash)
     rows = []
     for stream, action, entity, entity_id, before, after in records:

@@ -21,16 +21,17 @@ from bnpl.domain.business_days import forward_of, open_date
 from bnpl.domain.errors import InvalidState
 from bnpl.runtime import Ctx
 from bnpl.services import audit
+from bnpl.store.direct import Direct
 from bnpl.store.frames import as_date
 from bnpl.store.tables import audit_log, business_days
 
 FORWARD_ACTION = "business_date.forward"  # the audit record of an allowed forward-dated write
-_LAST_CLOSED = select(func.max(business_days.c.business_date))
+_LAST_CLOSED = Direct(select(func.max(business_days.c.business_date)))  # every transaction reads it
 
 
 def last_closed(conn: Connection) -> date | None:
     """The last closed business date, or None on an empty calendar."""
-    last = conn.execute(_LAST_CLOSED).scalar()
+    last = _LAST_CLOSED.scalar(conn)
     return None if last is None else as_date(last)
 
 

@@ -14,6 +14,7 @@ from bnpl.domain.errors import InvalidInput, NotFound, require_in_range
 from bnpl.runtime import Ctx
 from bnpl.services import audit
 from bnpl.services.queries import OWED
+from bnpl.store.direct import Direct
 from bnpl.store.tables import credit_accounts, obligations, orders
 
 
@@ -73,12 +74,14 @@ _CHANGE_ACCOUNT = (
 
 
 # PostgreSQL, many accounts: one statement over arrays (an executemany runs one per account)
-_CHANGE_ACCOUNTS_PG = text(
-    "UPDATE credit_accounts SET outstanding = outstanding + t.d_out, holds = holds + t.d_holds, "
-    "credit_balance = credit_balance + t.d_credit, updated_at = :now "
-    "FROM unnest(CAST(:cids AS bigint[]), CAST(:d_out AS bigint[]), CAST(:d_holds AS bigint[]), "
-    "CAST(:d_credit AS bigint[])) AS t(cid, d_out, d_holds, d_credit) "
-    "WHERE credit_accounts.customer_id = t.cid"
+_CHANGE_ACCOUNTS_PG = Direct(
+    text(
+        "UPDATE credit_accounts SET outstanding = outstanding + t.d_out, holds = holds + t.d_holds, "
+        "credit_balance = credit_balance + t.d_credit, updated_at = :now "
+        "FROM unnest(CAST(:cids AS bigint[]), CAST(:d_out AS bigint[]), CAST(:d_holds AS bigint[]), "
+        "CAST(:d_credit AS bigint[])) AS t(cid, d_out, d_holds, d_credit) "
+        "WHERE credit_accounts.customer_id = t.cid"
+    )
 )
 
 
@@ -184,11 +187,9 @@ def change_accounts(ctx: Ctx, deltas: Mapping[int, Mapping[str, int]]) -> None:
         for cid, d in sorted(deltas.items())
         if any(d.values())
     ]
-    if len(rows) == 1:
-        ctx.conn.execute(_CHANGE_ACCOUNT, rows[0])
-    elif rows and ctx.conn.dialect.name == "postgresql":
+    if rows and ctx.conn.dialect.name == "postgresql":
         columns = {name: [r[name] for r in rows] for name in ("d_out", "d_holds", "d_credit")}
-        ctx.conn.execute(_CHANGE_ACCOUNTS_PG, {"cids": [r["cid"] for r in rows], "now": ctx.now} | columns)
+        _CHANGE_ACCOUNTS_PG.rows(ctx.conn, {"cids": [r["cid"] for r in rows], "now": ctx.now} | columns)
     elif rows:
         ctx.conn.execute(_CHANGE_ACCOUNT, rows)
 

@@ -26,6 +26,7 @@ from bnpl.runtime import SYSTEM, Ctx, Platform
 from bnpl.services.credit_lines import OLDEST_OVERDUE, lock_account, overdue_orders
 from bnpl.services.queries import OWED
 from bnpl.store.bulk import among_named
+from bnpl.store.direct import Direct
 from bnpl.store.tables import (
     credit_accounts,
     credit_models,
@@ -162,15 +163,22 @@ def lock_account_with_facts(ctx: Ctx, customer_id: int, merchant_id: int) -> tup
 
 
 @functools.cache
-def _statements(pg: bool) -> tuple[Any, Any]:
-    """The batch's two statements, built once per dialect (``pg``: PostgreSQL): lock the accounts
-    ``cids`` in customer-id order; then, after the lock, the facts of each of them."""
+def _statements(pg: bool) -> tuple[Direct, Direct, Direct]:
+    """The batch's three statements, built once per dialect (``pg``: PostgreSQL): lock the accounts
+    ``cids`` in customer-id order; then, after the lock, the facts of each of them; and the
+    merchant's row with its facts."""
     account = credit_accounts.c.customer_id
     overdue = overdue_orders(one_customer=False)
     oldest = _scalar(select(func.min(overdue.c.first_due)).where(overdue.c.customer_id == account))
     return (
-        select(credit_accounts).where(among_named(pg, account, "cids")).order_by(account).with_for_update(),
-        select(account, *_customer_facts(account, oldest)).where(among_named(pg, account, "cids")),
+        Direct(
+            select(credit_accounts)
+            .where(among_named(pg, account, "cids"))
+            .order_by(account)
+            .with_for_update()
+        ),
+        Direct(select(account, *_customer_facts(account, oldest)).where(among_named(pg, account, "cids"))),
+        Direct(_MERCHANT),
     )
 
 
@@ -190,19 +198,19 @@ def lock_accounts_with_facts(
     if not cids:
         return {}, {}, {}
     conn = ctx.conn
-    lock, customer_facts = _statements(conn.dialect.name == "postgresql")
-    accounts = {row.customer_id: row for row in conn.execute(lock, {"cids": cids})}
+    lock, customer_facts, merchant = _statements(conn.dialect.name == "postgresql")
+    accounts = {row.customer_id: row for row in lock.rows(conn, {"cids": cids})}
     found = [c for c in cids if c in accounts]
     in_30 = ctx.today + timedelta(days=30)
     facts_of = {}
     if found:  # the facts, read after the locks (see _MERCHANT above)
         facts_of = {
             row.customer_id: row
-            for row in conn.execute(customer_facts, {"cids": found, "today": ctx.today, "in_30": in_30})
+            for row in customer_facts.rows(conn, {"cids": found, "today": ctx.today, "in_30": in_30})
         }
     merchant_rows = {}
     for mid in mids:
-        row = conn.execute(_MERCHANT, {"mid": mid, "mscope": merchant_scope(mid)}).first()
+        row = merchant.first(conn, {"mid": mid, "mscope": merchant_scope(mid)})
         if row is not None:
             merchant_rows[mid] = row
     facts = {

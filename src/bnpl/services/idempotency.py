@@ -27,6 +27,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from bnpl.domain.errors import IdempotencyConflict, InvalidInput
 from bnpl.runtime import Ctx
 from bnpl.store.db import json_bytes
+from bnpl.store.direct import Direct
 from bnpl.store.tables import idempotency_keys
 
 PENDING = -1
@@ -60,21 +61,21 @@ def insert_ignoring(ctx: Ctx) -> Any:
 # LIMIT keeps the subquery a per-key lookup: joined as a set, PostgreSQL chose the plan from the
 # table's statistics, and with statistics older than a merchant's burst of keys, a new merchant's
 # or a table analysed when small, it read every key of the scope for each batch)
-STORED_MANY_PG = text(
-    "SELECT i.key, i.request_hash, i.status_code, i.response FROM unnest(CAST(:keys AS text[])) AS k(key) "
-    "CROSS JOIN LATERAL (SELECT * FROM idempotency_keys WHERE scope = :scope AND key = k.key LIMIT 1) AS i"
-).columns(
-    idempotency_keys.c.key,
-    idempotency_keys.c.request_hash,
-    idempotency_keys.c.status_code,
-    idempotency_keys.c.response,
+STORED_MANY_PG = Direct(
+    text(
+        "SELECT i.key, i.request_hash, i.status_code, i.response FROM unnest(CAST(:keys AS text[])) "
+        "AS k(key) CROSS JOIN LATERAL (SELECT * FROM idempotency_keys WHERE scope = :scope "
+        "AND key = k.key LIMIT 1) AS i"
+    )
 )
 # the answers as one JSON parameter: the statement is one text, prepared once, whatever the size
-KEEP_MANY_PG = text(
-    "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response, created_at) "
-    "SELECT :scope, t.key, t.request_hash, t.status_code, t.response, :now FROM json_to_recordset("
-    "CAST(:answers AS json)) AS t(key text, request_hash text, status_code integer, response json) "
-    "ON CONFLICT DO NOTHING RETURNING key"
+KEEP_MANY_PG = Direct(
+    text(
+        "INSERT INTO idempotency_keys (scope, key, request_hash, status_code, response, created_at) "
+        "SELECT :scope, t.key, t.request_hash, t.status_code, t.response, :now FROM json_to_recordset("
+        "CAST(:answers AS json)) AS t(key text, request_hash text, status_code integer, response json) "
+        "ON CONFLICT DO NOTHING RETURNING key"
+    )
 )
 
 
@@ -83,10 +84,9 @@ def stored_many(ctx: Ctx, scope: str, keys: list[str]) -> dict[str, Any]:
     if not keys:
         return {}
     if ctx.conn.dialect.name == "postgresql":
-        rows = ctx.conn.execute(STORED_MANY_PG, {"scope": scope, "keys": keys})
-    else:
-        c = idempotency_keys.c
-        rows = ctx.conn.execute(select(idempotency_keys).where(c.scope == scope, c.key.in_(keys)))
+        return {row.key: row for row in STORED_MANY_PG.rows(ctx.conn, {"scope": scope, "keys": keys})}
+    c = idempotency_keys.c
+    rows = ctx.conn.execute(select(idempotency_keys).where(c.scope == scope, c.key.in_(keys)))
     return {row.key: row for row in rows}
 
 
@@ -102,12 +102,11 @@ def keep_many(ctx: Ctx, scope: str, answers: list[tuple[str, str, int, Any]]) ->
     ]
     if ctx.conn.dialect.name == "postgresql":
         params = {"scope": scope, "now": ctx.now, "answers": Json(rows, json_bytes)}
-        kept = ctx.conn.execute(KEEP_MANY_PG, params)
-    else:
-        statement = sqlite_insert(idempotency_keys).values(
-            [r | {"scope": scope, "created_at": ctx.now} for r in rows]
-        )
-        kept = ctx.conn.execute(statement.on_conflict_do_nothing().returning(idempotency_keys.c.key))
+        return {row.key for row in KEEP_MANY_PG.rows(ctx.conn, params)}
+    statement = sqlite_insert(idempotency_keys).values(
+        [r | {"scope": scope, "created_at": ctx.now} for r in rows]
+    )
+    kept = ctx.conn.execute(statement.on_conflict_do_nothing().returning(idempotency_keys.c.key))
     return set(kept.scalars())
 
 

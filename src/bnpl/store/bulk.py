@@ -23,6 +23,8 @@ from sqlalchemy import JSON, BigInteger, String, Table, any_, bindparam, insert,
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
+from bnpl.store.direct import execute
+
 COPY_FROM = 500  # from this many rows COPY's set-up pays for itself (measured on end of day)
 
 
@@ -71,8 +73,8 @@ def insert_rows(
             f'FROM json_populate_recordset(NULL::"{table.name}", %s::json) WITH ORDINALITY AS r '
             "ORDER BY r.ordinality" + (" RETURNING id" if ids else "")
         )
-        # through SQLAlchemy, so a failure is a DBAPIError that a transaction's retry recognises
-        result = conn.exec_driver_sql(statement, (Json(rows, dumps=_row_json),))
+        # a failure is a DBAPIError, which a transaction's retry recognises
+        result = execute(conn, statement, (Json(rows, dumps=_row_json),))
         return sorted(int(r[0]) for r in result) if ids else []
     raw = conn.connection.driver_connection
     assert raw is not None
@@ -109,11 +111,11 @@ def among(conn: Connection, column: Any, ids: Sequence[Any]) -> Any:
     return column.in_(list(ids))
 
 
-def among_named(pg: bool, column: Any, name: str) -> Any:
+def among_named(pg: bool, column: Any, name: str, kind: Any = BigInteger) -> Any:
     """``column`` is one of the list given as parameter ``name`` at execution: for statements
-    built once (PostgreSQL: one bigint array; elsewhere an expanding IN list)."""
+    built once (PostgreSQL: one array of ``kind``; elsewhere an expanding IN list)."""
     if pg:
-        return column == any_(bindparam(name, type_=ARRAY(BigInteger)))
+        return column == any_(bindparam(name, type_=ARRAY(kind)))
     return column.in_(bindparam(name, expanding=True))
 
 

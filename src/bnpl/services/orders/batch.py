@@ -19,6 +19,7 @@ each request keeps its own key, its own stored answer and its own replay.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -37,8 +38,9 @@ from bnpl.services.exposure import lock_accounts_with_facts
 from bnpl.services.orders.checkout import AuthorizeCommand, Checkout, decide_checkout, record, validate
 from bnpl.services.orders.fulfilment import Capture, plan_capture, record_captures
 from bnpl.services.orders.records import check_order
-from bnpl.store.bulk import among
+from bnpl.store.bulk import among_named
 from bnpl.store.db import RunAgain
+from bnpl.store.direct import Direct
 from bnpl.store.tables import credit_accounts, orders
 
 MAX_BATCH = 500  # requests in one transaction: bounds its locks, its statements and its latency
@@ -141,7 +143,7 @@ def _velocity(ctx: Ctx, cmds: Sequence[AuthorizeCommand], round_: list[int]) -> 
 
 def _with(row: Any, **changes: Any) -> Any:
     """A locked account row as it stands after this batch's own changes."""
-    values = dict(row._mapping) if hasattr(row, "_mapping") else dict(vars(row))
+    values = row._asdict() if hasattr(row, "_asdict") else dict(vars(row))
     return SimpleNamespace(**(values | changes))
 
 
@@ -156,23 +158,12 @@ def capture_many(ctx: Ctx, order_ids: Sequence[int]) -> list[Result]:
     except DomainError as exc:
         return [exc for _ in order_ids]
     conn = ctx.conn
+    lock_accounts, lock_orders, accounts_of, orders_of = _capture_statements(
+        conn.dialect.name == "postgresql"
+    )
     ids = sorted(set(order_ids))
-    owners = select(orders.c.customer_id).where(among(conn, orders.c.id, ids))
-    accounts = {
-        a.customer_id: a
-        for a in conn.execute(
-            select(credit_accounts)
-            .where(credit_accounts.c.customer_id.in_(owners.scalar_subquery()))
-            .order_by(credit_accounts.c.customer_id)
-            .with_for_update()
-        )
-    }
-    rows = {
-        o["id"]: o
-        for o in conn.execute(
-            select(orders).where(among(conn, orders.c.id, ids)).order_by(orders.c.id).with_for_update()
-        ).mappings()
-    }
+    accounts = {a.customer_id: a for a in lock_accounts.rows(conn, {"ids": ids})}
+    rows = {o.id: o._asdict() for o in lock_orders.rows(conn, {"ids": ids})}
     outcome: list[Result | None] = [None] * len(order_ids)
     todo: list[tuple[int, frozenset[Any]]] = []
     for n, oid in enumerate(order_ids):
@@ -184,24 +175,9 @@ def capture_many(ctx: Ctx, order_ids: Sequence[int]) -> list[Result]:
     for round_index, round_ in enumerate(_rounds(todo)):
         if round_index:  # a customer's earlier capture in this batch moved their credit balance
             fresh = {order_ids[n] for n in round_}
-            accounts |= {
-                a.customer_id: a
-                for a in conn.execute(
-                    select(credit_accounts).where(
-                        among(
-                            conn,
-                            credit_accounts.c.customer_id,
-                            sorted({rows[o]["customer_id"] for o in fresh}),
-                        )
-                    )
-                )
-            }
-            rows |= {
-                o["id"]: o
-                for o in conn.execute(
-                    select(orders).where(among(conn, orders.c.id, sorted(fresh)))
-                ).mappings()
-            }
+            owners = sorted({rows[o]["customer_id"] for o in fresh})
+            accounts |= {a.customer_id: a for a in accounts_of.rows(conn, {"ids": owners})}
+            rows |= {o.id: o._asdict() for o in orders_of.rows(conn, {"ids": sorted(fresh)})}
         planned: list[tuple[int, Capture]] = []
         for n in round_:
             oid = order_ids[n]
@@ -214,6 +190,21 @@ def capture_many(ctx: Ctx, order_ids: Sequence[int]) -> list[Result]:
         for (n, _), view in zip(planned, record_captures(ctx, [c for _, c in planned]), strict=True):
             outcome[n] = view
     return [r for r in outcome if r is not None]
+
+
+@functools.cache
+def _capture_statements(pg: bool) -> tuple[Direct, Direct, Direct, Direct]:
+    """The captures' statements, built once per dialect (``pg``: PostgreSQL): lock the accounts of
+    the orders ``ids`` in customer-id order, then the orders in id order; and, for a later round,
+    read accounts and orders again (held already)."""
+    account, order = credit_accounts.c.customer_id, orders.c.id
+    owners = select(orders.c.customer_id).where(among_named(pg, order, "ids")).scalar_subquery()
+    return (
+        Direct(select(credit_accounts).where(account.in_(owners)).order_by(account).with_for_update()),
+        Direct(select(orders).where(among_named(pg, order, "ids")).order_by(order).with_for_update()),
+        Direct(select(credit_accounts).where(among_named(pg, account, "ids"))),
+        Direct(select(orders).where(among_named(pg, order, "ids"))),
+    )
 
 
 def checkout_many(ctx: Ctx, commands: Sequence[AuthorizeCommand | int]) -> list[Result]:
@@ -236,10 +227,12 @@ def checkout_many(ctx: Ctx, commands: Sequence[AuthorizeCommand | int]) -> list[
 
 
 # one array of both kinds' customers, built once (an initplan), then looked up by the primary key
-_LOCK_BOTH_PG = text(
-    "SELECT customer_id FROM credit_accounts WHERE customer_id = ANY(ARRAY(SELECT customer_id "
-    "FROM orders WHERE id = ANY(CAST(:order_ids AS bigint[]))) || CAST(:customer_ids AS bigint[])) "
-    "ORDER BY customer_id FOR UPDATE"
+_LOCK_BOTH_PG = Direct(
+    text(
+        "SELECT customer_id FROM credit_accounts WHERE customer_id = ANY(ARRAY(SELECT customer_id "
+        "FROM orders WHERE id = ANY(CAST(:order_ids AS bigint[]))) || CAST(:customer_ids AS bigint[])) "
+        "ORDER BY customer_id FOR UPDATE"
+    )
 )
 
 
@@ -251,7 +244,7 @@ def _lock_accounts(ctx: Ctx, order_ids: Sequence[Any], customer_ids: Sequence[in
     if ctx.conn.dialect.name != "postgresql":
         return
     params = {"order_ids": sorted(set(order_ids)), "customer_ids": sorted(set(customer_ids))}
-    ctx.conn.execute(_LOCK_BOTH_PG, params).all()
+    _LOCK_BOTH_PG.rows(ctx.conn, params)
 
 
 def status_of(command: AuthorizeCommand | int) -> int:

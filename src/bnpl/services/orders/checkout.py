@@ -39,7 +39,7 @@ from bnpl.services import audit
 from bnpl.services.credit import assess_checkout, assessment_record, checkout_feed
 from bnpl.services.credit_lines import assign_first_limit, change_accounts, lock_account
 from bnpl.services.exposure import lock_account_with_facts
-from bnpl.services.orders.records import NEW_DECISION, NEW_ITEMS, NEW_ORDER, customer_stream
+from bnpl.services.orders.records import customer_stream
 from bnpl.services.orders.views import for_actor, order_view
 from bnpl.store.bulk import insert_rows
 from bnpl.store.tables import decisions, order_items, orders
@@ -266,10 +266,12 @@ def record(ctx: Ctx, checkouts: list[Checkout]) -> list[dict[str, Any]]:
     if not checkouts:
         return []
     decision_rows = [_decision_row(ctx, c) for c in checkouts]
-    for row, new_id in zip(decision_rows, _ids(ctx, NEW_DECISION, decisions, decision_rows), strict=True):
+    for row, new_id in zip(
+        decision_rows, insert_rows(ctx.conn, decisions, decision_rows, ids=True), strict=True
+    ):
         row["id"] = new_id
     order_rows = [_order_row(ctx, c, d["id"]) for c, d in zip(checkouts, decision_rows, strict=True)]
-    for row, new_id in zip(order_rows, _ids(ctx, NEW_ORDER, orders, order_rows), strict=True):
+    for row, new_id in zip(order_rows, insert_rows(ctx.conn, orders, order_rows, ids=True), strict=True):
         row["id"] = new_id
     item_rows = [
         [
@@ -286,11 +288,7 @@ def record(ctx: Ctx, checkouts: list[Checkout]) -> list[dict[str, Any]]:
         ]
         for c, order_row in zip(checkouts, order_rows, strict=True)
     ]
-    all_items = [row for rows in item_rows for row in rows]
-    if len(checkouts) == 1:
-        ctx.conn.execute(NEW_ITEMS, all_items)
-    else:
-        insert_rows(ctx.conn, order_items, all_items)
+    insert_rows(ctx.conn, order_items, [row for rows in item_rows for row in rows])
     holds: dict[int, int] = {}
     for c in checkouts:
         if c.decision.holds_credit:
@@ -311,22 +309,11 @@ def record(ctx: Ctx, checkouts: list[Checkout]) -> list[dict[str, Any]]:
         )
         for c, o in zip(checkouts, order_rows, strict=True)
     ]
-    if len(audits) == 1:
-        audit.record(ctx, *audits[0])
-    else:
-        audit.record_many(ctx, audits)
+    audit.record_many(ctx, audits)
     return [
         for_actor(ctx, order_view(o, items, [], d))
         for o, items, d in zip(order_rows, item_rows, decision_rows, strict=True)
     ]
-
-
-def _ids(ctx: Ctx, statement: Any, table: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert ``rows`` and return their new ids in order: one row by a plain INSERT … RETURNING,
-    more by ``insert_rows`` (one statement on PostgreSQL, a multi-row INSERT on SQLite)."""
-    if len(rows) == 1:
-        return [ctx.conn.execute(statement, rows[0]).scalar_one()]
-    return insert_rows(ctx.conn, table, rows, ids=True)
 
 
 _INPUT_FIELDS = tuple(f.name for f in fields(DecisionInput))

@@ -38,6 +38,7 @@ from bnpl.services.orders.records import (
 )
 from bnpl.services.repayments import use_credit_balance
 from bnpl.store.bulk import insert_rows
+from bnpl.store.direct import Direct
 from bnpl.store.tables import obligations
 
 
@@ -107,14 +108,16 @@ def plan_capture(ctx: Ctx, order: Any, credit_balance: int) -> Capture:
     )
 
 
-# PostgreSQL, many captures: one statement over arrays (an executemany runs one per order)
+# PostgreSQL: the captures' orders in one statement over arrays (an executemany runs one per order)
 _CAPTURED_COLUMNS = ("b_id", "status", "settle_on", "mdr_amount", "merchant_fee")
-_CAPTURE_ORDERS_PG = text(
-    "UPDATE orders SET status = t.status, captured_on = :captured_on, settle_on = t.settle_on, "
-    "mdr_amount = t.mdr_amount, merchant_fee = t.merchant_fee "
-    "FROM unnest(CAST(:b_id AS bigint[]), CAST(:status AS text[]), CAST(:settle_on AS date[]), "
-    "CAST(:mdr_amount AS bigint[]), CAST(:merchant_fee AS bigint[])) "
-    "AS t(id, status, settle_on, mdr_amount, merchant_fee) WHERE orders.id = t.id"
+_CAPTURE_ORDERS_PG = Direct(
+    text(
+        "UPDATE orders SET status = t.status, captured_on = :captured_on, settle_on = t.settle_on, "
+        "mdr_amount = t.mdr_amount, merchant_fee = t.merchant_fee "
+        "FROM unnest(CAST(:b_id AS bigint[]), CAST(:status AS text[]), CAST(:settle_on AS date[]), "
+        "CAST(:mdr_amount AS bigint[]), CAST(:merchant_fee AS bigint[])) "
+        "AS t(id, status, settle_on, mdr_amount, merchant_fee) WHERE orders.id = t.id"
+    )
 )
 
 
@@ -126,10 +129,7 @@ def record_captures(ctx: Ctx, captures: list[Capture]) -> list[dict[str, Any]]:
     rows = [
         row for c in captures for row in _obligation_rows(c.order["id"], c.order["customer_id"], c.schedule)
     ]
-    if len(captures) == 1:
-        new_ids = list(ctx.conn.execute(NEW_OBLIGATIONS, rows).scalars().all())
-    else:
-        new_ids = insert_rows(ctx.conn, obligations, rows, ids=True)
+    new_ids = insert_rows(ctx.conn, obligations, rows, ids=True)
     entries = []
     start = 0
     for c in captures:
@@ -153,11 +153,11 @@ def record_captures(ctx: Ctx, captures: list[Capture]) -> list[dict[str, Any]]:
         }
         for c in captures
     ]
-    if len(updates) > 1 and ctx.conn.dialect.name == "postgresql":
+    if ctx.conn.dialect.name == "postgresql":
         columns = {name: [u[name] for u in updates] for name in _CAPTURED_COLUMNS}
-        ctx.conn.execute(_CAPTURE_ORDERS_PG, columns | {"captured_on": ctx.today})
+        _CAPTURE_ORDERS_PG.rows(ctx.conn, columns | {"captured_on": ctx.today})
     else:
-        ctx.conn.execute(UPDATE_ORDER, updates[0] if len(updates) == 1 else updates)
+        ctx.conn.execute(UPDATE_ORDER, updates)
     change_accounts(
         ctx,
         {
@@ -178,10 +178,7 @@ def record_captures(ctx: Ctx, captures: list[Capture]) -> list[dict[str, Any]]:
         )
         for c in captures
     ]
-    if len(audits) == 1:
-        audit.record(ctx, *audits[0])
-    else:
-        audit.record_many(ctx, audits)
+    audit.record_many(ctx, audits)
     return [
         {"id": c.order["id"], "status": c.status.value, "captured_on": ctx.today.isoformat()}
         for c in captures

@@ -16,13 +16,9 @@ from bnpl.domain.errors import (
 from bnpl.domain.money import apply_rate
 from bnpl.runtime import Ctx
 from bnpl.services.access import may_see_order, require_order_reader
-from bnpl.store.tables import credit_accounts, decisions, obligations, order_items, orders
+from bnpl.store.tables import credit_accounts, obligations, orders
 
-# Statements on the checkout path, built once.
-# in parameter order: a batch of checkouts inserts its rows in one statement (executemany)
-NEW_DECISION = decisions.insert().returning(decisions.c.id, sort_by_parameter_order=True)
-NEW_ORDER = orders.insert().returning(orders.c.id, sort_by_parameter_order=True)
-NEW_ITEMS = order_items.insert()
+# Statements on the order's path, built once.
 # one round trip: lock the account of the order's customer
 LOCK_ACCOUNT_OF_ORDER = (
     select(credit_accounts)
