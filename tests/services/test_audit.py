@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import DBAPIError
 
-from bnpl.runtime import Platform
+from bnpl.runtime import ADMIN, Ctx, Platform
 from bnpl.services import audit
 from bnpl.store.tables import audit_log
 from tests.world import World
@@ -90,3 +90,42 @@ def test_verify_notices_a_deleted_record(platform: Platform) -> None:
     with platform.read() as c:
         _, broken = audit.verify(c.conn)
     assert len(broken) == 1 and "removed" in broken[0].problem
+
+
+def test_records_held_for_one_write_are_written_once_chained_in_order(platform: Platform) -> None:
+    inserts: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "INSERT INTO" in statement and "audit_log" in statement:
+            inserts.append(statement)
+
+    def work(c: Ctx) -> None:
+        with audit.one_write(c):
+            audit.record_many(c, [("s:1", "a.one", "e", 1, None, {"n": 1})])
+            audit.record(c, "s:2", "b.one", "e", 2)
+            audit.record_many(c, [("s:1", "a.two", "e", 1, {"n": 1}, {"n": 2})])
+
+    def failing(c: Ctx) -> None:
+        with audit.one_write(c):
+            audit.record(c, "s:3", "c.one", "e", 3)
+            raise RuntimeError("the batch failed")
+
+    event.listen(platform.engine, "before_cursor_execute", count)
+    try:
+        platform.run(ADMIN, work)
+        with pytest.raises(RuntimeError):
+            platform.run(ADMIN, failing)
+        platform.run(ADMIN, lambda c: audit.record(c, "s:3", "c.two", "e", 3))  # nothing held over
+    finally:
+        event.remove(platform.engine, "before_cursor_execute", count)
+    assert len(inserts) == 2  # the first unit's three records in one write, then the last record
+    with platform.read() as c:
+        rows = c.conn.execute(select(audit_log).order_by(audit_log.c.stream, audit_log.c.seq)).all()
+        checked, broken = audit.verify(c.conn)
+    assert [(r.stream, r.seq, r.action) for r in rows] == [
+        ("s:1", 1, "a.one"),
+        ("s:1", 2, "a.two"),
+        ("s:2", 1, "b.one"),
+        ("s:3", 1, "c.two"),
+    ]
+    assert checked == 4 and broken == []

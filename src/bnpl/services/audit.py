@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -112,14 +113,37 @@ def _heads(pg: bool) -> Direct:
     )
 
 
-def record_many(
-    ctx: Ctx,
-    records: Sequence[tuple[str, str, str, object, dict[str, Any] | None, dict[str, Any] | None]],
-    copy_from: int = COPY_FROM,
-) -> None:
-    """Append many records at once (end of day): ``(stream, action, entity, entity_id, before,
-    after)`` each, chained onto the head of its stream. The caller holds what serialises them."""
+Record = tuple[str, str, str, object, dict[str, Any] | None, dict[str, Any] | None]
+_PENDING = "bnpl.audit.pending"  # the connection's records held for one write (``one_write``)
+
+
+@contextmanager
+def one_write(ctx: Ctx) -> Iterator[None]:
+    """The records appended inside, written together when it ends: one look-up of the streams'
+    heads and one insert (a batch of captures and checkouts: one of each, not one a kind). Nothing
+    inside may read the audit log; on an error the records are dropped with the transaction."""
+    info = ctx.conn.info
+    if _PENDING in info:  # already inside one: its end writes these too
+        yield
+        return
+    pending: list[Record] = []
+    info[_PENDING] = pending
+    try:
+        yield
+    finally:
+        info.pop(_PENDING, None)
+    record_many(ctx, pending)
+
+
+def record_many(ctx: Ctx, records: Sequence[Record], copy_from: int = COPY_FROM) -> None:
+    """Append many records at once (end of day, a batch): ``(stream, action, entity, entity_id,
+    before, after)`` each, chained onto the head of its stream. The caller holds what serialises
+    them."""
     if not records:
+        return
+    pending = ctx.conn.info.get(_PENDING)
+    if pending is not None:  # inside ``one_write``: written at its end
+        pending.extend(records)
         return
     heads: dict[str, tuple[int, str]] = {}
     streams = sorted({r[0] for r in records})

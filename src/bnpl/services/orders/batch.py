@@ -31,7 +31,7 @@ from sqlalchemy import select, text
 from bnpl.domain.errors import DomainError, IdempotencyConflict, InvalidInput, NotFound
 from bnpl.risk.signals import SHARED_KEY_SIGNALS, lock_shared_keys, velocity_many
 from bnpl.runtime import Ctx
-from bnpl.services import idempotency
+from bnpl.services import audit, idempotency
 from bnpl.services.access import require_order_reader
 from bnpl.services.credit import checkout_feeds
 from bnpl.services.exposure import lock_accounts_with_facts
@@ -219,10 +219,11 @@ def checkout_many(ctx: Ctx, commands: Sequence[AuthorizeCommand | int]) -> list[
     if order_ids and cmds:  # every account of both at once, in customer-id order (no deadlock)
         _lock_accounts(ctx, order_ids, [c.customer_id for c in cmds])
     results: dict[int, Result] = {}
-    if order_ids:
-        results |= dict(zip(captures, capture_many(ctx, order_ids), strict=True))
-    if cmds:
-        results |= dict(zip(checkouts, authorize_many(ctx, cmds), strict=True))
+    with audit.one_write(ctx):  # both kinds' audit records in one write
+        if order_ids:
+            results |= dict(zip(captures, capture_many(ctx, order_ids), strict=True))
+        if cmds:
+            results |= dict(zip(checkouts, authorize_many(ctx, cmds), strict=True))
     return [results[n] for n in range(len(commands))]
 
 
