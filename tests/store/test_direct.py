@@ -150,3 +150,34 @@ def test_a_serialisation_failure_is_recognised_as_retryable(pg_platform: Platfor
     with pytest.raises(DBAPIError) as caught, pg_platform.engine.begin() as conn:
         fail.rows(conn)
     assert is_retryable(caught.value)
+
+
+def test_a_write_on_a_connection_not_yet_begun_is_committed_by_its_commit(platform: Platform) -> None:
+    """A Direct statement first on a connection begins SQLAlchemy's transaction, as any statement
+    does: the connection's commit then commits it (and nothing is silently rolled back)."""
+    write = Direct(
+        insert(collection_agents).values(
+            name="Late", role="agent", skills=[], active=1, created_at=bindparam("now")
+        )
+    )
+    with platform.engine.connect() as conn:
+        write.rows(conn, {"now": NOW})
+        assert conn.in_transaction()
+        conn.commit()
+    with platform.engine.connect() as conn:
+        names = conn.execute(select(collection_agents.c.name)).scalars().all()
+    assert names == ["Late"]
+
+
+def test_a_large_result_is_not_kept_by_the_connections_cursor(pg_platform: Platform) -> None:
+    from bnpl.store.direct import KEEP_RESULTS_UNDER
+
+    many = Direct(text("SELECT generate_series(1, :n) AS n"))
+    with pg_platform.engine.connect() as conn:
+        assert len(many.rows(conn, {"n": 10})) == 10
+        kept = conn.connection.info["direct_cursor"]
+        assert not kept.closed  # a small result: the cursor stays for the next statement
+        assert len(many.rows(conn, {"n": KEEP_RESULTS_UNDER + 1})) == KEEP_RESULTS_UNDER + 1
+        assert kept.closed  # its result went with it
+        assert [r.n for r in many.rows(conn, {"n": 3})] == [1, 2, 3]  # a new cursor
+        assert conn.connection.info["direct_cursor"] is not kept

@@ -23,9 +23,10 @@ from typing import Any, NamedTuple
 import psycopg
 from psycopg.rows import dict_row, namedtuple_row
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+
+KEEP_RESULTS_UNDER = 1_000  # rows: a larger result is not held by the connection's cursor
 
 
 class _Compiled(NamedTuple):
@@ -48,15 +49,15 @@ class Direct:
         return self._run(conn, params or {}, dicts=True)
 
     def _run(self, conn: Connection, params: Mapping[str, Any], dicts: bool) -> list[Any]:
-        if conn.dialect.name != "postgresql":
+        if not direct(conn):
             result = conn.execute(self.statement, dict(params))  # type: ignore[call-overload]
             if not result.returns_rows:
                 return []
             return [dict(m) for m in result.mappings()] if dicts else list(result)
         compiled = self._compiled or self._compile(conn.dialect)
         values = compiled.defaults | dict(params)
-        for name, process in compiled.processors.items():
-            if values.get(name) is not None:
+        for name, process in compiled.processors.items():  # None too: a JSON None is 'null'
+            if name in values:
                 values[name] = process(values[name])
         return execute(conn, compiled.sql, values, dicts)
 
@@ -76,9 +77,19 @@ class Direct:
         processors = {
             key: process for key, process in compiled._bind_processors.items() if process is not None
         }
-        defaults = {k: v for k, v in compiled.construct_params(_check=False).items() if v is not None}
+        # the values given when it was built; a parameter left to the caller is absent
+        defaults = {
+            k: v
+            for k, v in compiled.construct_params(_check=False).items()
+            if not (k in compiled.binds and compiled.binds[k].required)
+        }
         self._compiled = _Compiled(compiled.string, defaults, processors)
         return self._compiled
+
+
+def direct(conn: Connection) -> bool:
+    """Whether ``conn``'s statements can go straight to its driver (PostgreSQL through psycopg)."""
+    return conn.dialect.driver == "psycopg"
 
 
 def execute(
@@ -86,7 +97,14 @@ def execute(
 ) -> list[Any]:
     """Run ``sql`` (psycopg's placeholders) on ``conn``'s PostgreSQL connection, in its transaction,
     prepared on the server; its rows as named tuples, or dicts (none for a statement that returns
-    none)."""
+    none). Through SQLAlchemy when the driver is not psycopg."""
+    if not direct(conn):
+        through = conn.exec_driver_sql(sql, params)
+        if not through.returns_rows:
+            return []
+        return [dict(m) for m in through.mappings()] if dicts else list(through)
+    if not conn.in_transaction():  # begun as SQLAlchemy would, so its commit commits this too
+        conn.begin()
     cursor = _cursor(conn, dicts)
     dispatch = conn.dispatch
     if dispatch.before_cursor_execute:  # what watches the engine's statements sees these too
@@ -95,10 +113,15 @@ def execute(
         cursor.execute(sql, params, prepare=True)
         result = cursor.pgresult
         rows = cursor.fetchall() if result is not None and result.nfields else []
-    except psycopg.Error as exc:
-        raise DBAPIError.instance(sql, params, exc, psycopg.Error) from exc
+    except BaseException as exc:
+        # as SQLAlchemy handles its own: a DBAPIError (the retry of 40001/40P01 sees it), a lost
+        # connection invalidated, the engine's handle_error listeners told
+        conn._handle_dbapi_exception(exc, sql, params, cursor, None)  # type: ignore[arg-type]
+        raise
     if dispatch.after_cursor_execute:
         dispatch.after_cursor_execute(conn, cursor, sql, params, None, False)
+    if len(rows) > KEEP_RESULTS_UNDER:  # a cursor kept for the connection keeps its last result
+        cursor.close()
     return rows
 
 
