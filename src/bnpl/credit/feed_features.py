@@ -278,8 +278,6 @@ _OUTCOMES = {o.value: o for o in Outcome}
 
 
 def _load_chunk(conn: Connection, ids: list[int], as_of: datetime) -> dict[int, Feed]:
-    # ``among``: on PostgreSQL one array parameter, so each statement's text is the same whatever
-    # the number of shoppers (prepared once, not planned anew for each batch size of checkouts)
     statements = _statements(conn.dialect.name == "postgresql")
     zones = {r.id: r.timezone for r in statements.zones.rows(conn, {"ids": ids})}
     consents: dict[int, list[ConsentEvent]] = {i: [] for i in ids}

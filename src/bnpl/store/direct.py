@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import psycopg
 from psycopg.rows import dict_row, namedtuple_row
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection, CursorResult, Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -50,10 +50,7 @@ class Direct:
 
     def _run(self, conn: Connection, params: Mapping[str, Any], dicts: bool) -> list[Any]:
         if not direct(conn):
-            result = conn.execute(self.statement, dict(params))  # type: ignore[call-overload]
-            if not result.returns_rows:
-                return []
-            return [dict(m) for m in result.mappings()] if dicts else list(result)
+            return _rows_of(conn.execute(self.statement, dict(params)), dicts)  # type: ignore[call-overload]
         compiled = self._compiled or self._compile(conn.dialect)
         values = compiled.defaults | dict(params)
         for name, process in compiled.processors.items():  # None too: a JSON None is 'null'
@@ -99,10 +96,7 @@ def execute(
     prepared on the server; its rows as named tuples, or dicts (none for a statement that returns
     none). Through SQLAlchemy when the driver is not psycopg."""
     if not direct(conn):
-        through = conn.exec_driver_sql(sql, params)
-        if not through.returns_rows:
-            return []
-        return [dict(m) for m in through.mappings()] if dicts else list(through)
+        return _rows_of(conn.exec_driver_sql(sql, params), dicts)
     if not conn.in_transaction():  # begun as SQLAlchemy would, so its commit commits this too
         conn.begin()
     cursor = _cursor(conn, dicts)
@@ -123,6 +117,13 @@ def execute(
     if len(rows) > KEEP_RESULTS_UNDER:  # a cursor kept for the connection keeps its last result
         cursor.close()
     return rows
+
+
+def _rows_of(result: CursorResult[Any], dicts: bool) -> list[Any]:
+    """A result through SQLAlchemy as ``Direct`` gives its rows (SQLAlchemy's rows, or dicts)."""
+    if not result.returns_rows:
+        return []
+    return [dict(m) for m in result.mappings()] if dicts else list(result)
 
 
 def _cursor(conn: Connection, dicts: bool) -> psycopg.Cursor[Any]:
